@@ -1,0 +1,261 @@
+//! Signature and row checks with caches that revocation can never outlive.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use tessera_core::claims::Claims;
+use tessera_core::codec::{CodecError, VerifyPolicy, decode, token_sha256};
+use tessera_core::keys::KeyRing;
+use tessera_core::validate::{Principal, Rejection, TokenState, decide};
+use tessera_store::{Store, StoreError, TokenEvent};
+use uuid::Uuid;
+
+/// Upper bound of the row-state cache TTL, whatever the configuration says.
+pub const MAX_CACHE_TTL: Duration = Duration::from_secs(60);
+/// Verified signatures kept at most; the cache is simply cleared when full.
+const MAX_VERIFIED: usize = 50_000;
+/// An unknown `kid` reloads the key ring at most this often (a new key after `keys rotate`).
+const KEY_RELOAD_INTERVAL: Duration = Duration::from_secs(5);
+
+/// How tokens are checked.
+#[derive(Debug, Clone)]
+pub struct ValidatorConfig {
+    /// Expected `iss`.
+    pub issuer: String,
+    /// This resource: `aud` must contain it (RFC 8707).
+    pub resource: String,
+    /// Row-state cache lifetime (capped at 60 s; zero disables the cache).
+    pub cache_ttl: Duration,
+    /// Whether keys live in Postgres and may be reloaded (false for an HS256 secret).
+    pub reload_keys: bool,
+}
+
+/// Why a token was not accepted.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum AuthError {
+    /// The token is bad (signature, claims, or its row): 401 with this reason.
+    #[error("{}", .0.message())]
+    Rejected(Rejection),
+    /// The database could not be asked and nothing fresh is cached: 503, never accept.
+    #[error("token state is unavailable: {0}")]
+    Unavailable(String),
+}
+
+#[derive(Debug)]
+struct CachedState {
+    fetched: Instant,
+    state: Option<TokenState>,
+}
+
+/// Checks tokens; one per process, shared by every worker.
+#[derive(Debug)]
+pub struct Validator {
+    store: Store,
+    ring: RwLock<Arc<KeyRing>>,
+    config: ValidatorConfig,
+    policy: VerifyPolicy,
+    states: Mutex<HashMap<Uuid, CachedState>>,
+    verified: Mutex<HashMap<[u8; 32], Claims>>,
+    /// Bumped by every eviction: a row read that overlaps one is not cached.
+    epoch: AtomicU64,
+    /// Row states are cached only while the change feed is connected.
+    caching: AtomicBool,
+    last_key_reload: Mutex<Option<Instant>>,
+    cache_hits: AtomicU64,
+    cache_misses: AtomicU64,
+}
+
+impl Validator {
+    /// A validator with empty caches; call [`Validator::spawn_listener`] to enable row caching.
+    pub fn new(store: Store, ring: KeyRing, mut config: ValidatorConfig) -> Arc<Self> {
+        config.cache_ttl = config.cache_ttl.min(MAX_CACHE_TTL);
+        let policy = VerifyPolicy::new(config.issuer.clone(), config.resource.clone());
+        Arc::new(Self {
+            store,
+            ring: RwLock::new(Arc::new(ring)),
+            config,
+            policy,
+            states: Mutex::new(HashMap::new()),
+            verified: Mutex::new(HashMap::new()),
+            epoch: AtomicU64::new(0),
+            caching: AtomicBool::new(false),
+            last_key_reload: Mutex::new(None),
+            cache_hits: AtomicU64::new(0),
+            cache_misses: AtomicU64::new(0),
+        })
+    }
+
+    /// The current key ring (for publishing JWKS or minting).
+    pub fn key_ring(&self) -> Arc<KeyRing> {
+        self.ring.read().map(|r| Arc::clone(&r)).unwrap_or_else(|p| Arc::clone(&p.into_inner()))
+    }
+
+    /// (hits, misses) of the row-state cache since start.
+    pub fn cache_stats(&self) -> (u64, u64) {
+        (self.cache_hits.load(Ordering::Relaxed), self.cache_misses.load(Ordering::Relaxed))
+    }
+
+    /// Validates a bearer token at `now`: signature, claims, row state, effective scopes.
+    pub async fn validate(&self, token: &str, now: DateTime<Utc>) -> Result<Principal, AuthError> {
+        let sha = token_sha256(token);
+        let claims = self.verify(token, &sha, now).await?;
+        let state = self.row_state(claims.jti).await?;
+        decide(&claims, &sha, state.as_ref(), now).map_err(|r| AuthError::Rejected(Rejection::Denied(r)))
+    }
+
+    async fn verify(&self, token: &str, sha: &[u8; 32], now: DateTime<Utc>) -> Result<Claims, AuthError> {
+        let ts = now.timestamp();
+        let cached = self.verified.lock().ok().and_then(|m| m.get(sha).cloned());
+        if let Some(claims) = cached {
+            // The signature was checked; time-bound claims must still hold now.
+            let leeway = self.policy.leeway_secs;
+            if claims.exp <= ts - leeway {
+                return Err(AuthError::Rejected(Rejection::Codec(CodecError::Expired)));
+            }
+            if claims.nbf > ts + leeway {
+                return Err(AuthError::Rejected(Rejection::Codec(CodecError::NotYetValid)));
+            }
+            return Ok(claims);
+        }
+        let ring = self.key_ring();
+        let claims = match decode(&ring, token, &self.policy, ts) {
+            Err(CodecError::UnknownKey) if self.may_reload_keys() => {
+                let ring = self.reload_keys(now).await?;
+                decode(&ring, token, &self.policy, ts)
+            }
+            other => other,
+        }
+        .map_err(|e| AuthError::Rejected(Rejection::Codec(e)))?;
+        if let Ok(mut m) = self.verified.lock() {
+            if m.len() >= MAX_VERIFIED {
+                m.clear();
+            }
+            m.insert(*sha, claims.clone());
+        }
+        Ok(claims)
+    }
+
+    fn may_reload_keys(&self) -> bool {
+        if !self.config.reload_keys {
+            return false;
+        }
+        let Ok(mut last) = self.last_key_reload.lock() else { return false };
+        let due = last.is_none_or(|t| t.elapsed() >= KEY_RELOAD_INTERVAL);
+        if due {
+            *last = Some(Instant::now());
+        }
+        due
+    }
+
+    async fn reload_keys(&self, now: DateTime<Utc>) -> Result<Arc<KeyRing>, AuthError> {
+        let set = self.store.key_set(now).await.map_err(unavailable)?;
+        let ring = KeyRing::ed25519(&set.keys, &set.signing_kid)
+            .map_err(|e| AuthError::Unavailable(format!("stored signing keys are unusable: {e}")))?;
+        let ring = Arc::new(ring);
+        if let Ok(mut slot) = self.ring.write() {
+            *slot = Arc::clone(&ring);
+        }
+        tracing::info!(kid = ring.signing_kid(), "reloaded signing keys");
+        Ok(ring)
+    }
+
+    async fn row_state(&self, id: Uuid) -> Result<Option<TokenState>, AuthError> {
+        let caching = self.caching.load(Ordering::Acquire) && !self.config.cache_ttl.is_zero();
+        if caching {
+            let hit = self.states.lock().ok().and_then(|m| {
+                m.get(&id).filter(|c| c.fetched.elapsed() < self.config.cache_ttl).map(|c| c.state.clone())
+            });
+            if let Some(state) = hit {
+                self.cache_hits.fetch_add(1, Ordering::Relaxed);
+                return Ok(state);
+            }
+        }
+        self.cache_misses.fetch_add(1, Ordering::Relaxed);
+        let epoch = self.epoch.load(Ordering::Acquire);
+        let fetched = Instant::now();
+        let state = self.store.token_state(id).await.map_err(unavailable)?;
+        // A change announced while we were reading may not be in what we read: don't keep it.
+        let unchanged = self.caching.load(Ordering::Acquire) && self.epoch.load(Ordering::Acquire) == epoch;
+        if caching
+            && unchanged
+            && let Ok(mut m) = self.states.lock()
+        {
+            m.insert(id, CachedState { fetched, state: state.clone() });
+        }
+        Ok(state)
+    }
+
+    /// Forgets one token's cached row.
+    pub fn evict(&self, id: Uuid) {
+        self.epoch.fetch_add(1, Ordering::AcqRel);
+        if let Ok(mut m) = self.states.lock() {
+            m.remove(&id);
+        }
+    }
+
+    /// Forgets every cached row.
+    pub fn evict_all(&self) {
+        self.epoch.fetch_add(1, Ordering::AcqRel);
+        if let Ok(mut m) = self.states.lock() {
+            m.clear();
+        }
+    }
+
+    /// Applies one change-feed event to the caches.
+    pub fn apply(&self, event: &TokenEvent) {
+        match event {
+            TokenEvent::Changed(id) => self.evict(*id),
+            TokenEvent::Disconnected => {
+                self.caching.store(false, Ordering::Release);
+                self.evict_all();
+                tracing::warn!("token change feed lost: row caching off until it is back");
+            }
+            TokenEvent::Reconnected => {
+                self.evict_all();
+                self.caching.store(true, Ordering::Release);
+                tracing::info!("token change feed reconnected: caches dropped");
+            }
+        }
+    }
+
+    /// Listens to `tessera_token_events` for the life of the process; row caching is on
+    /// only while the listener is connected.
+    pub fn spawn_listener(self: &Arc<Self>) -> tokio::task::JoinHandle<()> {
+        let me = Arc::clone(self);
+        tokio::spawn(async move {
+            let mut backoff = Duration::from_millis(100);
+            let mut events = loop {
+                match me.store.token_events().await {
+                    Ok(events) => break events,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "cannot listen for token changes yet");
+                        tokio::time::sleep(backoff).await;
+                        backoff = (backoff * 2).min(Duration::from_secs(5));
+                    }
+                }
+            };
+            me.apply(&TokenEvent::Reconnected);
+            loop {
+                let event = events.next().await;
+                me.apply(&event);
+            }
+        })
+    }
+}
+
+fn unavailable(e: StoreError) -> AuthError {
+    AuthError::Unavailable(e.to_string())
+}
+
+impl AuthError {
+    /// Stable reason code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::Rejected(r) => r.code(),
+            Self::Unavailable(_) => "temporarily_unavailable",
+        }
+    }
+}

@@ -1,0 +1,156 @@
+//! Minting: turning a grant into signed claims.
+
+use std::fmt;
+
+use chrono::{DateTime, Duration, Utc};
+use uuid::Uuid;
+
+use crate::claims::{CLIENT_ID, Claims};
+use crate::codec::{CodecError, encode, token_sha256};
+use crate::keys::KeyRing;
+use crate::scope::ScopeSet;
+
+/// Shortest token lifetime, in days.
+pub const MIN_DAYS: i64 = 1;
+/// Longest token lifetime, in days.
+pub const MAX_DAYS: i64 = 365;
+
+/// A bearer token's text. Shown once, never logged, never stored.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SecretToken(String);
+
+impl SecretToken {
+    /// Wraps a token.
+    pub fn new(token: String) -> Self {
+        Self(token)
+    }
+
+    /// The token text, for the response that shows it once.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+
+    /// The token text, consuming the wrapper.
+    pub fn into_inner(self) -> String {
+        self.0
+    }
+}
+
+impl fmt::Debug for SecretToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("SecretToken([redacted])")
+    }
+}
+
+/// What to mint.
+#[derive(Debug, Clone)]
+pub struct MintRequest {
+    /// `iss`.
+    pub issuer: String,
+    /// `aud`.
+    pub audience: Vec<String>,
+    /// `sub`.
+    pub user_id: Uuid,
+    /// Granted scopes.
+    pub scopes: ScopeSet,
+    /// `iat` and `nbf`.
+    pub now: DateTime<Utc>,
+    /// `exp`.
+    pub expires_at: DateTime<Utc>,
+    /// `jti`, also the row id.
+    pub jti: Uuid,
+}
+
+/// A signed token, its hash and its claims.
+pub struct Minted {
+    /// The secret.
+    pub token: SecretToken,
+    /// SHA-256 of the secret (what is stored).
+    pub sha256: [u8; 32],
+    /// The signed claims.
+    pub claims: Claims,
+}
+
+impl fmt::Debug for Minted {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Minted").field("claims", &self.claims).finish_non_exhaustive()
+    }
+}
+
+/// Signs a token for `req`.
+pub fn mint(ring: &KeyRing, req: &MintRequest) -> Result<Minted, CodecError> {
+    let claims = Claims {
+        iss: req.issuer.clone(),
+        sub: req.user_id.to_string(),
+        aud: req.audience.clone().into(),
+        exp: req.expires_at.timestamp(),
+        iat: req.now.timestamp(),
+        nbf: req.now.timestamp(),
+        jti: req.jti,
+        scope: req.scopes.to_claim(),
+        client_id: CLIENT_ID.to_owned(),
+    };
+    let token = encode(ring, &claims)?;
+    let sha256 = token_sha256(&token);
+    Ok(Minted { token: SecretToken(token), sha256, claims })
+}
+
+/// A lifetime outside 1..=365 days.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("expiry must be between {MIN_DAYS} and {MAX_DAYS} days, got {0}")]
+pub struct ExpiryError(pub i64);
+
+/// The expiry instant `days` after `now`, if `days` is allowed.
+pub fn expiry_from_days(now: DateTime<Utc>, days: i64) -> Result<DateTime<Utc>, ExpiryError> {
+    if (MIN_DAYS..=MAX_DAYS).contains(&days) { Ok(now + Duration::days(days)) } else { Err(ExpiryError(days)) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn expiry_accepts_1_to_365_days() {
+        let now = Utc::now();
+        assert_eq!(expiry_from_days(now, 1).unwrap(), now + Duration::days(1));
+        assert_eq!(expiry_from_days(now, 365).unwrap(), now + Duration::days(365));
+    }
+
+    #[test]
+    fn expiry_refuses_0_and_366_days() {
+        let now = Utc::now();
+        assert_eq!(expiry_from_days(now, 0), Err(ExpiryError(0)));
+        assert!(expiry_from_days(now, 366).unwrap_err().to_string().contains("between 1 and 365"));
+    }
+
+    #[test]
+    fn minted_token_decodes_to_its_claims_and_hash() {
+        use crate::codec::{VerifyPolicy, decode};
+        let key = crate::keys::generate_ed25519("k1".into());
+        let ring = KeyRing::ed25519(std::slice::from_ref(&key), "k1").unwrap();
+        let now = DateTime::from_timestamp(1_800_000_000, 0).unwrap();
+        let req = MintRequest {
+            issuer: "https://t.test".into(),
+            audience: vec!["https://t.test/mcp".into()],
+            user_id: Uuid::now_v7(),
+            scopes: ScopeSet::parse_grant("write:tasks read:context").unwrap(),
+            now,
+            expires_at: expiry_from_days(now, 30).unwrap(),
+            jti: Uuid::now_v7(),
+        };
+        let minted = mint(&ring, &req).unwrap();
+        assert_eq!(minted.sha256, token_sha256(minted.token.expose()));
+        assert_eq!(minted.claims.scope, "read:context write:tasks");
+        assert_eq!(minted.claims.client_id, "tessera");
+        assert_eq!(minted.claims.nbf, now.timestamp());
+        let policy = VerifyPolicy::new("https://t.test", "https://t.test/mcp");
+        let decoded = decode(&ring, minted.token.expose(), &policy, now.timestamp()).unwrap();
+        assert_eq!(decoded, minted.claims);
+        assert!(!format!("{minted:?}").contains(minted.token.expose()));
+    }
+
+    #[test]
+    fn secret_token_debug_is_redacted() {
+        assert_eq!(format!("{:?}", SecretToken::new("abc.def.ghi".into())), "SecretToken([redacted])");
+    }
+}

@@ -1,0 +1,106 @@
+//! The append-only audit log.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use sqlx::PgConnection;
+use uuid::Uuid;
+
+use crate::{Store, StoreError};
+
+/// Who performed a management action (a person, a token used as credential, or the CLI).
+#[derive(Debug, Clone, Default)]
+pub struct Actor {
+    /// The acting user, if known.
+    pub user_id: Option<Uuid>,
+    /// The token used as API credential, if any.
+    pub token_id: Option<Uuid>,
+    /// The client address, if the action came over HTTP.
+    pub ip: Option<String>,
+}
+
+impl Actor {
+    /// The administrator at the command line.
+    pub fn cli() -> Self {
+        Self { user_id: None, token_id: None, ip: Some("cli".to_owned()) }
+    }
+}
+
+/// One row of `audit_events`.
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+pub struct AuditEvent {
+    /// Monotonic id.
+    pub id: i64,
+    /// When it happened.
+    pub at: DateTime<Utc>,
+    /// Acting user.
+    pub actor_user_id: Option<Uuid>,
+    /// Acting token.
+    pub actor_token_id: Option<Uuid>,
+    /// What happened, e.g. `token.issue`.
+    pub action: String,
+    /// The token acted on.
+    pub token_id: Option<Uuid>,
+    /// Client address.
+    pub ip: Option<String>,
+    /// Extra facts (never a secret).
+    pub details: serde_json::Value,
+}
+
+pub(crate) async fn append(
+    conn: &mut PgConnection,
+    actor: &Actor,
+    action: &str,
+    token_id: Option<Uuid>,
+    details: serde_json::Value,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO audit_events (actor_user_id, actor_token_id, action, token_id, ip, details)
+         VALUES ($1, $2, $3, $4, $5, $6)",
+    )
+    .bind(actor.user_id)
+    .bind(actor.token_id)
+    .bind(action)
+    .bind(token_id)
+    .bind(actor.ip.as_deref())
+    .bind(details)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+impl Store {
+    /// Appends an audit row outside any other change (logins, logouts, failed logins).
+    pub async fn audit(
+        &self,
+        actor: &Actor,
+        action: &str,
+        token_id: Option<Uuid>,
+        details: serde_json::Value,
+    ) -> Result<(), StoreError> {
+        let mut conn = self.pool.acquire().await?;
+        append(&mut conn, actor, action, token_id, details).await
+    }
+
+    /// Audit rows about one token, oldest first.
+    pub async fn audit_for_token(&self, token_id: Uuid, limit: i64) -> Result<Vec<AuditEvent>, StoreError> {
+        Ok(sqlx::query_as::<_, AuditEvent>(
+            "SELECT id, at, actor_user_id, actor_token_id, action, token_id, ip, details
+             FROM audit_events WHERE token_id = $1 ORDER BY id LIMIT $2",
+        )
+        .bind(token_id)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    /// The newest audit rows, newest first.
+    pub async fn recent_audit(&self, limit: i64) -> Result<Vec<AuditEvent>, StoreError> {
+        Ok(sqlx::query_as::<_, AuditEvent>(
+            "SELECT id, at, actor_user_id, actor_token_id, action, token_id, ip, details
+             FROM audit_events ORDER BY id DESC LIMIT $1",
+        )
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+}

@@ -1,0 +1,113 @@
+//! Accounts.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use uuid::Uuid;
+
+use crate::error::conflict_on_unique;
+use crate::{Actor, Store, StoreError, audit};
+
+/// A Tessera account. The password hash stays inside the store.
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+pub struct User {
+    /// Stable id (UUIDv7).
+    pub id: Uuid,
+    /// Login email, unique regardless of case.
+    pub email: String,
+    /// Admins see and manage every token.
+    pub is_admin: bool,
+    /// When the account was made.
+    pub created_at: DateTime<Utc>,
+    /// Set when the account may no longer sign in or use tokens.
+    pub disabled_at: Option<DateTime<Utc>>,
+}
+
+const USER_COLUMNS: &str = "id, email, is_admin, created_at, disabled_at";
+
+impl Store {
+    /// Creates an account; a taken email (in any case) is [`StoreError::Conflict`].
+    pub async fn create_user(
+        &self,
+        email: &str,
+        password_hash: Option<&str>,
+        is_admin: bool,
+        actor: &Actor,
+    ) -> Result<User, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let user = sqlx::query_as::<_, User>(&format!(
+            "INSERT INTO users (id, email, password_hash, is_admin) VALUES ($1, $2, $3, $4)
+             RETURNING {USER_COLUMNS}"
+        ))
+        .bind(Uuid::now_v7())
+        .bind(email.trim())
+        .bind(password_hash)
+        .bind(is_admin)
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(conflict_on_unique("a user with this email"))?;
+        audit::append(
+            &mut tx,
+            actor,
+            "user.create",
+            None,
+            serde_json::json!({"user_id": user.id, "is_admin": is_admin}),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(user)
+    }
+
+    /// Finds an account by email, ignoring case.
+    pub async fn user_by_email(&self, email: &str) -> Result<Option<User>, StoreError> {
+        Ok(sqlx::query_as::<_, User>(&format!("SELECT {USER_COLUMNS} FROM users WHERE lower(email) = lower($1)"))
+            .bind(email.trim())
+            .fetch_optional(&self.pool)
+            .await?)
+    }
+
+    /// Finds an account by id.
+    pub async fn user_by_id(&self, id: Uuid) -> Result<Option<User>, StoreError> {
+        Ok(sqlx::query_as::<_, User>(&format!("SELECT {USER_COLUMNS} FROM users WHERE id = $1"))
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?)
+    }
+
+    /// The account and its password hash, for sign-in.
+    pub async fn credentials(&self, email: &str) -> Result<Option<(User, Option<String>)>, StoreError> {
+        let row: Option<(Uuid, Option<String>)> =
+            sqlx::query_as("SELECT id, password_hash FROM users WHERE lower(email) = lower($1)")
+                .bind(email.trim())
+                .fetch_optional(&self.pool)
+                .await?;
+        let Some((id, hash)) = row else { return Ok(None) };
+        Ok(self.user_by_id(id).await?.map(|u| (u, hash)))
+    }
+
+    /// Makes an account an administrator.
+    pub async fn promote_user(&self, email: &str, actor: &Actor) -> Result<User, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let user = sqlx::query_as::<_, User>(&format!(
+            "UPDATE users SET is_admin = true WHERE lower(email) = lower($1) RETURNING {USER_COLUMNS}"
+        ))
+        .bind(email.trim())
+        .fetch_optional(&mut *tx)
+        .await?
+        .ok_or(StoreError::NotFound("user"))?;
+        audit::append(&mut tx, actor, "user.promote", None, serde_json::json!({"user_id": user.id})).await?;
+        tx.commit().await?;
+        Ok(user)
+    }
+
+    /// Every account, oldest first.
+    pub async fn list_users(&self) -> Result<Vec<User>, StoreError> {
+        Ok(sqlx::query_as::<_, User>(&format!("SELECT {USER_COLUMNS} FROM users ORDER BY created_at, id"))
+            .fetch_all(&self.pool)
+            .await?)
+    }
+
+    /// Number of accounts (first-start bootstrap needs to know whether there are none).
+    pub async fn count_users(&self) -> Result<i64, StoreError> {
+        Ok(sqlx::query_scalar("SELECT count(*) FROM users").fetch_one(&self.pool).await?)
+    }
+}

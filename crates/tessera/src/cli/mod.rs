@@ -1,0 +1,61 @@
+//! The command line: `tessera serve | migrate | user | token | keys`.
+
+mod keys;
+mod serve;
+mod token;
+mod user;
+
+use clap::{Parser, Subcommand};
+
+use crate::config::Settings;
+use crate::database::Database;
+use crate::error::CliError;
+
+/// Tessera: scoped, revocable tokens for MCP servers.
+#[derive(Debug, Parser)]
+#[command(name = "tessera", version, about, long_about = None, propagate_version = true)]
+pub struct Cli {
+    #[command(flatten)]
+    pub settings: Settings,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// What to do.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the HTTP server (health, readiness; API and MCP as they land).
+    Serve,
+    /// Apply pending database migrations and exit.
+    Migrate,
+    /// Manage accounts.
+    #[command(subcommand)]
+    User(user::UserCommand),
+    /// Issue, list, revoke and rotate tokens.
+    #[command(subcommand)]
+    Token(token::TokenCommand),
+    /// List and rotate signing keys.
+    #[command(subcommand)]
+    Keys(keys::KeysCommand),
+}
+
+/// Runs the parsed command.
+pub async fn run(cli: Cli) -> Result<(), CliError> {
+    let settings = cli.settings;
+    if let Command::Serve = cli.command {
+        return serve::serve(&settings).await;
+    }
+    let db = Database::open(&settings).await?;
+    let result = match cli.command {
+        Command::Serve => Ok(()),
+        Command::Migrate => {
+            println!("migrations applied; schema is current");
+            Ok(())
+        }
+        Command::User(cmd) => user::run(cmd, &db).await,
+        Command::Token(cmd) => token::run(cmd, &db, &settings).await,
+        Command::Keys(cmd) => keys::run(cmd, &db, &settings).await,
+    };
+    db.close().await;
+    result
+}

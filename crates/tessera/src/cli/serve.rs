@@ -1,0 +1,35 @@
+//! `tessera serve`.
+
+use std::net::TcpListener;
+
+use crate::config::Settings;
+use crate::database::Database;
+use crate::error::CliError;
+use crate::server::{AppState, Application};
+
+/// Starts the database (if managed), the HTTP server, and shuts both down on a signal.
+pub async fn serve(settings: &Settings) -> Result<(), CliError> {
+    let db = Database::open(settings).await?;
+    let result = run_server(settings, &db).await;
+    db.close().await;
+    tracing::info!("stopped");
+    result
+}
+
+async fn run_server(settings: &Settings, db: &Database) -> Result<(), CliError> {
+    // Created (and persisted) at start so the first request never races to make a key.
+    let ring = db.key_ring(settings).await?;
+    let listener = TcpListener::bind(settings.bind)
+        .map_err(|e| CliError::Usage(format!("cannot listen on {}: {e}", settings.bind)))?;
+    let app = Application::build(AppState { store: db.store.clone() }, listener)?;
+    tracing::info!(
+        bind = %settings.bind,
+        port = app.port(),
+        public_url = %settings.public_url(),
+        alg = ring.algorithm().as_str(),
+        kid = ring.signing_kid(),
+        "tessera listening"
+    );
+    app.run().await?;
+    Ok(())
+}

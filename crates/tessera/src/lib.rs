@@ -1,0 +1,9 @@
+//! The `tessera` binary's library half: configuration, database start-up, HTTP server and
+//! the command line, so integration tests can build the app in-process.
+
+pub mod cli;
+pub mod config;
+pub mod database;
+pub mod error;
+pub mod server;
+pub mod telemetry;

@@ -1,0 +1,76 @@
+//! The HTTP server: health and readiness today; the API and MCP faces mount here.
+
+use std::net::TcpListener;
+use std::time::Duration;
+
+use actix_web::dev::Server;
+use actix_web::http::header;
+use actix_web::{App, HttpResponse, HttpServer, web};
+use serde_json::json;
+use tessera_store::Store;
+use tracing_actix_web::TracingLogger;
+
+/// Everything a request handler may need.
+#[derive(Debug, Clone)]
+pub struct AppState {
+    /// The database.
+    pub store: Store,
+}
+
+/// A bound, not yet running server (bind port 0 in tests and read the port back).
+pub struct Application {
+    port: u16,
+    server: Server,
+}
+
+impl Application {
+    /// Binds `listener` and prepares the app.
+    pub fn build(state: AppState, listener: TcpListener) -> std::io::Result<Self> {
+        let port = listener.local_addr()?.port();
+        let data = web::Data::new(state);
+        let server = HttpServer::new(move || {
+            App::new()
+                .wrap(TracingLogger::default())
+                .app_data(data.clone())
+                .route("/health", web::get().to(health))
+                .route("/ready", web::get().to(ready))
+        })
+        .shutdown_timeout(10)
+        .listen(listener)?
+        .run();
+        Ok(Self { port, server })
+    }
+
+    /// The bound port.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Runs until SIGINT/SIGTERM (or the handle stops it); in-flight requests finish first.
+    pub async fn run(self) -> std::io::Result<()> {
+        self.server.await
+    }
+
+    /// A handle that can stop the server.
+    pub fn handle(&self) -> actix_web::dev::ServerHandle {
+        self.server.handle()
+    }
+}
+
+async fn health() -> HttpResponse {
+    HttpResponse::Ok().json(json!({"status": "ok", "version": env!("CARGO_PKG_VERSION")}))
+}
+
+async fn ready(state: web::Data<AppState>) -> HttpResponse {
+    match tokio::time::timeout(Duration::from_secs(2), state.store.ready()).await {
+        Ok(Ok(())) => HttpResponse::Ok().json(json!({"status": "ready", "database": "ok", "migrations": "applied"})),
+        Ok(Err(e)) => not_ready(&e.to_string()),
+        Err(_) => not_ready("database did not answer within 2 s"),
+    }
+}
+
+fn not_ready(message: &str) -> HttpResponse {
+    HttpResponse::ServiceUnavailable()
+        .insert_header((header::RETRY_AFTER, "5"))
+        .json(json!({"error": "not_ready", "message": message}))
+}

@@ -1,0 +1,259 @@
+//! The `tessera` command line, run as a real process against a real database.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::io::Write;
+use std::process::{Command, Output, Stdio};
+
+use base64::Engine;
+use tessera_testkit::fresh_db;
+
+fn tessera(database_url: &str) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_tessera"));
+    for (key, _) in std::env::vars() {
+        if key.starts_with("TESSERA_") || key == "DATABASE_URL" {
+            cmd.env_remove(key);
+        }
+    }
+    cmd.env("DATABASE_URL", database_url).env("RUST_LOG", "warn").current_dir(std::env::temp_dir());
+    cmd
+}
+
+fn run(cmd: &mut Command) -> Output {
+    cmd.output().expect("run tessera")
+}
+
+fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).trim().to_owned()
+}
+
+fn add_user(url: &str, email: &str) {
+    let out = run(tessera(url).args(["user", "add", "--email", email]));
+    assert!(out.status.success(), "{}", stderr(&out));
+}
+
+fn issue(url: &str, email: &str, scopes: &str) -> Output {
+    run(tessera(url).args(["token", "issue", "--user", email, "--name", "ci", "--scopes", scopes]))
+}
+
+fn jwt_part(token: &str, index: usize) -> serde_json::Value {
+    let part = token.split('.').nth(index).unwrap();
+    serde_json::from_slice(&base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(part).unwrap()).unwrap()
+}
+
+/// One clear line on stderr, no panic, no backtrace.
+fn assert_one_line_error(out: &Output, needle: &str) {
+    assert!(!out.status.success(), "expected failure, got success: {}", stdout(out));
+    let err = stderr(out);
+    assert_eq!(err.lines().count(), 1, "expected one line, got: {err}");
+    assert!(err.starts_with("error: "), "{err}");
+    assert!(err.contains(needle), "expected `{needle}` in: {err}");
+    assert!(!err.contains("panicked"), "{err}");
+}
+
+#[test]
+fn every_command_has_help() {
+    for args in [
+        vec!["--help"],
+        vec!["serve", "--help"],
+        vec!["migrate", "--help"],
+        vec!["user", "add", "--help"],
+        vec!["user", "promote", "--help"],
+        vec!["user", "list", "--help"],
+        vec!["token", "issue", "--help"],
+        vec!["token", "list", "--help"],
+        vec!["token", "revoke", "--help"],
+        vec!["token", "rotate", "--help"],
+        vec!["keys", "list", "--help"],
+        vec!["keys", "rotate", "--help"],
+    ] {
+        let out = run(tessera("postgres://unused").args(&args));
+        assert!(out.status.success(), "{args:?}");
+        assert!(stdout(&out).contains("Usage:"), "{args:?}");
+    }
+}
+
+#[tokio::test]
+async fn issued_token_is_an_eddsa_at_jwt_printed_alone_on_stdout() {
+    let db = fresh_db().await;
+    add_user(&db.url, "dev@example.com");
+    let out = issue(&db.url, "dev@example.com", "read:tasks execute:mcp");
+    assert!(out.status.success(), "{}", stderr(&out));
+    let token = stdout(&out);
+    assert_eq!(token.lines().count(), 1);
+    let header = jwt_part(&token, 0);
+    assert_eq!(header["alg"], "EdDSA");
+    assert_eq!(header["typ"], "at+jwt");
+    assert!(header["kid"].is_string());
+    let claims = jwt_part(&token, 1);
+    assert_eq!(claims["scope"], "execute:mcp read:tasks");
+    assert_eq!(claims["client_id"], "tessera");
+}
+
+#[tokio::test]
+async fn jwt_secret_switches_signing_to_hs256() {
+    let db = fresh_db().await;
+    add_user(&db.url, "dev@example.com");
+    let out = run(tessera(&db.url).env("TESSERA_JWT_SECRET", "0123456789abcdef0123456789abcdef").args([
+        "token",
+        "issue",
+        "--user",
+        "dev@example.com",
+        "--name",
+        "ci",
+        "--scopes",
+        "read:tasks",
+    ]));
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(jwt_part(&stdout(&out), 0)["alg"], "HS256");
+}
+
+#[tokio::test]
+async fn cli_can_grant_mcp_admin() {
+    let db = fresh_db().await;
+    add_user(&db.url, "root@example.com");
+    let out = issue(&db.url, "root@example.com", "mcp:admin");
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(jwt_part(&stdout(&out), 1)["scope"], "mcp:admin");
+}
+
+#[tokio::test]
+async fn unknown_scope_is_refused_naming_the_valid_ones() {
+    let db = fresh_db().await;
+    add_user(&db.url, "dev@example.com");
+    let out = issue(&db.url, "dev@example.com", "read:tasks fly:away");
+    assert_one_line_error(&out, "fly:away");
+    assert!(stderr(&out).contains("write:context"), "names the valid scopes: {}", stderr(&out));
+}
+
+#[tokio::test]
+async fn zero_days_is_refused() {
+    let db = fresh_db().await;
+    add_user(&db.url, "dev@example.com");
+    let out = run(tessera(&db.url).args([
+        "token",
+        "issue",
+        "--user",
+        "dev@example.com",
+        "--name",
+        "x",
+        "--scopes",
+        "read:tasks",
+        "--days",
+        "0",
+    ]));
+    assert_one_line_error(&out, "between 1 and 365");
+}
+
+#[tokio::test]
+async fn four_hundred_days_is_refused() {
+    let db = fresh_db().await;
+    add_user(&db.url, "dev@example.com");
+    let out = run(tessera(&db.url).args([
+        "token",
+        "issue",
+        "--user",
+        "dev@example.com",
+        "--name",
+        "x",
+        "--scopes",
+        "read:tasks",
+        "--days",
+        "400",
+    ]));
+    assert_one_line_error(&out, "between 1 and 365");
+}
+
+#[tokio::test]
+async fn duplicate_email_is_refused() {
+    let db = fresh_db().await;
+    add_user(&db.url, "dev@example.com");
+    let out = run(tessera(&db.url).args(["user", "add", "--email", "DEV@example.com"]));
+    assert_one_line_error(&out, "already exists");
+}
+
+#[test]
+fn unreachable_database_url_is_one_clear_line() {
+    let out = run(tessera("postgres://nobody@127.0.0.1:1/nothing").args(["user", "list"]));
+    assert_one_line_error(&out, "cannot reach the database");
+}
+
+#[tokio::test]
+async fn password_from_stdin_is_stored_as_argon2id() {
+    let db = fresh_db().await;
+    let mut child = tessera(&db.url)
+        .args(["user", "add", "--email", "pw@example.com", "--password-stdin"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(b"correct horse battery\n").unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let hash: String = sqlx::query_scalar("SELECT password_hash FROM users WHERE email = 'pw@example.com'")
+        .fetch_one(db.store.pool())
+        .await
+        .unwrap();
+    assert!(hash.starts_with("$argon2id$"), "{hash}");
+    assert!(!hash.contains("correct horse"));
+}
+
+#[tokio::test]
+async fn promote_makes_an_admin_and_list_shows_it() {
+    let db = fresh_db().await;
+    add_user(&db.url, "dev@example.com");
+    assert!(run(tessera(&db.url).args(["user", "promote", "dev@example.com"])).status.success());
+    let out = run(tessera(&db.url).args(["user", "list"]));
+    let line = stdout(&out).lines().find(|l| l.contains("dev@example.com")).unwrap().to_owned();
+    assert!(line.contains("yes"), "{line}");
+}
+
+#[tokio::test]
+async fn revoked_token_is_listed_as_revoked() {
+    let db = fresh_db().await;
+    add_user(&db.url, "dev@example.com");
+    let token = stdout(&issue(&db.url, "dev@example.com", "read:tasks"));
+    let id = jwt_part(&token, 1)["jti"].as_str().unwrap().to_owned();
+    let out = run(tessera(&db.url).args(["token", "revoke", &id, "--reason", "leaked"]));
+    assert!(out.status.success(), "{}", stderr(&out));
+    let list = stdout(&run(tessera(&db.url).args(["token", "list", "--status", "revoked"])));
+    assert!(list.contains(&id), "{list}");
+    assert!(!list.contains(&token), "list never prints secrets");
+}
+
+#[tokio::test]
+async fn rotate_prints_a_new_secret_for_a_new_token() {
+    let db = fresh_db().await;
+    add_user(&db.url, "dev@example.com");
+    let old = stdout(&issue(&db.url, "dev@example.com", "read:tasks"));
+    let old_id = jwt_part(&old, 1)["jti"].as_str().unwrap().to_owned();
+    let out = run(tessera(&db.url).args(["token", "rotate", &old_id, "--grace-seconds", "60"]));
+    assert!(out.status.success(), "{}", stderr(&out));
+    let new = stdout(&out);
+    assert_ne!(new, old);
+    assert_ne!(jwt_part(&new, 1)["jti"].as_str().unwrap(), old_id);
+}
+
+#[tokio::test]
+async fn revoking_an_unknown_token_says_so() {
+    let db = fresh_db().await;
+    let out = run(tessera(&db.url).args(["token", "revoke", "0190c1b2-0000-7000-8000-000000000000"]));
+    assert_one_line_error(&out, "no token");
+}
+
+#[tokio::test]
+async fn keys_rotate_adds_a_new_signing_key() {
+    let db = fresh_db().await;
+    let before = stdout(&run(tessera(&db.url).args(["keys", "list"])));
+    let out = run(tessera(&db.url).args(["keys", "rotate"]));
+    assert!(out.status.success(), "{}", stderr(&out));
+    let kid = stdout(&out);
+    let after = stdout(&run(tessera(&db.url).args(["keys", "list"])));
+    assert_eq!(before.lines().count() + 1, after.lines().count());
+    let signing = after.lines().find(|l| l.contains(" yes ")).unwrap();
+    assert!(signing.starts_with(&kid), "{after}");
+}

@@ -1,0 +1,49 @@
+//! The HTTP server in-process over real HTTP, against a real database.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::net::TcpListener;
+
+use sqlx::postgres::PgPoolOptions;
+use tessera::server::{AppState, Application};
+use tessera_store::Store;
+use tessera_testkit::fresh_db;
+
+async fn spawn(store: Store) -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let app = Application::build(AppState { store }, listener).unwrap();
+    let base = format!("http://127.0.0.1:{}", app.port());
+    tokio::spawn(app.run());
+    base
+}
+
+#[tokio::test]
+async fn health_answers_without_a_database_check() {
+    let db = fresh_db().await;
+    let base = spawn(db.store).await;
+    let res = reqwest::get(format!("{base}/health")).await.unwrap();
+    assert_eq!(res.status(), 200);
+    let body: serde_json::Value = res.json().await.unwrap();
+    assert_eq!(body["status"], "ok");
+}
+
+#[tokio::test]
+async fn ready_is_200_when_the_database_is_migrated() {
+    let db = fresh_db().await;
+    let base = spawn(db.store).await;
+    let res = reqwest::get(format!("{base}/ready")).await.unwrap();
+    assert_eq!(res.status(), 200);
+}
+
+#[tokio::test]
+async fn ready_is_503_with_retry_after_when_the_database_is_unreachable() {
+    let pool = PgPoolOptions::new()
+        .acquire_timeout(std::time::Duration::from_millis(500))
+        .connect_lazy("postgres://nobody@127.0.0.1:1/none")
+        .unwrap();
+    let base = spawn(Store::from_pool(pool)).await;
+    let res = reqwest::get(format!("{base}/ready")).await.unwrap();
+    assert_eq!(res.status(), 503);
+    assert!(res.headers().contains_key("retry-after"));
+    let body: serde_json::Value = res.json().await.unwrap();
+    assert_eq!(body["error"], "not_ready");
+}

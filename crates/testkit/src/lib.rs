@@ -1,0 +1,117 @@
+//! Test support: a fresh, migrated database per test.
+//!
+//! The server comes from `TEST_DATABASE_URL` (any PostgreSQL you point it at, or the one
+//! `with-test-db` starts for the whole run). Each test gets its own database cloned from a
+//! migrated template (`CREATE DATABASE … TEMPLATE …`), which is much faster than migrating.
+#![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic)]
+
+use std::time::Duration;
+
+use sqlx::Connection;
+use sqlx::postgres::PgConnection;
+use tessera_store::{Store, StoreConfig};
+
+/// Environment variable naming the server tests run against.
+pub const TEST_DATABASE_URL: &str = "TEST_DATABASE_URL";
+
+/// A database that belongs to one test.
+#[derive(Debug, Clone)]
+pub struct TestDb {
+    /// Connection URL of this test's database.
+    pub url: String,
+    /// A store connected to it.
+    pub store: Store,
+}
+
+/// Creates a fresh database for one test, migrated to the newest schema.
+pub async fn fresh_db() -> TestDb {
+    let server = std::env::var(TEST_DATABASE_URL).unwrap_or_else(|_| {
+        panic!(
+            "{TEST_DATABASE_URL} is not set: run the suite with `scripts/test`, or \
+             `cargo run -p tessera-testkit --bin with-test-db -- cargo nextest run`, or point \
+             {TEST_DATABASE_URL} at a PostgreSQL server you own"
+        )
+    });
+    let template = ensure_template(&server).await;
+    let name = format!("t_{}", uuid::Uuid::now_v7().simple());
+    let mut admin = PgConnection::connect(&server).await.expect("connect to the test server");
+    let mut attempt = 0;
+    loop {
+        let created =
+            sqlx::query(&format!(r#"CREATE DATABASE "{name}" TEMPLATE "{template}""#)).execute(&mut admin).await;
+        match created {
+            Ok(_) => break,
+            // Another test may be cloning the same template this instant.
+            Err(e) if attempt < 50 && e.to_string().contains("is being accessed by other users") => {
+                attempt += 1;
+                tokio::time::sleep(Duration::from_millis(20 * attempt)).await;
+            }
+            Err(e) => panic!("create test database: {e}"),
+        }
+    }
+    admin.close().await.ok();
+    let url = with_database(&server, &name);
+    let store = Store::connect(&url, &StoreConfig { max_connections: 8, ..StoreConfig::default() })
+        .await
+        .expect("connect to the test database");
+    TestDb { url, store }
+}
+
+/// Makes sure a migrated template for this build's migrations exists; returns its name.
+async fn ensure_template(server: &str) -> String {
+    let template = format!("tessera_tpl_{}", tessera_store::migrations_fingerprint());
+    let mut admin = PgConnection::connect(server).await.expect("connect to the test server");
+    sqlx::query("SELECT pg_advisory_lock(7370709)").execute(&mut admin).await.expect("lock");
+    let exists: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)")
+        .bind(&template)
+        .fetch_one(&mut admin)
+        .await
+        .expect("look up template");
+    if !exists {
+        let building = format!("{template}_building");
+        sqlx::query(&format!(r#"DROP DATABASE IF EXISTS "{building}""#)).execute(&mut admin).await.expect("drop");
+        sqlx::query(&format!(r#"CREATE DATABASE "{building}""#)).execute(&mut admin).await.expect("create template");
+        let store = Store::connect(&with_database(server, &building), &StoreConfig::default())
+            .await
+            .expect("connect to template");
+        store.migrate().await.expect("migrate template");
+        store.close().await;
+        // Renamed only once complete, so a half-built template is never cloned.
+        sqlx::query(&format!(r#"ALTER DATABASE "{building}" RENAME TO "{template}""#))
+            .execute(&mut admin)
+            .await
+            .expect("publish template");
+    }
+    sqlx::query("SELECT pg_advisory_unlock(7370709)").execute(&mut admin).await.expect("unlock");
+    admin.close().await.ok();
+    template
+}
+
+/// `url` with its database name replaced by `database`.
+pub fn with_database(url: &str, database: &str) -> String {
+    let (base, query) = match url.split_once('?') {
+        Some((b, q)) => (b, Some(q)),
+        None => (url, None),
+    };
+    let (scheme, rest) = base.split_once("://").unwrap_or(("postgres", base));
+    let authority = rest.split('/').next().unwrap_or(rest);
+    match query {
+        Some(q) => format!("{scheme}://{authority}/{database}?{q}"),
+        None => format!("{scheme}://{authority}/{database}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::with_database;
+
+    #[test]
+    fn database_is_replaced_and_socket_query_kept() {
+        assert_eq!(
+            with_database("postgres://u@localhost:5432/postgres?host=/tmp/x", "t1"),
+            "postgres://u@localhost:5432/t1?host=/tmp/x"
+        );
+        assert_eq!(with_database("postgres://u:p@h:1/db", "t2"), "postgres://u:p@h:1/t2");
+        assert_eq!(with_database("postgres://u@h", "t3"), "postgres://u@h/t3");
+    }
+}
