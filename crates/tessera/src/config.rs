@@ -42,6 +42,11 @@ pub struct Settings {
     #[arg(long, env = "TESSERA_DB_MAX_CONNECTIONS", default_value_t = 16, global = true)]
     pub db_max_connections: u32,
 
+    /// How long a token's database row may be served from cache, in milliseconds (capped at
+    /// 60000; revocations evict at once through LISTEN/NOTIFY regardless).
+    #[arg(long, env = "TESSERA_CACHE_TTL_MS", default_value_t = 30_000, global = true)]
+    pub cache_ttl_ms: u64,
+
     /// Log format on stderr.
     #[arg(long, env = "TESSERA_LOG_FORMAT", value_enum, default_value = "pretty", global = true)]
     pub log_format: LogFormat,
@@ -59,6 +64,16 @@ impl Settings {
     /// The `iss` of every token.
     pub fn issuer(&self) -> String {
         self.public_url()
+    }
+
+    /// The validator's settings derived from these.
+    pub fn validator_config(&self) -> tessera_auth::ValidatorConfig {
+        tessera_auth::ValidatorConfig {
+            issuer: self.issuer(),
+            resource: self.mcp_resource(),
+            cache_ttl: std::time::Duration::from_millis(self.cache_ttl_ms),
+            reload_keys: self.jwt_secret.is_none(),
+        }
     }
 
     /// The MCP resource tokens are bound to (RFC 8707).

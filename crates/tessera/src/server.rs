@@ -1,13 +1,19 @@
 //! The HTTP server: health and readiness today; the API and MCP faces mount here.
 
 use std::net::TcpListener;
+use std::sync::Arc;
 use std::time::Duration;
 
 use actix_web::dev::Server;
 use actix_web::http::header;
 use actix_web::{App, HttpResponse, HttpServer, web};
 use serde_json::json;
+use tessera_auth::Validator;
 use tessera_store::Store;
+
+use crate::config::Settings;
+use crate::database::Database;
+use crate::error::CliError;
 use tracing_actix_web::TracingLogger;
 
 /// Everything a request handler may need.
@@ -15,6 +21,34 @@ use tracing_actix_web::TracingLogger;
 pub struct AppState {
     /// The database.
     pub store: Store,
+    /// The one token validator of this process (shared by every worker and face).
+    pub validator: Arc<Validator>,
+    /// Process settings.
+    pub settings: Arc<Settings>,
+}
+
+impl AppState {
+    /// Loads the key ring, builds the validator and starts its change-feed listener.
+    pub async fn start(db: &Database, settings: Settings) -> Result<Self, CliError> {
+        let ring = db.key_ring(&settings).await?;
+        let validator = Validator::new(db.store.clone(), ring, settings.validator_config());
+        validator.spawn_listener();
+        Ok(Self { store: db.store.clone(), validator, settings: Arc::new(settings) })
+    }
+
+    /// The same from a bare store (tests).
+    pub async fn for_store(store: Store, settings: Settings) -> Result<Self, CliError> {
+        let ring = match &settings.jwt_secret {
+            Some(secret) => tessera_core::KeyRing::hs256(secret.as_bytes())?,
+            None => {
+                let set = store.load_or_create_keys(chrono::Utc::now()).await?;
+                tessera_core::KeyRing::ed25519(&set.keys, &set.signing_kid)?
+            }
+        };
+        let validator = Validator::new(store.clone(), ring, settings.validator_config());
+        validator.spawn_listener();
+        Ok(Self { store, validator, settings: Arc::new(settings) })
+    }
 }
 
 /// A bound, not yet running server (bind port 0 in tests and read the port back).

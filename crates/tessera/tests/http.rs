@@ -3,14 +3,18 @@
 
 use std::net::TcpListener;
 
+use clap::Parser;
 use sqlx::postgres::PgPoolOptions;
+use tessera::cli::Cli;
 use tessera::server::{AppState, Application};
 use tessera_store::Store;
 use tessera_testkit::fresh_db;
 
 async fn spawn(store: Store) -> String {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let app = Application::build(AppState { store }, listener).unwrap();
+    let settings = Cli::parse_from(["tessera", "--jwt-secret", "0123456789abcdef0123456789abcdef", "serve"]).settings;
+    let state = AppState::for_store(store, settings).await.unwrap();
+    let app = Application::build(state, listener).unwrap();
     let base = format!("http://127.0.0.1:{}", app.port());
     tokio::spawn(app.run());
     base

@@ -17,11 +17,12 @@ pub async fn serve(settings: &Settings) -> Result<(), CliError> {
 }
 
 async fn run_server(settings: &Settings, db: &Database) -> Result<(), CliError> {
-    // Created (and persisted) at start so the first request never races to make a key.
-    let ring = db.key_ring(settings).await?;
+    // Keys are created (and persisted) at start so the first request never races to make one.
+    let state = AppState::start(db, settings.clone()).await?;
+    let ring = state.validator.key_ring();
     let listener = TcpListener::bind(settings.bind)
         .map_err(|e| CliError::Usage(format!("cannot listen on {}: {e}", settings.bind)))?;
-    let app = Application::build(AppState { store: db.store.clone() }, listener)?;
+    let app = Application::build(state, listener)?;
     tracing::info!(
         bind = %settings.bind,
         port = app.port(),
