@@ -9,9 +9,11 @@ mod error;
 mod events;
 mod keys;
 mod migrate;
+mod sessions;
 mod tokens;
 mod usage;
 mod users;
+mod workspace;
 
 use std::time::Duration;
 
@@ -25,6 +27,7 @@ pub use keys::KeySet;
 pub use tokens::{IssueRequest, IssuedToken, TokenFilter, TokenPage, TokenPatch, TokenRecord, TokenStatus};
 pub use usage::UsageIncrement;
 pub use users::User;
+pub use workspace::{Agent, AgentUpdate, ContextEntry, Task, TaskUpdate};
 
 /// Connection settings for the pool.
 #[derive(Debug, Clone)]

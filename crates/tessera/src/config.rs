@@ -50,6 +50,33 @@ pub struct Settings {
     /// Log format on stderr.
     #[arg(long, env = "TESSERA_LOG_FORMAT", value_enum, default_value = "pretty", global = true)]
     pub log_format: LogFormat,
+
+    /// Browser origins allowed to call /mcp besides the public URL's own (comma-separated;
+    /// a request with any other `Origin` gets 403).
+    #[arg(long, env = "TESSERA_ALLOWED_ORIGINS", value_delimiter = ',', global = true)]
+    pub allowed_origins: Vec<String>,
+
+    /// Scopes every request to /mcp needs (space-separated; inheritance applies).
+    #[arg(long, env = "TESSERA_MCP_REQUIRED_SCOPES", default_value = "mcp:access", value_parser = parse_scopes, global = true)]
+    pub mcp_required_scopes: tessera_core::ScopeSet,
+
+    /// Which faces this process serves (comma-separated): `api`, `mcp`, or both, so MCP
+    /// replicas can scale without the API.
+    #[arg(long, env = "TESSERA_ROLES", value_enum, value_delimiter = ',', default_value = "api,mcp", global = true)]
+    pub roles: Vec<Role>,
+}
+
+/// A face of the server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Role {
+    /// The REST API (and the web UI).
+    Api,
+    /// The MCP endpoint, its metadata and metrics.
+    Mcp,
+}
+
+fn parse_scopes(s: &str) -> Result<tessera_core::ScopeSet, String> {
+    tessera_core::ScopeSet::parse_any(s).map_err(|e| e.to_string())
 }
 
 impl Settings {
@@ -74,6 +101,20 @@ impl Settings {
             cache_ttl: std::time::Duration::from_millis(self.cache_ttl_ms),
             reload_keys: self.jwt_secret.is_none(),
         }
+    }
+
+    /// Whether this process serves `role`.
+    pub fn serves(&self, role: Role) -> bool {
+        self.roles.contains(&role)
+    }
+
+    /// The MCP face's settings derived from these.
+    pub fn mcp_config(&self) -> tessera_mcp::McpConfig {
+        let mut config = tessera_mcp::McpConfig::new(&self.public_url());
+        config.allowed_origins =
+            self.allowed_origins.iter().map(|o| o.trim().to_owned()).filter(|o| !o.is_empty()).collect();
+        config.required_scopes = self.mcp_required_scopes.clone();
+        config
     }
 
     /// The MCP resource tokens are bound to (RFC 8707).

@@ -7,3 +7,4 @@ pub mod database;
 pub mod error;
 pub mod server;
 pub mod telemetry;
+pub mod ui;

@@ -11,7 +11,7 @@ use serde_json::json;
 use tessera_auth::Validator;
 use tessera_store::Store;
 
-use crate::config::Settings;
+use crate::config::{Role, Settings};
 use crate::database::Database;
 use crate::error::CliError;
 use tracing_actix_web::TracingLogger;
@@ -55,12 +55,30 @@ impl AppState {
 pub struct Application {
     port: u16,
     server: Server,
+    /// The MCP face, when this process serves it (its usage is flushed after the server stops).
+    mcp: Option<tessera_mcp::McpState>,
 }
 
 impl Application {
     /// Binds `listener` and prepares the app.
     pub fn build(state: AppState, listener: TcpListener) -> std::io::Result<Self> {
         let port = listener.local_addr()?.port();
+        // The REST API's state, built once and shared by every worker.
+        let api = tessera_api::ApiState::new(
+            state.store.clone(),
+            Arc::clone(&state.validator),
+            tessera_api::ApiConfig::new(
+                &state.settings.public_url(),
+                state.settings.issuer(),
+                state.settings.mcp_resource(),
+            ),
+        );
+        // The MCP face's state (limits, usage, metrics), likewise shared by every worker.
+        let mcp = state.settings.serves(Role::Mcp).then(|| {
+            tessera_mcp::McpState::new(state.store.clone(), Arc::clone(&state.validator), state.settings.mcp_config())
+        });
+        let mcp_face = mcp.clone();
+        let serve_api = state.settings.serves(Role::Api);
         let data = web::Data::new(state);
         let server = HttpServer::new(move || {
             App::new()
@@ -68,11 +86,23 @@ impl Application {
                 .app_data(data.clone())
                 .route("/health", web::get().to(health))
                 .route("/ready", web::get().to(ready))
+                .configure(|cfg| {
+                    if let Some(mcp) = &mcp_face {
+                        tessera_mcp::configure(mcp.clone())(cfg);
+                    }
+                })
+                .configure(|cfg| {
+                    if serve_api {
+                        tessera_api::configure(api.clone())(cfg);
+                        // The web UI last: it claims only `/` and `/assets/`.
+                        crate::ui::configure(cfg);
+                    }
+                })
         })
         .shutdown_timeout(10)
         .listen(listener)?
         .run();
-        Ok(Self { port, server })
+        Ok(Self { port, server, mcp })
     }
 
     /// The bound port.
@@ -82,7 +112,12 @@ impl Application {
 
     /// Runs until SIGINT/SIGTERM (or the handle stops it); in-flight requests finish first.
     pub async fn run(self) -> std::io::Result<()> {
-        self.server.await
+        let result = self.server.await;
+        // After the last request: the final usage counts reach the database.
+        if let Some(mcp) = &self.mcp {
+            mcp.shutdown().await;
+        }
+        result
     }
 
     /// A handle that can stop the server.

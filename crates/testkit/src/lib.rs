@@ -76,11 +76,22 @@ async fn ensure_template(server: &str) -> String {
             .expect("connect to template");
         store.migrate().await.expect("migrate template");
         store.close().await;
-        // Renamed only once complete, so a half-built template is never cloned.
-        sqlx::query(&format!(r#"ALTER DATABASE "{building}" RENAME TO "{template}""#))
-            .execute(&mut admin)
-            .await
-            .expect("publish template");
+        // Renamed only once complete, so a half-built template is never cloned. A backend of
+        // the just-closed pool may still be exiting for a few milliseconds: retry.
+        let mut attempt = 0;
+        loop {
+            let renamed = sqlx::query(&format!(r#"ALTER DATABASE "{building}" RENAME TO "{template}""#))
+                .execute(&mut admin)
+                .await;
+            match renamed {
+                Ok(_) => break,
+                Err(e) if attempt < 50 && e.to_string().contains("is being accessed by other users") => {
+                    attempt += 1;
+                    tokio::time::sleep(Duration::from_millis(20 * attempt)).await;
+                }
+                Err(e) => panic!("publish template: {e}"),
+            }
+        }
     }
     sqlx::query("SELECT pg_advisory_unlock(7370709)").execute(&mut admin).await.expect("unlock");
     admin.close().await.ok();

@@ -1,6 +1,7 @@
 //! The command line: `tessera serve | migrate | user | token | keys`.
 
 mod keys;
+mod openapi;
 mod serve;
 mod token;
 mod user;
@@ -37,6 +38,8 @@ pub enum Command {
     /// List and rotate signing keys.
     #[command(subcommand)]
     Keys(keys::KeysCommand),
+    /// Print the REST API's OpenAPI document (`tessera openapi > openapi.json`).
+    Openapi,
 }
 
 /// Runs the parsed command.
@@ -45,9 +48,13 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
     if let Command::Serve = cli.command {
         return serve::serve(&settings).await;
     }
+    // Generated from the code: no database needed.
+    if let Command::Openapi = cli.command {
+        return openapi::run();
+    }
     let db = Database::open(&settings).await?;
     let result = match cli.command {
-        Command::Serve => Ok(()),
+        Command::Serve | Command::Openapi => Ok(()),
         Command::Migrate => {
             println!("migrations applied; schema is current");
             Ok(())

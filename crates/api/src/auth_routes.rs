@@ -1,0 +1,161 @@
+//! `/api/v2/auth`: sign in (sets the session cookie), sign out, who am I.
+
+use std::time::Instant;
+
+use actix_web::http::header;
+use actix_web::{HttpRequest, HttpResponse, web};
+use chrono::Utc;
+use tessera_core::password::{Password, dummy_verify, verify_password};
+use tessera_store::Actor;
+
+use crate::ApiState;
+use crate::auth::{Access, SessionId, Via, authenticate, clear_cookie, client_ip};
+use crate::error::{ApiError, ErrorBody};
+use crate::models::{LoginRequest, LoginView, MeView, UserView};
+
+/// Sign in with email and password; sets an HttpOnly, SameSite=Strict session cookie.
+#[utoipa::path(
+    post, path = "/api/v2/auth/login", tag = "auth",
+    request_body = LoginRequest,
+    responses(
+        (status = 200, description = "Signed in; the session cookie is set", body = LoginView,
+            headers(("Set-Cookie" = String, description = "`tessera_session`: HttpOnly; SameSite=Strict; Path=/"))),
+        (status = 400, description = "Malformed body", body = ErrorBody),
+        (status = 401, description = "Wrong email or password", body = ErrorBody),
+        (status = 429, description = "Too many failed logins from this address or for this account", body = ErrorBody,
+            headers(("Retry-After" = u64, description = "Seconds to wait"))),
+        (status = 413, description = "Body too large", body = ErrorBody),
+        (status = 415, description = "Body is not JSON", body = ErrorBody),
+        (status = 503, description = "The database is unreachable; retry after `Retry-After`", body = ErrorBody,
+            headers(("Retry-After" = u64, description = "Seconds to wait"))),
+    ),
+    security(())
+)]
+pub async fn login(
+    req: HttpRequest,
+    state: web::Data<ApiState>,
+    body: web::Json<LoginRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let now = Utc::now();
+    let LoginRequest { email, password } = body.into_inner();
+    let password = Password::new(password);
+    let ip = client_ip(&req);
+    let ip_key = ip.clone().unwrap_or_default();
+    let account = email.trim().to_lowercase();
+    let mut actor = Actor { user_id: None, token_id: None, ip: ip.clone() };
+    if let Err(retry_after) = state.throttle.check(&ip_key, &account, Instant::now()) {
+        state
+            .store
+            .audit(&actor, "auth.login_failed", None, serde_json::json!({"email": account, "reason": "throttled"}))
+            .await?;
+        return Err(ApiError::TooManyRequests {
+            message: "too many failed sign-in attempts; wait before trying again".to_owned(),
+            retry_after,
+        });
+    }
+    let found = state.store.credentials(&account).await?;
+    actor.user_id = found.as_ref().map(|(u, _)| u.id);
+    let (user, hash) = match found {
+        Some((user, hash)) => (Some(user), hash),
+        None => (None, None),
+    };
+    // argon2id costs tens of milliseconds of CPU: keep it off the async workers.
+    let verified = web::block(move || match hash {
+        Some(phc) => verify_password(&password, &phc),
+        None => {
+            // Unknown accounts take as long as known ones, so they cannot be told apart.
+            dummy_verify(&password);
+            false
+        }
+    })
+    .await
+    .map_err(|_| ApiError::Internal)?;
+    let user = match user {
+        Some(user) if verified && user.disabled_at.is_none() => user,
+        _ => {
+            state.throttle.record_failure(&ip_key, &account, Instant::now());
+            state
+                .store
+                .audit(
+                    &actor,
+                    "auth.login_failed",
+                    None,
+                    serde_json::json!({"email": account, "reason": "bad_credentials"}),
+                )
+                .await?;
+            return Err(ApiError::Unauthenticated {
+                code: "invalid_credentials",
+                message: "wrong email or password".to_owned(),
+                invalid_token: false,
+            });
+        }
+    };
+    state.throttle.clear_account(&account);
+    let session = SessionId::generate();
+    let expires_at = now + state.config.session_ttl;
+    state.store.create_session(&session.sha256(), user.id, now, expires_at, ip.as_deref()).await?;
+    state.store.audit(&actor, "auth.login", None, serde_json::json!({"expires_at": expires_at})).await?;
+    let cookie = session.set_cookie(state.config.session_ttl.num_seconds(), state.config.secure_cookies);
+    Ok(HttpResponse::Ok()
+        .insert_header((header::SET_COOKIE, cookie))
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .json(LoginView { user: user.into(), csrf_token: session.csrf_token(), expires_at }))
+}
+
+/// End the current session and clear its cookie.
+#[utoipa::path(
+    post, path = "/api/v2/auth/logout", tag = "auth",
+    responses(
+        (status = 204, description = "Signed out; the cookie is cleared"),
+        (status = 400, description = "Not a session (bearer tokens are revoked instead)", body = ErrorBody),
+        (status = 401, description = "No session", body = ErrorBody),
+        (status = 403, description = "CSRF failure", body = ErrorBody),
+        (status = 503, description = "The database is unreachable; retry after `Retry-After`", body = ErrorBody,
+            headers(("Retry-After" = u64, description = "Seconds to wait"))),
+    ),
+    security(("session" = []))
+)]
+pub async fn logout(req: HttpRequest, state: web::Data<ApiState>) -> Result<HttpResponse, ApiError> {
+    let caller = authenticate(&req, &state, Access::Write, Utc::now()).await?;
+    let Via::Session(session) = &caller.via else {
+        return Err(ApiError::bad_request("not_a_session", "logout ends a browser session; revoke a token instead"));
+    };
+    state.store.delete_session(&session.sha256()).await?;
+    state.store.audit(&caller.actor(), "auth.logout", None, serde_json::json!({})).await?;
+    Ok(HttpResponse::NoContent()
+        .insert_header((header::SET_COOKIE, clear_cookie(state.config.secure_cookies)))
+        .finish())
+}
+
+/// The calling account, and the session's CSRF token.
+#[utoipa::path(
+    get, path = "/api/v2/auth/me", tag = "auth",
+    responses(
+        (status = 200, description = "The caller", body = MeView),
+        (status = 401, description = "Not signed in / bad bearer token", body = ErrorBody),
+        (status = 403, description = "Bearer token without `read:tokens`", body = ErrorBody),
+        (status = 503, description = "The database is unreachable; retry after `Retry-After`", body = ErrorBody,
+            headers(("Retry-After" = u64, description = "Seconds to wait"))),
+    ),
+    security(("session" = []), ("bearer" = ["read:tokens"]))
+)]
+pub async fn me(req: HttpRequest, state: web::Data<ApiState>) -> Result<web::Json<MeView>, ApiError> {
+    let caller = authenticate(&req, &state, Access::Read, Utc::now()).await?;
+    let view = match &caller.via {
+        Via::Session(session) => MeView {
+            user: UserView::from(caller.user.clone()),
+            auth: "session".to_owned(),
+            csrf_token: Some(session.csrf_token()),
+            token_id: None,
+            scopes: None,
+        },
+        Via::Token(principal) => MeView {
+            user: UserView::from(caller.user.clone()),
+            auth: "token".to_owned(),
+            csrf_token: None,
+            token_id: Some(principal.token_id),
+            scopes: Some(principal.effective.to_vec()),
+        },
+    };
+    Ok(web::Json(view))
+}

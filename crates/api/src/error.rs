@@ -1,0 +1,358 @@
+//! The API's one error type and its one mapping to HTTP.
+//!
+//! Every error leaving `/api/v2` has the shape `{"error": "snake_code", "message": "...",
+//! "details"?: {...}}`, actix's own extractor errors and unmatched routes included.
+
+use actix_web::body::{BoxBody, MessageBody};
+use actix_web::dev::ServiceResponse;
+use actix_web::error::{JsonPayloadError, PathError, QueryPayloadError};
+use actix_web::http::StatusCode;
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::middleware::ErrorHandlerResponse;
+use actix_web::{HttpRequest, HttpResponse, ResponseError};
+use serde::Serialize;
+use serde_json::Value;
+use tessera_auth::AuthError;
+use tessera_store::StoreError;
+use utoipa::ToSchema;
+
+/// How long clients should wait before retrying when the database is out of reach.
+const UNAVAILABLE_RETRY_SECS: u64 = 5;
+
+/// The body of every error response.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorBody {
+    /// Stable snake_case code for programs.
+    #[schema(example = "not_found")]
+    pub error: String,
+    /// A sentence for people.
+    pub message: String,
+    /// Structured facts about the failure, when there are any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub details: Option<Value>,
+    /// Present (and `false`) only on `POST /tokens/validate` answers.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub active: Option<bool>,
+}
+
+/// Everything that can go wrong in a request, one variant per HTTP meaning.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// 400: the request is invalid.
+    #[error("{message}")]
+    BadRequest {
+        /// Stable code.
+        code: &'static str,
+        /// Human sentence.
+        message: String,
+        /// Structured facts (boxed: keeps every `Result<_, ApiError>` small).
+        details: Option<Box<Value>>,
+    },
+    /// 401: no (valid) credentials. `invalid_token` marks a presented but bad bearer token.
+    #[error("{message}")]
+    Unauthenticated {
+        /// Stable code.
+        code: &'static str,
+        /// Human sentence.
+        message: String,
+        /// Whether a bearer token was presented and refused (RFC 6750 `error="invalid_token"`).
+        invalid_token: bool,
+    },
+    /// 401 from `POST /tokens/validate`: the presented token is not active.
+    #[error("{message}")]
+    Inactive {
+        /// Reason code (`expired`, `revoked`, `rotated`, ...).
+        code: &'static str,
+        /// Human sentence.
+        message: String,
+    },
+    /// 403: authenticated but not allowed.
+    #[error("{message}")]
+    Forbidden {
+        /// Stable code.
+        code: &'static str,
+        /// Human sentence.
+        message: String,
+        /// Structured facts.
+        details: Option<Box<Value>>,
+        /// The scope a bearer credential lacks, for `WWW-Authenticate`.
+        missing_scope: Option<&'static str>,
+    },
+    /// 404: no such resource, or one the caller may not see.
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    /// 405: the path exists but not with this method.
+    #[error("method not allowed")]
+    MethodNotAllowed,
+    /// 409: the resource's state forbids the change.
+    #[error("{message}")]
+    Conflict {
+        /// Stable code.
+        code: &'static str,
+        /// Human sentence.
+        message: String,
+    },
+    /// 413: the body is too large.
+    #[error("{0}")]
+    PayloadTooLarge(String),
+    /// 415: the body is not JSON.
+    #[error("the request body must be JSON (Content-Type: application/json)")]
+    UnsupportedMediaType,
+    /// 429: slow down.
+    #[error("{message}")]
+    TooManyRequests {
+        /// Human sentence.
+        message: String,
+        /// Seconds until a retry can succeed.
+        retry_after: u64,
+    },
+    /// 503: the database is out of reach.
+    #[error("the service is temporarily unavailable; retry shortly")]
+    Unavailable,
+    /// 500: a bug or an unexpected failure; the cause goes to the log, never to the client.
+    #[error("internal error")]
+    Internal,
+}
+
+impl ApiError {
+    /// A 400 with a code and message.
+    pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
+        Self::BadRequest { code, message: message.into(), details: None }
+    }
+
+    fn code(&self) -> &'static str {
+        match self {
+            Self::BadRequest { code, .. }
+            | Self::Unauthenticated { code, .. }
+            | Self::Inactive { code, .. }
+            | Self::Forbidden { code, .. }
+            | Self::Conflict { code, .. } => code,
+            Self::NotFound(_) => "not_found",
+            Self::MethodNotAllowed => "method_not_allowed",
+            Self::PayloadTooLarge(_) => "payload_too_large",
+            Self::UnsupportedMediaType => "unsupported_media_type",
+            Self::TooManyRequests { .. } => "too_many_requests",
+            Self::Unavailable => "temporarily_unavailable",
+            Self::Internal => "internal_error",
+        }
+    }
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            Self::BadRequest { .. } => StatusCode::BAD_REQUEST,
+            Self::Unauthenticated { .. } | Self::Inactive { .. } => StatusCode::UNAUTHORIZED,
+            Self::Forbidden { .. } => StatusCode::FORBIDDEN,
+            Self::NotFound(_) => StatusCode::NOT_FOUND,
+            Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            Self::Conflict { .. } => StatusCode::CONFLICT,
+            Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Self::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Self::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse<BoxBody> {
+        let mut res = HttpResponse::build(self.status_code());
+        match self {
+            Self::Unauthenticated { invalid_token: true, .. } | Self::Inactive { .. } => {
+                res.insert_header((header::WWW_AUTHENTICATE, r#"Bearer realm="tessera", error="invalid_token""#));
+            }
+            Self::Unauthenticated { .. } => {
+                res.insert_header((header::WWW_AUTHENTICATE, r#"Bearer realm="tessera""#));
+            }
+            Self::Forbidden { missing_scope: Some(scope), .. } => {
+                res.insert_header((
+                    header::WWW_AUTHENTICATE,
+                    format!(r#"Bearer realm="tessera", error="insufficient_scope", scope="{scope}""#),
+                ));
+            }
+            Self::TooManyRequests { retry_after, .. } => {
+                res.insert_header((header::RETRY_AFTER, (*retry_after).max(1).to_string()));
+            }
+            Self::Unavailable => {
+                res.insert_header((header::RETRY_AFTER, UNAVAILABLE_RETRY_SECS.to_string()));
+            }
+            _ => {}
+        }
+        let details = match self {
+            Self::BadRequest { details, .. } | Self::Forbidden { details, .. } => details.as_deref().cloned(),
+            _ => None,
+        };
+        let active = matches!(self, Self::Inactive { .. }).then_some(false);
+        res.insert_header((header::CACHE_CONTROL, "no-store"));
+        res.json(ErrorBody { error: self.code().to_owned(), message: self.to_string(), details, active })
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::NotFound(what) => Self::NotFound(what),
+            StoreError::Conflict(what) => {
+                Self::Conflict { code: "conflict", message: format!("{what} already exists") }
+            }
+            StoreError::Rejected { code, message } => match code {
+                // The request asked for something no token may have: the client must change it.
+                "scope_widening" | "expiry_extension" | "expiry_in_past" => {
+                    Self::BadRequest { code, message, details: None }
+                }
+                // The token's state forbids the change.
+                _ => Self::Conflict { code, message },
+            },
+            StoreError::Unavailable(cause) => {
+                tracing::warn!(%cause, "database unavailable");
+                Self::Unavailable
+            }
+            other => {
+                tracing::error!(error = %other, "store failure");
+                Self::Internal
+            }
+        }
+    }
+}
+
+impl From<AuthError> for ApiError {
+    fn from(e: AuthError) -> Self {
+        match e {
+            AuthError::Rejected(r) => {
+                Self::Unauthenticated { code: r.code(), message: r.message(), invalid_token: true }
+            }
+            AuthError::Unavailable(cause) => {
+                tracing::warn!(%cause, "token state unavailable");
+                Self::Unavailable
+            }
+        }
+    }
+}
+
+/// Turns actix's JSON body errors into [`ApiError`]s (wired through `JsonConfig`).
+pub fn json_error(err: JsonPayloadError, _req: &HttpRequest) -> actix_web::Error {
+    from_json_payload(&err).into()
+}
+
+/// The mapping of a JSON body failure, shared by the `Json` extractor and optional bodies.
+pub fn from_json_payload(err: &JsonPayloadError) -> ApiError {
+    match err {
+        JsonPayloadError::ContentType => ApiError::UnsupportedMediaType,
+        JsonPayloadError::OverflowKnownLength { .. } | JsonPayloadError::Overflow { .. } => {
+            ApiError::PayloadTooLarge(err.to_string())
+        }
+        JsonPayloadError::Deserialize(e) => invalid_json(e),
+        _ => ApiError::bad_request("invalid_body", "the request body could not be read"),
+    }
+}
+
+/// A JSON body that does not parse, or does not match the expected shape.
+pub fn invalid_json(e: &serde_json::Error) -> ApiError {
+    use serde_json::error::Category;
+    match e.classify() {
+        Category::Data => ApiError::BadRequest {
+            code: "invalid_body",
+            message: format!("the request body does not match the expected shape: {e}"),
+            details: None,
+        },
+        _ => ApiError::BadRequest {
+            code: "malformed_json",
+            message: format!("the request body is not valid JSON: {e}"),
+            details: None,
+        },
+    }
+}
+
+/// Turns actix's path errors (e.g. an id that is not a UUID) into [`ApiError`]s.
+pub fn path_error(err: PathError, _req: &HttpRequest) -> actix_web::Error {
+    ApiError::bad_request("invalid_path", format!("invalid path parameter: {err}")).into()
+}
+
+/// Turns actix's query-string errors into [`ApiError`]s.
+pub fn query_error(err: QueryPayloadError, _req: &HttpRequest) -> actix_web::Error {
+    ApiError::bad_request("invalid_query", format!("invalid query string: {err}")).into()
+}
+
+/// The JSON 404 for paths under the API that match no route.
+pub async fn not_found() -> Result<HttpResponse, ApiError> {
+    Err(ApiError::NotFound("route"))
+}
+
+/// The JSON 405 for routes called with a method they do not have.
+pub async fn method_not_allowed() -> Result<HttpResponse, ApiError> {
+    Err(ApiError::MethodNotAllowed)
+}
+
+/// Safety net: any error response that is not JSON yet (from a layer we do not control)
+/// is replaced by the one error shape, keyed by its status.
+pub fn jsonify_error<B: MessageBody + 'static>(res: ServiceResponse<B>) -> actix_web::Result<ErrorHandlerResponse<B>> {
+    let is_json = res
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v: &HeaderValue| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if is_json {
+        return Ok(ErrorHandlerResponse::Response(res.map_into_left_body()));
+    }
+    let status = res.status();
+    let (code, message) = match status {
+        StatusCode::NOT_FOUND => ("not_found", "not found"),
+        StatusCode::METHOD_NOT_ALLOWED => ("method_not_allowed", "method not allowed"),
+        StatusCode::PAYLOAD_TOO_LARGE => ("payload_too_large", "the request body is too large"),
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => ("unsupported_media_type", "unsupported content type"),
+        StatusCode::UNAUTHORIZED => ("unauthenticated", "authentication is required"),
+        StatusCode::FORBIDDEN => ("forbidden", "not allowed"),
+        StatusCode::TOO_MANY_REQUESTS => ("too_many_requests", "too many requests; retry later"),
+        s if s.is_client_error() => ("bad_request", "the request is invalid"),
+        _ => ("internal_error", "internal error"),
+    };
+    let (req, old) = res.into_parts();
+    let mut new = HttpResponse::build(status);
+    // Keep protocol headers such as WWW-Authenticate, Retry-After or Allow.
+    for (name, value) in old.headers() {
+        if name != header::CONTENT_TYPE && name != header::CONTENT_LENGTH {
+            new.append_header((name.clone(), value.clone()));
+        }
+    }
+    let body = ErrorBody { error: code.to_owned(), message: message.to_owned(), details: None, active: None };
+    let res = ServiceResponse::new(req, new.json(body)).map_into_right_body();
+    Ok(ErrorHandlerResponse::Response(res))
+}
+
+#[cfg(test)]
+mod tests {
+    use actix_web::middleware::ErrorHandlers;
+    use actix_web::test as http_test;
+    use actix_web::{App, HttpResponse, web};
+
+    use super::*;
+
+    #[actix_web::test]
+    async fn plain_text_errors_become_the_one_json_shape_keeping_protocol_headers() {
+        let app = http_test::init_service(
+            App::new().wrap(ErrorHandlers::new().default_handler(jsonify_error)).route(
+                "/x",
+                web::get()
+                    .to(|| async { HttpResponse::TooManyRequests().insert_header(("Retry-After", "3")).body("slow") }),
+            ),
+        )
+        .await;
+        let res = http_test::call_service(&app, http_test::TestRequest::get().uri("/x").to_request()).await;
+        assert_eq!(res.status(), StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(res.headers().get("retry-after").map(|v| v.to_str().ok()), Some(Some("3")));
+        let body: Value = http_test::read_body_json(res).await;
+        assert_eq!(body["error"], "too_many_requests");
+        assert!(body["message"].is_string());
+    }
+
+    #[test]
+    fn store_rejections_map_to_400_or_409_and_internal_causes_stay_private() {
+        let widen = ApiError::from(StoreError::Rejected { code: "scope_widening", message: "m".into() });
+        assert_eq!(widen.status_code(), StatusCode::BAD_REQUEST);
+        let inactive = ApiError::from(StoreError::Rejected { code: "token_inactive", message: "m".into() });
+        assert_eq!(inactive.status_code(), StatusCode::CONFLICT);
+        let internal = ApiError::from(StoreError::Signing("key material detail".into()));
+        assert_eq!(internal.status_code(), StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(internal.to_string(), "internal error");
+    }
+}

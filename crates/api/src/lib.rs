@@ -1,0 +1,139 @@
+//! Tessera's REST API, `/api/v2`: tokens (issue, list, get, patch, revoke, rotate, validate,
+//! usage), browser sessions, and the OpenAPI document generated from this code.
+//!
+//! Mount it with [`configure`]; every error leaving it has one JSON shape ([`error`]).
+
+#![warn(missing_docs)]
+
+pub mod auth;
+mod auth_routes;
+mod cursor;
+pub mod error;
+pub mod models;
+mod openapi;
+pub mod throttle;
+mod tokens;
+pub mod usage;
+
+use std::sync::Arc;
+
+use actix_web::middleware::ErrorHandlers;
+use actix_web::web::{self, ServiceConfig};
+use tessera_auth::Validator;
+use tessera_store::Store;
+
+pub use openapi::{ApiDoc, openapi_json};
+pub use throttle::{LoginThrottle, ThrottleConfig};
+
+/// Largest JSON body accepted.
+const JSON_LIMIT: usize = 64 * 1024;
+/// Default session lifetime.
+const SESSION_HOURS: i64 = 12;
+
+/// What the API needs to know about its deployment.
+#[derive(Debug, Clone)]
+pub struct ApiConfig {
+    /// `iss` of the tokens it mints.
+    pub issuer: String,
+    /// `aud` of the tokens it mints (the MCP resource).
+    pub audience: Vec<String>,
+    /// Mark the session cookie `Secure` (the public URL is https).
+    pub secure_cookies: bool,
+    /// How long a browser session lasts.
+    pub session_ttl: chrono::Duration,
+    /// Failed-login limits.
+    pub throttle: ThrottleConfig,
+}
+
+impl ApiConfig {
+    /// Settings for a server reachable at `public_url`, minting for `issuer` and `mcp_resource`.
+    pub fn new(public_url: &str, issuer: String, mcp_resource: String) -> Self {
+        Self {
+            issuer,
+            audience: vec![mcp_resource],
+            secure_cookies: public_url.starts_with("https://"),
+            session_ttl: chrono::Duration::hours(SESSION_HOURS),
+            throttle: ThrottleConfig::default(),
+        }
+    }
+}
+
+/// Shared state of the API's handlers; cheap to clone.
+#[derive(Debug, Clone)]
+pub struct ApiState {
+    /// The database.
+    pub store: Store,
+    /// The one token validator of the process.
+    pub validator: Arc<Validator>,
+    /// Deployment settings.
+    pub config: Arc<ApiConfig>,
+    /// Failed-login memory, shared by every worker.
+    pub throttle: Arc<LoginThrottle>,
+}
+
+impl ApiState {
+    /// State from the process's store and validator.
+    pub fn new(store: Store, validator: Arc<Validator>, config: ApiConfig) -> Self {
+        let throttle = Arc::new(LoginThrottle::new(config.throttle.clone()));
+        Self { store, validator, config: Arc::new(config), throttle }
+    }
+}
+
+/// Mounts `/api/v2` and `/openapi.json`: `App::new().configure(tessera_api::configure(state.clone()))`.
+pub fn configure(state: ApiState) -> impl FnOnce(&mut ServiceConfig) {
+    move |cfg: &mut ServiceConfig| {
+        cfg.route("/openapi.json", web::get().to(openapi::serve)).service(
+            web::scope("/api/v2")
+                .app_data(web::Data::new(state))
+                .app_data(web::JsonConfig::default().limit(JSON_LIMIT).error_handler(error::json_error))
+                .app_data(web::PathConfig::default().error_handler(error::path_error))
+                .app_data(web::QueryConfig::default().error_handler(error::query_error))
+                .wrap(ErrorHandlers::new().default_handler(error::jsonify_error))
+                .service(
+                    web::resource("/tokens")
+                        .route(web::get().to(tokens::list))
+                        .route(web::post().to(tokens::create))
+                        .default_service(web::to(error::method_not_allowed)),
+                )
+                // Before `/tokens/{id}` so "validate" is never read as an id.
+                .service(
+                    web::resource("/tokens/validate")
+                        .route(web::post().to(tokens::validate))
+                        .default_service(web::to(error::method_not_allowed)),
+                )
+                .service(
+                    web::resource("/tokens/{id}")
+                        .route(web::get().to(tokens::get))
+                        .route(web::patch().to(tokens::patch))
+                        .route(web::delete().to(tokens::revoke))
+                        .default_service(web::to(error::method_not_allowed)),
+                )
+                .service(
+                    web::resource("/tokens/{id}/rotate")
+                        .route(web::post().to(tokens::rotate))
+                        .default_service(web::to(error::method_not_allowed)),
+                )
+                .service(
+                    web::resource("/tokens/{id}/usage")
+                        .route(web::get().to(usage::usage))
+                        .default_service(web::to(error::method_not_allowed)),
+                )
+                .service(
+                    web::resource("/auth/login")
+                        .route(web::post().to(auth_routes::login))
+                        .default_service(web::to(error::method_not_allowed)),
+                )
+                .service(
+                    web::resource("/auth/logout")
+                        .route(web::post().to(auth_routes::logout))
+                        .default_service(web::to(error::method_not_allowed)),
+                )
+                .service(
+                    web::resource("/auth/me")
+                        .route(web::get().to(auth_routes::me))
+                        .default_service(web::to(error::method_not_allowed)),
+                )
+                .default_service(web::to(error::not_found)),
+        );
+    }
+}

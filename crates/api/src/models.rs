@@ -1,0 +1,293 @@
+//! Request and response bodies (the OpenAPI schemas come from these types).
+
+use std::fmt;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Deserializer, Serialize};
+use tessera_core::SecretToken;
+use tessera_store::{TokenRecord, TokenStatus, User};
+use utoipa::{IntoParams, ToSchema};
+use uuid::Uuid;
+
+/// A token's metadata (never its secret or hash).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TokenView {
+    /// Token id (the JWT's `jti`).
+    pub id: Uuid,
+    /// Owner's user id.
+    pub user_id: Uuid,
+    /// Human name.
+    pub name: String,
+    /// Optional description.
+    pub description: Option<String>,
+    /// Granted scopes (not inheritance-expanded).
+    pub scopes: Vec<String>,
+    /// Resources the token is bound to (RFC 8707).
+    pub audience: Vec<String>,
+    /// `active`, `expired`, `revoked` or `rotated`, at the time of the answer.
+    #[schema(value_type = String, example = "active")]
+    pub status: TokenStatus,
+    /// Creation instant.
+    pub created_at: DateTime<Utc>,
+    /// Expiry instant.
+    pub expires_at: DateTime<Utc>,
+    /// Requests per hour; `null` is unlimited.
+    pub rate_limit_per_hour: Option<i32>,
+    /// Last use seen by the MCP server.
+    pub last_used_at: Option<DateTime<Utc>>,
+    /// Client address of that last use.
+    pub last_used_from: Option<String>,
+    /// The token this one replaced by rotation.
+    pub rotated_from: Option<Uuid>,
+    /// The token that replaced this one.
+    pub replaced_by: Option<Uuid>,
+    /// When it was revoked or rotated.
+    pub revoked_at: Option<DateTime<Utc>>,
+    /// When the revocation takes (or took) effect: a rotation's grace end.
+    pub revocation_effective_at: Option<DateTime<Utc>>,
+    /// Why it was revoked, if someone said.
+    pub revoke_reason: Option<String>,
+}
+
+impl TokenView {
+    /// The view of a stored record at `now`.
+    pub fn new(r: TokenRecord, now: DateTime<Utc>) -> Self {
+        Self {
+            status: r.status(now),
+            id: r.id,
+            user_id: r.user_id,
+            name: r.name,
+            description: r.description,
+            scopes: r.scopes,
+            audience: r.audience,
+            created_at: r.created_at,
+            expires_at: r.expires_at,
+            rate_limit_per_hour: r.rate_limit_per_hour,
+            last_used_at: r.last_used_at,
+            last_used_from: r.last_used_from,
+            rotated_from: r.rotated_from,
+            replaced_by: r.replaced_by,
+            revoked_at: r.revoked_at,
+            revocation_effective_at: r.revocation_effective_at,
+            revoke_reason: r.revoke_reason,
+        }
+    }
+}
+
+/// A new token with its secret, the only time the secret is ever returned.
+#[derive(Serialize, ToSchema)]
+pub struct IssuedTokenView {
+    /// The token's metadata.
+    #[serde(flatten)]
+    pub metadata: TokenView,
+    /// The bearer secret. Shown once; Tessera keeps only its SHA-256.
+    pub token: String,
+}
+
+impl IssuedTokenView {
+    /// Metadata plus the secret.
+    pub fn new(record: TokenRecord, secret: SecretToken, now: DateTime<Utc>) -> Self {
+        Self { metadata: TokenView::new(record, now), token: secret.into_inner() }
+    }
+}
+
+impl fmt::Debug for IssuedTokenView {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("IssuedTokenView").field("metadata", &self.metadata).finish_non_exhaustive()
+    }
+}
+
+/// `POST /tokens`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateTokenRequest {
+    /// 1 to 100 characters.
+    #[schema(example = "laptop")]
+    pub name: String,
+    /// Up to 1000 characters.
+    #[serde(default)]
+    pub description: Option<String>,
+    /// Catalog scopes; `mcp:admin` is granted by the CLI only.
+    #[schema(example = json!(["read:tasks", "execute:mcp"]))]
+    pub scopes: Vec<String>,
+    /// Lifetime, 1 to 365 days (default 30).
+    #[serde(default)]
+    #[schema(minimum = 1, maximum = 365, default = 30)]
+    pub expires_in_days: Option<i64>,
+    /// Requests per hour, 1 to 1000000; absent or `null` for unlimited.
+    #[serde(default)]
+    #[schema(minimum = 1, maximum = 1_000_000)]
+    pub rate_limit_per_hour: Option<i32>,
+}
+
+/// `PATCH /tokens/{id}`: every field optional; scopes may only narrow, expiry only shorten.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PatchTokenRequest {
+    /// New name.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// New description; `null` clears it.
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<String>)]
+    pub description: Option<Option<String>>,
+    /// New rate limit; `null` removes it.
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<i32>, minimum = 1, maximum = 1_000_000)]
+    pub rate_limit_per_hour: Option<Option<i32>>,
+    /// Narrower scopes (a subset of the granted ones).
+    #[serde(default)]
+    pub scopes: Option<Vec<String>>,
+    /// An earlier expiry (still in the future).
+    #[serde(default)]
+    pub expires_at: Option<DateTime<Utc>>,
+}
+
+/// Tells an absent field (`None`) from an explicit `null` (`Some(None)`).
+fn double_option<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Option::<T>::deserialize(d).map(Some)
+}
+
+/// `DELETE /tokens/{id}` (optional body).
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RevokeRequest {
+    /// Why, recorded with the revocation (up to 500 characters).
+    #[serde(default)]
+    pub reason: Option<String>,
+}
+
+/// `POST /tokens/{id}/rotate` (optional body).
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RotateRequest {
+    /// Seconds the old token keeps working, 0 to 86400 (default 0).
+    #[serde(default)]
+    #[schema(minimum = 0, maximum = 86400, default = 0)]
+    pub grace_seconds: Option<i64>,
+}
+
+/// Status filter of `GET /tokens`.
+#[derive(Debug, Clone, Copy, Default, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum StatusFilter {
+    /// Usable now.
+    Active,
+    /// Revoked, or rotated past the grace.
+    Revoked,
+    /// Past expiry.
+    Expired,
+    /// Every token.
+    #[default]
+    All,
+}
+
+/// Query of `GET /tokens`.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ListQuery {
+    /// Page size, 1 to 100 (default 20).
+    #[param(minimum = 1, maximum = 100)]
+    pub limit: Option<i64>,
+    /// `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+    /// Filter by status (default `all`).
+    pub status: Option<StatusFilter>,
+    /// Name contains this text (case-insensitive).
+    pub q: Option<String>,
+}
+
+/// One page of `GET /tokens`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TokenPageView {
+    /// The tokens, newest first.
+    pub items: Vec<TokenView>,
+    /// Pass as `cursor` for the next page; `null` on the last page.
+    pub next_cursor: Option<String>,
+}
+
+/// `200` of `POST /tokens/validate`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ValidationView {
+    /// Always `true` here (an inactive token gets a 401).
+    pub active: bool,
+    /// Token id.
+    pub id: Uuid,
+    /// Owner's user id.
+    pub sub: Uuid,
+    /// Token name.
+    pub name: String,
+    /// Effective scopes (inheritance-expanded).
+    pub scopes: Vec<String>,
+    /// Expiry.
+    pub expires_at: DateTime<Utc>,
+    /// Requests per hour; `null` is unlimited.
+    pub rate_limit_per_hour: Option<i32>,
+}
+
+/// `POST /auth/login`.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LoginRequest {
+    /// Account email (any case).
+    pub email: String,
+    /// Password.
+    #[schema(format = Password)]
+    pub password: String,
+}
+
+impl fmt::Debug for LoginRequest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("LoginRequest").field("email", &self.email).finish_non_exhaustive()
+    }
+}
+
+/// An account as the API shows it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct UserView {
+    /// User id.
+    pub id: Uuid,
+    /// Email.
+    pub email: String,
+    /// Admins see and manage every token.
+    pub is_admin: bool,
+    /// When the account was made.
+    pub created_at: DateTime<Utc>,
+}
+
+impl From<User> for UserView {
+    fn from(u: User) -> Self {
+        Self { id: u.id, email: u.email, is_admin: u.is_admin, created_at: u.created_at }
+    }
+}
+
+/// `200` of `POST /auth/login`; the session itself travels in the HttpOnly cookie.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct LoginView {
+    /// The signed-in account.
+    pub user: UserView,
+    /// Send as `X-CSRF-Token` on every unsafe request of this session.
+    pub csrf_token: String,
+    /// When the session ends.
+    pub expires_at: DateTime<Utc>,
+}
+
+/// `200` of `GET /auth/me`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MeView {
+    /// The calling account.
+    pub user: UserView,
+    /// `session` or `token`.
+    #[schema(example = "session")]
+    pub auth: String,
+    /// The session's CSRF token (sessions only).
+    pub csrf_token: Option<String>,
+    /// The token used as credential (tokens only).
+    pub token_id: Option<Uuid>,
+    /// That token's effective scopes (tokens only).
+    pub scopes: Option<Vec<String>>,
+}

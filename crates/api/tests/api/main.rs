@@ -1,0 +1,8 @@
+//! Integration tests of `/api/v2` over real HTTP, each against a fresh database.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod auth;
+mod errors;
+mod helpers;
+mod tokens;
+mod usage;

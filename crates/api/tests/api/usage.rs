@@ -1,0 +1,119 @@
+//! `GET /tokens/{id}/usage` over rows written through the store (as the MCP flusher will).
+
+use chrono::{DateTime, Duration, DurationRound, Utc};
+use reqwest::{Method, StatusCode};
+use serde_json::Value;
+use tessera_store::UsageIncrement;
+use uuid::Uuid;
+
+use crate::helpers::{error_code, spawn_app};
+
+fn row(token: Uuid, hour: DateTime<Utc>, method: &str, outcome: &str, count: i64) -> UsageIncrement {
+    UsageIncrement {
+        token_id: token,
+        hour,
+        method: method.into(),
+        outcome: outcome.into(),
+        count,
+        last_at: hour + Duration::minutes(5),
+        last_from: Some("10.0.0.7".into()),
+    }
+}
+
+#[tokio::test]
+async fn usage_sums_totals_series_methods_and_denials() {
+    let app = spawn_app().await;
+    let (_, session) = app.signed_in("ann@example.com").await;
+    let token = app.issue(&session, "t", &["read:tasks"]).await;
+    let id: Uuid = token["id"].as_str().unwrap().parse().unwrap();
+    let h0 = Utc::now().duration_trunc(Duration::hours(1)).unwrap() - Duration::hours(3);
+    app.store
+        .record_usage(&[
+            row(id, h0, "tools/list", "ok", 4),
+            row(id, h0, "whoami", "401", 1),
+            row(id, h0 + Duration::hours(1), "whoami", "ok", 2),
+            row(id, h0 + Duration::hours(2), "tasks_list", "429", 3),
+            row(id, h0 + Duration::hours(2), "tasks_list", "403", 1),
+            row(id, h0 + Duration::hours(2), "tasks_list", "error", 1),
+        ])
+        .await
+        .unwrap();
+    let from = h0.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let to = (h0 + Duration::hours(4)).to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let res = app
+        .as_session(&session, Method::GET, &format!("/api/v2/tokens/{id}/usage?from={from}&to={to}&granularity=hour"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    let u: Value = res.json().await.unwrap();
+    assert_eq!(u["granularity"], "hour");
+    assert_eq!(u["totals"]["requests"], 12);
+    assert_eq!(u["totals"]["ok"], 6);
+    assert_eq!(u["totals"]["error"], 1);
+    assert_eq!(u["totals"]["denied"], 5);
+    let series = u["series"].as_array().unwrap();
+    assert_eq!(series.len(), 4);
+    assert_eq!(series[0]["requests"], 5);
+    assert_eq!(series[3]["requests"], 0);
+    assert_eq!(u["methods"][0]["method"], "tasks_list");
+    assert_eq!(u["methods"][0]["requests"], 5);
+    assert_eq!(u["denials"]["401"], 1);
+    assert_eq!(u["denials"]["403"], 1);
+    assert_eq!(u["denials"]["429"], 3);
+    assert_eq!(u["last_used_from"], "10.0.0.7");
+    let last: DateTime<Utc> = u["last_used_at"].as_str().unwrap().parse().unwrap();
+    assert_eq!(last, h0 + Duration::hours(2) + Duration::minutes(5));
+
+    // Daily by default.
+    let daily: Value = app
+        .as_session(&session, Method::GET, &format!("/api/v2/tokens/{id}/usage"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(daily["granularity"], "day");
+    assert_eq!(daily["totals"]["requests"], 12);
+}
+
+#[tokio::test]
+async fn usage_range_must_run_forwards() {
+    let app = spawn_app().await;
+    let (_, session) = app.signed_in("ann@example.com").await;
+    let token = app.issue(&session, "t", &["read:tasks"]).await;
+    let res = app
+        .as_session(
+            &session,
+            Method::GET,
+            &format!(
+                "/api/v2/tokens/{}/usage?from=2026-02-01T00:00:00Z&to=2026-01-01T00:00:00Z",
+                token["id"].as_str().unwrap()
+            ),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(error_code(res, StatusCode::BAD_REQUEST).await.0, "invalid_range");
+}
+
+#[tokio::test]
+async fn hourly_usage_over_more_than_31_days_is_400() {
+    let app = spawn_app().await;
+    let (_, session) = app.signed_in("ann@example.com").await;
+    let token = app.issue(&session, "t", &["read:tasks"]).await;
+    let res = app
+        .as_session(
+            &session,
+            Method::GET,
+            &format!(
+                "/api/v2/tokens/{}/usage?from=2026-01-01T00:00:00Z&to=2026-03-01T00:00:00Z&granularity=hour",
+                token["id"].as_str().unwrap()
+            ),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(error_code(res, StatusCode::BAD_REQUEST).await.0, "range_too_large");
+}

@@ -1,0 +1,59 @@
+//! The committed `openapi.json` is exactly what the code generates, and what is served.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+#[allow(dead_code)]
+#[path = "api/helpers.rs"]
+mod helpers;
+
+const COMMITTED: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../openapi.json");
+const REGENERATE: &str = "cargo run -q -p tessera -- openapi > openapi.json";
+
+fn generated() -> String {
+    // `tessera openapi` prints the document followed by a newline.
+    format!("{}\n", tessera_api::openapi_json())
+}
+
+#[test]
+fn committed_openapi_json_is_up_to_date() {
+    let committed = std::fs::read_to_string(COMMITTED)
+        .unwrap_or_else(|e| panic!("cannot read {COMMITTED} ({e}); create it with `{REGENERATE}`"));
+    assert!(
+        committed == generated(),
+        "openapi.json at the repository root is stale: regenerate it with `{REGENERATE}` and commit it"
+    );
+}
+
+#[test]
+fn openapi_documents_every_endpoint_and_both_security_schemes() {
+    let doc: serde_json::Value = serde_json::from_str(&tessera_api::openapi_json()).unwrap();
+    let paths = doc["paths"].as_object().unwrap();
+    for (path, method) in [
+        ("/api/v2/tokens", "post"),
+        ("/api/v2/tokens", "get"),
+        ("/api/v2/tokens/{id}", "get"),
+        ("/api/v2/tokens/{id}", "patch"),
+        ("/api/v2/tokens/{id}", "delete"),
+        ("/api/v2/tokens/{id}/rotate", "post"),
+        ("/api/v2/tokens/validate", "post"),
+        ("/api/v2/tokens/{id}/usage", "get"),
+        ("/api/v2/auth/login", "post"),
+        ("/api/v2/auth/logout", "post"),
+        ("/api/v2/auth/me", "get"),
+        ("/openapi.json", "get"),
+    ] {
+        assert!(paths.get(path).and_then(|p| p.get(method)).is_some(), "{method} {path} is undocumented");
+    }
+    let schemes = doc["components"]["securitySchemes"].as_object().unwrap();
+    assert_eq!(schemes["bearer"]["scheme"], "bearer");
+    assert_eq!(schemes["session"]["in"], "cookie");
+    assert!(doc["components"]["schemas"]["ErrorBody"].is_object());
+}
+
+#[tokio::test]
+async fn served_openapi_json_is_the_generated_document() {
+    let app = helpers::spawn_app().await;
+    let res = app.request(reqwest::Method::GET, "/openapi.json").send().await.unwrap();
+    assert_eq!(res.status(), reqwest::StatusCode::OK);
+    assert!(res.headers().get("content-type").unwrap().to_str().unwrap().starts_with("application/json"));
+    assert_eq!(res.text().await.unwrap(), tessera_api::openapi_json());
+}

@@ -1,0 +1,169 @@
+//! Every way the MCP endpoint refuses a request, and its one mapping to HTTP.
+//!
+//! Bodies use the project's error shape `{"error", "message"}`; JSON-RPC level problems
+//! (malformed JSON, batches) use the JSON-RPC error shape so MCP clients can show them.
+//! No body or header ever contains the presented token.
+
+use actix_web::HttpResponse;
+use actix_web::http::StatusCode;
+use actix_web::http::header::{self, HeaderValue};
+use serde_json::json;
+
+/// Why a request to `/mcp` was not passed to the MCP service.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum McpDenial {
+    /// No usable credentials (401). `presented` decides whether `error=` is sent.
+    Unauthorized {
+        /// Whether the client sent credentials at all (RFC 6750 §3.1).
+        presented: bool,
+        /// RFC 6750 error code (`invalid_token` or `invalid_request`).
+        error: &'static str,
+        /// Stable reason code (`expired`, `revoked`, ...).
+        code: &'static str,
+        /// Human sentence, never containing the token.
+        message: String,
+    },
+    /// The token lacks scopes (403 `insufficient_scope`).
+    InsufficientScope {
+        /// Space-separated scopes the request needs.
+        needed: String,
+    },
+    /// The `Origin` header is not allowed (403).
+    OriginNotAllowed,
+    /// Over the token's rate limit (429).
+    RateLimited {
+        /// Requests per hour.
+        limit: u32,
+        /// Seconds to wait.
+        retry_after_secs: u64,
+    },
+    /// Token state cannot be checked now (503); never accept in this case.
+    Unavailable,
+    /// The body is not JSON (JSON-RPC parse error).
+    ParseError,
+    /// A JSON-RPC batch or a non-object message.
+    InvalidRequest(&'static str),
+    /// The client does not accept the response media types (406).
+    NotAcceptable,
+    /// The body is too large (413).
+    PayloadTooLarge,
+    /// The body is not `application/json` (415).
+    UnsupportedMediaType,
+}
+
+impl McpDenial {
+    /// The HTTP status.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Self::Unauthorized { .. } => StatusCode::UNAUTHORIZED,
+            Self::InsufficientScope { .. } | Self::OriginNotAllowed => StatusCode::FORBIDDEN,
+            Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Self::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            Self::ParseError | Self::InvalidRequest(_) => StatusCode::BAD_REQUEST,
+            Self::NotAcceptable => StatusCode::NOT_ACCEPTABLE,
+            Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        }
+    }
+
+    /// The reason counted in metrics.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Self::Unauthorized { code, .. } => code,
+            Self::InsufficientScope { .. } => "insufficient_scope",
+            Self::OriginNotAllowed => "origin_not_allowed",
+            Self::RateLimited { .. } => "rate_limited",
+            Self::Unavailable => "temporarily_unavailable",
+            Self::ParseError => "parse_error",
+            Self::InvalidRequest(_) => "invalid_request",
+            Self::NotAcceptable => "not_acceptable",
+            Self::PayloadTooLarge => "payload_too_large",
+            Self::UnsupportedMediaType => "unsupported_media_type",
+        }
+    }
+
+    /// The response; `resource_metadata` is the URL of our RFC 9728 document.
+    pub fn response(&self, resource_metadata: &str) -> HttpResponse {
+        let mut res = HttpResponse::build(self.status());
+        res.insert_header((header::CACHE_CONTROL, "no-store"));
+        match self {
+            Self::Unauthorized { presented, error, code, message } => {
+                let mut challenge = format!(r#"Bearer realm="tessera", resource_metadata="{resource_metadata}""#);
+                if *presented {
+                    challenge.push_str(&format!(r#", error="{error}", error_description="{}""#, quote_safe(message)));
+                }
+                insert(&mut res, header::WWW_AUTHENTICATE, &challenge);
+                res.json(json!({"error": code, "message": message}))
+            }
+            Self::InsufficientScope { needed } => {
+                let challenge = format!(
+                    r#"Bearer realm="tessera", resource_metadata="{resource_metadata}", error="insufficient_scope", scope="{needed}", error_description="the token lacks a required scope""#
+                );
+                insert(&mut res, header::WWW_AUTHENTICATE, &challenge);
+                res.json(json!({
+                    "error": "insufficient_scope",
+                    "message": format!("this request needs the scope(s): {needed}"),
+                    "details": {"required_scopes": needed.split(' ').collect::<Vec<_>>()},
+                }))
+            }
+            Self::OriginNotAllowed => res.json(json!({
+                "error": "origin_not_allowed",
+                "message": "requests from this Origin are not allowed (add it to TESSERA_ALLOWED_ORIGINS)",
+            })),
+            Self::RateLimited { limit, retry_after_secs } => {
+                insert(&mut res, header::RETRY_AFTER, &retry_after_secs.to_string());
+                insert_named(&mut res, "RateLimit-Limit", &limit.to_string());
+                insert_named(&mut res, "RateLimit-Remaining", "0");
+                insert_named(&mut res, "RateLimit-Reset", &retry_after_secs.to_string());
+                res.json(json!({
+                    "error": "rate_limited",
+                    "message": format!("this token may make {limit} requests per hour; retry in {retry_after_secs} s"),
+                }))
+            }
+            Self::Unavailable => {
+                insert(&mut res, header::RETRY_AFTER, "5");
+                res.json(json!({
+                    "error": "temporarily_unavailable",
+                    "message": "token state cannot be checked right now; retry shortly",
+                }))
+            }
+            Self::ParseError => res.json(json!({
+                "jsonrpc": "2.0", "id": null,
+                "error": {"code": -32700, "message": "Parse error: the body is not valid JSON"},
+            })),
+            Self::InvalidRequest(why) => res.json(json!({
+                "jsonrpc": "2.0", "id": null,
+                "error": {"code": -32600, "message": format!("Invalid Request: {why}")},
+            })),
+            Self::NotAcceptable => res.json(json!({
+                "error": "not_acceptable",
+                "message": "the client must accept both application/json and text/event-stream",
+            })),
+            Self::PayloadTooLarge => res.json(json!({
+                "error": "payload_too_large",
+                "message": "the request body is too large",
+            })),
+            Self::UnsupportedMediaType => res.json(json!({
+                "error": "unsupported_media_type",
+                "message": "the request body must be application/json",
+            })),
+        }
+    }
+}
+
+fn insert(res: &mut actix_web::HttpResponseBuilder, name: header::HeaderName, value: &str) {
+    if let Ok(v) = HeaderValue::from_str(value) {
+        res.insert_header((name, v));
+    }
+}
+
+fn insert_named(res: &mut actix_web::HttpResponseBuilder, name: &'static str, value: &str) {
+    if let Ok(v) = HeaderValue::from_str(value) {
+        res.insert_header((name, v));
+    }
+}
+
+/// Keeps a sentence legal inside a quoted-string header parameter.
+fn quote_safe(s: &str) -> String {
+    s.chars().filter(|c| *c != '"' && *c != '\\' && (c.is_ascii_graphic() || *c == ' ')).collect()
+}

@@ -1,0 +1,116 @@
+//! The tools. Each `impl` block is one router (merged once in [`TesseraMcp::new`]); each
+//! tool's scope is declared in [`crate::service::tool_scope`] and checked before it runs.
+//!
+//! Results are structured JSON; bad input and missing rows are tool errors (`isError`)
+//! with a sentence the model can act on, never protocol errors.
+
+mod agents;
+mod context;
+mod tasks;
+
+use rmcp::handler::server::wrapper::Parameters;
+use rmcp::model::{CallToolResult, ContentBlock};
+use rmcp::service::RequestContext;
+use rmcp::{ErrorData, RoleServer, tool, tool_router};
+use schemars::JsonSchema;
+use serde::Deserialize;
+use serde_json::json;
+use tessera_store::StoreError;
+
+use crate::service::{TesseraMcp, caller};
+
+/// A successful result carrying `value` as structured content (and as text for old clients).
+pub(crate) fn ok_json(value: serde_json::Value) -> Result<CallToolResult, ErrorData> {
+    Ok(CallToolResult::structured(value))
+}
+
+/// A tool error the caller can fix (bad input, unknown id).
+pub(crate) fn tool_error(message: impl Into<String>) -> Result<CallToolResult, ErrorData> {
+    Ok(CallToolResult::error(vec![ContentBlock::text(message.into())]))
+}
+
+/// A store failure as a tool error; the detail goes to the log, not to the client.
+pub(crate) fn store_error(e: StoreError) -> Result<CallToolResult, ErrorData> {
+    match e {
+        StoreError::Conflict(what) => tool_error(format!("{what} already exists")),
+        StoreError::NotFound(what) => tool_error(format!("{what} not found")),
+        e if e.is_unavailable() => tool_error("the database is unavailable right now; retry shortly"),
+        e => {
+            tracing::error!(error = %e, "tool failed on the database");
+            tool_error("the tool failed on the server; the error was logged")
+        }
+    }
+}
+
+/// Text that must be 1..=max characters after trimming.
+pub(crate) fn required_text(field: &str, value: &str, max: usize) -> Result<String, String> {
+    let value = value.trim();
+    if value.is_empty() {
+        return Err(format!("`{field}` must not be empty"));
+    }
+    if value.chars().count() > max {
+        return Err(format!("`{field}` must be at most {max} characters"));
+    }
+    Ok(value.to_owned())
+}
+
+/// Optional text of at most `max` characters.
+pub(crate) fn optional_text(field: &str, value: Option<&str>, max: usize) -> Result<Option<String>, String> {
+    match value {
+        None => Ok(None),
+        Some(v) if v.chars().count() > max => Err(format!("`{field}` must be at most {max} characters")),
+        Some(v) => Ok(Some(v.to_owned())),
+    }
+}
+
+/// A UUID argument.
+pub(crate) fn parse_id(field: &str, value: &str) -> Result<uuid::Uuid, String> {
+    value
+        .trim()
+        .parse()
+        .map_err(|_| format!("`{field}` must be a UUID, got `{}`", value.chars().take(64).collect::<String>()))
+}
+
+/// Page size: 1..=200, default 50.
+pub(crate) fn page_limit(limit: Option<u32>) -> Result<i64, String> {
+    match limit {
+        None => Ok(50),
+        Some(n @ 1..=200) => Ok(i64::from(n)),
+        Some(n) => Err(format!("`limit` must be between 1 and 200, got {n}")),
+    }
+}
+
+/// Arguments of `echo`.
+#[derive(Debug, Deserialize, JsonSchema)]
+pub(crate) struct EchoArgs {
+    /// The text to send back.
+    pub text: String,
+}
+
+#[tool_router(router = basic_router, vis = "pub(crate)")]
+impl TesseraMcp {
+    /// Who the token acts for and what it may do.
+    #[tool(
+        description = "Describe the calling token: its owner (sub), token id, name, effective scopes and expiry.",
+        annotations(read_only_hint = true)
+    )]
+    async fn whoami(&self, ctx: RequestContext<RoleServer>) -> Result<CallToolResult, ErrorData> {
+        let p = caller(&ctx)?;
+        ok_json(json!({
+            "sub": p.user_id,
+            "token_id": p.token_id,
+            "name": p.name,
+            "scopes": p.effective.to_vec(),
+            "expires_at": p.expires_at,
+        }))
+    }
+
+    /// Connectivity check.
+    #[tool(description = "Return the given text unchanged (connectivity check).", annotations(read_only_hint = true))]
+    async fn echo(&self, Parameters(args): Parameters<EchoArgs>) -> Result<CallToolResult, ErrorData> {
+        if args.text.chars().count() > 10_000 {
+            return tool_error("`text` must be at most 10000 characters");
+        }
+        Ok(CallToolResult::success(vec![ContentBlock::text(args.text)]))
+    }
+}

@@ -1,0 +1,221 @@
+//! Usage counters: accumulated in memory per (token, hour, method or tool, outcome) and
+//! written in one batched upsert every second and at shutdown.
+//!
+//! The request path only takes a short mutex to bump a counter; it never waits on the
+//! database. A failed flush puts its counters back so the next one retries them.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, DurationRound, Utc};
+use tessera_store::{Store, UsageIncrement};
+use uuid::Uuid;
+
+use crate::metrics::Metrics;
+
+/// Distinct buckets kept in memory at most; past this, new buckets are dropped (and logged)
+/// rather than letting a flood of odd method names exhaust memory while the DB is down.
+const MAX_BUCKETS: usize = 100_000;
+
+/// How a counted request ended (the `usage_hourly.outcome` column).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Outcome {
+    /// Answered successfully.
+    Ok,
+    /// Answered with an error (tool error, JSON-RPC error, bad request).
+    Error,
+    /// Refused: bad token.
+    Unauthorized,
+    /// Refused: missing scope or origin.
+    Forbidden,
+    /// Refused: rate limited.
+    RateLimited,
+}
+
+impl Outcome {
+    /// The stored text.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Ok => "ok",
+            Self::Error => "error",
+            Self::Unauthorized => "401",
+            Self::Forbidden => "403",
+            Self::RateLimited => "429",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct Key {
+    token_id: Uuid,
+    hour: DateTime<Utc>,
+    method: String,
+    outcome: Outcome,
+}
+
+#[derive(Debug, Clone)]
+struct Counter {
+    count: i64,
+    last_at: DateTime<Utc>,
+    last_from: Option<String>,
+}
+
+#[derive(Debug, Default)]
+struct Pending {
+    counters: HashMap<Key, Counter>,
+    /// When the oldest counter not yet written was first bumped (for the flush-lag gauge).
+    oldest: Option<Instant>,
+}
+
+/// The in-memory accumulator; one per process.
+#[derive(Debug, Default)]
+pub struct UsageRecorder {
+    pending: Mutex<Pending>,
+    /// Serialises flushes so the periodic one and the shutdown one never interleave.
+    flushing: tokio::sync::Mutex<()>,
+}
+
+impl UsageRecorder {
+    /// Counts one request of `token_id`.
+    pub fn record(&self, token_id: Uuid, method: &str, outcome: Outcome, at: DateTime<Utc>, from: Option<String>) {
+        let hour = at.duration_trunc(chrono::Duration::hours(1)).unwrap_or(at);
+        let key = Key { token_id, hour, method: method.to_owned(), outcome };
+        let Ok(mut pending) = self.pending.lock() else { return };
+        if pending.counters.len() >= MAX_BUCKETS && !pending.counters.contains_key(&key) {
+            tracing::warn!("usage buffer full: dropping a usage count");
+            return;
+        }
+        pending.oldest.get_or_insert_with(Instant::now);
+        let counter = pending.counters.entry(key).or_insert(Counter { count: 0, last_at: at, last_from: None });
+        counter.count += 1;
+        if at >= counter.last_at {
+            counter.last_at = at;
+            if from.is_some() {
+                counter.last_from = from;
+            }
+        }
+    }
+
+    /// Counters not yet written (tests and diagnostics).
+    pub fn pending_len(&self) -> usize {
+        self.pending.lock().map(|p| p.counters.len()).unwrap_or(0)
+    }
+
+    fn take(&self) -> (Vec<UsageIncrement>, Option<Instant>) {
+        let Ok(mut pending) = self.pending.lock() else { return (Vec::new(), None) };
+        let oldest = pending.oldest.take();
+        let batch = pending
+            .counters
+            .drain()
+            .map(|(k, c)| UsageIncrement {
+                token_id: k.token_id,
+                hour: k.hour,
+                method: k.method,
+                outcome: k.outcome.as_str().to_owned(),
+                count: c.count,
+                last_at: c.last_at,
+                last_from: c.last_from,
+            })
+            .collect();
+        (batch, oldest)
+    }
+
+    /// Puts a batch that could not be written back, merged with anything counted since.
+    fn restore(&self, batch: Vec<UsageIncrement>, oldest: Option<Instant>) {
+        let Ok(mut pending) = self.pending.lock() else { return };
+        if let Some(oldest) = oldest {
+            pending.oldest = Some(pending.oldest.map_or(oldest, |o| o.min(oldest)));
+        }
+        for u in batch {
+            let outcome = match u.outcome.as_str() {
+                "ok" => Outcome::Ok,
+                "401" => Outcome::Unauthorized,
+                "403" => Outcome::Forbidden,
+                "429" => Outcome::RateLimited,
+                _ => Outcome::Error,
+            };
+            let key = Key { token_id: u.token_id, hour: u.hour, method: u.method, outcome };
+            if pending.counters.len() >= MAX_BUCKETS && !pending.counters.contains_key(&key) {
+                continue;
+            }
+            let c = pending.counters.entry(key).or_insert(Counter { count: 0, last_at: u.last_at, last_from: None });
+            c.count += u.count;
+            if u.last_at >= c.last_at {
+                c.last_at = u.last_at;
+                c.last_from = u.last_from.or(c.last_from.take());
+            }
+        }
+    }
+
+    /// Writes everything counted so far in one batch; on failure keeps it for the next try.
+    pub async fn flush(&self, store: &Store, metrics: &Metrics) -> Result<usize, tessera_store::StoreError> {
+        let _guard = self.flushing.lock().await;
+        let (batch, oldest) = self.take();
+        if batch.is_empty() {
+            return Ok(0);
+        }
+        let rows = batch.len();
+        match store.record_usage(&batch).await {
+            Ok(()) => {
+                metrics.flushed(rows, true, oldest.map(|o| o.elapsed()).unwrap_or_default());
+                Ok(rows)
+            }
+            Err(e) => {
+                metrics.flushed(rows, false, oldest.map(|o| o.elapsed()).unwrap_or_default());
+                // An unreachable database is worth retrying; a batch the database refuses
+                // (a constraint) would fail forever and block every later count.
+                if e.is_unavailable() {
+                    self.restore(batch, oldest);
+                } else {
+                    tracing::error!(error = %e, rows, "usage batch refused by the database: dropped");
+                }
+                Err(e)
+            }
+        }
+    }
+
+    /// Flushes every `interval` for the life of the process.
+    pub fn spawn_flusher(
+        self: &Arc<Self>,
+        store: Store,
+        metrics: Arc<Metrics>,
+        interval: Duration,
+    ) -> tokio::task::JoinHandle<()> {
+        let me = Arc::clone(self);
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(interval);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tick.tick().await;
+                if let Err(e) = me.flush(&store, &metrics).await {
+                    tracing::warn!(error = %e, "usage flush failed; will retry");
+                }
+            }
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counts_merge_per_bucket() {
+        let r = UsageRecorder::default();
+        let t = Uuid::now_v7();
+        let now = Utc::now();
+        r.record(t, "tools/list", Outcome::Ok, now, None);
+        r.record(t, "tools/list", Outcome::Ok, now, Some("127.0.0.1".into()));
+        r.record(t, "tools/list", Outcome::RateLimited, now, None);
+        let (batch, oldest) = r.take();
+        assert!(oldest.is_some());
+        assert_eq!(batch.len(), 2);
+        let ok = batch.iter().find(|u| u.outcome == "ok").unwrap();
+        assert_eq!(ok.count, 2);
+        assert_eq!(ok.last_from.as_deref(), Some("127.0.0.1"));
+        assert_eq!(ok.hour.timestamp() % 3600, 0);
+        r.restore(batch, oldest);
+        assert_eq!(r.pending_len(), 2);
+    }
+}

@@ -1,0 +1,842 @@
+// Tessera's web UI: sign in, list, create, inspect, edit, rotate and revoke tokens.
+// Hash routes: #/tokens (list), #/tokens/new (create), #/tokens/<id> (detail).
+
+import { api, ApiError, setCsrf } from './api.js';
+import { h, replace, announce, newId, time, formatDate } from './dom.js';
+import { GROUPS, SINGLES, CATALOG, effectiveScopes } from './scopes.js';
+import { clientConfigs, mcpUrl } from './configs.js';
+import { usageChart } from './chart.js';
+
+const main = document.getElementById('main');
+const EXPIRING_SOON_DAYS = 7;
+const PAGE_SIZE = 20;
+const DAY_MS = 86_400_000;
+
+let me = null;
+let flash = null; // a message shown once on the next page
+
+// ---------- session ----------
+
+async function boot() {
+  document.getElementById('sign-out').addEventListener('click', signOut);
+  window.addEventListener('hashchange', route);
+  try {
+    const who = await api('GET', '/auth/me');
+    signedIn(who.user, who.csrf_token);
+  } catch (e) {
+    if (!(e instanceof ApiError) || e.status !== 401) flash = { kind: 'error', text: e.message };
+  }
+  route();
+}
+
+function signedIn(user, csrf) {
+  me = user;
+  setCsrf(csrf);
+  document.getElementById('account-email').textContent = user.email;
+  document.getElementById('account').hidden = false;
+}
+
+function signedOut(message) {
+  me = null;
+  setCsrf(null);
+  document.getElementById('account').hidden = true;
+  document.getElementById('account-email').textContent = '';
+  if (message) flash = { kind: 'info', text: message };
+}
+
+async function signOut() {
+  try {
+    await api('POST', '/auth/logout');
+  } catch {
+    // The session is gone either way.
+  }
+  signedOut('You are signed out.');
+  if (location.hash === '#/tokens') route();
+  else location.hash = '#/tokens';
+}
+
+/** Handles a failed call: a lost session sends the person back to sign in. */
+function handle(e, where) {
+  if (e instanceof ApiError && e.status === 401) {
+    signedOut('Your session ended. Sign in again.');
+    route();
+    return true;
+  }
+  if (where) replace(where, notice('error', e.message || String(e)));
+  return false;
+}
+
+// ---------- routing ----------
+
+function route() {
+  const hash = location.hash || '#/tokens';
+  if (!me) return viewSignIn();
+  const [path, query] = hash.slice(1).split('?');
+  const params = new URLSearchParams(query || '');
+  const parts = path.split('/').filter(Boolean);
+  if (parts[0] !== 'tokens' || parts.length > 2) {
+    location.replace('#/tokens');
+    return undefined;
+  }
+  if (parts.length === 1) return viewList(params);
+  if (parts[1] === 'new') return viewCreate();
+  return viewDetail(parts[1]);
+}
+
+function page(title, ...content) {
+  document.title = `${title} · Tessera`;
+  const heading = h('h1', { tabindex: '-1' }, title);
+  const shown = flash ? notice(flash.kind, flash.text) : null;
+  flash = null;
+  replace(main, heading, shown, ...content);
+  heading.focus({ preventScroll: true });
+  window.scrollTo(0, 0);
+  return heading;
+}
+
+function notice(kind, text) {
+  return h('p', { class: `notice ${kind}`, role: kind === 'error' ? 'alert' : 'status' }, text);
+}
+
+// ---------- sign in ----------
+
+function viewSignIn() {
+  const error = h('div', { id: 'signin-error', class: 'form-error', 'aria-live': 'assertive' });
+  const email = h('input', { id: 'email', name: 'email', type: 'email', autocomplete: 'username', required: true, autofocus: true });
+  const password = h('input', { id: 'password', name: 'password', type: 'password', autocomplete: 'current-password', required: true });
+  const submit = h('button', { type: 'submit', class: 'button primary' }, 'Sign in');
+  const form = h('form', { class: 'card narrow', novalidate: true, 'aria-describedby': 'signin-error' },
+    field('Email', email),
+    field('Password', password),
+    error,
+    h('div', { class: 'actions' }, submit));
+  form.addEventListener('submit', async (ev) => {
+    ev.preventDefault();
+    replace(error);
+    if (!email.value.trim() || !password.value) {
+      replace(error, notice('error', 'Enter your email and password.'));
+      (email.value.trim() ? password : email).focus();
+      return;
+    }
+    submit.disabled = true;
+    try {
+      const res = await api('POST', '/auth/login', { email: email.value.trim(), password: password.value });
+      password.value = '';
+      signedIn(res.user, res.csrf_token);
+      announce(`Signed in as ${res.user.email}`);
+      if (location.hash === '#/tokens' || !location.hash) route();
+      else route();
+    } catch (e) {
+      let text = e.message;
+      if (e.status === 401) text = 'Wrong email or password.';
+      else if (e.status === 429) {
+        const wait = e.retryAfter ? ` Try again in ${duration(e.retryAfter)}.` : ' Try again later.';
+        text = `Too many failed sign-in attempts.${wait}`;
+      }
+      replace(error, notice('error', text));
+      password.value = '';
+      password.focus();
+    } finally {
+      submit.disabled = false;
+    }
+  });
+  page('Sign in to Tessera', h('p', { class: 'lead' }, 'Scoped tokens for your MCP servers.'), form);
+  email.focus();
+}
+
+function duration(seconds) {
+  if (seconds < 90) return `${seconds} second${seconds === 1 ? '' : 's'}`;
+  const m = Math.ceil(seconds / 60);
+  return `${m} minutes`;
+}
+
+// ---------- list ----------
+
+function displayStatus(t, now = Date.now()) {
+  if (t.status === 'active' && new Date(t.expires_at).getTime() - now < EXPIRING_SOON_DAYS * DAY_MS) {
+    return { key: 'expiring', label: 'expiring soon' };
+  }
+  return { key: t.status, label: t.status };
+}
+
+function badge(t) {
+  const s = displayStatus(t);
+  return h('span', { class: `badge status-${s.key}` }, s.label);
+}
+
+async function viewList(params) {
+  const status = params.get('status') || 'all';
+  const q = params.get('q') || '';
+  const cursors = (params.get('pages') || '').split(',').filter(Boolean); // cursors of earlier pages
+  const cursor = params.get('cursor') || '';
+
+  const statusSel = h('select', { id: 'filter-status', name: 'status' },
+    [['all', 'All'], ['active', 'Active'], ['expired', 'Expired'], ['revoked', 'Revoked']]
+      .map(([v, l]) => h('option', { value: v, selected: v === status }, l)));
+  const search = h('input', { id: 'filter-q', name: 'q', type: 'search', value: q, placeholder: 'Name contains…', autocomplete: 'off' });
+  const filters = h('form', { class: 'filters', role: 'search', 'aria-label': 'Filter tokens' },
+    field('Status', statusSel),
+    field('Search by name', search),
+    h('button', { type: 'submit', class: 'button secondary' }, 'Filter'));
+  const go = () => {
+    const p = new URLSearchParams();
+    if (statusSel.value !== 'all') p.set('status', statusSel.value);
+    if (search.value.trim()) p.set('q', search.value.trim());
+    location.hash = `#/tokens${p.size ? `?${p}` : ''}`;
+  };
+  filters.addEventListener('submit', (ev) => { ev.preventDefault(); go(); });
+  statusSel.addEventListener('change', go);
+
+  const results = h('div', { id: 'token-results', 'aria-live': 'polite', 'aria-busy': 'true' }, h('p', { class: 'loading' }, 'Loading tokens…'));
+  page('Your tokens',
+    h('div', { class: 'toolbar' },
+      h('a', { href: '#/tokens/new', class: 'button primary', id: 'new-token' }, 'New token')),
+    filters,
+    results);
+
+  const query = new URLSearchParams({ limit: String(PAGE_SIZE) });
+  if (status !== 'all') query.set('status', status);
+  if (q) query.set('q', q);
+  if (cursor) query.set('cursor', cursor);
+  let pageData;
+  try {
+    pageData = await api('GET', `/tokens?${query}`);
+  } catch (e) {
+    results.removeAttribute('aria-busy');
+    handle(e, results);
+    return;
+  }
+  results.removeAttribute('aria-busy');
+  if (!pageData.items.length) {
+    replace(results, h('p', { class: 'empty' },
+      q || status !== 'all' ? 'No token matches these filters.' : 'You have no tokens yet. Create one to connect an MCP client.'));
+    return;
+  }
+  const rows = pageData.items.map((t) => h('tr', { dataset: { tokenId: t.id } },
+    h('th', { scope: 'row', 'data-label': 'Name' }, h('a', { href: `#/tokens/${t.id}` }, t.name)),
+    h('td', { 'data-label': 'Status' }, badge(t)),
+    h('td', { 'data-label': 'Scopes' }, h('span', { class: 'scopes' }, t.scopes.join(' '))),
+    h('td', { 'data-label': 'Created' }, time(t.created_at, { withTime: false })),
+    h('td', { 'data-label': 'Expires' }, time(t.expires_at, { withTime: false })),
+    h('td', { 'data-label': 'Last used' }, t.last_used_at ? time(t.last_used_at) : h('span', { class: 'muted' }, 'never')),
+    h('td', { 'data-label': 'Rate limit' }, t.rate_limit_per_hour ? `${t.rate_limit_per_hour}/h` : h('span', { class: 'muted' }, 'unlimited'))));
+  const table = h('table', { class: 'tokens' },
+    h('caption', { class: 'visually-hidden' }, 'Your tokens, newest first'),
+    h('thead', {}, h('tr', {}, ['Name', 'Status', 'Scopes', 'Created', 'Expires', 'Last used', 'Rate limit'].map((c) => h('th', { scope: 'col' }, c)))),
+    h('tbody', {}, rows));
+
+  const nav = h('nav', { class: 'pager', 'aria-label': 'Pages' });
+  const base = new URLSearchParams();
+  if (status !== 'all') base.set('status', status);
+  if (q) base.set('q', q);
+  if (cursors.length || cursor) {
+    const prev = new URLSearchParams(base);
+    const earlier = cursors.slice(0, -1);
+    const prevCursor = cursors.at(-1);
+    if (prevCursor && prevCursor !== '-') prev.set('cursor', prevCursor);
+    if (earlier.length) prev.set('pages', earlier.join(','));
+    nav.append(h('a', { class: 'button secondary', href: `#/tokens${prev.size ? `?${prev}` : ''}`, rel: 'prev' }, '← Previous page'));
+  }
+  if (pageData.next_cursor) {
+    const next = new URLSearchParams(base);
+    next.set('cursor', pageData.next_cursor);
+    next.set('pages', [...cursors, cursor || '-'].join(','));
+    nav.append(h('a', { class: 'button secondary', href: `#/tokens?${next}`, rel: 'next', id: 'next-page' }, 'Next page →'));
+  }
+  replace(results, h('div', { class: 'table-wrap' }, table), nav.childNodes.length ? nav : null);
+}
+
+// ---------- forms ----------
+
+/** A labelled control with its hint and error slot, wired with aria-describedby. */
+function field(label, control, { hint, id } = {}) {
+  const cid = control.id || id || newId('f');
+  control.id = cid;
+  const hintEl = hint ? h('p', { class: 'hint', id: `${cid}-hint` }, hint) : null;
+  const err = h('p', { class: 'field-error', id: `${cid}-error`, hidden: true });
+  control.setAttribute('aria-describedby', [hintEl?.id, err.id].filter(Boolean).join(' '));
+  return h('div', { class: 'field', dataset: { field: control.name || cid } }, h('label', { for: cid }, label), control, hintEl, err);
+}
+
+function setFieldError(form, name, message) {
+  const wrap = form.querySelector(`[data-field="${name}"]`);
+  if (!wrap) return false;
+  const err = wrap.querySelector(':scope > .field-error');
+  err.textContent = message;
+  err.hidden = false;
+  wrap.classList.add('invalid');
+  wrap.querySelectorAll('input, select, textarea').forEach((c) => c.setAttribute('aria-invalid', 'true'));
+  return true;
+}
+
+function clearErrors(form) {
+  form.querySelectorAll('.field-error').forEach((e) => { e.textContent = ''; e.hidden = true; });
+  form.querySelectorAll('.invalid').forEach((e) => e.classList.remove('invalid'));
+  form.querySelectorAll('[aria-invalid]').forEach((c) => c.removeAttribute('aria-invalid'));
+  const top = form.querySelector('.form-error');
+  if (top) replace(top);
+}
+
+function focusFirstError(form) {
+  const bad = form.querySelector('.invalid input:not([disabled]), .invalid select, .invalid textarea, .invalid button');
+  bad?.focus();
+}
+
+/** Server error codes and the field they concern. */
+const FIELD_OF_CODE = {
+  invalid_name: 'name',
+  invalid_description: 'description',
+  invalid_scopes: 'scopes',
+  unknown_scope: 'scopes',
+  admin_scope_forbidden: 'scopes',
+  scope_exceeds_credential: 'scopes',
+  scope_widening: 'scopes',
+  invalid_expiry: 'expires_in_days',
+  expiry_extension: 'expires_at',
+  expiry_in_past: 'expires_at',
+  invalid_rate_limit: 'rate_limit_per_hour',
+  invalid_reason: 'reason',
+  invalid_grace: 'grace_seconds',
+};
+
+function showServerError(form, e) {
+  if (handle(e)) return;
+  const name = FIELD_OF_CODE[e.code];
+  if (!(name && setFieldError(form, name, e.message))) {
+    const top = form.querySelector('.form-error');
+    replace(top, notice('error', e.message));
+  }
+  focusFirstError(form);
+}
+
+function checkName(v) {
+  const n = v.trim();
+  if (n.length < 1 || [...n].length > 100) return 'Name must be 1 to 100 characters.';
+  return null;
+}
+
+function checkDescription(v) {
+  return [...v].length > 1000 ? 'Description must be at most 1000 characters.' : null;
+}
+
+function checkRateLimit(v) {
+  if (v.trim() === '') return null;
+  if (!/^\d+$/.test(v.trim())) return 'Rate limit must be a whole number of requests per hour, or empty for unlimited.';
+  const n = Number(v);
+  if (n < 1 || n > 1_000_000) return 'Rate limit must be between 1 and 1000000 requests per hour (empty: unlimited).';
+  return null;
+}
+
+function checkDays(v) {
+  if (!/^\d+$/.test(v.trim())) return 'Expiry must be a whole number of days between 1 and 365.';
+  const n = Number(v);
+  if (n < 1 || n > 365) return 'Expiry must be between 1 and 365 days.';
+  return null;
+}
+
+/**
+ * Scope checkboxes grouped by resource: checking `write:X` checks and locks `read:X`
+ * ("included by write:X"). `allowed` limits the choices (narrowing an existing token).
+ */
+function scopePicker(selected, { allowed = CATALOG, legend = 'Scopes' } = {}) {
+  const boxes = new Map();
+  const notes = new Map();
+  const box = (scope) => {
+    const input = h('input', {
+      type: 'checkbox', name: 'scope', value: scope, id: `scope-${scope.replace(':', '-')}`,
+      checked: selected.includes(scope), disabled: !allowed.includes(scope),
+    });
+    boxes.set(scope, input);
+    return input;
+  };
+  const groups = GROUPS.map((g) => {
+    const note = h('span', { class: 'implied-note', id: `implied-${g.resource}`, hidden: true }, `included by ${g.write}`);
+    notes.set(g.read, note);
+    const read = box(g.read);
+    const write = box(g.write);
+    return h('fieldset', { class: 'scope-group' },
+      h('legend', {}, g.label),
+      h('p', { class: 'hint' }, g.hint),
+      h('div', { class: 'check' }, read, h('label', { for: read.id }, h('code', {}, g.read)), note),
+      h('div', { class: 'check' }, write, h('label', { for: write.id }, h('code', {}, g.write), h('span', { class: 'muted' }, ` (includes ${g.read})`))));
+  });
+  const singles = SINGLES.map((s) => {
+    const input = box(s.scope);
+    return h('fieldset', { class: 'scope-group' },
+      h('legend', {}, s.label),
+      h('p', { class: 'hint' }, s.hint),
+      h('div', { class: 'check' }, input, h('label', { for: input.id }, h('code', {}, s.scope))));
+  });
+  const sync = () => {
+    for (const g of GROUPS) {
+      const read = boxes.get(g.read);
+      const write = boxes.get(g.write);
+      const implied = write.checked;
+      if (implied) read.checked = true;
+      else if (!allowed.includes(g.read)) read.checked = false;
+      read.disabled = implied || !allowed.includes(g.read);
+      read.dataset.implied = implied ? 'true' : 'false';
+      notes.get(g.read).hidden = !implied;
+      read.closest('.check').classList.toggle('implied', implied);
+    }
+  };
+  const err = h('p', { class: 'field-error', id: 'scopes-error', hidden: true });
+  const wrap = h('fieldset', { class: 'field scopes-field', dataset: { field: 'scopes' }, 'aria-describedby': 'scopes-error' },
+    h('legend', {}, legend), h('div', { class: 'scope-grid' }, groups, singles), err);
+  wrap.addEventListener('change', sync);
+  sync();
+  return {
+    el: wrap,
+    values: () => [...boxes.values()].filter((b) => b.checked).map((b) => b.value),
+  };
+}
+
+// ---------- create ----------
+
+function viewCreate() {
+  const name = h('input', { name: 'name', type: 'text', maxlength: '100', required: true, autocomplete: 'off' });
+  const description = h('textarea', { name: 'description', rows: '2', maxlength: '1000' });
+  const days = h('input', { name: 'expires_in_days', type: 'number', min: '1', max: '365', step: '1', value: '30', required: true, inputmode: 'numeric' });
+  const rate = h('input', { name: 'rate_limit_per_hour', type: 'number', min: '1', max: '1000000', step: '1', inputmode: 'numeric', placeholder: 'unlimited' });
+  const resulting = h('p', { class: 'hint', id: 'expiry-date', 'aria-live': 'polite' });
+  const presets = h('div', { class: 'presets', role: 'group', 'aria-label': 'Expiry presets' },
+    [7, 30, 90, 365].map((d) => h('button', { type: 'button', class: 'chip', dataset: { days: String(d) }, 'aria-pressed': String(d === 30) }, `${d} days`)));
+  const showDate = () => {
+    const bad = checkDays(days.value);
+    resulting.textContent = bad ? '' : `Expires on ${formatDate(new Date(Date.now() + Number(days.value) * DAY_MS))}.`;
+    presets.querySelectorAll('button').forEach((b) => b.setAttribute('aria-pressed', String(b.dataset.days === days.value.trim())));
+  };
+  presets.addEventListener('click', (ev) => {
+    const b = ev.target.closest('button[data-days]');
+    if (!b) return;
+    days.value = b.dataset.days;
+    showDate();
+  });
+  days.addEventListener('input', showDate);
+  const scopes = scopePicker([], { legend: 'Scopes (choose at least one)' });
+  const submit = h('button', { type: 'submit', class: 'button primary' }, 'Create token');
+  const daysField = field('Expires in (days)', days, { hint: '1 to 365 days.' });
+  daysField.append(presets, resulting);
+  const form = h('form', { class: 'card', novalidate: true, id: 'create-form' },
+    field('Name', name, { hint: 'Where it is used, e.g. "laptop – Cursor". 1 to 100 characters.' }),
+    field('Description (optional)', description),
+    scopes.el,
+    daysField,
+    field('Rate limit (requests per hour, optional)', rate, { hint: 'Empty for unlimited; 1 to 1000000.' }),
+    h('div', { class: 'form-error', 'aria-live': 'assertive' }),
+    h('div', { class: 'actions' }, submit, h('a', { href: '#/tokens', class: 'button secondary' }, 'Cancel')));
+  showDate();
+
+  form.addEventListener('submit', async (ev) => {
+    ev.preventDefault();
+    clearErrors(form);
+    const errors = [
+      ['name', checkName(name.value)],
+      ['description', checkDescription(description.value)],
+      ['scopes', scopes.values().length ? null : 'Choose at least one scope.'],
+      ['expires_in_days', checkDays(days.value)],
+      ['rate_limit_per_hour', checkRateLimit(rate.value)],
+    ].filter(([, m]) => m);
+    if (errors.length) {
+      errors.forEach(([f, m]) => setFieldError(form, f, m));
+      announce(`${errors.length} field${errors.length > 1 ? 's need' : ' needs'} attention.`);
+      focusFirstError(form);
+      return;
+    }
+    const body = {
+      name: name.value.trim(),
+      scopes: scopes.values(),
+      expires_in_days: Number(days.value),
+    };
+    if (description.value.trim()) body.description = description.value.trim();
+    if (rate.value.trim()) body.rate_limit_per_hour = Number(rate.value);
+    submit.disabled = true;
+    try {
+      const issued = await api('POST', '/tokens', body);
+      showSecret(issued, { title: 'Token created', after: () => { location.hash = `#/tokens/${issued.id}`; } });
+    } catch (e) {
+      showServerError(form, e);
+    } finally {
+      submit.disabled = false;
+    }
+  });
+  page('New token', form);
+}
+
+// ---------- the secret, once ----------
+
+async function copyText(text) {
+  try {
+    await navigator.clipboard.writeText(text);
+    return true;
+  } catch {
+    const area = h('textarea', { class: 'visually-hidden', readonly: true });
+    area.value = text;
+    document.body.append(area);
+    area.select();
+    let ok = false;
+    try { ok = document.execCommand('copy'); } catch { ok = false; }
+    area.remove();
+    return ok;
+  }
+}
+
+function copyButton(label, getText, describedBy) {
+  const status = h('span', { class: 'copy-status', 'aria-live': 'polite' });
+  const button = h('button', { type: 'button', class: 'button secondary copy', 'aria-describedby': describedBy }, label);
+  button.addEventListener('click', async () => {
+    const ok = await copyText(getText());
+    status.textContent = ok ? 'Copied.' : 'Copy failed: select the text and copy it by hand.';
+  });
+  return h('span', { class: 'copy-wrap' }, button, status);
+}
+
+/**
+ * Shows a new secret in a modal dialog that says it is shown once. Closing removes the
+ * dialog and every copy of the secret from the page; `after` runs then.
+ */
+function showSecret(issued, { title, after }) {
+  let secret = issued.token;
+  const url = mcpUrl(issued);
+  const configs = clientConfigs(url, secret);
+  const secretBox = h('input', { id: 'secret', type: 'text', readonly: true, value: secret, class: 'secret', spellcheck: 'false', autocomplete: 'off' });
+  secretBox.addEventListener('focus', () => secretBox.select());
+
+  const tabs = h('div', { role: 'tablist', 'aria-label': 'Client configuration', class: 'tabs' });
+  const panels = [];
+  configs.forEach((c, i) => {
+    const tabId = `tab-${c.id}`;
+    const panelId = `panel-${c.id}`;
+    const tab = h('button', {
+      type: 'button', role: 'tab', id: tabId, 'aria-controls': panelId,
+      'aria-selected': String(i === 0), tabindex: i === 0 ? '0' : '-1', dataset: { client: c.id },
+    }, c.label);
+    tabs.append(tab);
+    const code = h('pre', { class: 'config', id: `config-${c.id}`, tabindex: '0' }, h('code', {}, c.text));
+    panels.push(h('div', { role: 'tabpanel', id: panelId, 'aria-labelledby': tabId, hidden: i !== 0, class: 'panel' },
+      h('p', { class: 'hint' }, c.file),
+      code,
+      copyButton(`Copy ${c.label} configuration`, () => c.text)));
+  });
+  const select = (tab) => {
+    tabs.querySelectorAll('[role=tab]').forEach((t) => {
+      const on = t === tab;
+      t.setAttribute('aria-selected', String(on));
+      t.tabIndex = on ? 0 : -1;
+      document.getElementById(t.getAttribute('aria-controls')).hidden = !on;
+    });
+    tab.focus();
+  };
+  tabs.addEventListener('click', (ev) => { const t = ev.target.closest('[role=tab]'); if (t) select(t); });
+  tabs.addEventListener('keydown', (ev) => {
+    const all = [...tabs.querySelectorAll('[role=tab]')];
+    const i = all.indexOf(document.activeElement);
+    if (i < 0) return;
+    const to = { ArrowRight: i + 1, ArrowLeft: i - 1, Home: 0, End: all.length - 1 }[ev.key];
+    if (to === undefined) return;
+    ev.preventDefault();
+    select(all[(to + all.length) % all.length]);
+  });
+
+  const close = h('button', { type: 'button', class: 'button primary', id: 'secret-done' }, 'I have saved it — close');
+  const dialog = h('dialog', { class: 'secret-dialog', 'aria-labelledby': 'secret-title', 'aria-describedby': 'secret-once' },
+    h('h2', { id: 'secret-title' }, title),
+    h('p', { id: 'secret-once', class: 'notice warning' },
+      'This is the only time this token is shown. Tessera keeps only a hash of it: copy it now. If you lose it, rotate or create a new token.'),
+    h('div', { class: 'field' },
+      h('label', { for: 'secret' }, `Token “${issued.name}”`),
+      h('div', { class: 'secret-row' }, secretBox, copyButton('Copy token', () => secret, 'secret-once'))),
+    h('h3', {}, 'Connect a client'),
+    h('p', { class: 'hint' }, 'MCP endpoint: ', h('code', { id: 'mcp-url' }, url)),
+    tabs,
+    panels,
+    h('div', { class: 'actions' }, close));
+
+  let closed = false;
+  const discard = () => {
+    if (closed) return;
+    closed = true;
+    // Forget the secret: clear every node that held it, then drop the dialog.
+    secret = '';
+    secretBox.value = '';
+    dialog.querySelectorAll('pre, code').forEach((n) => { n.textContent = ''; });
+    dialog.remove();
+    issued.token = undefined;
+    announce('The token dialog is closed; the secret is no longer on this page.');
+    after?.();
+  };
+  close.addEventListener('click', () => dialog.close());
+  dialog.addEventListener('close', discard);
+  document.body.append(dialog);
+  dialog.showModal();
+  secretBox.focus();
+}
+
+// ---------- detail ----------
+
+const USAGE_RANGES = [
+  { id: '24h', label: 'Last 24 hours', span: DAY_MS, granularity: 'hour' },
+  { id: '7d', label: 'Last 7 days', span: 7 * DAY_MS, granularity: 'day' },
+  { id: '30d', label: 'Last 30 days', span: 30 * DAY_MS, granularity: 'day' },
+];
+
+async function viewDetail(id) {
+  // A placeholder that keeps any pending flash message for the real page.
+  const holder = h('div', { 'aria-busy': 'true' }, h('p', { class: 'loading' }, 'Loading token…'));
+  replace(main, holder);
+  let t;
+  try {
+    t = await api('GET', `/tokens/${encodeURIComponent(id)}`);
+  } catch (e) {
+    const body = h('div', {});
+    page('Token', body);
+    if (e.status === 404 || e.status === 400) {
+      replace(body, notice('error', 'No such token (it may belong to someone else).'), h('a', { href: '#/tokens' }, 'Back to your tokens'));
+    } else handle(e, body);
+    return;
+  }
+  const heading = page(t.name,
+    h('p', { class: 'crumbs' }, h('a', { href: '#/tokens' }, '← Your tokens')),
+    h('div', { class: 'detail-grid' },
+      metadataCard(t),
+      scopesCard(t),
+      usageCard(t),
+      t.status === 'active' ? actionsCard(t) : null));
+  heading.append(' ', badge(t));
+}
+
+function metadataCard(t) {
+  const row = (k, v) => [h('dt', {}, k), h('dd', {}, v)];
+  const link = (tid) => h('a', { href: `#/tokens/${tid}` }, h('code', {}, tid));
+  return h('section', { class: 'card', 'aria-labelledby': 'meta-h' },
+    h('h2', { id: 'meta-h' }, 'Details'),
+    h('dl', { class: 'meta' },
+      row('Id', h('code', {}, t.id)),
+      row('Description', t.description || h('span', { class: 'muted' }, 'none')),
+      row('Status', badge(t)),
+      row('Created', time(t.created_at)),
+      row('Expires', time(t.expires_at)),
+      row('Last used', t.last_used_at ? [time(t.last_used_at), t.last_used_from ? ` from ${t.last_used_from}` : ''] : h('span', { class: 'muted' }, 'never')),
+      row('Rate limit', t.rate_limit_per_hour ? `${t.rate_limit_per_hour} requests per hour` : 'unlimited'),
+      row('Audience', (t.audience || []).map((a) => h('code', {}, a))),
+      t.rotated_from ? row('Replaces', link(t.rotated_from)) : null,
+      t.replaced_by ? row('Replaced by', link(t.replaced_by)) : null,
+      t.revoked_at ? row(t.status === 'rotated' || t.replaced_by ? 'Rotated' : 'Revoked', time(t.revoked_at)) : null,
+      t.revocation_effective_at && t.revocation_effective_at !== t.revoked_at ? row('Stops working', time(t.revocation_effective_at)) : null,
+      t.revoke_reason ? row('Reason', t.revoke_reason) : null));
+}
+
+function scopesCard(t) {
+  const granted = new Set(t.scopes);
+  return h('section', { class: 'card', 'aria-labelledby': 'scopes-h' },
+    h('h2', { id: 'scopes-h' }, 'Scopes'),
+    h('p', {}, 'Granted: ', t.scopes.map((s) => [h('code', { class: 'scope' }, s), ' '])),
+    h('p', { class: 'hint' }, 'Effective (with inheritance):'),
+    h('ul', { class: 'scope-list', id: 'effective-scopes' },
+      effectiveScopes(t.scopes).map((s) => h('li', {}, h('code', { class: granted.has(s) ? 'scope' : 'scope derived' }, s),
+        granted.has(s) ? '' : h('span', { class: 'muted' }, ' implied')))));
+}
+
+function usageCard(t) {
+  const body = h('div', { id: 'usage-body', 'aria-live': 'polite' });
+  const buttons = USAGE_RANGES.map((r) => h('button', { type: 'button', class: 'chip', 'aria-pressed': 'false', dataset: { range: r.id } }, r.label));
+  const load = async (r) => {
+    buttons.forEach((b) => b.setAttribute('aria-pressed', String(b.dataset.range === r.id)));
+    replace(body, h('p', { class: 'loading' }, 'Loading usage…'));
+    const to = new Date();
+    const from = new Date(to.getTime() - r.span);
+    const q = new URLSearchParams({ from: from.toISOString(), to: to.toISOString(), granularity: r.granularity });
+    try {
+      const u = await api('GET', `/tokens/${t.id}/usage?${q}`);
+      replace(body, usageReport(u, r));
+    } catch (e) {
+      handle(e, body);
+    }
+  };
+  buttons.forEach((b, i) => b.addEventListener('click', () => load(USAGE_RANGES[i])));
+  load(USAGE_RANGES[0]);
+  return h('section', { class: 'card wide', 'aria-labelledby': 'usage-h' },
+    h('h2', { id: 'usage-h' }, 'Usage'),
+    h('div', { class: 'presets', role: 'group', 'aria-label': 'Usage period' }, buttons),
+    body);
+}
+
+function usageReport(u, r) {
+  const totals = u.totals;
+  const stat = (label, v, cls) => h('div', { class: `stat ${cls || ''}` }, h('span', { class: 'stat-value' }, String(v)), h('span', { class: 'stat-label' }, label));
+  const top = u.methods.slice(0, 8);
+  return h('div', {},
+    h('div', { class: 'stats' },
+      stat('requests', totals.requests),
+      stat('succeeded', totals.ok, 'ok'),
+      stat('errors', totals.error, 'error'),
+      stat('denied', totals.denied, 'denied')),
+    usageChart(u.series, { hourly: u.granularity === 'hour', title: `Requests, ${r.label.toLowerCase()}` }),
+    h('div', { class: 'two-col' },
+      h('div', {},
+        h('h3', {}, 'Top tools and methods'),
+        top.length
+          ? h('table', { class: 'compact', id: 'top-tools' },
+            h('thead', {}, h('tr', {}, ['Method / tool', 'Requests', 'OK', 'Denied'].map((c) => h('th', { scope: 'col' }, c)))),
+            h('tbody', {}, top.map((m) => h('tr', {}, h('th', { scope: 'row' }, h('code', {}, m.method)),
+              h('td', {}, String(m.requests)), h('td', {}, String(m.ok)), h('td', {}, String(m.denied))))))
+          : h('p', { class: 'muted' }, 'No requests in this period.')),
+      h('div', {},
+        h('h3', {}, 'Denials'),
+        h('dl', { class: 'meta', id: 'denials' },
+          h('dt', {}, '401 unauthenticated'), h('dd', {}, String(u.denials['401'] ?? 0)),
+          h('dt', {}, '403 missing scope'), h('dd', {}, String(u.denials['403'] ?? 0)),
+          h('dt', {}, '429 rate limited'), h('dd', {}, String(u.denials['429'] ?? 0))))));
+}
+
+function actionsCard(t) {
+  return h('section', { class: 'card wide', 'aria-labelledby': 'actions-h' },
+    h('h2', { id: 'actions-h' }, 'Change this token'),
+    editForm(t),
+    h('div', { class: 'danger-zone' }, rotateForm(t), revokeForm(t)));
+}
+
+function isoDate(d) {
+  return new Date(d).toISOString().slice(0, 10);
+}
+
+function editForm(t) {
+  const name = h('input', { name: 'name', type: 'text', value: t.name, maxlength: '100', required: true });
+  const description = h('textarea', { name: 'description', rows: '2', maxlength: '1000' });
+  description.value = t.description || '';
+  const rate = h('input', { name: 'rate_limit_per_hour', type: 'number', min: '1', max: '1000000', step: '1', inputmode: 'numeric', placeholder: 'unlimited', value: t.rate_limit_per_hour ?? '' });
+  const expiry = h('input', { name: 'expires_at', type: 'date', value: isoDate(t.expires_at), min: isoDate(Date.now() + DAY_MS), max: isoDate(t.expires_at) });
+  // Only what is granted can stay; anything else would widen the token.
+  const scopes = scopePicker(t.scopes, { allowed: t.scopes, legend: 'Scopes (uncheck to narrow; widening needs a new token)' });
+  const submit = h('button', { type: 'submit', class: 'button primary' }, 'Save changes');
+  const form = h('form', { class: 'subform', novalidate: true, id: 'edit-form', 'aria-labelledby': 'edit-h' },
+    h('h3', { id: 'edit-h' }, 'Edit'),
+    field('Name', name),
+    field('Description', description),
+    field('Rate limit (requests per hour)', rate, { hint: 'Empty for unlimited.' }),
+    field('Expires on', expiry, { hint: 'Can only be moved earlier.' }),
+    scopes.el,
+    h('div', { class: 'form-error', 'aria-live': 'assertive' }),
+    h('div', { class: 'actions' }, submit));
+  form.addEventListener('submit', async (ev) => {
+    ev.preventDefault();
+    clearErrors(form);
+    const errors = [
+      ['name', checkName(name.value)],
+      ['description', checkDescription(description.value)],
+      ['rate_limit_per_hour', checkRateLimit(rate.value)],
+      ['scopes', scopes.values().some((s) => t.scopes.includes(s)) ? null : 'Keep at least one scope (or revoke the token).'],
+    ];
+    const patch = {};
+    if (name.value.trim() !== t.name) patch.name = name.value.trim();
+    if (description.value.trim() !== (t.description || '')) patch.description = description.value.trim() || null;
+    const newRate = rate.value.trim() === '' ? null : Number(rate.value);
+    if (newRate !== (t.rate_limit_per_hour ?? null)) patch.rate_limit_per_hour = newRate;
+    if (expiry.value && expiry.value !== isoDate(t.expires_at)) {
+      const current = new Date(t.expires_at);
+      const picked = new Date(`${expiry.value}T${current.toISOString().slice(11)}`);
+      if (Number.isNaN(picked.getTime()) || picked >= current) errors.push(['expires_at', 'Expiry can only be moved earlier.']);
+      else if (picked <= new Date()) errors.push(['expires_at', 'The new expiry must be in the future; revoke the token to end it now.']);
+      else patch.expires_at = picked.toISOString();
+    }
+    // An implied read:X that was never granted on its own is not sent (it would widen).
+    const chosen = scopes.values().filter((s) => t.scopes.includes(s));
+    const before = new Set(t.scopes);
+    if (chosen.length !== before.size || chosen.some((s) => !before.has(s))) patch.scopes = chosen;
+    const bad = errors.filter(([, m]) => m);
+    if (bad.length) {
+      bad.forEach(([f, m]) => setFieldError(form, f, m));
+      focusFirstError(form);
+      return;
+    }
+    if (!Object.keys(patch).length) {
+      replace(form.querySelector('.form-error'), notice('info', 'Nothing changed.'));
+      return;
+    }
+    submit.disabled = true;
+    try {
+      await api('PATCH', `/tokens/${t.id}`, patch);
+      flash = { kind: 'success', text: 'Saved.' };
+      route();
+    } catch (e) {
+      showServerError(form, e);
+    } finally {
+      submit.disabled = false;
+    }
+  });
+  return form;
+}
+
+function rotateForm(t) {
+  const grace = h('select', { name: 'grace_seconds', id: 'grace' },
+    [[0, 'none: the old token stops now'], [300, '5 minutes'], [3600, '1 hour'], [21600, '6 hours'], [86400, '24 hours']]
+      .map(([v, l]) => h('option', { value: String(v), selected: v === 3600 }, l)));
+  const submit = h('button', { type: 'submit', class: 'button secondary', id: 'rotate' }, 'Rotate token');
+  const form = h('form', { class: 'subform', novalidate: true, id: 'rotate-form', 'aria-labelledby': 'rotate-h' },
+    h('h3', { id: 'rotate-h' }, 'Rotate'),
+    h('p', { class: 'hint' }, 'Makes a new secret with the same name, scopes and limit. The old one keeps working during the grace period so you can switch clients over.'),
+    field('Grace period for the old token', grace),
+    h('div', { class: 'form-error', 'aria-live': 'assertive' }),
+    h('div', { class: 'actions' }, submit));
+  form.addEventListener('submit', async (ev) => {
+    ev.preventDefault();
+    clearErrors(form);
+    submit.disabled = true;
+    try {
+      const issued = await api('POST', `/tokens/${t.id}/rotate`, { grace_seconds: Number(grace.value) });
+      showSecret(issued, { title: 'Token rotated: here is the new secret', after: () => { location.hash = `#/tokens/${issued.id}`; } });
+    } catch (e) {
+      showServerError(form, e);
+    } finally {
+      submit.disabled = false;
+    }
+  });
+  return form;
+}
+
+function revokeForm(t) {
+  const open = h('button', { type: 'button', class: 'button danger', id: 'revoke' }, 'Revoke token…');
+  const reason = h('textarea', { name: 'reason', rows: '2', maxlength: '500', id: 'revoke-reason' });
+  const confirm = h('button', { type: 'submit', class: 'button danger', id: 'revoke-confirm' }, 'Revoke now');
+  const cancel = h('button', { type: 'button', class: 'button secondary' }, 'Cancel');
+  const form = h('form', { method: 'dialog', novalidate: true },
+    h('h2', { id: 'revoke-title' }, `Revoke “${t.name}”?`),
+    h('p', { id: 'revoke-desc' }, 'Every client using this token is refused from now on. This cannot be undone.'),
+    field('Reason (optional)', reason, { hint: 'Kept in the audit log. Up to 500 characters.' }),
+    h('div', { class: 'form-error', 'aria-live': 'assertive' }),
+    h('div', { class: 'actions' }, confirm, cancel));
+  const dialog = h('dialog', { class: 'confirm-dialog', 'aria-labelledby': 'revoke-title', 'aria-describedby': 'revoke-desc' }, form);
+  open.addEventListener('click', () => {
+    if (!dialog.isConnected) document.body.append(dialog);
+    dialog.showModal();
+    cancel.focus();
+  });
+  cancel.addEventListener('click', () => dialog.close());
+  dialog.addEventListener('close', () => dialog.remove());
+  form.addEventListener('submit', async (ev) => {
+    ev.preventDefault();
+    clearErrors(form);
+    if ([...reason.value].length > 500) {
+      setFieldError(form, 'reason', 'Reason must be at most 500 characters.');
+      return;
+    }
+    confirm.disabled = true;
+    try {
+      const body = reason.value.trim() ? { reason: reason.value.trim() } : undefined;
+      await api('DELETE', `/tokens/${t.id}`, body);
+      dialog.close();
+      flash = { kind: 'success', text: `“${t.name}” is revoked.` };
+      location.hash = '#/tokens';
+    } catch (e) {
+      showServerError(form, e);
+    } finally {
+      confirm.disabled = false;
+    }
+  });
+  return h('div', { class: 'subform' },
+    h('h3', {}, 'Revoke'),
+    h('p', { class: 'hint' }, 'Stops the token at once, on every Tessera instance.'),
+    h('div', { class: 'actions' }, open));
+}
+
+boot();

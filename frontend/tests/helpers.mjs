@@ -1,0 +1,179 @@
+// Test support: a real `tessera serve` (with its own managed PostgreSQL) and Debian's
+// Chromium driven by playwright-core. No browser is ever downloaded.
+
+import { spawn, spawnSync } from 'node:child_process';
+import { mkdtempSync, mkdirSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { chromium } from 'playwright-core';
+
+export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+const BIN = path.join(process.env.CARGO_TARGET_DIR ? path.resolve(ROOT, process.env.CARGO_TARGET_DIR) : path.join(ROOT, 'target'), 'debug', 'tessera');
+export const SCREENSHOTS = path.join(ROOT, 'test-output', 'screenshots');
+export const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
+export const PASSWORD = 'correct horse battery staple';
+
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.unref();
+    srv.on('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address();
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+/** Starts `tessera serve` on a free port with a fresh data dir; resolves once /ready answers. */
+export async function startTessera() {
+  const dataDir = mkdtempSync(path.join(tmpdir(), 'tessera-ui-'));
+  const port = await freePort();
+  const url = `http://127.0.0.1:${port}`;
+  const env = { ...process.env, TESSERA_DATA_DIR: dataDir, TESSERA_BIND: `127.0.0.1:${port}`, TESSERA_PUBLIC_URL: url, RUST_LOG: process.env.RUST_LOG || 'warn' };
+  delete env.DATABASE_URL;
+  const child = spawn(BIN, ['serve'], { env, stdio: ['ignore', 'ignore', 'pipe'] });
+  let log = '';
+  child.stderr.on('data', (d) => { log = (log + d).slice(-20_000); });
+  let exited = null;
+  child.on('exit', (code, signal) => { exited = { code, signal }; });
+  const deadline = Date.now() + 60_000;
+  for (;;) {
+    if (exited) throw new Error(`tessera serve exited early (${JSON.stringify(exited)}):\n${log}`);
+    try {
+      const res = await fetch(`${url}/ready`);
+      if (res.ok) break;
+    } catch { /* not listening yet */ }
+    if (Date.now() > deadline) {
+      child.kill('SIGTERM');
+      throw new Error(`tessera serve not ready within 60 s:\n${log}`);
+    }
+    await sleep(200);
+  }
+  return {
+    url,
+    env,
+    dataDir,
+    log: () => log,
+    /** `tessera user add` against the running cluster. */
+    addUser(email, password = PASSWORD) {
+      const r = spawnSync(BIN, ['user', 'add', '--email', email, '--password-stdin'], { env, input: `${password}\n`, encoding: 'utf8' });
+      if (r.status !== 0) throw new Error(`user add failed: ${r.stderr}`);
+      return email;
+    },
+    /** SIGTERM, then wait for the server (and its PostgreSQL) to stop. */
+    async stop() {
+      if (!exited) {
+        const done = new Promise((r) => child.once('exit', r));
+        child.kill('SIGTERM');
+        await Promise.race([done, sleep(20_000)]);
+        if (!exited) child.kill('SIGKILL');
+      }
+      rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** Debian's Chromium, headless; Playwright gives each launch a fresh temporary profile dir. */
+export async function launchBrowser() {
+  return chromium.launch({
+    executablePath: CHROMIUM,
+    headless: true,
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking',
+      '--disable-component-update', '--disable-sync', '--no-first-run'],
+  });
+}
+
+/**
+ * A fresh browser context (own cookies) and page on `server`, recording every request the
+ * page makes in `requests` (to check that nothing leaves the origin).
+ */
+export async function openPage(browser, server, { width = 1280, height = 900, colorScheme = 'light' } = {}) {
+  const context = await browser.newContext({ viewport: { width, height }, baseURL: server.url, colorScheme });
+  await context.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: server.url });
+  const page = await context.newPage();
+  page.setDefaultTimeout(10_000);
+  const requests = [];
+  const problems = [];
+  context.on('request', (r) => requests.push(r.url()));
+  page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
+  page.on('console', (m) => {
+    // The 401 of `/auth/me` before signing in is expected; anything else is a problem.
+    if (m.type() === 'error' && !/status of 401/.test(m.text())) problems.push(`console: ${m.text()}`);
+  });
+  return { context, page, requests, problems };
+}
+
+/** Signs in through the form and waits for the token list. */
+export async function signIn(page, email, password = PASSWORD) {
+  await page.goto('/');
+  await page.getByLabel('Email').fill(email);
+  await page.getByLabel('Password').fill(password);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await page.getByRole('heading', { level: 1, name: 'Your tokens' }).waitFor();
+}
+
+/** Fills and submits the create form; returns the secret shown in the dialog. */
+export async function createToken(page, { name, scopes = ['read:tasks', 'execute:mcp'], days } = {}) {
+  await page.goto('/#/tokens/new');
+  await page.getByLabel('Name', { exact: true }).fill(name);
+  for (const s of scopes) await page.locator(`input[type=checkbox][value="${s}"]`).check();
+  if (days !== undefined) await page.getByLabel('Expires in (days)').fill(String(days));
+  await page.getByRole('button', { name: 'Create token' }).click();
+  const dialog = page.getByRole('dialog');
+  await dialog.waitFor();
+  return { dialog, secret: await page.locator('#secret').inputValue() };
+}
+
+export async function screenshot(page, name) {
+  mkdirSync(SCREENSHOTS, { recursive: true });
+  await page.screenshot({ path: path.join(SCREENSHOTS, `${name}.png`), fullPage: true });
+}
+
+/** `POST /api/v2/tokens/validate` with `secret` as bearer: `{status, body}`. */
+export async function validate(server, secret) {
+  const res = await fetch(`${server.url}/api/v2/tokens/validate`, { method: 'POST', headers: { Authorization: `Bearer ${secret}` } });
+  return { status: res.status, body: await res.json() };
+}
+
+/** One MCP JSON-RPC call with `secret`: `{status, body}`. */
+export async function mcpCall(server, secret, method, params = {}, id = 1) {
+  const res = await fetch(`${server.url}/mcp`, {
+    method: 'POST',
+    headers: {
+      Authorization: `Bearer ${secret}`,
+      'Content-Type': 'application/json',
+      Accept: 'application/json, text/event-stream',
+      'MCP-Protocol-Version': '2025-06-18',
+    },
+    body: JSON.stringify({ jsonrpc: '2.0', id, method, params }),
+  });
+  const text = await res.text();
+  let body = text;
+  try { body = JSON.parse(text); } catch { /* SSE or plain text */ }
+  return { status: res.status, body };
+}
+
+export const uniqueEmail = (tag) => `${tag}-${Date.now()}-${Math.random().toString(36).slice(2, 7)}@example.com`;
+
+/** Signs in over the REST API (as the UI does) for fast test setup: `call(method, path, body)`. */
+export async function apiSession(server, email, password = PASSWORD) {
+  const res = await fetch(`${server.url}/api/v2/auth/login`, {
+    method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ email, password }),
+  });
+  if (!res.ok) throw new Error(`login failed: ${res.status} ${await res.text()}`);
+  const { csrf_token: csrf } = await res.json();
+  const cookie = res.headers.getSetCookie().map((c) => c.split(';')[0]).join('; ');
+  return async function call(method, path, body) {
+    const headers = { Cookie: cookie, 'X-CSRF-Token': csrf };
+    if (body !== undefined) headers['Content-Type'] = 'application/json';
+    const r = await fetch(`${server.url}/api/v2${path}`, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+    const text = await r.text();
+    if (!r.ok) throw new Error(`${method} ${path}: ${r.status} ${text}`);
+    return text ? JSON.parse(text) : null;
+  };
+}
