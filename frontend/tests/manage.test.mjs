@@ -98,8 +98,12 @@ test('rotating shows a new secret once; the old token stops after the grace, not
   assert.notEqual(second, first.token);
   await screenshot(page, 'rotate-dialog');
   await dialog.getByRole('button', { name: /I have saved it/ }).click();
+  // The dialog's close event (which discards the secret) fires asynchronously.
+  await page.getByRole('dialog').waitFor({ state: 'detached' });
   await page.getByRole('heading', { level: 1, name: /rotate me/ }).waitFor();
-  assert.ok(!(await page.content()).includes(second));
+  const html = await page.content();
+  const at = html.indexOf(second);
+  assert.ok(at < 0, `secret still on the page: …${html.slice(Math.max(0, at - 300), at + 40)}…`);
   const old = await validate(server, first.token);
   assert.equal(old.status, 401);
   assert.equal(old.body.error, 'rotated');
@@ -110,6 +114,7 @@ test('rotating shows a new secret once; the old token stops after the grace, not
   await page.getByRole('button', { name: 'Rotate token' }).click();
   const third = await page.locator('#secret').inputValue();
   await page.getByRole('dialog').getByRole('button', { name: /I have saved it/ }).click();
+  await page.getByRole('dialog').waitFor({ state: 'detached' });
   await page.getByRole('heading', { level: 1, name: /rotate me/ }).waitFor();
   assert.equal((await validate(server, second)).status, 200, 'still valid during the grace');
   assert.equal((await validate(server, third)).status, 200);
@@ -176,12 +181,15 @@ test('the usage chart shows requests by outcome and the top tools after MCP call
   await mcpCall(server, t.token, 'tools/call', { name: 'tasks_create', arguments: { title: 'x' } }, 20);
   const { page, problems } = await session();
   // Usage is flushed to the database about once a second.
+  await page.goto(`/#/tokens/${t.id}`);
   let found = false;
-  for (let i = 0; i < 10 && !found; i += 1) {
-    await page.goto(`/#/tokens/${t.id}`);
+  for (let i = 0; i < 20 && !found; i += 1) {
     await page.locator('#usage-body .stats, #usage-body .notice').first().waitFor();
     found = (await page.locator('#top-tools').count()) > 0;
-    if (!found) await page.waitForTimeout(500);
+    if (!found) {
+      await page.waitForTimeout(500);
+      await page.getByRole('button', { name: 'Last 24 hours' }).click(); // fetches the report again
+    }
   }
   assert.ok(found, 'usage appeared');
   await page.locator('#top-tools code', { hasText: 'whoami' }).waitFor();

@@ -182,7 +182,8 @@ pub fn decide(
     if state.expires_at <= now {
         return Err(DenyReason::Expired);
     }
-    let granted = ScopeSet::parse_lenient(&claims.scope).intersection(&state.scopes);
+    // The row may narrow to anything the JWT implied (write:x narrowed to read:x), never more.
+    let granted = ScopeSet::parse_lenient(&claims.scope).expand().intersection(&state.scopes);
     Ok(Principal {
         token_id: state.id,
         user_id: state.user_id,

@@ -124,3 +124,12 @@ fn rejection_codes_are_stable() {
     assert_eq!(Rejection::Denied(DenyReason::Revoked).code(), "revoked");
     assert_eq!(Rejection::Codec(CodecError::InvalidSignature).code(), "invalid_signature");
 }
+
+#[test]
+fn write_narrowed_to_its_implied_read_keeps_read() {
+    let (c, mut s) = setup("write:tasks");
+    s.scopes = ScopeSet::parse_grant("read:tasks").unwrap();
+    let p = decide(&c, &[7; 32], Some(&s), now()).unwrap();
+    assert!(p.effective.contains("read:tasks"));
+    assert!(!p.effective.contains("write:tasks"));
+}

@@ -328,7 +328,8 @@ impl Store {
             });
         }
         if let Some(scopes) = &patch.scopes {
-            let granted = stored_scopes(&current.scopes);
+            // Narrowing may keep what the grant implies: write:x can become read:x.
+            let granted = stored_scopes(&current.scopes).expand();
             if !scopes.is_subset(&granted) {
                 return Err(StoreError::Rejected {
                     code: "scope_widening",

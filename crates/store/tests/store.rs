@@ -269,3 +269,17 @@ async fn ready_reports_pending_migrations_on_an_empty_database() {
     sqlx::query("DROP TABLE refinery_schema_history").execute(db.store.pool()).await.unwrap();
     assert!(matches!(db.store.ready().await, Err(StoreError::MigrationsPending)));
 }
+
+#[tokio::test]
+async fn patch_can_narrow_write_to_its_implied_read() {
+    let db = fresh_db().await;
+    let owner = user(&db.store, "a@example.com").await;
+    let ring = ring(&db.store).await;
+    let now = Utc::now();
+    let t = db.store.issue_token(&ring, &request(owner, "t", "write:tasks"), now, &Actor::cli()).await.unwrap().record;
+    let patch = TokenPatch { scopes: Some(ScopeSet::parse_grant("read:tasks").unwrap()), ..Default::default() };
+    let patched = db.store.patch_token(t.id, &patch, now, &Actor::cli()).await.unwrap();
+    assert_eq!(patched.scopes, vec!["read:tasks".to_owned()]);
+    let wider = TokenPatch { scopes: Some(ScopeSet::parse_grant("write:tasks").unwrap()), ..Default::default() };
+    assert!(db.store.patch_token(t.id, &wider, now, &Actor::cli()).await.is_err(), "no way back up");
+}
