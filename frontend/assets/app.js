@@ -601,6 +601,7 @@ async function viewDetail(id) {
       metadataCard(t),
       scopesCard(t),
       usageCard(t),
+      activityCard(t),
       t.status === 'active' ? actionsCard(t) : null));
   heading.append(' ', badge(t));
 }
@@ -687,6 +688,28 @@ function usageReport(u, r) {
           h('dt', {}, '401 unauthenticated'), h('dd', {}, String(u.denials['401'] ?? 0)),
           h('dt', {}, '403 missing scope'), h('dd', {}, String(u.denials['403'] ?? 0)),
           h('dt', {}, '429 rate limited'), h('dd', {}, String(u.denials['429'] ?? 0))))));
+}
+
+function activityCard(t) {
+  const body = h('div', { id: 'activity-body', 'aria-live': 'polite' }, h('p', { class: 'loading' }, 'Loading activity…'));
+  (async () => {
+    try {
+      const a = await api('GET', `/tokens/${t.id}/audit?limit=200`);
+      replace(body, a.items.length
+        ? h('table', { class: 'compact', id: 'activity' },
+          h('thead', {}, h('tr', {}, ['Time', 'Action', 'From'].map((c) => h('th', { scope: 'col' }, c)))),
+          h('tbody', {}, a.items.map((e) => h('tr', {},
+            h('td', {}, time(e.at)),
+            h('td', {}, h('code', {}, e.action)),
+            h('td', {}, e.ip || h('span', { class: 'muted' }, 'unknown'))))))
+        : h('p', { class: 'muted' }, 'No activity recorded.'));
+    } catch (e) {
+      handle(e, body);
+    }
+  })();
+  return h('section', { class: 'card wide', 'aria-labelledby': 'activity-h' },
+    h('h2', { id: 'activity-h' }, 'Activity'),
+    body);
 }
 
 function actionsCard(t) {

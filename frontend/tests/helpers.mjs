@@ -28,6 +28,8 @@ function freePort() {
 }
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+// A timer that does not keep the test process alive once everything else is done.
+const unrefSleep = (ms) => new Promise((r) => setTimeout(r, ms).unref());
 
 /** Starts `tessera serve` on a free port with a fresh data dir; resolves once /ready answers. */
 export async function startTessera() {
@@ -70,7 +72,7 @@ export async function startTessera() {
       if (!exited) {
         const done = new Promise((r) => child.once('exit', r));
         child.kill('SIGTERM');
-        await Promise.race([done, sleep(20_000)]);
+        await Promise.race([done, unrefSleep(20_000)]);
         if (!exited) child.kill('SIGKILL');
       }
       rmSync(dataDir, { recursive: true, force: true });

@@ -142,6 +142,11 @@ test('revoking asks for confirmation, records the reason and removes the token f
   await page.goto(`/#/tokens/${t.id}`);
   await page.locator('dd', { hasText: 'laptop lost' }).waitFor();
   assert.equal(await page.getByRole('button', { name: 'Rotate token' }).count(), 0, 'no actions on a revoked token');
+  const activity = page.getByRole('region', { name: 'Activity' });
+  await activity.locator('#activity code', { hasText: 'token.revoke' }).waitFor();
+  const actions = await activity.locator('#activity tbody code').allTextContents();
+  assert.deepEqual(actions.slice(-1), ['token.revoke']);
+  assert.ok(actions.includes('token.issue'), `activity: ${actions}`);
 });
 
 test('editing renames, sets a limit and narrows scopes, which the validator sees at once', async () => {

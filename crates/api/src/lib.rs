@@ -114,6 +114,11 @@ pub fn configure(state: ApiState) -> impl FnOnce(&mut ServiceConfig) {
                         .default_service(web::to(error::method_not_allowed)),
                 )
                 .service(
+                    web::resource("/tokens/{id}/audit")
+                        .route(web::get().to(tokens::audit))
+                        .default_service(web::to(error::method_not_allowed)),
+                )
+                .service(
                     web::resource("/tokens/{id}/usage")
                         .route(web::get().to(usage::usage))
                         .default_service(web::to(error::method_not_allowed)),

@@ -5,7 +5,7 @@ use std::fmt;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Deserializer, Serialize};
 use tessera_core::SecretToken;
-use tessera_store::{TokenRecord, TokenStatus, User};
+use tessera_store::{AuditEvent, TokenRecord, TokenStatus, User};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
@@ -208,6 +208,57 @@ pub struct TokenPageView {
     pub items: Vec<TokenView>,
     /// Pass as `cursor` for the next page; `null` on the last page.
     pub next_cursor: Option<String>,
+}
+
+/// Query of `GET /tokens/{id}/audit`.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct AuditQuery {
+    /// Most entries to return, 1 to 200 (default 50).
+    #[param(minimum = 1, maximum = 200)]
+    pub limit: Option<i64>,
+}
+
+/// One audit entry about a token (never a secret).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AuditEntryView {
+    /// Monotonic id.
+    pub id: i64,
+    /// When it happened.
+    pub at: DateTime<Utc>,
+    /// What happened, e.g. `token.issue`, `token.revoke`.
+    #[schema(example = "token.revoke")]
+    pub action: String,
+    /// The acting user, if known.
+    pub actor_user_id: Option<Uuid>,
+    /// The token used as API credential, if any.
+    pub actor_token_id: Option<Uuid>,
+    /// The client address (or `cli`), if known.
+    pub ip: Option<String>,
+    /// Extra facts about the action.
+    #[schema(value_type = Object)]
+    pub details: serde_json::Value,
+}
+
+impl From<AuditEvent> for AuditEntryView {
+    fn from(e: AuditEvent) -> Self {
+        Self {
+            id: e.id,
+            at: e.at,
+            action: e.action,
+            actor_user_id: e.actor_user_id,
+            actor_token_id: e.actor_token_id,
+            ip: e.ip,
+            details: e.details,
+        }
+    }
+}
+
+/// `200` of `GET /tokens/{id}/audit`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AuditPageView {
+    /// The entries, oldest first.
+    pub items: Vec<AuditEntryView>,
 }
 
 /// `200` of `POST /tokens/validate`.

@@ -16,8 +16,8 @@ use crate::auth::{Access, Caller, authenticate};
 use crate::cursor;
 use crate::error::{ApiError, ErrorBody, invalid_json};
 use crate::models::{
-    CreateTokenRequest, IssuedTokenView, ListQuery, PatchTokenRequest, RevokeRequest, RotateRequest, StatusFilter,
-    TokenPageView, TokenView, ValidationView,
+    AuditPageView, AuditQuery, CreateTokenRequest, IssuedTokenView, ListQuery, PatchTokenRequest, RevokeRequest,
+    RotateRequest, StatusFilter, TokenPageView, TokenView, ValidationView,
 };
 
 /// Default lifetime of a new token, in days.
@@ -25,6 +25,9 @@ const DEFAULT_DAYS: i64 = 30;
 /// Default and largest page sizes.
 const DEFAULT_LIMIT: i64 = 20;
 const MAX_LIMIT: i64 = 100;
+/// Default and largest number of audit entries.
+const DEFAULT_AUDIT_LIMIT: i64 = 50;
+const MAX_AUDIT_LIMIT: i64 = 200;
 /// Longest rotation grace, in seconds (one day).
 const MAX_GRACE_SECS: i64 = 86_400;
 /// Largest optional body accepted by revoke and rotate.
@@ -149,6 +152,39 @@ pub async fn get(
     let caller = authenticate(&req, &state, Access::Read, now).await?;
     let record = visible_token(&state, &caller, id.into_inner()).await?;
     Ok(web::Json(TokenView::new(record, now)))
+}
+
+/// One token's audit entries, oldest first.
+#[utoipa::path(
+    get, path = "/api/v2/tokens/{id}/audit", tag = "tokens",
+    params(("id" = Uuid, Path, description = "Token id"), AuditQuery),
+    responses(
+        (status = 200, description = "The entries", body = AuditPageView),
+        (status = 400, description = "The id is not a UUID, or bad limit", body = ErrorBody),
+        (status = 401, description = "Not signed in / bad bearer token", body = ErrorBody),
+        (status = 403, description = "Missing `read:tokens`", body = ErrorBody),
+        (status = 404, description = "No such token, or another user's", body = ErrorBody),
+        (status = 503, description = "The database is unreachable; retry after `Retry-After`", body = ErrorBody,
+            headers(("Retry-After" = u64, description = "Seconds to wait"))),
+    ),
+    security(("session" = []), ("bearer" = ["read:tokens"]))
+)]
+pub async fn audit(
+    req: HttpRequest,
+    state: web::Data<ApiState>,
+    id: web::Path<Uuid>,
+    query: web::Query<AuditQuery>,
+) -> Result<web::Json<AuditPageView>, ApiError> {
+    let now = Utc::now();
+    let caller = authenticate(&req, &state, Access::Read, now).await?;
+    let limit = query.limit.unwrap_or(DEFAULT_AUDIT_LIMIT);
+    if !(1..=MAX_AUDIT_LIMIT).contains(&limit) {
+        return Err(ApiError::bad_request("invalid_limit", format!("limit must be between 1 and {MAX_AUDIT_LIMIT}")));
+    }
+    let id = id.into_inner();
+    visible_token(&state, &caller, id).await?;
+    let events = state.store.audit_for_token(id, limit).await?;
+    Ok(web::Json(AuditPageView { items: events.into_iter().map(Into::into).collect() }))
 }
 
 /// Rename, describe, change the rate limit, narrow scopes or shorten expiry.

@@ -1,6 +1,7 @@
 //! Integration tests of `/api/v2` over real HTTP, each against a fresh database.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod audit;
 mod auth;
 mod errors;
 mod helpers;
