@@ -565,7 +565,9 @@ function showSecret(issued, { title, after }) {
     announce('The token dialog is closed; the secret is no longer on this page.');
     after?.();
   };
-  close.addEventListener('click', () => dialog.close());
+  // Discard at once on the button: the dialog's close event only fires in a later task, and
+  // until then the hidden dialog would still hold the secret.
+  close.addEventListener('click', () => { dialog.close(); discard(); });
   dialog.addEventListener('close', discard);
   document.body.append(dialog);
   dialog.showModal();

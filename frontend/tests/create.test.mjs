@@ -68,8 +68,8 @@ test('a new token is shown once with configs holding the MCP URL and the secret;
 
   // Closing discards the secret; the detail page and a reload never show it.
   await dialog.getByRole('button', { name: /I have saved it/ }).click();
-  // The dialog's close event (which discards the secret) fires asynchronously.
-  await page.getByRole('dialog').waitFor({ state: 'detached' });
+  // Hidden dialogs count too: the secret must be gone from the DOM, not just invisible.
+  await page.locator('dialog.secret-dialog').waitFor({ state: 'detached' });
   await page.getByRole('heading', { level: 1, name: /laptop cursor/ }).waitFor();
   assert.equal(await page.locator('dialog').count(), 0);
   assert.ok(!(await page.content()).includes(secret), 'secret gone after closing');

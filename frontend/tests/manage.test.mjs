@@ -98,8 +98,8 @@ test('rotating shows a new secret once; the old token stops after the grace, not
   assert.notEqual(second, first.token);
   await screenshot(page, 'rotate-dialog');
   await dialog.getByRole('button', { name: /I have saved it/ }).click();
-  // The dialog's close event (which discards the secret) fires asynchronously.
-  await page.getByRole('dialog').waitFor({ state: 'detached' });
+  // Hidden dialogs count too: the secret must be gone from the DOM, not just invisible.
+  await page.locator('dialog.secret-dialog').waitFor({ state: 'detached' });
   await page.getByRole('heading', { level: 1, name: /rotate me/ }).waitFor();
   const html = await page.content();
   const at = html.indexOf(second);
@@ -114,7 +114,7 @@ test('rotating shows a new secret once; the old token stops after the grace, not
   await page.getByRole('button', { name: 'Rotate token' }).click();
   const third = await page.locator('#secret').inputValue();
   await page.getByRole('dialog').getByRole('button', { name: /I have saved it/ }).click();
-  await page.getByRole('dialog').waitFor({ state: 'detached' });
+  await page.locator('dialog.secret-dialog').waitFor({ state: 'detached' });
   await page.getByRole('heading', { level: 1, name: /rotate me/ }).waitFor();
   assert.equal((await validate(server, second)).status, 200, 'still valid during the grace');
   assert.equal((await validate(server, third)).status, 200);
