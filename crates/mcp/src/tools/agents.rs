@@ -11,7 +11,7 @@ use serde::Deserialize;
 use serde_json::json;
 use tessera_store::AgentUpdate;
 
-use super::{ok_json, optional_text, page_limit, parse_id, required_text, store_error, tool_error};
+use super::{ToolFailure, exists, optional_text, page_limit, parse_id, required_text, respond};
 use crate::service::{TesseraMcp, caller};
 
 const STATUSES: &[&str] = &["active", "paused", "retired"];
@@ -30,7 +30,9 @@ fn metadata(value: Option<serde_json::Value>) -> Result<Option<serde_json::Value
 /// Arguments of `list_agents`.
 #[derive(Debug, Deserialize, JsonSchema)]
 pub(crate) struct ListAgentsArgs {
-    /// At most this many agents (1..=200, default 50), by name.
+    /// At most this many agents (default 50), by name.
+    #[serde(default)]
+    #[schemars(with = "u32", extend("minimum" = 1, "maximum" = 200))]
     pub limit: Option<u32>,
 }
 
@@ -40,6 +42,8 @@ pub(crate) struct RegisterAgentArgs {
     /// Name, unique among your agents (1..=100 characters).
     pub name: String,
     /// Optional description (at most 1000 characters).
+    #[serde(default)]
+    #[schemars(with = "String")]
     pub description: Option<String>,
     /// Optional JSON object of facts about the agent.
     pub metadata: Option<serde_json::Value>,
@@ -50,11 +54,17 @@ pub(crate) struct RegisterAgentArgs {
 pub(crate) struct UpdateAgentArgs {
     /// The agent's id (UUID).
     pub id: String,
-    /// New name.
+    /// New name (1..=100 characters).
+    #[serde(default)]
+    #[schemars(with = "String")]
     pub name: Option<String>,
-    /// New description.
+    /// New description (at most 1000 characters).
+    #[serde(default)]
+    #[schemars(with = "String")]
     pub description: Option<String>,
-    /// New status: active, paused or retired.
+    /// New status.
+    #[serde(default)]
+    #[schemars(with = "String", extend("enum" = ["active", "paused", "retired"]))]
     pub status: Option<String>,
     /// New metadata object (replaces the old one).
     pub metadata: Option<serde_json::Value>,
@@ -70,14 +80,14 @@ impl TesseraMcp {
         ctx: RequestContext<RoleServer>,
     ) -> Result<CallToolResult, ErrorData> {
         let p = caller(&ctx)?;
-        let limit = match page_limit(args.limit) {
-            Ok(l) => l,
-            Err(e) => return tool_error(e),
-        };
-        match self.store.list_agents(p.user_id, limit).await {
-            Ok(agents) => ok_json(json!({ "agents": agents })),
-            Err(e) => store_error(e),
-        }
+        respond(
+            async {
+                let limit = page_limit(args.limit)?;
+                let agents = self.store.list_agents(p.user_id, limit).await?;
+                Ok::<_, ToolFailure>(json!({ "agents": agents }))
+            }
+            .await,
+        )
     }
 
     /// A new agent.
@@ -88,20 +98,17 @@ impl TesseraMcp {
         ctx: RequestContext<RoleServer>,
     ) -> Result<CallToolResult, ErrorData> {
         let p = caller(&ctx)?;
-        let input = (|| {
-            let name = required_text("name", &args.name, 100)?;
-            let description = optional_text("description", args.description.as_deref(), 1000)?;
-            let metadata = metadata(args.metadata)?.unwrap_or_else(|| json!({}));
-            Ok::<_, String>((name, description, metadata))
-        })();
-        let (name, description, metadata) = match input {
-            Ok(v) => v,
-            Err(e) => return tool_error(e),
-        };
-        match self.store.register_agent(p.user_id, &name, description.as_deref(), &metadata, Utc::now()).await {
-            Ok(agent) => ok_json(json!(agent)),
-            Err(e) => store_error(e),
-        }
+        respond(
+            async {
+                let name = required_text("name", &args.name, 100)?;
+                let description = optional_text("description", args.description.as_deref(), 1000)?;
+                let metadata = metadata(args.metadata)?.unwrap_or_else(|| json!({}));
+                let agent =
+                    self.store.register_agent(p.user_id, &name, description.as_deref(), &metadata, Utc::now()).await?;
+                Ok::<_, ToolFailure>(json!(agent))
+            }
+            .await,
+        )
     }
 
     /// Changes an agent.
@@ -112,29 +119,25 @@ impl TesseraMcp {
         ctx: RequestContext<RoleServer>,
     ) -> Result<CallToolResult, ErrorData> {
         let p = caller(&ctx)?;
-        let input = (|| {
-            let id = parse_id("id", &args.id)?;
-            let name = args.name.as_deref().map(|n| required_text("name", n, 100)).transpose()?;
-            let description = optional_text("description", args.description.as_deref(), 1000)?;
-            let status = match args.status.as_deref() {
-                None => None,
-                Some(s) if STATUSES.contains(&s) => Some(s.to_owned()),
-                Some(_) => return Err(format!("`status` must be one of {}", STATUSES.join(", "))),
-            };
-            let metadata = metadata(args.metadata)?;
-            if name.is_none() && description.is_none() && status.is_none() && metadata.is_none() {
-                return Err("nothing to change: give a name, description, status or metadata".to_owned());
+        respond(
+            async {
+                let id = parse_id("id", &args.id)?;
+                let name = args.name.as_deref().map(|n| required_text("name", n, 100)).transpose()?;
+                let description = optional_text("description", args.description.as_deref(), 1000)?;
+                let status = match args.status.as_deref() {
+                    None => None,
+                    Some(s) if STATUSES.contains(&s) => Some(s.to_owned()),
+                    Some(_) => return Err(format!("`status` must be one of {}", STATUSES.join(", ")).into()),
+                };
+                let metadata = metadata(args.metadata)?;
+                if name.is_none() && description.is_none() && status.is_none() && metadata.is_none() {
+                    return Err("nothing to change: give a name, description, status or metadata".to_owned().into());
+                }
+                let update = AgentUpdate { name, description: description.map(Some), status, metadata };
+                let agent = self.store.update_agent(p.user_id, id, &update, Utc::now()).await?;
+                Ok::<_, ToolFailure>(json!(exists(agent, || format!("no agent with id {id}"))?))
             }
-            Ok((id, AgentUpdate { name, description: description.map(Some), status, metadata }))
-        })();
-        let (id, update) = match input {
-            Ok(v) => v,
-            Err(e) => return tool_error(e),
-        };
-        match self.store.update_agent(p.user_id, id, &update, Utc::now()).await {
-            Ok(Some(agent)) => ok_json(json!(agent)),
-            Ok(None) => tool_error(format!("no agent with id {id}")),
-            Err(e) => store_error(e),
-        }
+            .await,
+        )
     }
 }

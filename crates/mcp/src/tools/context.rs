@@ -10,7 +10,7 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::json;
 
-use super::{ok_json, page_limit, required_text, store_error, tool_error};
+use super::{ToolFailure, exists, page_limit, required_text, respond};
 use crate::service::{TesseraMcp, caller};
 
 /// Largest stored value, serialised.
@@ -27,8 +27,12 @@ pub(crate) struct ContextKeyArgs {
 #[derive(Debug, Deserialize, JsonSchema)]
 pub(crate) struct ListContextArgs {
     /// Only keys starting with this prefix.
+    #[serde(default)]
+    #[schemars(with = "String")]
     pub prefix: Option<String>,
-    /// At most this many entries (1..=200, default 50), by key.
+    /// At most this many entries (default 50), by key.
+    #[serde(default)]
+    #[schemars(with = "u32", extend("minimum" = 1, "maximum" = 200))]
     pub limit: Option<u32>,
 }
 
@@ -51,15 +55,15 @@ impl TesseraMcp {
         ctx: RequestContext<RoleServer>,
     ) -> Result<CallToolResult, ErrorData> {
         let p = caller(&ctx)?;
-        let key = match required_text("key", &args.key, 200) {
-            Ok(k) => k,
-            Err(e) => return tool_error(e),
-        };
-        match self.store.get_context(p.user_id, &key).await {
-            Ok(Some(entry)) => ok_json(json!(entry)),
-            Ok(None) => tool_error(format!("no context entry with key `{key}`")),
-            Err(e) => store_error(e),
-        }
+        respond(
+            async {
+                let key = required_text("key", &args.key, 200)?;
+                let entry = self.store.get_context(p.user_id, &key).await?;
+                let entry = exists(entry, || format!("no context entry with key `{key}`"))?;
+                Ok::<_, ToolFailure>(json!(entry))
+            }
+            .await,
+        )
     }
 
     /// Entries by key.
@@ -73,14 +77,14 @@ impl TesseraMcp {
         ctx: RequestContext<RoleServer>,
     ) -> Result<CallToolResult, ErrorData> {
         let p = caller(&ctx)?;
-        let limit = match page_limit(args.limit) {
-            Ok(l) => l,
-            Err(e) => return tool_error(e),
-        };
-        match self.store.list_context(p.user_id, args.prefix.as_deref(), limit).await {
-            Ok(entries) => ok_json(json!({ "entries": entries })),
-            Err(e) => store_error(e),
-        }
+        respond(
+            async {
+                let limit = page_limit(args.limit)?;
+                let entries = self.store.list_context(p.user_id, args.prefix.as_deref(), limit).await?;
+                Ok::<_, ToolFailure>(json!({ "entries": entries }))
+            }
+            .await,
+        )
     }
 
     /// Sets an entry.
@@ -91,16 +95,16 @@ impl TesseraMcp {
         ctx: RequestContext<RoleServer>,
     ) -> Result<CallToolResult, ErrorData> {
         let p = caller(&ctx)?;
-        let key = match required_text("key", &args.key, 200) {
-            Ok(k) => k,
-            Err(e) => return tool_error(e),
-        };
-        if serde_json::to_vec(&args.value).map_or(0, |v| v.len()) > MAX_VALUE_BYTES {
-            return tool_error("`value` must be at most 64 KiB of JSON");
-        }
-        match self.store.set_context(p.user_id, &key, &args.value, Utc::now()).await {
-            Ok(entry) => ok_json(json!(entry)),
-            Err(e) => store_error(e),
-        }
+        respond(
+            async {
+                let key = required_text("key", &args.key, 200)?;
+                if serde_json::to_vec(&args.value).map_or(0, |v| v.len()) > MAX_VALUE_BYTES {
+                    return Err("`value` must be at most 64 KiB of JSON".to_owned().into());
+                }
+                let entry = self.store.set_context(p.user_id, &key, &args.value, Utc::now()).await?;
+                Ok(json!(entry))
+            }
+            .await,
+        )
     }
 }

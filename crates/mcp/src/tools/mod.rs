@@ -19,27 +19,49 @@ use tessera_store::StoreError;
 
 use crate::service::{TesseraMcp, caller};
 
-/// A successful result carrying `value` as structured content (and as text for old clients).
-pub(crate) fn ok_json(value: serde_json::Value) -> Result<CallToolResult, ErrorData> {
-    Ok(CallToolResult::structured(value))
+/// Why a tool could not do what it was asked.
+#[derive(Debug)]
+pub(crate) enum ToolFailure {
+    /// Something the caller can fix: bad input, an unknown id. The text is shown as is.
+    Input(String),
+    /// The database failed; the detail goes to the log, not to the client.
+    Store(StoreError),
 }
 
-/// A tool error the caller can fix (bad input, unknown id).
-pub(crate) fn tool_error(message: impl Into<String>) -> Result<CallToolResult, ErrorData> {
-    Ok(CallToolResult::error(vec![ContentBlock::text(message.into())]))
-}
-
-/// A store failure as a tool error; the detail goes to the log, not to the client.
-pub(crate) fn store_error(e: StoreError) -> Result<CallToolResult, ErrorData> {
-    match e {
-        StoreError::Conflict(what) => tool_error(format!("{what} already exists")),
-        StoreError::NotFound(what) => tool_error(format!("{what} not found")),
-        e if e.is_unavailable() => tool_error("the database is unavailable right now; retry shortly"),
-        e => {
-            tracing::error!(error = %e, "tool failed on the database");
-            tool_error("the tool failed on the server; the error was logged")
-        }
+impl From<String> for ToolFailure {
+    fn from(message: String) -> Self {
+        Self::Input(message)
     }
+}
+
+impl From<StoreError> for ToolFailure {
+    fn from(e: StoreError) -> Self {
+        Self::Store(e)
+    }
+}
+
+/// A row that must exist, or an input failure saying which one was not found.
+pub(crate) fn exists<T>(row: Option<T>, missing: impl FnOnce() -> String) -> Result<T, ToolFailure> {
+    row.ok_or_else(|| ToolFailure::Input(missing()))
+}
+
+/// The one place a tool's outcome becomes an MCP result: structured JSON on success (also
+/// sent as text for old clients), a tool error (`isError`) the model can act on otherwise.
+pub(crate) fn respond(outcome: Result<serde_json::Value, ToolFailure>) -> Result<CallToolResult, ErrorData> {
+    let message = match outcome {
+        Ok(value) => return Ok(CallToolResult::structured(value)),
+        Err(ToolFailure::Input(message)) => message,
+        Err(ToolFailure::Store(StoreError::Conflict(what))) => format!("{what} already exists"),
+        Err(ToolFailure::Store(StoreError::NotFound(what))) => format!("{what} not found"),
+        Err(ToolFailure::Store(e)) if e.is_unavailable() => {
+            "the database is unavailable right now; retry shortly".to_owned()
+        }
+        Err(ToolFailure::Store(e)) => {
+            tracing::error!(error = %e, "tool failed on the database");
+            "the tool failed on the server; the error was logged".to_owned()
+        }
+    };
+    Ok(CallToolResult::error(vec![ContentBlock::text(message)]))
 }
 
 /// Text that must be 1..=max characters after trimming.
@@ -96,20 +118,20 @@ impl TesseraMcp {
     )]
     async fn whoami(&self, ctx: RequestContext<RoleServer>) -> Result<CallToolResult, ErrorData> {
         let p = caller(&ctx)?;
-        ok_json(json!({
+        respond(Ok(json!({
             "sub": p.user_id,
             "token_id": p.token_id,
             "name": p.name,
             "scopes": p.effective.to_vec(),
             "expires_at": p.expires_at,
-        }))
+        })))
     }
 
     /// Connectivity check.
     #[tool(description = "Return the given text unchanged (connectivity check).", annotations(read_only_hint = true))]
     async fn echo(&self, Parameters(args): Parameters<EchoArgs>) -> Result<CallToolResult, ErrorData> {
         if args.text.chars().count() > 10_000 {
-            return tool_error("`text` must be at most 10000 characters");
+            return respond(Err("`text` must be at most 10000 characters".to_owned().into()));
         }
         Ok(CallToolResult::success(vec![ContentBlock::text(args.text)]))
     }

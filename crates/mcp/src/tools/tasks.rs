@@ -11,7 +11,7 @@ use serde::Deserialize;
 use serde_json::json;
 use tessera_store::TaskUpdate;
 
-use super::{ok_json, optional_text, page_limit, parse_id, required_text, store_error, tool_error};
+use super::{ToolFailure, exists, optional_text, page_limit, parse_id, required_text, respond};
 use crate::service::{TesseraMcp, caller};
 
 const STATUSES: &[&str] = &["open", "in_progress", "done"];
@@ -31,9 +31,13 @@ fn status(value: Option<&str>) -> Result<Option<String>, String> {
 /// Arguments of `list_tasks`.
 #[derive(Debug, Deserialize, JsonSchema)]
 pub(crate) struct ListTasksArgs {
-    /// Only tasks in this status: open, in_progress or done.
+    /// Only tasks in this status.
+    #[serde(default)]
+    #[schemars(with = "String", extend("enum" = ["open", "in_progress", "done"]))]
     pub status: Option<String>,
-    /// At most this many tasks (1..=200, default 50), newest first.
+    /// At most this many tasks (default 50), newest first.
+    #[serde(default)]
+    #[schemars(with = "u32", extend("minimum" = 1, "maximum" = 200))]
     pub limit: Option<u32>,
 }
 
@@ -50,20 +54,32 @@ pub(crate) struct CreateTaskArgs {
     /// Short title (1..=200 characters).
     pub title: String,
     /// Optional longer description (at most 10000 characters).
+    #[serde(default)]
+    #[schemars(with = "String")]
     pub description: Option<String>,
 }
 
-/// Arguments of `update_task`.
+/// Arguments of `update_task`: give at least one of title, description, status.
 #[derive(Debug, Deserialize, JsonSchema)]
 pub(crate) struct UpdateTaskArgs {
     /// The task's id (UUID).
     pub id: String,
-    /// New title.
+    /// New title (1..=200 characters).
+    #[serde(default)]
+    #[schemars(with = "String")]
     pub title: Option<String>,
-    /// New description.
+    /// New description (at most 10000 characters).
+    #[serde(default)]
+    #[schemars(with = "String")]
     pub description: Option<String>,
-    /// New status: open, in_progress or done.
+    /// New status.
+    #[serde(default)]
+    #[schemars(with = "String", extend("enum" = ["open", "in_progress", "done"]))]
     pub status: Option<String>,
+}
+
+fn no_task(id: uuid::Uuid) -> impl FnOnce() -> String {
+    move || format!("no task with id {id}")
 }
 
 #[tool_router(router = tasks_router, vis = "pub(crate)")]
@@ -79,14 +95,15 @@ impl TesseraMcp {
         ctx: RequestContext<RoleServer>,
     ) -> Result<CallToolResult, ErrorData> {
         let p = caller(&ctx)?;
-        let (status, limit) = match (status(args.status.as_deref()), page_limit(args.limit)) {
-            (Ok(s), Ok(l)) => (s, l),
-            (Err(e), _) | (_, Err(e)) => return tool_error(e),
-        };
-        match self.store.list_tasks(p.user_id, status.as_deref(), limit).await {
-            Ok(tasks) => ok_json(json!({ "tasks": tasks })),
-            Err(e) => store_error(e),
-        }
+        respond(
+            async {
+                let status = status(args.status.as_deref())?;
+                let limit = page_limit(args.limit)?;
+                let tasks = self.store.list_tasks(p.user_id, status.as_deref(), limit).await?;
+                Ok::<_, ToolFailure>(json!({ "tasks": tasks }))
+            }
+            .await,
+        )
     }
 
     /// One task.
@@ -97,15 +114,14 @@ impl TesseraMcp {
         ctx: RequestContext<RoleServer>,
     ) -> Result<CallToolResult, ErrorData> {
         let p = caller(&ctx)?;
-        let id = match parse_id("id", &args.id) {
-            Ok(id) => id,
-            Err(e) => return tool_error(e),
-        };
-        match self.store.get_task(p.user_id, id).await {
-            Ok(Some(task)) => ok_json(json!(task)),
-            Ok(None) => tool_error(format!("no task with id {id}")),
-            Err(e) => store_error(e),
-        }
+        respond(
+            async {
+                let id = parse_id("id", &args.id)?;
+                let task = exists(self.store.get_task(p.user_id, id).await?, no_task(id))?;
+                Ok(json!(task))
+            }
+            .await,
+        )
     }
 
     /// A new task.
@@ -116,16 +132,15 @@ impl TesseraMcp {
         ctx: RequestContext<RoleServer>,
     ) -> Result<CallToolResult, ErrorData> {
         let p = caller(&ctx)?;
-        let input = required_text("title", &args.title, 200)
-            .and_then(|t| optional_text("description", args.description.as_deref(), 10_000).map(|d| (t, d)));
-        let (title, description) = match input {
-            Ok(v) => v,
-            Err(e) => return tool_error(e),
-        };
-        match self.store.create_task(p.user_id, &title, description.as_deref(), Utc::now()).await {
-            Ok(task) => ok_json(json!(task)),
-            Err(e) => store_error(e),
-        }
+        respond(
+            async {
+                let title = required_text("title", &args.title, 200)?;
+                let description = optional_text("description", args.description.as_deref(), 10_000)?;
+                let task = self.store.create_task(p.user_id, &title, description.as_deref(), Utc::now()).await?;
+                Ok(json!(task))
+            }
+            .await,
+        )
     }
 
     /// Changes a task.
@@ -136,25 +151,21 @@ impl TesseraMcp {
         ctx: RequestContext<RoleServer>,
     ) -> Result<CallToolResult, ErrorData> {
         let p = caller(&ctx)?;
-        let input = (|| {
-            let id = parse_id("id", &args.id)?;
-            let title = args.title.as_deref().map(|t| required_text("title", t, 200)).transpose()?;
-            let description = optional_text("description", args.description.as_deref(), 10_000)?;
-            let status = status(args.status.as_deref())?;
-            if title.is_none() && description.is_none() && status.is_none() {
-                return Err("nothing to change: give a title, description or status".to_owned());
+        respond(
+            async {
+                let id = parse_id("id", &args.id)?;
+                let title = args.title.as_deref().map(|t| required_text("title", t, 200)).transpose()?;
+                let description = optional_text("description", args.description.as_deref(), 10_000)?;
+                let status = status(args.status.as_deref())?;
+                if title.is_none() && description.is_none() && status.is_none() {
+                    return Err("nothing to change: give a title, description or status".to_owned().into());
+                }
+                let update = TaskUpdate { title, description: description.map(Some), status };
+                let task = exists(self.store.update_task(p.user_id, id, &update, Utc::now()).await?, no_task(id))?;
+                Ok(json!(task))
             }
-            Ok((id, TaskUpdate { title, description: description.map(Some), status }))
-        })();
-        let (id, update) = match input {
-            Ok(v) => v,
-            Err(e) => return tool_error(e),
-        };
-        match self.store.update_task(p.user_id, id, &update, Utc::now()).await {
-            Ok(Some(task)) => ok_json(json!(task)),
-            Ok(None) => tool_error(format!("no task with id {id}")),
-            Err(e) => store_error(e),
-        }
+            .await,
+        )
     }
 
     /// Marks a task done.
@@ -165,16 +176,15 @@ impl TesseraMcp {
         ctx: RequestContext<RoleServer>,
     ) -> Result<CallToolResult, ErrorData> {
         let p = caller(&ctx)?;
-        let id = match parse_id("id", &args.id) {
-            Ok(id) => id,
-            Err(e) => return tool_error(e),
-        };
-        let update = TaskUpdate { status: Some("done".to_owned()), ..TaskUpdate::default() };
-        match self.store.update_task(p.user_id, id, &update, Utc::now()).await {
-            Ok(Some(task)) => ok_json(json!(task)),
-            Ok(None) => tool_error(format!("no task with id {id}")),
-            Err(e) => store_error(e),
-        }
+        respond(
+            async {
+                let id = parse_id("id", &args.id)?;
+                let update = TaskUpdate { status: Some("done".to_owned()), ..TaskUpdate::default() };
+                let task = exists(self.store.update_task(p.user_id, id, &update, Utc::now()).await?, no_task(id))?;
+                Ok(json!(task))
+            }
+            .await,
+        )
     }
 
     /// Deletes a task.
@@ -185,14 +195,14 @@ impl TesseraMcp {
         ctx: RequestContext<RoleServer>,
     ) -> Result<CallToolResult, ErrorData> {
         let p = caller(&ctx)?;
-        let id = match parse_id("id", &args.id) {
-            Ok(id) => id,
-            Err(e) => return tool_error(e),
-        };
-        match self.store.delete_task(p.user_id, id).await {
-            Ok(true) => ok_json(json!({ "deleted": id })),
-            Ok(false) => tool_error(format!("no task with id {id}")),
-            Err(e) => store_error(e),
-        }
+        respond(
+            async {
+                let id = parse_id("id", &args.id)?;
+                let deleted = self.store.delete_task(p.user_id, id).await?;
+                exists(deleted.then_some(()), no_task(id))?;
+                Ok(json!({ "deleted": id }))
+            }
+            .await,
+        )
     }
 }

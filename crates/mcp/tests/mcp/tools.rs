@@ -30,6 +30,32 @@ async fn tools_list_is_empty_without_execute_mcp() {
 }
 
 #[tokio::test]
+async fn every_tool_argument_has_a_single_json_type() {
+    // Clients that map schemas onto a single-`type` dialect (Gemini's OpenAPI subset, the
+    // MCP Inspector's --strict check) reject `"type": ["string", "null"]`.
+    let app = spawn_app().await;
+    let token = issue(&app, "mcp:admin").await;
+    let client = client(&app, &token.secret).await;
+    let tools = client.list_all_tools().await.unwrap();
+    let _ = client.cancel().await;
+    assert_eq!(tools.len(), 14, "every tool is listed for mcp:admin");
+    for tool in tools {
+        let schema = serde_json::to_value(&*tool.input_schema).unwrap();
+        for (name, property) in schema["properties"].as_object().into_iter().flatten() {
+            assert!(!property["type"].is_array(), "{}.{name} has a multi-type schema: {property}", tool.name);
+        }
+    }
+}
+
+#[tokio::test]
+async fn optional_arguments_accept_null_like_absent() {
+    let app = spawn_app().await;
+    let token = issue(&app, "write:tasks execute:mcp").await;
+    let tasks = structured(&call(&app, &token.secret, "list_tasks", json!({"status": null, "limit": null})).await);
+    assert_eq!(tasks["tasks"], json!([]));
+}
+
+#[tokio::test]
 async fn write_tasks_inherits_list_tasks() {
     let app = spawn_app().await;
     let token = issue(&app, "write:tasks execute:mcp").await;
