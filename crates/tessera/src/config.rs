@@ -38,6 +38,10 @@ pub struct Settings {
     #[arg(long, env = "TESSERA_BIND", default_value = "127.0.0.1:8080", global = true)]
     pub bind: SocketAddr,
 
+    /// HTTP worker threads (0: one per CPU core).
+    #[arg(long, env = "TESSERA_WORKERS", default_value_t = 0, global = true)]
+    pub workers: usize,
+
     /// Maximum pooled database connections.
     #[arg(long, env = "TESSERA_DB_MAX_CONNECTIONS", default_value_t = 16, global = true)]
     pub db_max_connections: u32,

@@ -79,6 +79,7 @@ impl Application {
         });
         let mcp_face = mcp.clone();
         let serve_api = state.settings.serves(Role::Api);
+        let workers = state.settings.workers;
         let data = web::Data::new(state);
         let server = HttpServer::new(move || {
             App::new()
@@ -99,9 +100,12 @@ impl Application {
                     }
                 })
         })
-        .shutdown_timeout(10)
-        .listen(listener)?
-        .run();
+        .shutdown_timeout(10);
+        let server = match workers {
+            0 => server,
+            n => server.workers(n),
+        };
+        let server = server.listen(listener)?.run();
         Ok(Self { port, server, mcp })
     }
 

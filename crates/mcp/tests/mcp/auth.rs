@@ -392,3 +392,35 @@ async fn token_in_a_form_body_is_refused() {
     assert_eq!(body["error"], "token_in_body");
     assert!(!body.to_string().contains(&token.secret));
 }
+
+#[tokio::test]
+async fn a_refused_request_keeps_its_connection_alive() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let app = spawn_app().await;
+    let addr = app.base.trim_start_matches("http://").to_owned();
+    let mut conn = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    let body = initialize_body().to_string();
+    let request = format!(
+        "POST /mcp HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\n\
+         Accept: application/json, text/event-stream\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    for attempt in 1..=2 {
+        conn.write_all(request.as_bytes()).await.unwrap();
+        let mut head = Vec::new();
+        let mut byte = [0u8; 1];
+        while !head.ends_with(b"\r\n\r\n") {
+            let n = conn.read(&mut byte).await.unwrap();
+            assert_eq!(n, 1, "connection closed before response {attempt} was complete");
+            head.push(byte[0]);
+        }
+        let head = String::from_utf8(head).unwrap().to_ascii_lowercase();
+        assert!(head.starts_with("http/1.1 401"), "{head}");
+        assert!(!head.contains("connection: close"), "response {attempt} closes the connection: {head}");
+        let length: usize =
+            head.lines().find_map(|l| l.strip_prefix("content-length:")).map(|v| v.trim().parse().unwrap()).unwrap();
+        let mut rest = vec![0u8; length];
+        conn.read_exact(&mut rest).await.unwrap();
+    }
+}
