@@ -10,7 +10,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, Utc};
 use rand::RngCore;
 use sha2::{Digest, Sha256};
-use tessera_auth::bearer_token;
+use tessera_auth::{Decision, Outcome, bearer_token};
 use tessera_core::scope::ScopeSet;
 use tessera_core::validate::Principal;
 use tessera_store::{Actor, User};
@@ -167,6 +167,8 @@ async fn bearer_caller(
         ApiError::Unauthenticated { code: e.code(), message: e.to_string(), invalid_token: e.token_presented() }
     })?;
     let principal = state.validator.validate(token, now).await?;
+    admit(req, state, &principal, now, ip.clone())?;
+    let count = |outcome| record_use(req, state, &principal, outcome, now, ip.clone());
     let needed = match access {
         Access::Read => READ_SCOPE,
         Access::Write => WRITE_SCOPE,
@@ -174,6 +176,7 @@ async fn bearer_caller(
     if !principal.effective.contains(needed) {
         // The precise cause goes to the log; the client gets a stable code.
         tracing::info!(token_id = %principal.token_id, needed, "bearer credential lacks scope");
+        count(Outcome::Forbidden);
         return Err(ApiError::Forbidden {
             code: "insufficient_scope",
             message: format!("this token lacks the `{needed}` scope"),
@@ -186,7 +189,44 @@ async fn bearer_caller(
         message: "the token's owner no longer exists".to_owned(),
         invalid_token: true,
     })?;
+    count(Outcome::Ok);
     Ok(Caller { user, via: Via::Token(principal), ip })
+}
+
+/// Spends one request of the token's rate limit (one budget per token across the API and
+/// `/mcp`, DESIGN.md "Validation" step 5); when it is used up, counts a 429 and refuses.
+pub(crate) fn admit(
+    req: &HttpRequest,
+    state: &ApiState,
+    principal: &Principal,
+    now: DateTime<Utc>,
+    ip: Option<String>,
+) -> Result<(), ApiError> {
+    match state.metering.limits.check(principal.token_id, principal.rate_limit_per_hour) {
+        Decision::Limited { limit, retry_after_secs } => {
+            record_use(req, state, principal, Outcome::RateLimited, now, ip);
+            Err(ApiError::TooManyRequests {
+                message: format!("this token's rate limit ({limit} requests per hour) is used up; retry later"),
+                retry_after: retry_after_secs,
+                limit: Some(limit),
+            })
+        }
+        Decision::Unlimited | Decision::Allowed { .. } => Ok(()),
+    }
+}
+
+/// Counts one bearer call in the token's usage, under `api <METHOD> <route pattern>`.
+pub(crate) fn record_use(
+    req: &HttpRequest,
+    state: &ApiState,
+    principal: &Principal,
+    outcome: Outcome,
+    now: DateTime<Utc>,
+    ip: Option<String>,
+) {
+    let route = req.match_pattern().unwrap_or_else(|| "other".to_owned());
+    let label = format!("api {} {route}", req.method());
+    state.metering.usage.record(principal.token_id, &label, outcome, now, ip);
 }
 
 async fn session_caller(

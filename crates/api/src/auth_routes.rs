@@ -51,6 +51,7 @@ pub async fn login(
         return Err(ApiError::TooManyRequests {
             message: "too many failed sign-in attempts; wait before trying again".to_owned(),
             retry_after,
+            limit: None,
         });
     }
     let found = state.store.credentials(&account).await?;
@@ -133,6 +134,7 @@ pub async fn logout(req: HttpRequest, state: web::Data<ApiState>) -> Result<Http
     responses(
         (status = 200, description = "The caller", body = MeView),
         (status = 401, description = "Not signed in / bad bearer token", body = ErrorBody),
+        (status = 429, description = "The bearer token's rate limit is used up; see `Retry-After` and `RateLimit-*`", body = ErrorBody),
         (status = 403, description = "Bearer token without `read:tokens`", body = ErrorBody),
         (status = 503, description = "The database is unreachable; retry after `Retry-After`", body = ErrorBody,
             headers(("Retry-After" = u64, description = "Seconds to wait"))),

@@ -105,6 +105,9 @@ pub enum ApiError {
         message: String,
         /// Seconds until a retry can succeed.
         retry_after: u64,
+        /// The token's requests per hour, when a token's rate limit refused the call
+        /// (sent as `RateLimit-Limit`, with `RateLimit-Remaining: 0`).
+        limit: Option<u32>,
     },
     /// 503: the database is out of reach.
     #[error("the service is temporarily unavailable; retry shortly")]
@@ -170,8 +173,14 @@ impl ResponseError for ApiError {
                     format!(r#"Bearer realm="tessera", error="insufficient_scope", scope="{scope}""#),
                 ));
             }
-            Self::TooManyRequests { retry_after, .. } => {
-                res.insert_header((header::RETRY_AFTER, (*retry_after).max(1).to_string()));
+            Self::TooManyRequests { retry_after, limit, .. } => {
+                let retry_after = (*retry_after).max(1).to_string();
+                res.insert_header((header::RETRY_AFTER, retry_after.clone()));
+                if let Some(limit) = limit {
+                    res.insert_header(("ratelimit-limit", limit.to_string()));
+                    res.insert_header(("ratelimit-remaining", "0"));
+                    res.insert_header(("ratelimit-reset", retry_after));
+                }
             }
             Self::Unavailable => {
                 res.insert_header((header::RETRY_AFTER, UNAVAILABLE_RETRY_SECS.to_string()));

@@ -19,7 +19,7 @@ use std::sync::Arc;
 
 use actix_web::middleware::ErrorHandlers;
 use actix_web::web::{self, ServiceConfig};
-use tessera_auth::Validator;
+use tessera_auth::{Metering, Validator};
 use tessera_store::Store;
 
 pub use openapi::{ApiDoc, openapi_json};
@@ -69,13 +69,21 @@ pub struct ApiState {
     pub config: Arc<ApiConfig>,
     /// Failed-login memory, shared by every worker.
     pub throttle: Arc<LoginThrottle>,
+    /// Per-token rate limits and usage counters of bearer calls (shared with the MCP face).
+    pub metering: Arc<Metering>,
 }
 
 impl ApiState {
-    /// State from the process's store and validator.
+    /// State from the process's store and validator, with its own [`Metering`] (whose usage
+    /// counts are written only by an explicit flush; see [`ApiState::with_metering`]).
     pub fn new(store: Store, validator: Arc<Validator>, config: ApiConfig) -> Self {
         let throttle = Arc::new(LoginThrottle::new(config.throttle.clone()));
-        Self { store, validator, config: Arc::new(config), throttle }
+        Self { store, validator, config: Arc::new(config), throttle, metering: Arc::default() }
+    }
+
+    /// The same state counting against the process's shared [`Metering`].
+    pub fn with_metering(self, metering: Arc<Metering>) -> Self {
+        Self { metering, ..self }
     }
 }
 

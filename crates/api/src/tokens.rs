@@ -5,7 +5,7 @@ use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
 use chrono::Utc;
 use serde::de::DeserializeOwned;
-use tessera_auth::bearer_token;
+use tessera_auth::{Outcome, bearer_token};
 use tessera_core::mint::expiry_from_days;
 use tessera_core::scope::{CATALOG, ScopeError, ScopeSet};
 use tessera_store::{IssueRequest, TokenFilter, TokenPatch, TokenRecord, TokenStatus};
@@ -42,6 +42,7 @@ const SMALL_BODY_LIMIT: usize = 16 * 1024;
             headers(("Location" = String, description = "URL of the new token"))),
         (status = 400, description = "Invalid name, scopes, expiry or rate limit; `mcp:admin` requested", body = ErrorBody),
         (status = 401, description = "Not signed in / bad bearer token", body = ErrorBody),
+        (status = 429, description = "The bearer token's rate limit is used up; see `Retry-After` and `RateLimit-*`", body = ErrorBody),
         (status = 403, description = "CSRF failure, missing `write:tokens`, or scopes beyond the credential's own", body = ErrorBody),
         (status = 413, description = "Body too large", body = ErrorBody),
         (status = 415, description = "Body is not JSON", body = ErrorBody),
@@ -87,6 +88,7 @@ pub async fn create(
         (status = 200, description = "One page", body = TokenPageView),
         (status = 400, description = "Bad limit, cursor or status", body = ErrorBody),
         (status = 401, description = "Not signed in / bad bearer token", body = ErrorBody),
+        (status = 429, description = "The bearer token's rate limit is used up; see `Retry-After` and `RateLimit-*`", body = ErrorBody),
         (status = 403, description = "Missing `read:tokens`", body = ErrorBody),
         (status = 503, description = "The database is unreachable; retry after `Retry-After`", body = ErrorBody,
             headers(("Retry-After" = u64, description = "Seconds to wait"))),
@@ -136,6 +138,7 @@ pub async fn list(
         (status = 200, description = "The token", body = TokenView),
         (status = 400, description = "The id is not a UUID", body = ErrorBody),
         (status = 401, description = "Not signed in / bad bearer token", body = ErrorBody),
+        (status = 429, description = "The bearer token's rate limit is used up; see `Retry-After` and `RateLimit-*`", body = ErrorBody),
         (status = 403, description = "Missing `read:tokens`", body = ErrorBody),
         (status = 404, description = "No such token, or another user's", body = ErrorBody),
         (status = 503, description = "The database is unreachable; retry after `Retry-After`", body = ErrorBody,
@@ -162,6 +165,7 @@ pub async fn get(
         (status = 200, description = "The entries", body = AuditPageView),
         (status = 400, description = "The id is not a UUID, or bad limit", body = ErrorBody),
         (status = 401, description = "Not signed in / bad bearer token", body = ErrorBody),
+        (status = 429, description = "The bearer token's rate limit is used up; see `Retry-After` and `RateLimit-*`", body = ErrorBody),
         (status = 403, description = "Missing `read:tokens`", body = ErrorBody),
         (status = 404, description = "No such token, or another user's", body = ErrorBody),
         (status = 503, description = "The database is unreachable; retry after `Retry-After`", body = ErrorBody,
@@ -196,6 +200,7 @@ pub async fn audit(
         (status = 200, description = "The changed token", body = TokenView),
         (status = 400, description = "Invalid field, scope widening, expiry extension", body = ErrorBody),
         (status = 401, description = "Not signed in / bad bearer token", body = ErrorBody),
+        (status = 429, description = "The bearer token's rate limit is used up; see `Retry-After` and `RateLimit-*`", body = ErrorBody),
         (status = 403, description = "CSRF failure or missing `write:tokens`", body = ErrorBody),
         (status = 404, description = "No such token, or another user's", body = ErrorBody),
         (status = 409, description = "The token is no longer active", body = ErrorBody),
@@ -239,6 +244,7 @@ pub async fn patch(
         (status = 200, description = "Revoked (or already was)", body = TokenView),
         (status = 400, description = "Reason too long or bad body", body = ErrorBody),
         (status = 401, description = "Not signed in / bad bearer token", body = ErrorBody),
+        (status = 429, description = "The bearer token's rate limit is used up; see `Retry-After` and `RateLimit-*`", body = ErrorBody),
         (status = 403, description = "CSRF failure or missing `write:tokens`", body = ErrorBody),
         (status = 404, description = "No such token, or another user's", body = ErrorBody),
         (status = 413, description = "Body too large", body = ErrorBody),
@@ -279,6 +285,7 @@ pub async fn revoke(
             headers(("Location" = String, description = "URL of the new token"))),
         (status = 400, description = "Grace out of range or bad body", body = ErrorBody),
         (status = 401, description = "Not signed in / bad bearer token", body = ErrorBody),
+        (status = 429, description = "The bearer token's rate limit is used up; see `Retry-After` and `RateLimit-*`", body = ErrorBody),
         (status = 403, description = "CSRF failure, missing `write:tokens`, or scopes beyond the credential's own", body = ErrorBody),
         (status = 404, description = "No such token, or another user's", body = ErrorBody),
         (status = 409, description = "Not active, or already rotated", body = ErrorBody),
@@ -330,6 +337,8 @@ pub async fn rotate(
         (status = 200, description = "The token is active", body = ValidationView),
         (status = 401, description = "Not active: `error` is the reason (`expired`, `revoked`, `rotated`, \
             `not_found`, `invalid_signature`, `malformed`, `missing_token`, ...) and `active` is false", body = ErrorBody),
+        (status = 429, description = "The token's rate limit is used up (validating counts as a use); \
+            `Retry-After` and `RateLimit-*` headers say when to retry", body = ErrorBody),
         (status = 503, description = "Token state unavailable; retry after `Retry-After`", body = ErrorBody),
     ),
     security(("bearer" = []))
@@ -337,10 +346,15 @@ pub async fn rotate(
 pub async fn validate(req: HttpRequest, state: web::Data<ApiState>) -> Result<web::Json<ValidationView>, ApiError> {
     let token = bearer_token(req.headers().get_all(header::AUTHORIZATION).map(|v| v.as_bytes()))
         .map_err(|e| ApiError::Inactive { code: e.code(), message: e.to_string() })?;
-    let principal = state.validator.validate(token, Utc::now()).await.map_err(|e| match e {
+    let now = Utc::now();
+    let principal = state.validator.validate(token, now).await.map_err(|e| match e {
         tessera_auth::AuthError::Rejected(r) => ApiError::Inactive { code: r.code(), message: r.message() },
         other => ApiError::from(other),
     })?;
+    // Validating a token is using it: same rate limit and usage as any other call.
+    let ip = crate::auth::client_ip(&req);
+    crate::auth::admit(&req, &state, &principal, now, ip.clone())?;
+    crate::auth::record_use(&req, &state, &principal, Outcome::Ok, now, ip);
     Ok(web::Json(ValidationView {
         active: true,
         id: principal.token_id,

@@ -187,6 +187,7 @@ pub fn aggregate(
         (status = 200, description = "The report", body = UsageView),
         (status = 400, description = "Bad range or granularity", body = ErrorBody),
         (status = 401, description = "Not signed in / bad bearer token", body = ErrorBody),
+        (status = 429, description = "The bearer token's rate limit is used up; see `Retry-After` and `RateLimit-*`", body = ErrorBody),
         (status = 403, description = "Missing `read:tokens`", body = ErrorBody),
         (status = 404, description = "No such token, or another user's", body = ErrorBody),
         (status = 503, description = "The database is unreachable; retry after `Retry-After`", body = ErrorBody,

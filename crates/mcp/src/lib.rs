@@ -11,27 +11,23 @@
 #![warn(missing_docs)]
 
 mod error;
-mod limits;
 mod metadata;
 mod metrics;
 mod middleware;
 mod service;
 mod tools;
-mod usage;
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use actix_web::web;
-use tessera_auth::Validator;
+use tessera_auth::{Metering, UsageRecorder, Validator};
 use tessera_core::ScopeSet;
 use tessera_store::Store;
 
 pub use error::McpDenial;
-pub use limits::{Decision, RateLimits, quota_for};
 pub use metrics::Metrics;
 pub use service::{Caller, TesseraMcp, tool_scope};
-pub use usage::{Outcome, UsageRecorder};
 
 /// How the MCP face behaves.
 #[derive(Debug, Clone)]
@@ -117,24 +113,27 @@ struct Inner {
     store: Store,
     validator: Arc<Validator>,
     config: McpConfig,
-    limits: RateLimits,
-    usage: Arc<UsageRecorder>,
-    metrics: Arc<Metrics>,
+    metering: Arc<Metering>,
+    metrics: Metrics,
     service: TesseraMcp,
 }
 
 impl McpState {
-    /// Builds the state and, inside a Tokio runtime, starts the periodic usage flusher.
+    /// Builds the state with its own [`Metering`] and, inside a Tokio runtime, starts the
+    /// periodic usage flusher.
     pub fn new(store: Store, validator: Arc<Validator>, config: McpConfig) -> Self {
-        let usage = Arc::new(UsageRecorder::default());
-        let metrics = Arc::new(Metrics::default());
+        let metering = Arc::new(Metering::default());
         if tokio::runtime::Handle::try_current().is_ok() {
-            usage.spawn_flusher(store.clone(), Arc::clone(&metrics), config.usage_flush_interval);
+            metering.usage.spawn_flusher(store.clone(), config.usage_flush_interval);
         }
+        Self::with_metering(store, validator, config, metering)
+    }
+
+    /// Builds the state around a [`Metering`] shared with other faces; whoever made it runs
+    /// its usage flusher.
+    pub fn with_metering(store: Store, validator: Arc<Validator>, config: McpConfig, metering: Arc<Metering>) -> Self {
         let service = TesseraMcp::new(store.clone());
-        Self {
-            inner: Arc::new(Inner { store, validator, config, limits: RateLimits::default(), usage, metrics, service }),
-        }
+        Self { inner: Arc::new(Inner { store, validator, config, metering, metrics: Metrics::default(), service }) }
     }
 
     /// The configuration.
@@ -149,12 +148,12 @@ impl McpState {
 
     /// The usage accumulator (tests and diagnostics).
     pub fn usage(&self) -> &UsageRecorder {
-        &self.inner.usage
+        &self.inner.metering.usage
     }
 
     /// Writes every pending usage count now.
     pub async fn flush_usage(&self) -> Result<usize, tessera_store::StoreError> {
-        self.inner.usage.flush(&self.inner.store, &self.inner.metrics).await
+        self.inner.metering.usage.flush(&self.inner.store).await
     }
 
     /// Call after the HTTP server stopped: flushes the last usage counts.

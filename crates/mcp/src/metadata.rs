@@ -30,6 +30,7 @@ pub(crate) async fn jwks(state: web::Data<McpState>) -> HttpResponse {
 
 /// `GET /metrics`: Prometheus text format.
 pub(crate) async fn metrics(state: web::Data<McpState>) -> HttpResponse {
-    let body = state.inner.metrics.render(state.inner.validator.cache_stats());
+    let body =
+        state.inner.metrics.render(state.inner.validator.cache_stats(), state.inner.metering.usage.flush_stats());
     HttpResponse::Ok().content_type("text/plain; version=0.0.4; charset=utf-8").body(body)
 }

@@ -9,6 +9,8 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+use tessera_auth::FlushStats;
+
 /// Upper bounds (seconds) of the request latency histogram buckets.
 const LATENCY_BUCKETS: [f64; 12] = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0];
 
@@ -20,11 +22,6 @@ pub struct Metrics {
     latency_buckets: [AtomicU64; LATENCY_BUCKETS.len()],
     latency_count: AtomicU64,
     latency_sum_micros: AtomicU64,
-    flushes: AtomicU64,
-    flush_failures: AtomicU64,
-    /// Milliseconds between the oldest unflushed increment and the end of the last flush.
-    flush_lag_ms: AtomicU64,
-    flushed_rows: AtomicU64,
 }
 
 impl Metrics {
@@ -53,19 +50,9 @@ impl Metrics {
         self.latency_sum_micros.fetch_add(micros, Ordering::Relaxed);
     }
 
-    /// Records a usage flush: how many rows, whether it worked, and its lag.
-    pub fn flushed(&self, rows: usize, ok: bool, lag: Duration) {
-        self.flushes.fetch_add(1, Ordering::Relaxed);
-        if ok {
-            self.flushed_rows.fetch_add(rows as u64, Ordering::Relaxed);
-        } else {
-            self.flush_failures.fetch_add(1, Ordering::Relaxed);
-        }
-        self.flush_lag_ms.store(u64::try_from(lag.as_millis()).unwrap_or(u64::MAX), Ordering::Relaxed);
-    }
-
-    /// The Prometheus text exposition; `cache` is the validator's (hits, misses).
-    pub fn render(&self, cache: (u64, u64)) -> String {
+    /// The Prometheus text exposition; `cache` is the validator's (hits, misses), `usage`
+    /// the usage recorder's flush statistics.
+    pub fn render(&self, cache: (u64, u64), usage: FlushStats) -> String {
         let mut out = String::with_capacity(2048);
         out.push_str("# HELP tessera_mcp_auth_total MCP authentication and authorization outcomes by reason.\n");
         out.push_str("# TYPE tessera_mcp_auth_total counter\n");
@@ -96,16 +83,16 @@ impl Metrics {
         let _ = writeln!(out, "tessera_token_cache_misses_total {}", cache.1);
         out.push_str("# HELP tessera_usage_flushes_total Usage flushes attempted.\n");
         out.push_str("# TYPE tessera_usage_flushes_total counter\n");
-        let _ = writeln!(out, "tessera_usage_flushes_total {}", self.flushes.load(Ordering::Relaxed));
+        let _ = writeln!(out, "tessera_usage_flushes_total {}", usage.flushes);
         out.push_str("# HELP tessera_usage_flush_failures_total Usage flushes that failed (retried).\n");
         out.push_str("# TYPE tessera_usage_flush_failures_total counter\n");
-        let _ = writeln!(out, "tessera_usage_flush_failures_total {}", self.flush_failures.load(Ordering::Relaxed));
+        let _ = writeln!(out, "tessera_usage_flush_failures_total {}", usage.failures);
         out.push_str("# HELP tessera_usage_flushed_rows_total Usage rows written.\n");
         out.push_str("# TYPE tessera_usage_flushed_rows_total counter\n");
-        let _ = writeln!(out, "tessera_usage_flushed_rows_total {}", self.flushed_rows.load(Ordering::Relaxed));
+        let _ = writeln!(out, "tessera_usage_flushed_rows_total {}", usage.rows);
         out.push_str("# HELP tessera_usage_flush_lag_seconds Age of the oldest increment written by the last flush.\n");
         out.push_str("# TYPE tessera_usage_flush_lag_seconds gauge\n");
-        let lag = self.flush_lag_ms.load(Ordering::Relaxed) as f64 / 1000.0;
+        let lag = usage.lag_ms as f64 / 1000.0;
         let _ = writeln!(out, "tessera_usage_flush_lag_seconds {lag}");
         out
     }
@@ -122,11 +109,15 @@ mod tests {
         m.auth_outcome("ok");
         m.auth_outcome("revoked");
         m.observe_latency(Duration::from_millis(3));
-        let text = m.render((5, 2));
+        let usage = FlushStats { flushes: 3, failures: 1, rows: 7, lag_ms: 1500 };
+        let text = m.render((5, 2), usage);
         assert!(text.contains("tessera_mcp_auth_total{reason=\"ok\"} 2"));
         assert!(text.contains("tessera_mcp_auth_total{reason=\"revoked\"} 1"));
         assert!(text.contains("tessera_mcp_request_duration_seconds_bucket{le=\"0.005\"} 1"));
         assert!(text.contains("tessera_mcp_request_duration_seconds_bucket{le=\"0.0025\"} 0"));
         assert!(text.contains("tessera_token_cache_hits_total 5"));
+        assert!(text.contains("tessera_usage_flush_failures_total 1"));
+        assert!(text.contains("tessera_usage_flushed_rows_total 7"));
+        assert!(text.contains("tessera_usage_flush_lag_seconds 1.5"));
     }
 }

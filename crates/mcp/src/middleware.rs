@@ -20,15 +20,13 @@ use chrono::Utc;
 use futures_util::StreamExt;
 use serde::Deserialize;
 use serde::de::IgnoredAny;
-use tessera_auth::{AuthError, bearer_token};
+use tessera_auth::{AuthError, Decision, Outcome, bearer_token};
 use tessera_core::validate::{DenyReason, Rejection};
 use uuid::Uuid;
 
 use crate::McpState;
 use crate::error::McpDenial;
-use crate::limits::Decision;
 use crate::service::{Caller, EXECUTE_SCOPE, tool_scope};
-use crate::usage::Outcome;
 
 /// Largest JSON-RPC body accepted (tool arguments included).
 const MAX_BODY_BYTES: usize = 1024 * 1024;
@@ -155,7 +153,7 @@ async fn guard(
         Ok(principal) => Arc::new(principal),
         Err(AuthError::Rejected(rejection)) => {
             if let Some(token_id) = identified_token(&rejection, &token) {
-                inner.usage.record(token_id, "rejected", Outcome::Unauthorized, now, peer(&req));
+                inner.metering.usage.record(token_id, "rejected", Outcome::Unauthorized, now, peer(&req));
             }
             let denial = McpDenial::Unauthorized {
                 presented: true,
@@ -173,7 +171,7 @@ async fn guard(
     drop(token);
     let from = peer(&req);
     let count = |label: &str, outcome: Outcome| {
-        inner.usage.record(principal.token_id, label, outcome, now, from.clone());
+        inner.metering.usage.record(principal.token_id, label, outcome, now, from.clone());
     };
 
     let peek = if req.method() == Method::POST {
@@ -204,7 +202,7 @@ async fn guard(
     }
 
     let mut rate_headers = None;
-    match inner.limits.check(principal.token_id, principal.rate_limit_per_hour) {
+    match inner.metering.limits.check(principal.token_id, principal.rate_limit_per_hour) {
         Decision::Unlimited => {}
         Decision::Allowed { limit, remaining, reset_secs } => rate_headers = Some((limit, remaining, reset_secs)),
         Decision::Limited { limit, retry_after_secs } => {

@@ -8,7 +8,7 @@ use actix_web::dev::Server;
 use actix_web::http::header;
 use actix_web::{App, HttpResponse, HttpServer, web};
 use serde_json::json;
-use tessera_auth::Validator;
+use tessera_auth::{Metering, Validator};
 use tessera_store::Store;
 
 use crate::config::{Role, Settings};
@@ -25,15 +25,15 @@ pub struct AppState {
     pub validator: Arc<Validator>,
     /// Process settings.
     pub settings: Arc<Settings>,
+    /// Per-token rate limits and usage counters, shared by the API and MCP faces.
+    pub metering: Arc<Metering>,
 }
 
 impl AppState {
     /// Loads the key ring, builds the validator and starts its change-feed listener.
     pub async fn start(db: &Database, settings: Settings) -> Result<Self, CliError> {
         let ring = db.key_ring(&settings).await?;
-        let validator = Validator::new(db.store.clone(), ring, settings.validator_config());
-        validator.spawn_listener();
-        Ok(Self { store: db.store.clone(), validator, settings: Arc::new(settings) })
+        Ok(Self::assemble(db.store.clone(), ring, settings))
     }
 
     /// The same from a bare store (tests).
@@ -45,9 +45,24 @@ impl AppState {
                 tessera_core::KeyRing::ed25519(&set.keys, &set.signing_kid)?
             }
         };
+        Ok(Self::assemble(store, ring, settings))
+    }
+
+    /// Starts the validator's change-feed listener and the usage flusher.
+    fn assemble(store: Store, ring: tessera_core::KeyRing, settings: Settings) -> Self {
         let validator = Validator::new(store.clone(), ring, settings.validator_config());
         validator.spawn_listener();
-        Ok(Self { store, validator, settings: Arc::new(settings) })
+        let metering = Arc::new(Metering::default());
+        metering.usage.spawn_flusher(store.clone(), settings.mcp_config().usage_flush_interval);
+        Self { store, validator, settings: Arc::new(settings), metering }
+    }
+
+    /// Writes the last usage counts; call after the HTTP server stopped.
+    pub async fn flush_usage(&self) {
+        match self.metering.usage.flush(&self.store).await {
+            Ok(rows) => tracing::info!(rows, "flushed usage at shutdown"),
+            Err(e) => tracing::error!(error = %e, "could not flush usage at shutdown"),
+        }
     }
 }
 
@@ -55,8 +70,8 @@ impl AppState {
 pub struct Application {
     port: u16,
     server: Server,
-    /// The MCP face, when this process serves it (its usage is flushed after the server stops).
-    mcp: Option<tessera_mcp::McpState>,
+    /// Its usage is flushed after the server stops.
+    state: AppState,
 }
 
 impl Application {
@@ -72,15 +87,21 @@ impl Application {
                 state.settings.issuer(),
                 state.settings.mcp_resource(),
             ),
-        );
-        // The MCP face's state (limits, usage, metrics), likewise shared by every worker.
-        let mcp = state.settings.serves(Role::Mcp).then(|| {
-            tessera_mcp::McpState::new(state.store.clone(), Arc::clone(&state.validator), state.settings.mcp_config())
+        )
+        .with_metering(Arc::clone(&state.metering));
+        // The MCP face's state (metrics, rmcp service), likewise shared by every worker; rate
+        // limits and usage are the process's, shared with the API.
+        let mcp_face = state.settings.serves(Role::Mcp).then(|| {
+            tessera_mcp::McpState::with_metering(
+                state.store.clone(),
+                Arc::clone(&state.validator),
+                state.settings.mcp_config(),
+                Arc::clone(&state.metering),
+            )
         });
-        let mcp_face = mcp.clone();
         let serve_api = state.settings.serves(Role::Api);
         let workers = state.settings.workers;
-        let data = web::Data::new(state);
+        let data = web::Data::new(state.clone());
         let server = HttpServer::new(move || {
             App::new()
                 .wrap(TracingLogger::default())
@@ -106,7 +127,7 @@ impl Application {
             n => server.workers(n),
         };
         let server = server.listen(listener)?.run();
-        Ok(Self { port, server, mcp })
+        Ok(Self { port, server, state })
     }
 
     /// The bound port.
@@ -118,9 +139,7 @@ impl Application {
     pub async fn run(self) -> std::io::Result<()> {
         let result = self.server.await;
         // After the last request: the final usage counts reach the database.
-        if let Some(mcp) = &self.mcp {
-            mcp.shutdown().await;
-        }
+        self.state.flush_usage().await;
         result
     }
 

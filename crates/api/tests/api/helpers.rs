@@ -10,7 +10,7 @@ use reqwest::header::{COOKIE, SET_COOKIE};
 use reqwest::{Method, RequestBuilder, Response, StatusCode};
 use serde_json::{Value, json};
 use tessera_api::{ApiConfig, ApiState};
-use tessera_auth::{Validator, ValidatorConfig};
+use tessera_auth::{Metering, Validator, ValidatorConfig};
 use tessera_core::KeyRing;
 use tessera_core::mint::{MintRequest, mint};
 use tessera_core::password::{Password, hash_password};
@@ -28,6 +28,7 @@ pub struct TestApp {
     pub base: String,
     pub store: Store,
     pub validator: Arc<Validator>,
+    pub metering: Arc<Metering>,
     pub client: reqwest::Client,
 }
 
@@ -60,6 +61,7 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut ApiConfig)) -> TestApp {
     let mut config = ApiConfig::new(PUBLIC_URL, PUBLIC_URL.to_owned(), format!("{PUBLIC_URL}/mcp"));
     adjust(&mut config);
     let api = ApiState::new(db.store.clone(), Arc::clone(&validator), config);
+    let metering = Arc::clone(&api.metering);
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
     let server = HttpServer::new(move || {
@@ -74,6 +76,7 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut ApiConfig)) -> TestApp {
         base: format!("http://127.0.0.1:{port}"),
         store: db.store,
         validator,
+        metering,
         client: reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap(),
     }
 }
@@ -166,6 +169,23 @@ impl TestApp {
             audience: vec![format!("{PUBLIC_URL}/mcp")],
         };
         self.store.issue_token(&self.validator.key_ring(), &req, now, &Actor::cli()).await.unwrap().secret.into_inner()
+    }
+
+    /// A token with `scopes` limited to `per_hour` requests; returns its secret and id.
+    pub async fn issue_limited(&self, user: &User, scopes: &str, per_hour: i32) -> (String, uuid::Uuid) {
+        let now = Utc::now();
+        let req = IssueRequest {
+            user_id: user.id,
+            name: "limited".to_owned(),
+            description: None,
+            scopes: ScopeSet::parse_grant(scopes).unwrap(),
+            expires_at: now + chrono::Duration::days(1),
+            rate_limit_per_hour: Some(per_hour),
+            issuer: PUBLIC_URL.to_owned(),
+            audience: vec![format!("{PUBLIC_URL}/mcp")],
+        };
+        let issued = self.store.issue_token(&self.validator.key_ring(), &req, now, &Actor::cli()).await.unwrap();
+        (issued.secret.into_inner(), issued.record.id)
     }
 
     /// A well-formed token signed by `ring` whose row was never stored.

@@ -5,5 +5,6 @@ mod audit;
 mod auth;
 mod errors;
 mod helpers;
+mod limits;
 mod tokens;
 mod usage;

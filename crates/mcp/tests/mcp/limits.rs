@@ -9,7 +9,7 @@ async fn over_the_rate_limit_is_429_then_recovers() {
     let app = spawn_app().await;
     // 3600/h: one request per second sustained, a burst of 60.
     let token = issue_with(&app, Issue { rate_limit_per_hour: Some(3600), ..Issue::scopes("read:tasks") }).await;
-    let (interval, burst) = tessera_mcp::quota_for(3600);
+    let (interval, burst) = tessera_auth::quota_for(3600);
     for i in 0..burst {
         let res = post_mcp(&app, Some(&token.secret), &initialize_body()).await;
         assert_eq!(res.status(), 200, "request {i} of the burst");

@@ -1,18 +1,18 @@
 //! Usage counters: accumulated in memory per (token, hour, method or tool, outcome) and
-//! written in one batched upsert every second and at shutdown.
+//! written in one batched upsert every second and at shutdown. One recorder per process,
+//! shared by the MCP and API faces.
 //!
 //! The request path only takes a short mutex to bump a counter; it never waits on the
 //! database. A failed flush puts its counters back so the next one retries them.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, DurationRound, Utc};
 use tessera_store::{Store, UsageIncrement};
 use uuid::Uuid;
-
-use crate::metrics::Metrics;
 
 /// Distinct buckets kept in memory at most; past this, new buckets are dropped (and logged)
 /// rather than letting a flood of odd method names exhaust memory while the DB is down.
@@ -74,6 +74,29 @@ pub struct UsageRecorder {
     pending: Mutex<Pending>,
     /// Serialises flushes so the periodic one and the shutdown one never interleave.
     flushing: tokio::sync::Mutex<()>,
+    stats: FlushCounters,
+}
+
+#[derive(Debug, Default)]
+struct FlushCounters {
+    flushes: AtomicU64,
+    failures: AtomicU64,
+    rows: AtomicU64,
+    /// Milliseconds between the oldest unflushed increment and the end of the last flush.
+    lag_ms: AtomicU64,
+}
+
+/// What the flushes have done so far (for `/metrics`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct FlushStats {
+    /// Flushes that had something to write.
+    pub flushes: u64,
+    /// Of those, how many failed (their counts were kept for the next try).
+    pub failures: u64,
+    /// Rows written.
+    pub rows: u64,
+    /// Age of the oldest increment written by the last flush, in milliseconds.
+    pub lag_ms: u64,
 }
 
 impl UsageRecorder {
@@ -149,20 +172,24 @@ impl UsageRecorder {
     }
 
     /// Writes everything counted so far in one batch; on failure keeps it for the next try.
-    pub async fn flush(&self, store: &Store, metrics: &Metrics) -> Result<usize, tessera_store::StoreError> {
+    pub async fn flush(&self, store: &Store) -> Result<usize, tessera_store::StoreError> {
         let _guard = self.flushing.lock().await;
         let (batch, oldest) = self.take();
         if batch.is_empty() {
             return Ok(0);
         }
         let rows = batch.len();
-        match store.record_usage(&batch).await {
+        let result = store.record_usage(&batch).await;
+        let lag = oldest.map(|o| o.elapsed()).unwrap_or_default();
+        self.stats.flushes.fetch_add(1, Ordering::Relaxed);
+        self.stats.lag_ms.store(u64::try_from(lag.as_millis()).unwrap_or(u64::MAX), Ordering::Relaxed);
+        match result {
             Ok(()) => {
-                metrics.flushed(rows, true, oldest.map(|o| o.elapsed()).unwrap_or_default());
+                self.stats.rows.fetch_add(rows as u64, Ordering::Relaxed);
                 Ok(rows)
             }
             Err(e) => {
-                metrics.flushed(rows, false, oldest.map(|o| o.elapsed()).unwrap_or_default());
+                self.stats.failures.fetch_add(1, Ordering::Relaxed);
                 // An unreachable database is worth retrying; a batch the database refuses
                 // (a constraint) would fail forever and block every later count.
                 if e.is_unavailable() {
@@ -175,20 +202,25 @@ impl UsageRecorder {
         }
     }
 
+    /// What the flushes have done so far.
+    pub fn flush_stats(&self) -> FlushStats {
+        FlushStats {
+            flushes: self.stats.flushes.load(Ordering::Relaxed),
+            failures: self.stats.failures.load(Ordering::Relaxed),
+            rows: self.stats.rows.load(Ordering::Relaxed),
+            lag_ms: self.stats.lag_ms.load(Ordering::Relaxed),
+        }
+    }
+
     /// Flushes every `interval` for the life of the process.
-    pub fn spawn_flusher(
-        self: &Arc<Self>,
-        store: Store,
-        metrics: Arc<Metrics>,
-        interval: Duration,
-    ) -> tokio::task::JoinHandle<()> {
+    pub fn spawn_flusher(self: &Arc<Self>, store: Store, interval: Duration) -> tokio::task::JoinHandle<()> {
         let me = Arc::clone(self);
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(interval);
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
                 tick.tick().await;
-                if let Err(e) = me.flush(&store, &metrics).await {
+                if let Err(e) = me.flush(&store).await {
                     tracing::warn!(error = %e, "usage flush failed; will retry");
                 }
             }
