@@ -4,6 +4,10 @@
 //! → endpoint scopes → rate limit → the called tool's scopes. Only then does rmcp see the
 //! request, with the [`Caller`] in its extensions. Usage is counted for every request
 //! whose token could be identified; the count is in memory only.
+//!
+//! The body is read (at most 1 MiB) before the rate limit on purpose: a 429 is counted
+//! under the method or tool it refused, and only a token that passed the Validator gets
+//! that far, so the read costs nothing an anonymous client can trigger.
 
 use std::sync::Arc;
 use std::time::Instant;
