@@ -5,8 +5,9 @@
 //! last usage counts reach the database.
 //!
 //! Request flow (`middleware.rs`): Origin guard → bearer header → Validator (signature,
-//! row, effective scopes) → endpoint scopes → rate limit → JSON-RPC peek (method, tool and
-//! its scope) → rmcp (stateless, JSON responses) → usage count and metrics.
+//! row, effective scopes) → JSON-RPC peek (method, tool) → endpoint scopes → rate limit
+//! (the process's [`Metering`], shared with the API) → the tool's scope → rmcp (stateless,
+//! JSON responses) → usage count and metrics.
 
 #![warn(missing_docs)]
 
