@@ -2,17 +2,22 @@
 //! bearer token checked by the one [`tessera_auth::Validator`].
 
 use std::fmt;
+use std::sync::Arc;
 
-use actix_web::HttpRequest;
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::{Method, header};
+use actix_web::middleware::Next;
+use actix_web::{HttpMessage, HttpRequest, web};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, Utc};
 use rand::RngCore;
 use sha2::{Digest, Sha256};
 use tessera_auth::{Decision, Outcome, bearer_token};
-use tessera_core::scope::ScopeSet;
+use tessera_core::lifecycle::{Credential, Requester};
 use tessera_core::validate::Principal;
+use tessera_core::values::RateLimit;
 use tessera_store::{Actor, User};
 use uuid::Uuid;
 
@@ -114,17 +119,18 @@ impl Caller {
         }
     }
 
-    /// Whether the caller may see tokens of `owner` (their own, or any for admins).
-    pub fn can_see(&self, owner: Uuid) -> bool {
-        self.user.is_admin || self.user.id == owner
-    }
-
-    /// The effective scopes of a bearer credential; `None` for a session (a person may
-    /// grant any non-admin catalog scope).
-    pub fn credential_scopes(&self) -> Option<&ScopeSet> {
+    /// The caller as the lifecycle rules see it: a person (admins see everyone) or a
+    /// token credential (cross-user power only with `mcp:admin` in the token itself).
+    pub fn requester(&self) -> Requester {
         match &self.via {
-            Via::Token(p) => Some(&p.effective),
-            Via::Session(_) => None,
+            Via::Session(_) => Requester::Person { user_id: self.user.id, is_admin: self.user.is_admin },
+            Via::Token(p) => Requester::Token(Credential {
+                token_id: p.token_id,
+                user_id: p.user_id,
+                effective: p.effective.clone(),
+                expires_at: p.expires_at,
+                rate_limit: p.rate_limit_per_hour.map(RateLimit::from_stored),
+            }),
         }
     }
 }
@@ -168,7 +174,6 @@ async fn bearer_caller(
     })?;
     let principal = state.validator.validate(token, now).await?;
     admit(req, state, &principal, now, ip.clone())?;
-    let count = |outcome| record_use(req, state, &principal, outcome, now, ip.clone());
     let needed = match access {
         Access::Read => READ_SCOPE,
         Access::Write => WRITE_SCOPE,
@@ -176,7 +181,6 @@ async fn bearer_caller(
     if !principal.effective.contains(needed) {
         // The precise cause goes to the log; the client gets a stable code.
         tracing::info!(token_id = %principal.token_id, needed, "bearer credential lacks scope");
-        count(Outcome::Forbidden);
         return Err(ApiError::Forbidden {
             code: "insufficient_scope",
             message: format!("this token lacks the `{needed}` scope"),
@@ -189,12 +193,13 @@ async fn bearer_caller(
         message: "the token's owner no longer exists".to_owned(),
         invalid_token: true,
     })?;
-    count(Outcome::Ok);
     Ok(Caller { user, via: Via::Token(principal), ip })
 }
 
 /// Spends one request of the token's rate limit (one budget per token across the API and
-/// `/mcp`, DESIGN.md "Validation" step 5); when it is used up, counts a 429 and refuses.
+/// `/mcp`, DESIGN.md "Validation" step 5), and marks the request so that its outcome is
+/// counted in the token's usage once the response exists ([`count_bearer_use`]): a call
+/// answered 404 or 409 is then counted as an error, not as `ok`.
 pub(crate) fn admit(
     req: &HttpRequest,
     state: &ApiState,
@@ -202,31 +207,41 @@ pub(crate) fn admit(
     now: DateTime<Utc>,
     ip: Option<String>,
 ) -> Result<(), ApiError> {
+    let route = req.match_pattern().unwrap_or_else(|| "other".to_owned());
+    let label = format!("api {} {route}", req.method());
+    req.extensions_mut().insert(PendingUse { token_id: principal.token_id, label, now, ip });
     match state.metering.limits.check(principal.token_id, principal.rate_limit_per_hour) {
-        Decision::Limited { limit, retry_after_secs } => {
-            record_use(req, state, principal, Outcome::RateLimited, now, ip);
-            Err(ApiError::TooManyRequests {
-                message: format!("this token's rate limit ({limit} requests per hour) is used up; retry later"),
-                retry_after: retry_after_secs,
-                limit: Some(limit),
-            })
-        }
+        Decision::Limited { limit, retry_after_secs } => Err(ApiError::TooManyRequests {
+            message: format!("this token's rate limit ({limit} requests per hour) is used up; retry later"),
+            retry_after: retry_after_secs,
+            limit: Some(limit),
+        }),
         Decision::Unlimited | Decision::Allowed { .. } => Ok(()),
     }
 }
 
-/// Counts one bearer call in the token's usage, under `api <METHOD> <route pattern>`.
-pub(crate) fn record_use(
-    req: &HttpRequest,
-    state: &ApiState,
-    principal: &Principal,
-    outcome: Outcome,
+/// A bearer call whose usage is recorded when its response is known.
+struct PendingUse {
+    token_id: Uuid,
+    label: String,
     now: DateTime<Utc>,
     ip: Option<String>,
-) {
-    let route = req.match_pattern().unwrap_or_else(|| "other".to_owned());
-    let label = format!("api {} {route}", req.method());
-    state.metering.usage.record(principal.token_id, &label, outcome, now, ip);
+}
+
+/// Middleware of `/api/v2`: counts each admitted bearer call under `api <METHOD> <route>`
+/// with the outcome its response status says (the admission half is [`admit`]).
+pub async fn count_bearer_use(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let metering = req.app_data::<web::Data<ApiState>>().map(|s| Arc::clone(&s.metering));
+    let res = next.call(req).await?;
+    let pending = res.request().extensions_mut().remove::<PendingUse>();
+    if let (Some(use_), Some(metering)) = (pending, metering) {
+        let outcome = Outcome::from_status(res.status().as_u16());
+        metering.usage.record(use_.token_id, &use_.label, outcome, use_.now, use_.ip);
+    }
+    Ok(res)
 }
 
 async fn session_caller(

@@ -6,7 +6,7 @@ use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
 use chrono::Utc;
 use tessera_core::password::{Password, dummy_verify, verify_password};
-use tessera_store::Actor;
+use tessera_store::{Actor, AuditAction};
 
 use crate::ApiState;
 use crate::auth::{Access, SessionId, Via, authenticate, clear_cookie, client_ip};
@@ -46,7 +46,7 @@ pub async fn login(
     if let Err(retry_after) = state.throttle.check(&ip_key, &account, Instant::now()) {
         state
             .store
-            .audit(&actor, "auth.login_failed", None, serde_json::json!({"email": account, "reason": "throttled"}))
+            .audit(&actor, AuditAction::LoginFailed, None, serde_json::json!({"email": account, "reason": "throttled"}))
             .await?;
         return Err(ApiError::TooManyRequests {
             message: "too many failed sign-in attempts; wait before trying again".to_owned(),
@@ -79,7 +79,7 @@ pub async fn login(
                 .store
                 .audit(
                     &actor,
-                    "auth.login_failed",
+                    AuditAction::LoginFailed,
                     None,
                     serde_json::json!({"email": account, "reason": "bad_credentials"}),
                 )
@@ -95,7 +95,7 @@ pub async fn login(
     let session = SessionId::generate();
     let expires_at = now + state.config.session_ttl;
     state.store.create_session(&session.sha256(), user.id, now, expires_at, ip.as_deref()).await?;
-    state.store.audit(&actor, "auth.login", None, serde_json::json!({"expires_at": expires_at})).await?;
+    state.store.audit(&actor, AuditAction::Login, None, serde_json::json!({"expires_at": expires_at})).await?;
     let cookie = session.set_cookie(state.config.session_ttl.num_seconds(), state.config.secure_cookies);
     Ok(HttpResponse::Ok()
         .insert_header((header::SET_COOKIE, cookie))
@@ -122,7 +122,7 @@ pub async fn logout(req: HttpRequest, state: web::Data<ApiState>) -> Result<Http
         return Err(ApiError::bad_request("not_a_session", "logout ends a browser session; revoke a token instead"));
     };
     state.store.delete_session(&session.sha256()).await?;
-    state.store.audit(&caller.actor(), "auth.logout", None, serde_json::json!({})).await?;
+    state.store.audit(&caller.actor(), AuditAction::Logout, None, serde_json::json!({})).await?;
     Ok(HttpResponse::NoContent()
         .insert_header((header::SET_COOKIE, clear_cookie(state.config.secure_cookies)))
         .finish())

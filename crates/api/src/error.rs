@@ -13,7 +13,10 @@ use actix_web::{HttpRequest, HttpResponse, ResponseError};
 use serde::Serialize;
 use serde_json::Value;
 use tessera_auth::AuthError;
+use tessera_core::lifecycle::TokenRuleViolation;
+use tessera_core::values::InvalidValue;
 use tessera_store::StoreError;
+use tessera_tokens::TokenError;
 use utoipa::ToSchema;
 
 /// How long clients should wait before retrying when the database is out of reach.
@@ -204,14 +207,6 @@ impl From<StoreError> for ApiError {
             StoreError::Conflict(what) => {
                 Self::Conflict { code: "conflict", message: format!("{what} already exists") }
             }
-            StoreError::Rejected { code, message } => match code {
-                // The request asked for something no token may have: the client must change it.
-                "scope_widening" | "expiry_extension" | "expiry_in_past" => {
-                    Self::BadRequest { code, message, details: None }
-                }
-                // The token's state forbids the change.
-                _ => Self::Conflict { code, message },
-            },
             StoreError::Unavailable(cause) => {
                 tracing::warn!(%cause, "database unavailable");
                 Self::Unavailable
@@ -220,6 +215,63 @@ impl From<StoreError> for ApiError {
                 tracing::error!(error = %other, "store failure");
                 Self::Internal
             }
+        }
+    }
+}
+
+impl From<InvalidValue> for ApiError {
+    fn from(e: InvalidValue) -> Self {
+        Self::BadRequest { code: e.code(), message: e.to_string(), details: None }
+    }
+}
+
+impl From<TokenError> for ApiError {
+    fn from(e: TokenError) -> Self {
+        match e {
+            TokenError::NotFound => Self::NotFound("token"),
+            TokenError::Rule(rule) => rule.into(),
+            TokenError::Store(e) => e.into(),
+            TokenError::Signing(cause) => {
+                tracing::error!(%cause, "token signing failed");
+                Self::Internal
+            }
+        }
+    }
+}
+
+/// Each lifecycle rule's HTTP meaning: 400 when no token may have what was asked, 403 when
+/// this credential may not grant it, 409 when the token's state forbids the change.
+impl From<TokenRuleViolation> for ApiError {
+    fn from(rule: TokenRuleViolation) -> Self {
+        use TokenRuleViolation as V;
+        let message = rule.to_string();
+        let bad = |code, details: Option<Value>| Self::BadRequest {
+            code,
+            message: message.clone(),
+            details: details.map(Box::new),
+        };
+        let forbidden = |code, details: Value| Self::Forbidden {
+            code,
+            message: message.clone(),
+            details: Some(Box::new(details)),
+            missing_scope: None,
+        };
+        match &rule {
+            V::WidensScopes { missing } => bad("scope_widening", Some(serde_json::json!({ "missing": missing }))),
+            V::ExtendsExpiry => bad("expiry_extension", None),
+            V::ExpiryInPast => bad("expiry_in_past", None),
+            V::ExpiryOutOfRange => bad("invalid_expiry", None),
+            V::AdminScopeViaApi => bad("admin_scope_forbidden", None),
+            V::ExceedsCredential { missing } => {
+                forbidden("scope_exceeds_credential", serde_json::json!({ "missing": missing }))
+            }
+            V::LooserThanCredential { credential_limit } => forbidden(
+                "rate_limit_exceeds_credential",
+                serde_json::json!({ "credential_rate_limit_per_hour": credential_limit }),
+            ),
+            V::RotateOthersToken => forbidden("not_owner", serde_json::json!({})),
+            V::Inactive => Self::Conflict { code: "token_inactive", message },
+            V::AlreadyRotated => Self::Conflict { code: "already_rotated", message },
         }
     }
 }
@@ -355,12 +407,18 @@ mod tests {
     }
 
     #[test]
-    fn store_rejections_map_to_400_or_409_and_internal_causes_stay_private() {
-        let widen = ApiError::from(StoreError::Rejected { code: "scope_widening", message: "m".into() });
+    fn lifecycle_rules_map_to_400_403_or_409_and_internal_causes_stay_private() {
+        let widen = ApiError::from(TokenRuleViolation::WidensScopes { missing: vec!["write:x".into()] });
         assert_eq!(widen.status_code(), StatusCode::BAD_REQUEST);
-        let inactive = ApiError::from(StoreError::Rejected { code: "token_inactive", message: "m".into() });
+        assert_eq!(widen.code(), "scope_widening");
+        let inactive = ApiError::from(TokenRuleViolation::Inactive);
         assert_eq!(inactive.status_code(), StatusCode::CONFLICT);
-        let internal = ApiError::from(StoreError::Signing("key material detail".into()));
+        let exceeds = ApiError::from(TokenRuleViolation::ExceedsCredential { missing: vec!["write:x".into()] });
+        assert_eq!(exceeds.status_code(), StatusCode::FORBIDDEN);
+        let internal = ApiError::from(TokenError::Signing("key material detail".into()));
+        assert_eq!(internal.status_code(), StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(internal.to_string(), "internal error");
+        let internal = ApiError::from(StoreError::Corrupt("key material detail".into()));
         assert_eq!(internal.status_code(), StatusCode::INTERNAL_SERVER_ERROR);
         assert_eq!(internal.to_string(), "internal error");
     }

@@ -17,10 +17,12 @@ pub mod usage;
 
 use std::sync::Arc;
 
-use actix_web::middleware::ErrorHandlers;
+use actix_web::middleware::{ErrorHandlers, from_fn};
 use actix_web::web::{self, ServiceConfig};
 use tessera_auth::{Metering, Validator};
+use tessera_core::keys::KeyRing;
 use tessera_store::Store;
+use tessera_tokens::{KeySource, Minter, TokenService};
 
 pub use openapi::{ApiDoc, openapi_json};
 pub use throttle::{LoginThrottle, ThrottleConfig};
@@ -71,6 +73,23 @@ pub struct ApiState {
     pub throttle: Arc<LoginThrottle>,
     /// Per-token rate limits and usage counters of bearer calls (shared with the MCP face).
     pub metering: Arc<Metering>,
+    /// The token lifecycle: every issue, change, rotation and revocation goes through it.
+    pub tokens: TokenService,
+}
+
+/// The process's validator as the lifecycle's key source: it signs with the validator's
+/// current ring (reloaded after `tessera keys rotate`) and evicts its row cache at once
+/// after a change, rather than when the NOTIFY arrives.
+struct ValidatorKeys(Arc<Validator>);
+
+impl KeySource for ValidatorKeys {
+    fn key_ring(&self) -> Arc<KeyRing> {
+        self.0.key_ring()
+    }
+
+    fn evict(&self, id: uuid::Uuid) {
+        self.0.evict(id);
+    }
 }
 
 impl ApiState {
@@ -78,7 +97,13 @@ impl ApiState {
     /// counts are written only by an explicit flush; see [`ApiState::with_metering`]).
     pub fn new(store: Store, validator: Arc<Validator>, config: ApiConfig) -> Self {
         let throttle = Arc::new(LoginThrottle::new(config.throttle.clone()));
-        Self { store, validator, config: Arc::new(config), throttle, metering: Arc::default() }
+        let minter = Minter::new(
+            Arc::new(ValidatorKeys(Arc::clone(&validator))),
+            config.issuer.clone(),
+            config.audience.clone(),
+        );
+        let tokens = TokenService::new(store.clone(), minter);
+        Self { store, validator, config: Arc::new(config), throttle, metering: Arc::default(), tokens }
     }
 
     /// The same state counting against the process's shared [`Metering`].
@@ -97,6 +122,8 @@ pub fn configure(state: ApiState) -> impl FnOnce(&mut ServiceConfig) {
                 .app_data(web::PathConfig::default().error_handler(error::path_error))
                 .app_data(web::QueryConfig::default().error_handler(error::query_error))
                 .wrap(ErrorHandlers::new().default_handler(error::jsonify_error))
+                // Outermost: it sees the final status of every admitted bearer call.
+                .wrap(from_fn(auth::count_bearer_use))
                 .service(
                     web::resource("/tokens")
                         .route(web::get().to(tokens::list))
@@ -129,6 +156,11 @@ pub fn configure(state: ApiState) -> impl FnOnce(&mut ServiceConfig) {
                 .service(
                     web::resource("/tokens/{id}/usage")
                         .route(web::get().to(usage::usage))
+                        .default_service(web::to(error::method_not_allowed)),
+                )
+                .service(
+                    web::resource("/limits")
+                        .route(web::get().to(tokens::limits))
                         .default_service(web::to(error::method_not_allowed)),
                 )
                 .service(

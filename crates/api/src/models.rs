@@ -22,6 +22,9 @@ pub struct TokenView {
     pub description: Option<String>,
     /// Granted scopes (not inheritance-expanded).
     pub scopes: Vec<String>,
+    /// What the granted scopes allow, inheritance applied (`write:x` ⇒ `read:x`, `mcp:*`):
+    /// computed here so that clients never re-implement the rules.
+    pub effective_scopes: Vec<String>,
     /// Resources the token is bound to (RFC 8707).
     pub audience: Vec<String>,
     /// `active`, `expired`, `revoked` or `rotated`, at the time of the answer.
@@ -41,6 +44,8 @@ pub struct TokenView {
     pub rotated_from: Option<Uuid>,
     /// The token that replaced this one.
     pub replaced_by: Option<Uuid>,
+    /// The token that minted this one through the API; revoking that token revokes this one.
+    pub minted_by: Option<Uuid>,
     /// When it was revoked or rotated.
     pub revoked_at: Option<DateTime<Utc>>,
     /// When the revocation takes (or took) effect: a rotation's grace end.
@@ -54,6 +59,7 @@ impl TokenView {
     pub fn new(r: TokenRecord, now: DateTime<Utc>) -> Self {
         Self {
             status: r.status(now),
+            effective_scopes: r.scope_set().expand().to_vec(),
             id: r.id,
             user_id: r.user_id,
             name: r.name,
@@ -67,6 +73,7 @@ impl TokenView {
             last_used_from: r.last_used_from,
             rotated_from: r.rotated_from,
             replaced_by: r.replaced_by,
+            minted_by: r.minted_by,
             revoked_at: r.revoked_at,
             revocation_effective_at: r.revocation_effective_at,
             revoke_reason: r.revoke_reason,
@@ -112,6 +119,7 @@ pub struct CreateTokenRequest {
     pub scopes: Vec<String>,
     /// Lifetime, 1 to 365 days (default 30).
     #[serde(default)]
+    // utoipa takes literals only: these mirror `tessera_core::values`, checked by a test.
     #[schema(minimum = 1, maximum = 365, default = 30)]
     pub expires_in_days: Option<i64>,
     /// Requests per hour, 1 to 1000000; absent or `null` for unlimited.
@@ -341,4 +349,48 @@ pub struct MeView {
     pub token_id: Option<Uuid>,
     /// That token's effective scopes (tokens only).
     pub scopes: Option<Vec<String>>,
+}
+
+/// `GET /api/v2/limits`: the bounds of token fields and the scopes the API grants.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct LimitsView {
+    /// Longest token name, in characters (surrounding spaces are trimmed).
+    pub name_max_chars: usize,
+    /// Longest description, in characters.
+    pub description_max_chars: usize,
+    /// Longest revocation reason, in characters.
+    pub reason_max_chars: usize,
+    /// Smallest rate limit, requests per hour.
+    pub rate_limit_min: u32,
+    /// Largest rate limit, requests per hour.
+    pub rate_limit_max: u32,
+    /// Longest rotation grace, in seconds.
+    pub grace_max_seconds: i64,
+    /// Shortest lifetime, in days.
+    pub lifetime_min_days: i64,
+    /// Longest lifetime, in days.
+    pub lifetime_max_days: i64,
+    /// Lifetime when none is asked for, in days.
+    pub lifetime_default_days: i64,
+    /// Scopes a token can be granted through the API (`mcp:admin` is CLI-only).
+    pub grantable_scopes: Vec<String>,
+}
+
+impl LimitsView {
+    /// This build's bounds.
+    pub fn current() -> Self {
+        let l = tessera_core::values::LIMITS;
+        Self {
+            name_max_chars: l.name_max_chars,
+            description_max_chars: l.description_max_chars,
+            reason_max_chars: l.reason_max_chars,
+            rate_limit_min: l.rate_limit_min,
+            rate_limit_max: l.rate_limit_max,
+            grace_max_seconds: l.grace_max_seconds,
+            lifetime_min_days: l.lifetime_min_days,
+            lifetime_max_days: l.lifetime_max_days,
+            lifetime_default_days: l.lifetime_default_days,
+            grantable_scopes: tessera_core::scope::CATALOG.iter().map(|s| (*s).to_owned()).collect(),
+        }
+    }
 }

@@ -18,13 +18,13 @@ use crate::{auth_routes, error, models, tokens, usage};
     ),
     paths(
         tokens::create, tokens::list, tokens::get, tokens::patch, tokens::revoke, tokens::rotate,
-        tokens::validate, tokens::audit, usage::usage, auth_routes::login, auth_routes::logout, auth_routes::me, serve,
+        tokens::validate, tokens::audit, tokens::limits, usage::usage, auth_routes::login, auth_routes::logout, auth_routes::me, serve,
     ),
     components(schemas(
         error::ErrorBody, models::TokenView, models::IssuedTokenView, models::CreateTokenRequest,
         models::PatchTokenRequest, models::RevokeRequest, models::RotateRequest, models::StatusFilter,
         models::TokenPageView, models::ValidationView, models::LoginRequest, models::UserView, models::LoginView,
-        models::MeView, models::AuditEntryView, models::AuditPageView, usage::UsageView, usage::Counts, usage::Bucket, usage::MethodUsage, usage::Denials,
+        models::MeView, models::LimitsView, models::AuditEntryView, models::AuditPageView, usage::UsageView, usage::Counts, usage::Bucket, usage::MethodUsage, usage::Denials,
         usage::Granularity,
     )),
     modifiers(&SecuritySchemes),

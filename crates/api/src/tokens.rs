@@ -1,14 +1,16 @@
-//! `/api/v2/tokens`: issue, list, get, patch, revoke, rotate, validate. Handlers parse,
-//! call the store, and map; the rules live in `tessera-core` and the store.
+//! `/api/v2/tokens`: issue, list, get, patch, revoke, rotate, validate. Handlers parse the
+//! request into value types, call the lifecycle service (`tessera-tokens`), and map; the
+//! rules live in `tessera_core::lifecycle`, their HTTP mapping in [`crate::error`].
 
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
 use chrono::Utc;
 use serde::de::DeserializeOwned;
-use tessera_auth::{Outcome, bearer_token};
-use tessera_core::mint::expiry_from_days;
+use tessera_auth::bearer_token;
 use tessera_core::scope::{CATALOG, ScopeError, ScopeSet};
-use tessera_store::{IssueRequest, TokenFilter, TokenPatch, TokenRecord, TokenStatus};
+use tessera_core::values::{Description, Grace, Lifetime, RateLimit, RevokeReason, TokenName};
+use tessera_store::{TokenFilter, TokenRecord, TokenStatus};
+use tessera_tokens::{IssueInput, PatchInput};
 use uuid::Uuid;
 
 use crate::ApiState;
@@ -16,24 +18,25 @@ use crate::auth::{Access, Caller, authenticate};
 use crate::cursor;
 use crate::error::{ApiError, ErrorBody, invalid_json};
 use crate::models::{
-    AuditPageView, AuditQuery, CreateTokenRequest, IssuedTokenView, ListQuery, PatchTokenRequest, RevokeRequest,
-    RotateRequest, StatusFilter, TokenPageView, TokenView, ValidationView,
+    AuditPageView, AuditQuery, CreateTokenRequest, IssuedTokenView, LimitsView, ListQuery, PatchTokenRequest,
+    RevokeRequest, RotateRequest, StatusFilter, TokenPageView, TokenView, ValidationView,
 };
 
-/// Default lifetime of a new token, in days.
-const DEFAULT_DAYS: i64 = 30;
 /// Default and largest page sizes.
 const DEFAULT_LIMIT: i64 = 20;
 const MAX_LIMIT: i64 = 100;
 /// Default and largest number of audit entries.
 const DEFAULT_AUDIT_LIMIT: i64 = 50;
 const MAX_AUDIT_LIMIT: i64 = 200;
-/// Longest rotation grace, in seconds (one day).
-const MAX_GRACE_SECS: i64 = 86_400;
 /// Largest optional body accepted by revoke and rotate.
 const SMALL_BODY_LIMIT: usize = 16 * 1024;
 
 /// Issue a token; its secret is in the answer and nowhere else, ever.
+///
+/// A token minted by a bearer token is bounded by it: it expires no later than its maker and
+/// its rate limit is no looser (an unlimited request under a limited maker gets the maker's
+/// limit); `expires_at` and `rate_limit_per_hour` in the answer say what was granted, and
+/// `minted_by` names the maker. Revoking the maker revokes it too.
 #[utoipa::path(
     post, path = "/api/v2/tokens", tag = "tokens",
     request_body = CreateTokenRequest,
@@ -43,7 +46,8 @@ const SMALL_BODY_LIMIT: usize = 16 * 1024;
         (status = 400, description = "Invalid name, scopes, expiry or rate limit; `mcp:admin` requested", body = ErrorBody),
         (status = 401, description = "Not signed in / bad bearer token", body = ErrorBody),
         (status = 429, description = "The bearer token's rate limit is used up; see `Retry-After` and `RateLimit-*`", body = ErrorBody),
-        (status = 403, description = "CSRF failure, missing `write:tokens`, or scopes beyond the credential's own", body = ErrorBody),
+        (status = 403, description = "CSRF failure, missing `write:tokens`, or scopes beyond the credential's own \
+            (`scope_exceeds_credential`)", body = ErrorBody),
         (status = 413, description = "Body too large", body = ErrorBody),
         (status = 415, description = "Body is not JSON", body = ErrorBody),
         (status = 503, description = "The database is unreachable; retry after `Retry-After`", body = ErrorBody,
@@ -59,24 +63,15 @@ pub async fn create(
     let now = Utc::now();
     let caller = authenticate(&req, &state, Access::Write, now).await?;
     let body = body.into_inner();
-    let name = check_name(&body.name)?;
-    let description = check_description(body.description)?;
-    let scopes = parse_grant(&body.scopes)?;
-    check_within_credential(&caller, &scopes)?;
-    let expires_at = expiry_from_days(now, body.expires_in_days.unwrap_or(DEFAULT_DAYS))
-        .map_err(|e| ApiError::bad_request("invalid_expiry", e.to_string()))?;
-    let rate_limit_per_hour = check_rate_limit(body.rate_limit_per_hour)?;
-    let request = IssueRequest {
-        user_id: caller.user.id,
-        name,
-        description,
-        scopes,
-        expires_at,
-        rate_limit_per_hour,
-        issuer: state.config.issuer.clone(),
-        audience: state.config.audience.clone(),
+    let input = IssueInput {
+        owner: caller.user.id,
+        name: TokenName::parse(&body.name)?,
+        description: body.description.as_deref().map(Description::parse).transpose()?,
+        scopes: parse_grant(&body.scopes)?,
+        lifetime: body.expires_in_days.map_or(Ok(Lifetime::default_days()), Lifetime::from_days)?,
+        rate_limit: body.rate_limit_per_hour.map(|l| RateLimit::new(l.into())).transpose()?,
     };
-    let issued = state.store.issue_token(&state.validator.key_ring(), &request, now, &caller.actor()).await?;
+    let issued = state.tokens.issue(&caller.requester(), caller.ip.clone(), input, now).await?;
     Ok(created(IssuedTokenView::new(issued.record, issued.secret, now)))
 }
 
@@ -115,15 +110,15 @@ pub async fn list(
         StatusFilter::Expired => Some(TokenStatus::Expired),
     };
     let filter = TokenFilter {
-        // Admins see every token; everyone else only their own.
-        user_id: (!caller.user.is_admin).then_some(caller.user.id),
+        // Narrowed to the caller's own tokens unless it sees everyone's (the service decides).
+        user_id: None,
         status,
         q: query.q.filter(|q| !q.is_empty()),
         limit,
         after,
         now,
     };
-    let page = state.store.list_tokens(&filter).await?;
+    let page = state.tokens.list(&caller.requester(), filter).await?;
     Ok(web::Json(TokenPageView {
         items: page.items.into_iter().map(|r| TokenView::new(r, now)).collect(),
         next_cursor: page.next_after.map(cursor::encode),
@@ -201,7 +196,8 @@ pub async fn audit(
         (status = 400, description = "Invalid field, scope widening, expiry extension", body = ErrorBody),
         (status = 401, description = "Not signed in / bad bearer token", body = ErrorBody),
         (status = 429, description = "The bearer token's rate limit is used up; see `Retry-After` and `RateLimit-*`", body = ErrorBody),
-        (status = 403, description = "CSRF failure or missing `write:tokens`", body = ErrorBody),
+        (status = 403, description = "CSRF failure, missing `write:tokens`, or a bearer token setting a rate \
+            limit looser than its own (`rate_limit_exceeds_credential`)", body = ErrorBody),
         (status = 404, description = "No such token, or another user's", body = ErrorBody),
         (status = 409, description = "The token is no longer active", body = ErrorBody),
         (status = 413, description = "Body too large", body = ErrorBody),
@@ -219,23 +215,21 @@ pub async fn patch(
 ) -> Result<web::Json<TokenView>, ApiError> {
     let now = Utc::now();
     let caller = authenticate(&req, &state, Access::Write, now).await?;
-    let id = id.into_inner();
-    visible_token(&state, &caller, id).await?;
     let body = body.into_inner();
-    let patch = TokenPatch {
-        name: body.name.as_deref().map(check_name).transpose()?,
-        description: body.description.map(check_description).transpose()?,
-        rate_limit_per_hour: body.rate_limit_per_hour.map(check_rate_limit).transpose()?,
+    let input = PatchInput {
+        name: body.name.as_deref().map(TokenName::parse).transpose()?,
+        description: body.description.map(|d| d.as_deref().map(Description::parse).transpose()).transpose()?,
+        rate_limit: body.rate_limit_per_hour.map(|l| l.map(|l| RateLimit::new(l.into())).transpose()).transpose()?,
         scopes: body.scopes.as_deref().map(parse_grant).transpose()?,
         expires_at: body.expires_at,
     };
-    let record = state.store.patch_token(id, &patch, now, &caller.actor()).await?;
-    // This process changed the row: forget its cached state now rather than when NOTIFY arrives.
-    state.validator.evict(id);
+    let record = state.tokens.patch(&caller.requester(), caller.ip.clone(), id.into_inner(), input, now).await?;
     Ok(web::Json(TokenView::new(record, now)))
 }
 
-/// Revoke a token at once (idempotent); answers with the revoked token's metadata.
+/// Revoke a token at once (idempotent); answers with the revoked token's metadata. Every
+/// token this token minted through the API (and what those minted) is revoked with it; the
+/// audit entry lists them under `also_revoked`.
 #[utoipa::path(
     delete, path = "/api/v2/tokens/{id}", tag = "tokens",
     params(("id" = Uuid, Path, description = "Token id")),
@@ -264,18 +258,14 @@ pub async fn revoke(
     let caller = authenticate(&req, &state, Access::Write, now).await?;
     let id = id.into_inner();
     let body: RevokeRequest = optional_body(&req, payload).await?;
-    let reason = body.reason.map(|r| r.trim().to_owned()).filter(|r| !r.is_empty());
-    if reason.as_ref().is_some_and(|r| r.chars().count() > 500) {
-        return Err(ApiError::bad_request("invalid_reason", "reason must be at most 500 characters"));
-    }
-    visible_token(&state, &caller, id).await?;
-    let record = state.store.revoke_token(id, reason.as_deref(), now, &caller.actor()).await?;
-    state.validator.evict(id);
-    Ok(web::Json(TokenView::new(record, now)))
+    let reason = body.reason.as_deref().map(RevokeReason::parse).transpose()?.flatten();
+    let revoked = state.tokens.revoke(&caller.requester(), caller.ip.clone(), id, reason, now).await?;
+    Ok(web::Json(TokenView::new(revoked.record, now)))
 }
 
-/// Replace a token by a new one (same name, scopes and limit); the old one keeps working
-/// for `grace_seconds`, then fails as `rotated`.
+/// Replace your own token by a new one (same name, scopes and limit); the old one keeps
+/// working for `grace_seconds`, then fails as `rotated`. Rotated by a bearer token, the
+/// replacement expires no later than that token.
 #[utoipa::path(
     post, path = "/api/v2/tokens/{id}/rotate", tag = "tokens",
     params(("id" = Uuid, Path, description = "Token id")),
@@ -286,7 +276,9 @@ pub async fn revoke(
         (status = 400, description = "Grace out of range or bad body", body = ErrorBody),
         (status = 401, description = "Not signed in / bad bearer token", body = ErrorBody),
         (status = 429, description = "The bearer token's rate limit is used up; see `Retry-After` and `RateLimit-*`", body = ErrorBody),
-        (status = 403, description = "CSRF failure, missing `write:tokens`, or scopes beyond the credential's own", body = ErrorBody),
+        (status = 403, description = "CSRF failure, missing `write:tokens`, scopes beyond the credential's own, or \
+            another user's token (`not_owner`: nobody, admins included, receives a working secret for another \
+            user's identity; revoke it instead, or its owner rotates it)", body = ErrorBody),
         (status = 404, description = "No such token, or another user's", body = ErrorBody),
         (status = 409, description = "Not active, or already rotated", body = ErrorBody),
         (status = 413, description = "Body too large", body = ErrorBody),
@@ -306,27 +298,8 @@ pub async fn rotate(
     let caller = authenticate(&req, &state, Access::Write, now).await?;
     let id = id.into_inner();
     let body: RotateRequest = optional_body(&req, payload).await?;
-    let grace = body.grace_seconds.unwrap_or(0);
-    if !(0..=MAX_GRACE_SECS).contains(&grace) {
-        return Err(ApiError::bad_request(
-            "invalid_grace",
-            format!("grace_seconds must be between 0 and {MAX_GRACE_SECS}"),
-        ));
-    }
-    let old = visible_token(&state, &caller, id).await?;
-    check_within_credential(&caller, &ScopeSet::parse_lenient(&old.scopes.join(" ")))?;
-    let issued = state
-        .store
-        .rotate_token(
-            &state.validator.key_ring(),
-            &state.config.issuer,
-            id,
-            chrono::Duration::seconds(grace),
-            now,
-            &caller.actor(),
-        )
-        .await?;
-    state.validator.evict(id);
+    let grace = Grace::from_secs(body.grace_seconds.unwrap_or(0))?;
+    let issued = state.tokens.rotate(&caller.requester(), caller.ip.clone(), id, grace, now).await?;
     Ok(created(IssuedTokenView::new(issued.record, issued.secret, now)))
 }
 
@@ -352,9 +325,7 @@ pub async fn validate(req: HttpRequest, state: web::Data<ApiState>) -> Result<we
         other => ApiError::from(other),
     })?;
     // Validating a token is using it: same rate limit and usage as any other call.
-    let ip = crate::auth::client_ip(&req);
-    crate::auth::admit(&req, &state, &principal, now, ip.clone())?;
-    crate::auth::record_use(&req, &state, &principal, Outcome::Ok, now, ip);
+    crate::auth::admit(&req, &state, &principal, now, crate::auth::client_ip(&req))?;
     Ok(web::Json(ValidationView {
         active: true,
         id: principal.token_id,
@@ -369,10 +340,7 @@ pub async fn validate(req: HttpRequest, state: web::Data<ApiState>) -> Result<we
 /// The token if the caller may see it; another user's token is "not found", never "forbidden",
 /// so ids cannot be probed.
 pub async fn visible_token(state: &ApiState, caller: &Caller, id: Uuid) -> Result<TokenRecord, ApiError> {
-    match state.store.get_token(id).await? {
-        Some(record) if caller.can_see(record.user_id) => Ok(record),
-        _ => Err(ApiError::NotFound("token")),
-    }
+    Ok(state.tokens.get(&caller.requester(), id).await?)
 }
 
 fn created(view: IssuedTokenView) -> HttpResponse {
@@ -383,35 +351,8 @@ fn created(view: IssuedTokenView) -> HttpResponse {
         .json(view)
 }
 
-fn check_name(name: &str) -> Result<String, ApiError> {
-    let name = name.trim();
-    let len = name.chars().count();
-    if !(1..=100).contains(&len) {
-        return Err(ApiError::bad_request("invalid_name", "name must be 1 to 100 characters"));
-    }
-    Ok(name.to_owned())
-}
-
-fn check_description(description: Option<String>) -> Result<Option<String>, ApiError> {
-    match description {
-        Some(d) if d.chars().count() > 1000 => {
-            Err(ApiError::bad_request("invalid_description", "description must be at most 1000 characters"))
-        }
-        other => Ok(other),
-    }
-}
-
-fn check_rate_limit(limit: Option<i32>) -> Result<Option<i32>, ApiError> {
-    match limit {
-        Some(l) if !(1..=1_000_000).contains(&l) => Err(ApiError::bad_request(
-            "invalid_rate_limit",
-            format!("rate_limit_per_hour must be between 1 and 1000000 (or null for unlimited), got {l}"),
-        )),
-        other => Ok(other),
-    }
-}
-
-/// Parses requested scopes: catalog only; `mcp:admin` is refused with a pointer to the CLI.
+/// Parses requested scopes: catalog and `mcp:admin` (which the lifecycle rules refuse to
+/// the API with a pointer to the CLI).
 fn parse_grant(scopes: &[String]) -> Result<ScopeSet, ApiError> {
     let valid: Vec<&str> = CATALOG.to_vec();
     let set = ScopeSet::from_grant(scopes).map_err(|e| match e {
@@ -426,28 +367,7 @@ fn parse_grant(scopes: &[String]) -> Result<ScopeSet, ApiError> {
             details: Some(Box::new(serde_json::json!({ "unknown": unknown, "valid_scopes": valid }))),
         },
     })?;
-    if set.has_admin() {
-        return Err(ApiError::bad_request(
-            "admin_scope_forbidden",
-            "mcp:admin cannot be granted through the API; it is granted by the CLI only (`tessera user promote`)",
-        ));
-    }
     Ok(set)
-}
-
-/// A token used as API credential can only mint or rotate within its own effective scopes.
-fn check_within_credential(caller: &Caller, scopes: &ScopeSet) -> Result<(), ApiError> {
-    let Some(own) = caller.credential_scopes() else { return Ok(()) };
-    let missing = scopes.missing_from(own);
-    if missing.is_empty() {
-        return Ok(());
-    }
-    Err(ApiError::Forbidden {
-        code: "scope_exceeds_credential",
-        message: format!("this token cannot grant scopes it does not hold: {}", missing.join(" ")),
-        details: Some(Box::new(serde_json::json!({ "missing": missing }))),
-        missing_scope: None,
-    })
 }
 
 /// A JSON body that may be absent (revoke, rotate): empty means the defaults.
@@ -469,4 +389,14 @@ async fn optional_body<T: DeserializeOwned + Default>(req: &HttpRequest, payload
         return Err(ApiError::UnsupportedMediaType);
     }
     serde_json::from_slice(&bytes).map_err(|e| invalid_json(&e))
+}
+
+/// The bounds every token field must respect, so clients and the web UI need not copy them.
+#[utoipa::path(
+    get, path = "/api/v2/limits", tag = "tokens",
+    responses((status = 200, description = "The bounds of this server", body = LimitsView)),
+    security(())
+)]
+pub async fn limits() -> web::Json<LimitsView> {
+    web::Json(LimitsView::current())
 }

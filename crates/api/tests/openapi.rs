@@ -57,3 +57,20 @@ async fn served_openapi_json_is_the_generated_document() {
     assert!(res.headers().get("content-type").unwrap().to_str().unwrap().starts_with("application/json"));
     assert_eq!(res.text().await.unwrap(), tessera_api::openapi_json());
 }
+
+#[test]
+fn documented_bounds_mirror_the_core_constants() {
+    use tessera_core::values::LIMITS;
+    let doc: serde_json::Value = serde_json::from_str(&tessera_api::openapi_json()).unwrap();
+    let schemas = &doc["components"]["schemas"];
+    let create = &schemas["CreateTokenRequest"]["properties"];
+    assert_eq!(create["expires_in_days"]["minimum"], LIMITS.lifetime_min_days);
+    assert_eq!(create["expires_in_days"]["maximum"], LIMITS.lifetime_max_days);
+    assert_eq!(create["expires_in_days"]["default"], LIMITS.lifetime_default_days);
+    assert_eq!(create["rate_limit_per_hour"]["minimum"], LIMITS.rate_limit_min);
+    assert_eq!(create["rate_limit_per_hour"]["maximum"], LIMITS.rate_limit_max);
+    let patch = &schemas["PatchTokenRequest"]["properties"];
+    assert_eq!(patch["rate_limit_per_hour"]["maximum"], LIMITS.rate_limit_max);
+    let rotate = &schemas["RotateRequest"]["properties"];
+    assert_eq!(rotate["grace_seconds"]["maximum"], LIMITS.grace_max_seconds);
+}

@@ -34,6 +34,17 @@ pub enum Outcome {
 }
 
 impl Outcome {
+    /// The outcome an HTTP answer's status stands for (REST calls: a 404 or 409 is an error).
+    pub fn from_status(status: u16) -> Self {
+        match status {
+            200..=399 => Self::Ok,
+            401 => Self::Unauthorized,
+            403 => Self::Forbidden,
+            429 => Self::RateLimited,
+            _ => Self::Error,
+        }
+    }
+
     /// The stored text.
     pub fn as_str(self) -> &'static str {
         match self {

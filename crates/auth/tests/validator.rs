@@ -7,10 +7,10 @@ use std::time::{Duration, Instant};
 use chrono::Utc;
 use tessera_auth::{AuthError, Validator, ValidatorConfig};
 use tessera_core::KeyRing;
-use tessera_core::scope::ScopeSet;
+use tessera_core::lifecycle::Requester;
 use tessera_core::validate::{DenyReason, Rejection};
-use tessera_store::{Actor, IssueRequest, IssuedToken, Store};
-use tessera_testkit::fresh_db;
+use tessera_store::{Actor, Store, TokenRecord};
+use tessera_testkit::{TokenSpec, fresh_db, token_service};
 
 const ISS: &str = "http://tessera.test";
 const AUD: &str = "http://tessera.test/mcp";
@@ -24,20 +24,17 @@ async fn ring(store: &Store) -> KeyRing {
     KeyRing::ed25519(&set.keys, &set.signing_kid).unwrap()
 }
 
-async fn issue(store: &Store, ring: &KeyRing, scopes: &str) -> IssuedToken {
+/// A stored token and its secret.
+struct Issued {
+    secret: String,
+    record: TokenRecord,
+}
+
+async fn issue(store: &Store, ring: &KeyRing, scopes: &str) -> Issued {
     let user =
         store.create_user(&format!("{}@example.com", uuid::Uuid::now_v7()), None, false, &Actor::cli()).await.unwrap();
-    let req = IssueRequest {
-        user_id: user.id,
-        name: "t".into(),
-        description: None,
-        scopes: ScopeSet::parse_grant(scopes).unwrap(),
-        expires_at: Utc::now() + chrono::Duration::days(1),
-        rate_limit_per_hour: None,
-        issuer: ISS.into(),
-        audience: vec![AUD.into()],
-    };
-    store.issue_token(ring, &req, Utc::now(), &Actor::cli()).await.unwrap()
+    let (secret, record) = TokenSpec::new(user.id, scopes, ISS, AUD).insert(store, ring).await;
+    Issued { secret, record }
 }
 
 /// Waits until the listener is up, so row caching is on.
@@ -46,7 +43,7 @@ async fn listening(validator: &Arc<Validator>, store: &Store, ring: &KeyRing) {
     let probe = issue(store, ring, "read:tasks").await;
     let deadline = Instant::now() + Duration::from_secs(5);
     loop {
-        validator.validate(probe.secret.expose(), Utc::now()).await.unwrap();
+        validator.validate(probe.secret.as_str(), Utc::now()).await.unwrap();
         if validator.cache_stats().0 > 0 {
             return;
         }
@@ -61,7 +58,7 @@ async fn issued_token_is_active_with_expanded_scopes() {
     let ring = ring(&db.store).await;
     let t = issue(&db.store, &ring, "write:tasks").await;
     let v = Validator::new(db.store.clone(), ring, config());
-    let p = v.validate(t.secret.expose(), Utc::now()).await.unwrap();
+    let p = v.validate(t.secret.as_str(), Utc::now()).await.unwrap();
     assert_eq!(p.token_id, t.record.id);
     assert!(p.effective.contains("read:tasks"));
 }
@@ -73,12 +70,13 @@ async fn revoked_token_is_rejected_within_one_notify_despite_the_cache() {
     let v = Validator::new(db.store.clone(), ring.clone(), config());
     listening(&v, &db.store, &ring).await;
     let t = issue(&db.store, &ring, "read:tasks").await;
-    v.validate(t.secret.expose(), Utc::now()).await.unwrap();
-    v.validate(t.secret.expose(), Utc::now()).await.unwrap(); // now served from cache
-    db.store.revoke_token(t.record.id, None, Utc::now(), &Actor::cli()).await.unwrap();
+    v.validate(t.secret.as_str(), Utc::now()).await.unwrap();
+    v.validate(t.secret.as_str(), Utc::now()).await.unwrap(); // now served from cache
+    let service = token_service(&db.store, ring.clone(), ISS, AUD);
+    service.revoke(&Requester::Cli, None, t.record.id, None, Utc::now()).await.unwrap();
     let started = Instant::now();
     loop {
-        match v.validate(t.secret.expose(), Utc::now()).await {
+        match v.validate(t.secret.as_str(), Utc::now()).await {
             Err(AuthError::Rejected(Rejection::Denied(DenyReason::Revoked))) => break,
             other => assert!(started.elapsed() < Duration::from_secs(1), "still {other:?} after 1 s"),
         }
@@ -94,7 +92,7 @@ async fn unreachable_database_fails_closed() {
     let t = issue(&db.store, &ring, "read:tasks").await;
     let v = Validator::new(db.store.clone(), ring, config());
     db.store.close().await;
-    let err = v.validate(t.secret.expose(), Utc::now()).await.unwrap_err();
+    let err = v.validate(t.secret.as_str(), Utc::now()).await.unwrap_err();
     assert!(matches!(err, AuthError::Unavailable(_)), "{err:?}");
 }
 
@@ -106,7 +104,7 @@ async fn token_signed_by_a_key_rotated_in_later_is_accepted() {
     db.store.rotate_keys(Utc::now(), &Actor::cli()).await.unwrap();
     let new_ring = ring(&db.store).await;
     let t = issue(&db.store, &new_ring, "read:tasks").await;
-    v.validate(t.secret.expose(), Utc::now()).await.unwrap();
+    v.validate(t.secret.as_str(), Utc::now()).await.unwrap();
 }
 
 #[tokio::test]
@@ -116,6 +114,6 @@ async fn token_for_another_resource_is_wrong_audience() {
     let t = issue(&db.store, &ring, "read:tasks").await;
     let other = ValidatorConfig { resource: "http://elsewhere.test/mcp".into(), ..config() };
     let v = Validator::new(db.store.clone(), ring, other);
-    let err = v.validate(t.secret.expose(), Utc::now()).await.unwrap_err();
+    let err = v.validate(t.secret.as_str(), Utc::now()).await.unwrap_err();
     assert_eq!(err.code(), "wrong_audience");
 }

@@ -1,20 +1,24 @@
 //! Tessera's pure domain: scopes and their inheritance, token claims, the JWT codec and key
-//! ring, minting, and the validator's decision. No I/O here; the clock is a parameter.
+//! ring, minting, the validator's decision, and the token lifecycle's rules and value types. No I/O here; the clock is a parameter.
 
 #![warn(missing_docs)]
 
 pub mod claims;
 pub mod codec;
 pub mod keys;
+pub mod lifecycle;
 pub mod mint;
 pub mod password;
 pub mod scope;
 pub mod validate;
+pub mod values;
 
 pub use claims::{Audience, Claims};
 pub use codec::{CodecError, VerifyPolicy};
 pub use keys::{Algorithm, KeyError, KeyRing, SecretBytes, StoredKey};
+pub use lifecycle::{Credential, Requester, TokenRuleViolation};
 pub use mint::{MintRequest, Minted, SecretToken};
 pub use password::Password;
 pub use scope::{Scope, ScopeError, ScopeSet};
 pub use validate::{DenyReason, Principal, Rejection, Revocation, RevocationKind, TokenState};
+pub use values::{Description, Grace, InvalidValue, Lifetime, RateLimit, RevokeReason, TokenName};

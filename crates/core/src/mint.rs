@@ -2,18 +2,13 @@
 
 use std::fmt;
 
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use crate::claims::{CLIENT_ID, Claims};
 use crate::codec::{CodecError, encode, token_sha256};
 use crate::keys::KeyRing;
 use crate::scope::ScopeSet;
-
-/// Shortest token lifetime, in days.
-pub const MIN_DAYS: i64 = 1;
-/// Longest token lifetime, in days.
-pub const MAX_DAYS: i64 = 365;
 
 /// A bearer token's text. Shown once, never logged, never stored.
 #[derive(Clone, PartialEq, Eq)]
@@ -95,33 +90,9 @@ pub fn mint(ring: &KeyRing, req: &MintRequest) -> Result<Minted, CodecError> {
     Ok(Minted { token: SecretToken(token), sha256, claims })
 }
 
-/// A lifetime outside 1..=365 days.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("expiry must be between {MIN_DAYS} and {MAX_DAYS} days, got {0}")]
-pub struct ExpiryError(pub i64);
-
-/// The expiry instant `days` after `now`, if `days` is allowed.
-pub fn expiry_from_days(now: DateTime<Utc>, days: i64) -> Result<DateTime<Utc>, ExpiryError> {
-    if (MIN_DAYS..=MAX_DAYS).contains(&days) { Ok(now + Duration::days(days)) } else { Err(ExpiryError(days)) }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn expiry_accepts_1_to_365_days() {
-        let now = Utc::now();
-        assert_eq!(expiry_from_days(now, 1).unwrap(), now + Duration::days(1));
-        assert_eq!(expiry_from_days(now, 365).unwrap(), now + Duration::days(365));
-    }
-
-    #[test]
-    fn expiry_refuses_0_and_366_days() {
-        let now = Utc::now();
-        assert_eq!(expiry_from_days(now, 0), Err(ExpiryError(0)));
-        assert!(expiry_from_days(now, 366).unwrap_err().to_string().contains("between 1 and 365"));
-    }
 
     #[test]
     fn minted_token_decodes_to_its_claims_and_hash() {
@@ -135,7 +106,7 @@ mod tests {
             user_id: Uuid::now_v7(),
             scopes: ScopeSet::parse_grant("write:tasks read:context").unwrap(),
             now,
-            expires_at: expiry_from_days(now, 30).unwrap(),
+            expires_at: now + chrono::Duration::days(30),
             jti: Uuid::now_v7(),
         };
         let minted = mint(&ring, &req).unwrap();

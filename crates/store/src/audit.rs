@@ -25,6 +25,52 @@ impl Actor {
     }
 }
 
+/// What an audit row records; stored as its dotted name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuditAction {
+    /// A token was issued.
+    TokenIssue,
+    /// A token was replaced by rotation.
+    TokenRotate,
+    /// A token's name, description, limit, scopes or expiry changed.
+    TokenPatch,
+    /// A token was revoked.
+    TokenRevoke,
+    /// A user account was created.
+    UserCreate,
+    /// A user became an administrator.
+    UserPromote,
+    /// A signing key was created.
+    KeyCreate,
+    /// The signing key was rotated.
+    KeyRotate,
+    /// Someone signed in.
+    Login,
+    /// A sign-in failed.
+    LoginFailed,
+    /// Someone signed out.
+    Logout,
+}
+
+impl AuditAction {
+    /// The stored name, e.g. `token.issue`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::TokenIssue => "token.issue",
+            Self::TokenRotate => "token.rotate",
+            Self::TokenPatch => "token.patch",
+            Self::TokenRevoke => "token.revoke",
+            Self::UserCreate => "user.create",
+            Self::UserPromote => "user.promote",
+            Self::KeyCreate => "key.create",
+            Self::KeyRotate => "key.rotate",
+            Self::Login => "auth.login",
+            Self::LoginFailed => "auth.login_failed",
+            Self::Logout => "auth.logout",
+        }
+    }
+}
+
 /// One row of `audit_events`.
 #[derive(Debug, Clone, Serialize, sqlx::FromRow)]
 pub struct AuditEvent {
@@ -49,7 +95,7 @@ pub struct AuditEvent {
 pub(crate) async fn append(
     conn: &mut PgConnection,
     actor: &Actor,
-    action: &str,
+    action: AuditAction,
     token_id: Option<Uuid>,
     details: serde_json::Value,
 ) -> Result<(), StoreError> {
@@ -59,7 +105,7 @@ pub(crate) async fn append(
     )
     .bind(actor.user_id)
     .bind(actor.token_id)
-    .bind(action)
+    .bind(action.as_str())
     .bind(token_id)
     .bind(actor.ip.as_deref())
     .bind(details)
@@ -73,7 +119,7 @@ impl Store {
     pub async fn audit(
         &self,
         actor: &Actor,
-        action: &str,
+        action: AuditAction,
         token_id: Option<Uuid>,
         details: serde_json::Value,
     ) -> Result<(), StoreError> {

@@ -21,17 +21,9 @@ pub enum StoreError {
     /// The row does not exist (or the caller may not see it).
     #[error("{0} not found")]
     NotFound(&'static str),
-    /// The change breaks a rule the row enforces (e.g. widening scopes).
-    #[error("{message}")]
-    Rejected {
-        /// Stable snake_case code.
-        code: &'static str,
-        /// Human sentence.
-        message: String,
-    },
-    /// A key or token could not be produced.
-    #[error("signing failed: {0}")]
-    Signing(String),
+    /// A stored value is malformed (a hash of the wrong length, a key of an unknown alg).
+    #[error("stored data is malformed: {0}")]
+    Corrupt(String),
     /// Any other database error.
     #[error("database error: {0}")]
     Database(sqlx::Error),

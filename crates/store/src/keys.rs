@@ -3,7 +3,7 @@
 use chrono::{DateTime, Utc};
 use tessera_core::keys::{Algorithm, SecretBytes, StoredKey, generate_ed25519, new_kid};
 
-use crate::{Actor, Store, StoreError, audit};
+use crate::{Actor, AuditAction, Store, StoreError, audit};
 
 /// A key ring as persisted: every key that still verifies, and the one that signs.
 #[derive(Debug)]
@@ -40,7 +40,7 @@ impl Store {
             .await?;
         if active.is_none() {
             insert_new_key(&mut tx, now).await?;
-            audit::append(&mut tx, &Actor::cli(), "key.create", None, serde_json::json!({})).await?;
+            audit::append(&mut tx, &Actor::cli(), AuditAction::KeyCreate, None, serde_json::json!({})).await?;
         }
         tx.commit().await?;
         self.key_set(now).await
@@ -55,7 +55,7 @@ impl Store {
             .execute(&mut *tx)
             .await?;
         let kid = insert_new_key(&mut tx, now).await?;
-        audit::append(&mut tx, actor, "key.rotate", None, serde_json::json!({"kid": kid})).await?;
+        audit::append(&mut tx, actor, AuditAction::KeyRotate, None, serde_json::json!({"kid": kid})).await?;
         tx.commit().await?;
         Ok(kid)
     }
@@ -72,7 +72,7 @@ impl Store {
         let mut set = KeySet { keys: Vec::new(), signing_kid: String::new(), lifetimes: Vec::new() };
         for row in rows {
             let alg: Algorithm =
-                row.alg.parse().map_err(|_| StoreError::Signing(format!("key {} has unknown alg", row.kid)))?;
+                row.alg.parse().map_err(|_| StoreError::Corrupt(format!("key {} has unknown alg", row.kid)))?;
             if row.retired_at.is_none() {
                 set.signing_kid = row.kid.clone();
             }

@@ -20,11 +20,11 @@ use std::time::Duration;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{Connection, PgPool};
 
-pub use audit::{Actor, AuditEvent};
+pub use audit::{Actor, AuditAction, AuditEvent};
 pub use error::StoreError;
 pub use events::{EVENTS_CHANNEL, TokenEvent, TokenEvents};
 pub use keys::KeySet;
-pub use tokens::{IssueRequest, IssuedToken, TokenFilter, TokenPage, TokenPatch, TokenRecord, TokenStatus};
+pub use tokens::{NewToken, TokenFilter, TokenPage, TokenRecord, TokenStatus, TokenTx, TokenUpdate};
 pub use usage::UsageIncrement;
 pub use users::User;
 pub use workspace::{Agent, AgentUpdate, ContextEntry, Task, TaskUpdate};

@@ -1,16 +1,17 @@
-//! Tokens: issue, read, list, patch, rotate, revoke, and the row state the validator needs.
+//! Tokens as rows: read, list, and the persistence steps of a lifecycle change (lock, insert,
+//! update, revoke, audit, notify) inside one transaction. The rules that decide whether a
+//! change is allowed, and the signing, live in `tessera-core` and `tessera-tokens`: this
+//! module only persists what it is told.
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use sqlx::PgConnection;
-use tessera_core::keys::KeyRing;
-use tessera_core::mint::{MintRequest, SecretToken, mint};
+use sqlx::{PgConnection, Postgres, Transaction};
 use tessera_core::scope::ScopeSet;
 use tessera_core::validate::{Revocation, RevocationKind, TokenState};
 use uuid::Uuid;
 
 use crate::events::notify;
-use crate::{Actor, Store, StoreError, audit};
+use crate::{Actor, AuditAction, Store, StoreError, audit};
 
 /// Where a token stands at a given instant.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -55,6 +56,8 @@ pub struct TokenRecord {
     pub rotated_from: Option<Uuid>,
     /// The token that replaced this one.
     pub replaced_by: Option<Uuid>,
+    /// The token that minted this one through the API, if a token did.
+    pub minted_by: Option<Uuid>,
     /// `revoked` or `rotated` once a revocation row exists.
     pub revocation_kind: Option<String>,
     /// When the revocation was recorded.
@@ -75,41 +78,48 @@ impl TokenRecord {
             _ => TokenStatus::Active,
         }
     }
+
+    /// The granted scopes; a stored scope no longer in the catalog grants nothing, and the
+    /// rest of the set survives.
+    pub fn scope_set(&self) -> ScopeSet {
+        stored_scopes(&self.scopes)
+    }
 }
 
 const SELECT_TOKEN: &str = "SELECT t.id, t.user_id, t.name, t.description, t.scopes, t.audience, t.created_at,
-        t.expires_at, t.rate_limit_per_hour, t.last_used_at, t.last_used_from, t.rotated_from, t.replaced_by,
+        t.expires_at, t.rate_limit_per_hour, t.last_used_at, t.last_used_from, t.rotated_from, t.replaced_by, t.minted_by,
         r.kind AS revocation_kind, r.revoked_at, r.effective_at AS revocation_effective_at, r.reason AS revoke_reason
     FROM tokens t LEFT JOIN revocations r ON r.token_id = t.id";
 
-/// What a new token carries.
+/// A token row to insert: the service has checked the rules and signed the secret.
 #[derive(Debug, Clone)]
-pub struct IssueRequest {
+pub struct NewToken {
+    /// Token id (the JWT's `jti`).
+    pub id: Uuid,
     /// Owner.
     pub user_id: Uuid,
-    /// Human name (1..=100 chars).
+    /// Human name, already validated.
     pub name: String,
-    /// Optional description.
+    /// Optional description, already validated.
     pub description: Option<String>,
-    /// Granted scopes (the caller has already checked who may grant what).
+    /// Granted scopes.
     pub scopes: ScopeSet,
-    /// Expiry instant.
+    /// `aud` claim.
+    pub audience: Vec<String>,
+    /// Creation instant (`iat`).
+    pub created_at: DateTime<Utc>,
+    /// Expiry instant (`exp`).
     pub expires_at: DateTime<Utc>,
     /// Requests per hour, `None` for unlimited.
     pub rate_limit_per_hour: Option<i32>,
-    /// `iss` claim.
-    pub issuer: String,
-    /// `aud` claim.
-    pub audience: Vec<String>,
-}
-
-/// A freshly issued token: its metadata and the secret, shown once.
-#[derive(Debug)]
-pub struct IssuedToken {
-    /// Stored metadata.
-    pub record: TokenRecord,
-    /// The bearer secret; never stored.
-    pub secret: SecretToken,
+    /// The token this one replaces by rotation.
+    pub rotated_from: Option<Uuid>,
+    /// The token that minted this one, if a token did.
+    pub minted_by: Option<Uuid>,
+    /// SHA-256 of the secret: the only trace of it that is kept.
+    pub token_sha256: [u8; 32],
+    /// The signing key's id.
+    pub kid: String,
 }
 
 /// Which tokens to list (keyset pagination, newest first).
@@ -138,42 +148,32 @@ pub struct TokenPage {
     pub next_after: Option<Uuid>,
 }
 
-/// A change to a token: only metadata, narrower scopes, or an earlier expiry.
+/// New values for a token's row; `None` fields stay as they are.
 #[derive(Debug, Clone, Default)]
-pub struct TokenPatch {
+pub struct TokenUpdate {
     /// New name.
     pub name: Option<String>,
     /// New description (`Some(None)` clears it).
     pub description: Option<Option<String>>,
     /// New rate limit (`Some(None)` removes it).
     pub rate_limit_per_hour: Option<Option<i32>>,
-    /// Narrower scopes.
+    /// New scopes.
     pub scopes: Option<ScopeSet>,
-    /// Earlier expiry.
+    /// New expiry.
     pub expires_at: Option<DateTime<Utc>>,
 }
 
+/// One lifecycle change in progress: every step runs in this transaction, and nothing is
+/// visible (nor announced over NOTIFY) until [`TokenTx::commit`].
+#[derive(Debug)]
+pub struct TokenTx {
+    tx: Transaction<'static, Postgres>,
+}
+
 impl Store {
-    /// Signs a new token and stores its metadata and hash, with an audit row.
-    pub async fn issue_token(
-        &self,
-        ring: &KeyRing,
-        req: &IssueRequest,
-        now: DateTime<Utc>,
-        actor: &Actor,
-    ) -> Result<IssuedToken, StoreError> {
-        let mut tx = self.pool.begin().await?;
-        let issued = insert_token(&mut tx, ring, req, None, now).await?;
-        audit::append(
-            &mut tx,
-            actor,
-            "token.issue",
-            Some(issued.record.id),
-            serde_json::json!({"name": req.name, "scopes": req.scopes.to_vec(), "expires_at": req.expires_at}),
-        )
-        .await?;
-        tx.commit().await?;
-        Ok(issued)
+    /// Starts a lifecycle change.
+    pub async fn begin_token_change(&self) -> Result<TokenTx, StoreError> {
+        Ok(TokenTx { tx: self.pool.begin().await? })
     }
 
     /// One token's metadata.
@@ -214,183 +214,6 @@ impl Store {
         Ok(TokenPage { items, next_after })
     }
 
-    /// Revokes a token at once. Idempotent: revoking a revoked token changes nothing.
-    pub async fn revoke_token(
-        &self,
-        id: Uuid,
-        reason: Option<&str>,
-        now: DateTime<Utc>,
-        actor: &Actor,
-    ) -> Result<TokenRecord, StoreError> {
-        let mut tx = self.pool.begin().await?;
-        let current = lock_token(&mut tx, id).await?;
-        if current.status(now) != TokenStatus::Revoked {
-            sqlx::query(
-                "INSERT INTO revocations (token_id, kind, revoked_at, revoked_by, reason, effective_at)
-                 VALUES ($1, 'revoked', $2, $3, $4, $2)
-                 ON CONFLICT (token_id) DO UPDATE SET kind = 'revoked', revoked_at = $2, revoked_by = $3,
-                     reason = COALESCE($4, revocations.reason), effective_at = LEAST(revocations.effective_at, $2)",
-            )
-            .bind(id)
-            .bind(now)
-            .bind(actor.user_id)
-            .bind(reason)
-            .execute(&mut *tx)
-            .await?;
-            audit::append(&mut tx, actor, "token.revoke", Some(id), serde_json::json!({"reason": reason})).await?;
-            notify(&mut tx, id).await?;
-        }
-        let record = fetch_token(&mut tx, id).await?;
-        tx.commit().await?;
-        Ok(record)
-    }
-
-    /// Replaces an active token by a new one with the same name, scopes and limit; the old
-    /// one keeps working for `grace` and then fails as `rotated`.
-    pub async fn rotate_token(
-        &self,
-        ring: &KeyRing,
-        issuer: &str,
-        id: Uuid,
-        grace: chrono::Duration,
-        now: DateTime<Utc>,
-        actor: &Actor,
-    ) -> Result<IssuedToken, StoreError> {
-        let mut tx = self.pool.begin().await?;
-        let old = lock_token(&mut tx, id).await?;
-        if old.status(now) != TokenStatus::Active {
-            return Err(StoreError::Rejected {
-                code: "token_inactive",
-                message: "only an active token can be rotated".to_owned(),
-            });
-        }
-        if old.replaced_by.is_some() {
-            return Err(StoreError::Rejected {
-                code: "already_rotated",
-                message: "this token was already rotated; rotate its replacement instead".to_owned(),
-            });
-        }
-        let scopes = stored_scopes(&old.scopes);
-        let req = IssueRequest {
-            user_id: old.user_id,
-            name: old.name.clone(),
-            description: old.description.clone(),
-            scopes,
-            // The replacement lives as long as the original was meant to.
-            expires_at: now + (old.expires_at - old.created_at),
-            rate_limit_per_hour: old.rate_limit_per_hour,
-            issuer: issuer.to_owned(),
-            audience: old.audience.clone(),
-        };
-        let issued = insert_token(&mut tx, ring, &req, Some(old.id), now).await?;
-        sqlx::query("UPDATE tokens SET replaced_by = $2 WHERE id = $1")
-            .bind(id)
-            .bind(issued.record.id)
-            .execute(&mut *tx)
-            .await?;
-        sqlx::query(
-            "INSERT INTO revocations (token_id, kind, revoked_at, revoked_by, reason, effective_at)
-             VALUES ($1, 'rotated', $2, $3, 'rotated', $4)",
-        )
-        .bind(id)
-        .bind(now)
-        .bind(actor.user_id)
-        .bind(now + grace)
-        .execute(&mut *tx)
-        .await?;
-        audit::append(
-            &mut tx,
-            actor,
-            "token.rotate",
-            Some(id),
-            serde_json::json!({"replaced_by": issued.record.id, "grace_seconds": grace.num_seconds()}),
-        )
-        .await?;
-        notify(&mut tx, id).await?;
-        tx.commit().await?;
-        Ok(issued)
-    }
-
-    /// Changes metadata, narrows scopes or shortens expiry; widening is refused.
-    pub async fn patch_token(
-        &self,
-        id: Uuid,
-        patch: &TokenPatch,
-        now: DateTime<Utc>,
-        actor: &Actor,
-    ) -> Result<TokenRecord, StoreError> {
-        let mut tx = self.pool.begin().await?;
-        let current = lock_token(&mut tx, id).await?;
-        if current.status(now) != TokenStatus::Active {
-            return Err(StoreError::Rejected {
-                code: "token_inactive",
-                message: "only an active token can be changed".to_owned(),
-            });
-        }
-        if let Some(scopes) = &patch.scopes {
-            // Narrowing may keep what the grant implies: write:x can become read:x.
-            let granted = stored_scopes(&current.scopes).expand();
-            if !scopes.is_subset(&granted) {
-                return Err(StoreError::Rejected {
-                    code: "scope_widening",
-                    message: format!(
-                        "scopes can only be narrowed; not granted to this token: {}",
-                        scopes.missing_from(&granted).join(" ")
-                    ),
-                });
-            }
-        }
-        if let Some(expires_at) = patch.expires_at {
-            if expires_at > current.expires_at {
-                return Err(StoreError::Rejected {
-                    code: "expiry_extension",
-                    message: "expiry can only be shortened; issue a new token for a longer life".to_owned(),
-                });
-            }
-            if expires_at <= now {
-                return Err(StoreError::Rejected {
-                    code: "expiry_in_past",
-                    message: "the new expiry must be in the future; revoke the token to end it now".to_owned(),
-                });
-            }
-        }
-        sqlx::query(
-            "UPDATE tokens SET
-                name = COALESCE($2, name),
-                description = CASE WHEN $3 THEN $4 ELSE description END,
-                rate_limit_per_hour = CASE WHEN $5 THEN $6 ELSE rate_limit_per_hour END,
-                scopes = COALESCE($7, scopes),
-                expires_at = COALESCE($8, expires_at)
-             WHERE id = $1",
-        )
-        .bind(id)
-        .bind(patch.name.as_deref())
-        .bind(patch.description.is_some())
-        .bind(patch.description.clone().flatten())
-        .bind(patch.rate_limit_per_hour.is_some())
-        .bind(patch.rate_limit_per_hour.flatten())
-        .bind(patch.scopes.as_ref().map(ScopeSet::to_vec))
-        .bind(patch.expires_at)
-        .execute(&mut *tx)
-        .await?;
-        let record = fetch_token(&mut tx, id).await?;
-        audit::append(
-            &mut tx,
-            actor,
-            "token.patch",
-            Some(id),
-            serde_json::json!({
-                "name": patch.name, "scopes": patch.scopes.as_ref().map(ScopeSet::to_vec),
-                "expires_at": patch.expires_at, "rate_limit_per_hour": patch.rate_limit_per_hour,
-                "description_changed": patch.description.is_some(),
-            }),
-        )
-        .await?;
-        notify(&mut tx, id).await?;
-        tx.commit().await?;
-        Ok(record)
-    }
-
     /// What the validator needs to know about a token's row, in one query.
     pub async fn token_state(&self, id: Uuid) -> Result<Option<TokenState>, StoreError> {
         type Row = (
@@ -420,7 +243,7 @@ impl Store {
             return Ok(None);
         };
         let token_sha256: [u8; 32] =
-            sha.try_into().map_err(|_| StoreError::Signing("stored token hash has the wrong length".to_owned()))?;
+            sha.try_into().map_err(|_| StoreError::Corrupt("stored token hash has the wrong length".to_owned()))?;
         let revocation = match (kind.as_deref(), effective_at) {
             (Some(kind), Some(effective_at)) => Some(Revocation {
                 kind: if kind == "rotated" { RevocationKind::Rotated } else { RevocationKind::Revoked },
@@ -442,22 +265,173 @@ impl Store {
     }
 }
 
-/// Scopes as stored; a scope no longer in the catalog grants nothing.
+impl TokenTx {
+    /// Locks the token's row for the rest of the change; `None` if there is no such token.
+    pub async fn lock(&mut self, id: Uuid) -> Result<Option<TokenRecord>, StoreError> {
+        let found = sqlx::query("SELECT 1 FROM tokens WHERE id = $1 FOR UPDATE")
+            .bind(id)
+            .fetch_optional(&mut *self.tx)
+            .await?
+            .is_some();
+        if !found {
+            return Ok(None);
+        }
+        fetch_token(&mut self.tx, id).await.map(Some)
+    }
+
+    /// Inserts a new token row.
+    pub async fn insert(&mut self, row: &NewToken) -> Result<TokenRecord, StoreError> {
+        sqlx::query(
+            "INSERT INTO tokens (id, user_id, name, description, scopes, audience, created_at, expires_at,
+                                 rate_limit_per_hour, rotated_from, minted_by, token_sha256, kid)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+        )
+        .bind(row.id)
+        .bind(row.user_id)
+        .bind(&row.name)
+        .bind(row.description.as_deref())
+        .bind(row.scopes.to_vec())
+        .bind(&row.audience)
+        .bind(row.created_at)
+        .bind(row.expires_at)
+        .bind(row.rate_limit_per_hour)
+        .bind(row.rotated_from)
+        .bind(row.minted_by)
+        .bind(row.token_sha256.as_slice())
+        .bind(&row.kid)
+        .execute(&mut *self.tx)
+        .await?;
+        fetch_token(&mut self.tx, row.id).await
+    }
+
+    /// Writes new values into a token's row.
+    pub async fn update(&mut self, id: Uuid, update: &TokenUpdate) -> Result<TokenRecord, StoreError> {
+        sqlx::query(
+            "UPDATE tokens SET
+                name = COALESCE($2, name),
+                description = CASE WHEN $3 THEN $4 ELSE description END,
+                rate_limit_per_hour = CASE WHEN $5 THEN $6 ELSE rate_limit_per_hour END,
+                scopes = COALESCE($7, scopes),
+                expires_at = COALESCE($8, expires_at)
+             WHERE id = $1",
+        )
+        .bind(id)
+        .bind(update.name.as_deref())
+        .bind(update.description.is_some())
+        .bind(update.description.clone().flatten())
+        .bind(update.rate_limit_per_hour.is_some())
+        .bind(update.rate_limit_per_hour.flatten())
+        .bind(update.scopes.as_ref().map(ScopeSet::to_vec))
+        .bind(update.expires_at)
+        .execute(&mut *self.tx)
+        .await?;
+        fetch_token(&mut self.tx, id).await
+    }
+
+    /// Records that `old` was replaced by `new`; `old` keeps working until `effective_at`.
+    pub async fn mark_rotated(
+        &mut self,
+        old: Uuid,
+        new: Uuid,
+        now: DateTime<Utc>,
+        by: Option<Uuid>,
+        effective_at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        sqlx::query("UPDATE tokens SET replaced_by = $2 WHERE id = $1")
+            .bind(old)
+            .bind(new)
+            .execute(&mut *self.tx)
+            .await?;
+        sqlx::query(
+            "INSERT INTO revocations (token_id, kind, revoked_at, revoked_by, reason, effective_at)
+             VALUES ($1, 'rotated', $2, $3, 'rotated', $4)",
+        )
+        .bind(old)
+        .bind(now)
+        .bind(by)
+        .bind(effective_at)
+        .execute(&mut *self.tx)
+        .await?;
+        Ok(())
+    }
+
+    /// Revokes a token now; a rotation still in its grace becomes a revocation at once.
+    pub async fn revoke(
+        &mut self,
+        id: Uuid,
+        reason: Option<&str>,
+        now: DateTime<Utc>,
+        by: Option<Uuid>,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO revocations (token_id, kind, revoked_at, revoked_by, reason, effective_at)
+             VALUES ($1, 'revoked', $2, $3, $4, $2)
+             ON CONFLICT (token_id) DO UPDATE SET kind = 'revoked', revoked_at = $2, revoked_by = $3,
+                 reason = COALESCE($4, revocations.reason), effective_at = LEAST(revocations.effective_at, $2)",
+        )
+        .bind(id)
+        .bind(now)
+        .bind(by)
+        .bind(reason)
+        .execute(&mut *self.tx)
+        .await?;
+        Ok(())
+    }
+
+    /// Every token minted by `id`, directly or through tokens it minted, that is not yet
+    /// revoked at `now`; each is locked for the rest of the change.
+    pub async fn minted_descendants(&mut self, id: Uuid, now: DateTime<Utc>) -> Result<Vec<Uuid>, StoreError> {
+        Ok(sqlx::query_scalar(
+            "WITH RECURSIVE minted(id) AS (
+                 SELECT id FROM tokens WHERE minted_by = $1
+                 UNION SELECT t.id FROM tokens t JOIN minted m ON t.minted_by = m.id
+             )
+             SELECT t.id FROM tokens t JOIN minted m ON m.id = t.id
+             LEFT JOIN revocations r ON r.token_id = t.id
+             WHERE r.effective_at IS NULL OR r.effective_at > $2
+             ORDER BY t.id
+             FOR UPDATE OF t",
+        )
+        .bind(id)
+        .bind(now)
+        .fetch_all(&mut *self.tx)
+        .await?)
+    }
+
+    /// Reads a token's row as it stands inside this change.
+    pub async fn get(&mut self, id: Uuid) -> Result<TokenRecord, StoreError> {
+        fetch_token(&mut self.tx, id).await
+    }
+
+    /// Appends an audit row.
+    pub async fn audit(
+        &mut self,
+        actor: &Actor,
+        action: AuditAction,
+        token_id: Uuid,
+        details: serde_json::Value,
+    ) -> Result<(), StoreError> {
+        audit::append(&mut self.tx, actor, action, Some(token_id), details).await
+    }
+
+    /// Announces the token's change to every instance once the transaction commits.
+    pub async fn notify(&mut self, id: Uuid) -> Result<(), StoreError> {
+        notify(&mut self.tx, id).await
+    }
+
+    /// Makes the change visible (and the notifications delivered).
+    pub async fn commit(self) -> Result<(), StoreError> {
+        Ok(self.tx.commit().await?)
+    }
+}
+
+/// Scopes as stored: a scope no longer in the catalog grants nothing, and the rest survive.
 fn stored_scopes(scopes: &[String]) -> ScopeSet {
-    ScopeSet::parse_any(&scopes.join(" ")).unwrap_or_default()
+    ScopeSet::parse_lenient(&scopes.join(" "))
 }
 
 fn escape_like(q: &str) -> String {
     q.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_")
-}
-
-async fn lock_token(conn: &mut PgConnection, id: Uuid) -> Result<TokenRecord, StoreError> {
-    sqlx::query("SELECT 1 FROM tokens WHERE id = $1 FOR UPDATE")
-        .bind(id)
-        .fetch_optional(&mut *conn)
-        .await?
-        .ok_or(StoreError::NotFound("token"))?;
-    fetch_token(conn, id).await
 }
 
 async fn fetch_token(conn: &mut PgConnection, id: Uuid) -> Result<TokenRecord, StoreError> {
@@ -466,47 +440,4 @@ async fn fetch_token(conn: &mut PgConnection, id: Uuid) -> Result<TokenRecord, S
         .fetch_optional(conn)
         .await?
         .ok_or(StoreError::NotFound("token"))
-}
-
-async fn insert_token(
-    conn: &mut PgConnection,
-    ring: &KeyRing,
-    req: &IssueRequest,
-    rotated_from: Option<Uuid>,
-    now: DateTime<Utc>,
-) -> Result<IssuedToken, StoreError> {
-    let minted = mint(
-        ring,
-        &MintRequest {
-            issuer: req.issuer.clone(),
-            audience: req.audience.clone(),
-            user_id: req.user_id,
-            scopes: req.scopes.clone(),
-            now,
-            expires_at: req.expires_at,
-            jti: Uuid::now_v7(),
-        },
-    )
-    .map_err(|e| StoreError::Signing(e.to_string()))?;
-    sqlx::query(
-        "INSERT INTO tokens (id, user_id, name, description, scopes, audience, created_at, expires_at,
-                             rate_limit_per_hour, rotated_from, token_sha256, kid)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
-    )
-    .bind(minted.claims.jti)
-    .bind(req.user_id)
-    .bind(&req.name)
-    .bind(req.description.as_deref())
-    .bind(req.scopes.to_vec())
-    .bind(&req.audience)
-    .bind(now)
-    .bind(req.expires_at)
-    .bind(req.rate_limit_per_hour)
-    .bind(rotated_from)
-    .bind(minted.sha256.as_slice())
-    .bind(ring.signing_kid())
-    .execute(&mut *conn)
-    .await?;
-    let record = fetch_token(conn, minted.claims.jti).await?;
-    Ok(IssuedToken { record, secret: minted.token })
 }

@@ -5,7 +5,7 @@ use serde::Serialize;
 use uuid::Uuid;
 
 use crate::error::conflict_on_unique;
-use crate::{Actor, Store, StoreError, audit};
+use crate::{Actor, AuditAction, Store, StoreError, audit};
 
 /// A Tessera account. The password hash stays inside the store.
 #[derive(Debug, Clone, Serialize, sqlx::FromRow)]
@@ -48,7 +48,7 @@ impl Store {
         audit::append(
             &mut tx,
             actor,
-            "user.create",
+            AuditAction::UserCreate,
             None,
             serde_json::json!({"user_id": user.id, "is_admin": is_admin}),
         )
@@ -94,7 +94,7 @@ impl Store {
         .fetch_optional(&mut *tx)
         .await?
         .ok_or(StoreError::NotFound("user"))?;
-        audit::append(&mut tx, actor, "user.promote", None, serde_json::json!({"user_id": user.id})).await?;
+        audit::append(&mut tx, actor, AuditAction::UserPromote, None, serde_json::json!({"user_id": user.id})).await?;
         tx.commit().await?;
         Ok(user)
     }

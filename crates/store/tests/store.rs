@@ -3,9 +3,9 @@
 
 use chrono::{Duration, Utc};
 use tessera_core::keys::KeyRing;
-use tessera_core::scope::ScopeSet;
-use tessera_store::{Actor, IssueRequest, Store, StoreError, TokenEvent, TokenFilter, TokenPatch, TokenStatus};
-use tessera_testkit::fresh_db;
+use tessera_store::{Actor, AuditAction, Store, StoreError, TokenRecord, TokenStatus};
+use tessera_store::{TokenEvent, TokenFilter};
+use tessera_testkit::{TokenSpec, fresh_db, key_ring};
 use uuid::Uuid;
 
 async fn user(store: &Store, email: &str) -> Uuid {
@@ -13,21 +13,24 @@ async fn user(store: &Store, email: &str) -> Uuid {
 }
 
 async fn ring(store: &Store) -> KeyRing {
-    let set = store.load_or_create_keys(Utc::now()).await.unwrap();
-    KeyRing::ed25519(&set.keys, &set.signing_kid).unwrap()
+    key_ring(store).await
 }
 
-fn request(user_id: Uuid, name: &str, scopes: &str) -> IssueRequest {
-    IssueRequest {
-        user_id,
+/// A stored token named `name` with `scopes` for `owner`, and its secret.
+async fn token(store: &Store, ring: &KeyRing, owner: Uuid, name: &str, scopes: &str) -> (String, TokenRecord) {
+    let spec = TokenSpec {
         name: name.to_owned(),
-        description: None,
-        scopes: ScopeSet::parse_grant(scopes).unwrap(),
-        expires_at: Utc::now() + Duration::days(30),
-        rate_limit_per_hour: None,
-        issuer: "http://tessera.test".to_owned(),
-        audience: vec!["http://tessera.test/mcp".to_owned()],
-    }
+        ..TokenSpec::new(owner, scopes, "http://tessera.test", "http://tessera.test/mcp")
+    };
+    spec.insert(store, ring).await
+}
+
+/// Revokes `id` now, as the lifecycle service does it (row, NOTIFY, in one transaction).
+async fn revoke(store: &Store, id: Uuid) {
+    let mut tx = store.begin_token_change().await.unwrap();
+    tx.revoke(id, None, Utc::now(), None).await.unwrap();
+    tx.notify(id).await.unwrap();
+    tx.commit().await.unwrap();
 }
 
 #[tokio::test]
@@ -39,112 +42,16 @@ async fn duplicate_email_in_any_case_is_a_conflict() {
 }
 
 #[tokio::test]
-async fn issued_token_stores_only_the_hash_of_the_secret() {
-    let db = fresh_db().await;
-    let owner = user(&db.store, "a@example.com").await;
-    let ring = ring(&db.store).await;
-    let issued =
-        db.store.issue_token(&ring, &request(owner, "ci", "read:tasks"), Utc::now(), &Actor::cli()).await.unwrap();
-    let secret = issued.secret.expose().to_owned();
-    let dump: String = sqlx::query_scalar("SELECT row_to_json(t)::text FROM tokens t WHERE id = $1")
-        .bind(issued.record.id)
-        .fetch_one(db.store.pool())
-        .await
-        .unwrap();
-    assert!(!dump.contains(&secret), "the secret must never be stored");
-    let state = db.store.token_state(issued.record.id).await.unwrap().unwrap();
-    assert_eq!(state.token_sha256, tessera_core::codec::token_sha256(&secret));
-}
-
-#[tokio::test]
-async fn revocation_is_a_row_and_is_idempotent() {
-    let db = fresh_db().await;
-    let owner = user(&db.store, "a@example.com").await;
-    let ring = ring(&db.store).await;
-    let now = Utc::now();
-    let t = db.store.issue_token(&ring, &request(owner, "t", "read:tasks"), now, &Actor::cli()).await.unwrap().record;
-    let first = db.store.revoke_token(t.id, Some("leaked"), now, &Actor::cli()).await.unwrap();
-    let second = db.store.revoke_token(t.id, None, now + Duration::seconds(5), &Actor::cli()).await.unwrap();
-    assert_eq!(first.status(now), TokenStatus::Revoked);
-    assert_eq!(second.revoked_at, first.revoked_at, "a second revoke changes nothing");
-    assert_eq!(second.revoke_reason.as_deref(), Some("leaked"));
-    let rows: i64 = sqlx::query_scalar("SELECT count(*) FROM tokens WHERE id = $1")
-        .bind(t.id)
-        .fetch_one(db.store.pool())
-        .await
-        .unwrap();
-    assert_eq!(rows, 1, "revocation never deletes the token");
-}
-
-#[tokio::test]
-async fn rotation_keeps_old_token_until_grace_ends() {
-    let db = fresh_db().await;
-    let owner = user(&db.store, "a@example.com").await;
-    let ring = ring(&db.store).await;
-    let now = Utc::now();
-    let old =
-        db.store.issue_token(&ring, &request(owner, "t", "write:tasks"), now, &Actor::cli()).await.unwrap().record;
-    let new = db
-        .store
-        .rotate_token(&ring, "http://tessera.test", old.id, Duration::seconds(60), now, &Actor::cli())
-        .await
-        .unwrap()
-        .record;
-    assert_eq!(new.rotated_from, Some(old.id));
-    assert_eq!(new.scopes, old.scopes);
-    let old = db.store.get_token(old.id).await.unwrap().unwrap();
-    assert_eq!(old.replaced_by, Some(new.id));
-    assert_eq!(old.status(now + Duration::seconds(59)), TokenStatus::Active);
-    assert_eq!(old.status(now + Duration::seconds(60)), TokenStatus::Rotated);
-}
-
-#[tokio::test]
-async fn patch_refuses_to_widen_scopes() {
-    let db = fresh_db().await;
-    let owner = user(&db.store, "a@example.com").await;
-    let ring = ring(&db.store).await;
-    let now = Utc::now();
-    let t = db.store.issue_token(&ring, &request(owner, "t", "read:tasks"), now, &Actor::cli()).await.unwrap().record;
-    let patch =
-        TokenPatch { scopes: Some(ScopeSet::parse_grant("read:tasks write:tasks").unwrap()), ..Default::default() };
-    let err = db.store.patch_token(t.id, &patch, now, &Actor::cli()).await.unwrap_err();
-    assert!(matches!(err, StoreError::Rejected { code: "scope_widening", .. }), "{err:?}");
-}
-
-#[tokio::test]
-async fn patch_narrows_scopes_and_shortens_expiry() {
-    let db = fresh_db().await;
-    let owner = user(&db.store, "a@example.com").await;
-    let ring = ring(&db.store).await;
-    let now = Utc::now();
-    let t = db
-        .store
-        .issue_token(&ring, &request(owner, "t", "read:tasks write:context"), now, &Actor::cli())
-        .await
-        .unwrap()
-        .record;
-    let soon = now + Duration::days(1);
-    let patch = TokenPatch {
-        scopes: Some(ScopeSet::parse_grant("read:tasks").unwrap()),
-        expires_at: Some(soon),
-        ..Default::default()
-    };
-    let patched = db.store.patch_token(t.id, &patch, now, &Actor::cli()).await.unwrap();
-    assert_eq!(patched.scopes, vec!["read:tasks".to_owned()]);
-    assert!((patched.expires_at - soon).num_milliseconds().abs() < 1);
-}
-
-#[tokio::test]
 async fn list_pages_through_every_token_once() {
     let db = fresh_db().await;
     let owner = user(&db.store, "a@example.com").await;
     let other = user(&db.store, "b@example.com").await;
     let ring = ring(&db.store).await;
-    let now = Utc::now();
     for i in 0..7 {
-        db.store.issue_token(&ring, &request(owner, &format!("t{i}"), "read:tasks"), now, &Actor::cli()).await.unwrap();
+        token(&db.store, &ring, owner, &format!("t{i}"), "read:tasks").await;
     }
-    db.store.issue_token(&ring, &request(other, "not mine", "read:tasks"), now, &Actor::cli()).await.unwrap();
+    token(&db.store, &ring, other, "not mine", "read:tasks").await;
+    let now = Utc::now();
     let mut seen = Vec::new();
     let mut after = None;
     loop {
@@ -164,11 +71,10 @@ async fn list_filters_by_status_and_name() {
     let db = fresh_db().await;
     let owner = user(&db.store, "a@example.com").await;
     let ring = ring(&db.store).await;
+    let (_, keep) = token(&db.store, &ring, owner, "deploy bot", "read:tasks").await;
+    let (_, gone) = token(&db.store, &ring, owner, "old bot", "read:tasks").await;
+    revoke(&db.store, gone.id).await;
     let now = Utc::now();
-    let keep =
-        db.store.issue_token(&ring, &request(owner, "deploy bot", "read:tasks"), now, &Actor::cli()).await.unwrap();
-    let gone = db.store.issue_token(&ring, &request(owner, "old bot", "read:tasks"), now, &Actor::cli()).await.unwrap();
-    db.store.revoke_token(gone.record.id, None, now, &Actor::cli()).await.unwrap();
     let filter = |status, q: Option<&str>| TokenFilter {
         user_id: Some(owner),
         status,
@@ -178,9 +84,9 @@ async fn list_filters_by_status_and_name() {
         now,
     };
     let active = db.store.list_tokens(&filter(Some(TokenStatus::Active), None)).await.unwrap();
-    assert_eq!(active.items.iter().map(|t| t.id).collect::<Vec<_>>(), vec![keep.record.id]);
+    assert_eq!(active.items.iter().map(|t| t.id).collect::<Vec<_>>(), vec![keep.id]);
     let revoked = db.store.list_tokens(&filter(Some(TokenStatus::Revoked), None)).await.unwrap();
-    assert_eq!(revoked.items.iter().map(|t| t.id).collect::<Vec<_>>(), vec![gone.record.id]);
+    assert_eq!(revoked.items.iter().map(|t| t.id).collect::<Vec<_>>(), vec![gone.id]);
     let named = db.store.list_tokens(&filter(None, Some("DEPLOY"))).await.unwrap();
     assert_eq!(named.items.len(), 1);
     let wildcard = db.store.list_tokens(&filter(None, Some("%"))).await.unwrap();
@@ -193,31 +99,16 @@ async fn revoke_notifies_listeners() {
     let owner = user(&db.store, "a@example.com").await;
     let ring = ring(&db.store).await;
     let mut events = db.store.token_events().await.unwrap();
-    let t = db.store.issue_token(&ring, &request(owner, "t", "read:tasks"), Utc::now(), &Actor::cli()).await.unwrap();
-    db.store.revoke_token(t.record.id, None, Utc::now(), &Actor::cli()).await.unwrap();
+    let (_, t) = token(&db.store, &ring, owner, "t", "read:tasks").await;
+    revoke(&db.store, t.id).await;
     let event = tokio::time::timeout(std::time::Duration::from_secs(5), events.next()).await.unwrap();
-    assert_eq!(event, TokenEvent::Changed(t.record.id));
-}
-
-#[tokio::test]
-async fn management_actions_are_audited_without_secrets() {
-    let db = fresh_db().await;
-    let owner = user(&db.store, "a@example.com").await;
-    let ring = ring(&db.store).await;
-    let now = Utc::now();
-    let issued = db.store.issue_token(&ring, &request(owner, "t", "read:tasks"), now, &Actor::cli()).await.unwrap();
-    db.store.revoke_token(issued.record.id, None, now, &Actor::cli()).await.unwrap();
-    let rows = db.store.audit_for_token(issued.record.id, 10).await.unwrap();
-    let actions: Vec<_> = rows.iter().map(|r| r.action.as_str()).collect();
-    assert_eq!(actions, vec!["token.issue", "token.revoke"]);
-    let all = serde_json::to_string(&rows).unwrap();
-    assert!(!all.contains(issued.secret.expose()));
+    assert_eq!(event, TokenEvent::Changed(t.id));
 }
 
 #[tokio::test]
 async fn audit_log_is_append_only() {
     let db = fresh_db().await;
-    db.store.audit(&Actor::cli(), "test.event", None, serde_json::json!({})).await.unwrap();
+    db.store.audit(&Actor::cli(), AuditAction::Login, None, serde_json::json!({})).await.unwrap();
     let deleted = sqlx::query("DELETE FROM audit_events").execute(db.store.pool()).await;
     assert!(deleted.is_err(), "deleting audit rows must fail");
 }
@@ -241,7 +132,7 @@ async fn usage_batches_accumulate_and_move_last_used() {
     let owner = user(&db.store, "a@example.com").await;
     let ring = ring(&db.store).await;
     let now = Utc::now();
-    let t = db.store.issue_token(&ring, &request(owner, "t", "read:tasks"), now, &Actor::cli()).await.unwrap().record;
+    let (_, t) = token(&db.store, &ring, owner, "t", "read:tasks").await;
     let hour = now - Duration::minutes(1);
     let inc = tessera_store::UsageIncrement {
         token_id: t.id,
@@ -271,15 +162,16 @@ async fn ready_reports_pending_migrations_on_an_empty_database() {
 }
 
 #[tokio::test]
-async fn patch_can_narrow_write_to_its_implied_read() {
+async fn a_stored_scope_no_longer_in_the_catalog_grants_nothing_and_the_rest_survives() {
     let db = fresh_db().await;
     let owner = user(&db.store, "a@example.com").await;
     let ring = ring(&db.store).await;
-    let now = Utc::now();
-    let t = db.store.issue_token(&ring, &request(owner, "t", "write:tasks"), now, &Actor::cli()).await.unwrap().record;
-    let patch = TokenPatch { scopes: Some(ScopeSet::parse_grant("read:tasks").unwrap()), ..Default::default() };
-    let patched = db.store.patch_token(t.id, &patch, now, &Actor::cli()).await.unwrap();
-    assert_eq!(patched.scopes, vec!["read:tasks".to_owned()]);
-    let wider = TokenPatch { scopes: Some(ScopeSet::parse_grant("write:tasks").unwrap()), ..Default::default() };
-    assert!(db.store.patch_token(t.id, &wider, now, &Actor::cli()).await.is_err(), "no way back up");
+    let (_, t) = token(&db.store, &ring, owner, "t", "read:tasks write:context").await;
+    sqlx::query("UPDATE tokens SET scopes = array_append(scopes, 'read:retired-server') WHERE id = $1")
+        .bind(t.id)
+        .execute(db.store.pool())
+        .await
+        .unwrap();
+    let state = db.store.token_state(t.id).await.unwrap().unwrap();
+    assert_eq!(state.scopes.to_vec(), vec!["read:tasks".to_owned(), "write:context".to_owned()]);
 }

@@ -1,10 +1,11 @@
 //! The binary's one error type: every failure becomes one clear line on stderr.
 
 use tessera_core::keys::KeyError;
-use tessera_core::mint::ExpiryError;
 use tessera_core::scope::ScopeError;
+use tessera_core::values::InvalidValue;
 use tessera_pgcluster::ClusterError;
 use tessera_store::StoreError;
+use tessera_tokens::TokenError;
 
 /// Why a command failed.
 #[derive(Debug, thiserror::Error)]
@@ -18,9 +19,12 @@ pub enum CliError {
     /// Bad scopes.
     #[error("{0}")]
     Scope(#[from] ScopeError),
-    /// Bad expiry.
+    /// A value outside its bounds (name, lifetime, rate limit, grace, reason).
     #[error("{0}")]
-    Expiry(#[from] ExpiryError),
+    Value(#[from] InvalidValue),
+    /// A lifecycle rule or the database refused the change.
+    #[error("{0}")]
+    Token(#[from] TokenError),
     /// Bad signing configuration.
     #[error("{0}")]
     Key(#[from] KeyError),

@@ -1,4 +1,4 @@
-//! The HTTP server: health and readiness today; the API and MCP faces mount here.
+//! The HTTP server: the composition root of `tessera serve` (API, MCP, UI, health and readiness, by role).
 
 use std::net::TcpListener;
 use std::sync::Arc;

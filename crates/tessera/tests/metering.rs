@@ -9,8 +9,8 @@ use clap::Parser;
 use serde_json::json;
 use tessera::cli::Cli;
 use tessera::server::{AppState, Application};
-use tessera_core::ScopeSet;
-use tessera_store::{Actor, IssueRequest};
+use tessera_store::Actor;
+use tessera_testkit::TokenSpec;
 use tessera_testkit::fresh_db;
 
 #[tokio::test]
@@ -22,19 +22,19 @@ async fn api_and_mcp_calls_share_one_rate_limit_and_are_both_counted() {
     let state = AppState::for_store(db.store.clone(), Cli::parse_from(args).settings).await.unwrap();
     let user = db.store.create_user("shared@example.com", None, false, &Actor::cli()).await.unwrap();
     let now = Utc::now();
-    let request = IssueRequest {
-        user_id: user.id,
+    let spec = TokenSpec {
         name: "shared budget".to_owned(),
-        description: None,
-        scopes: ScopeSet::parse_grant("read:tokens read:tasks execute:mcp").unwrap(),
         expires_at: now + Duration::days(1),
         // 120 per hour: a burst of two, then one every 30 s.
         rate_limit_per_hour: Some(120),
-        issuer: state.settings.issuer(),
-        audience: vec![state.settings.mcp_resource()],
+        ..TokenSpec::new(
+            user.id,
+            "read:tokens read:tasks execute:mcp",
+            &state.settings.issuer(),
+            &state.settings.mcp_resource(),
+        )
     };
-    let issued = db.store.issue_token(&state.validator.key_ring(), &request, now, &Actor::cli()).await.unwrap();
-    let token = issued.secret.into_inner();
+    let (token, record) = spec.insert(&db.store, &state.validator.key_ring()).await;
     let app = Application::build(state.clone(), listener).unwrap();
     tokio::spawn(app.run());
 
@@ -54,7 +54,7 @@ async fn api_and_mcp_calls_share_one_rate_limit_and_are_both_counted() {
     assert_eq!(api().await.unwrap().status(), 429, "the MCP calls spent the API budget");
 
     state.metering.usage.flush(&state.store).await.unwrap();
-    let rows = state.store.usage_rows(issued.record.id, now - Duration::hours(2), now + Duration::hours(2)).await;
+    let rows = state.store.usage_rows(record.id, now - Duration::hours(2), now + Duration::hours(2)).await;
     let mut rows: Vec<(String, String, i64)> =
         rows.unwrap().into_iter().map(|r| (r.method, r.outcome, r.count)).collect();
     rows.sort();

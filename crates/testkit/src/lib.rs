@@ -5,11 +5,15 @@
 //! migrated template (`CREATE DATABASE … TEMPLATE …`), which is much faster than migrating.
 #![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic)]
 
+mod tokens;
+
 use std::time::Duration;
 
 use sqlx::Connection;
 use sqlx::postgres::PgConnection;
 use tessera_store::{Store, StoreConfig};
+
+pub use tokens::{TokenSpec, key_ring, token_service};
 
 /// Environment variable naming the server tests run against.
 pub const TEST_DATABASE_URL: &str = "TEST_DATABASE_URL";

@@ -15,7 +15,8 @@ use tessera_core::KeyRing;
 use tessera_core::mint::{MintRequest, mint};
 use tessera_core::password::{Password, hash_password};
 use tessera_core::scope::ScopeSet;
-use tessera_store::{Actor, IssueRequest, Store, User};
+use tessera_store::{Actor, Store, User};
+use tessera_testkit::TokenSpec;
 use tessera_testkit::fresh_db;
 use tracing_actix_web::TracingLogger;
 
@@ -158,34 +159,24 @@ impl TestApp {
         now: DateTime<Utc>,
         expires_at: DateTime<Utc>,
     ) -> String {
-        let req = IssueRequest {
-            user_id: user.id,
+        let spec = TokenSpec {
             name: "direct".to_owned(),
-            description: None,
-            scopes: ScopeSet::parse_grant(scopes).unwrap(),
+            issued_at: now,
             expires_at,
-            rate_limit_per_hour: None,
-            issuer: PUBLIC_URL.to_owned(),
-            audience: vec![format!("{PUBLIC_URL}/mcp")],
+            ..TokenSpec::new(user.id, scopes, PUBLIC_URL, &format!("{PUBLIC_URL}/mcp"))
         };
-        self.store.issue_token(&self.validator.key_ring(), &req, now, &Actor::cli()).await.unwrap().secret.into_inner()
+        spec.insert(&self.store, &self.validator.key_ring()).await.0
     }
 
     /// A token with `scopes` limited to `per_hour` requests; returns its secret and id.
     pub async fn issue_limited(&self, user: &User, scopes: &str, per_hour: i32) -> (String, uuid::Uuid) {
-        let now = Utc::now();
-        let req = IssueRequest {
-            user_id: user.id,
+        let spec = TokenSpec {
             name: "limited".to_owned(),
-            description: None,
-            scopes: ScopeSet::parse_grant(scopes).unwrap(),
-            expires_at: now + chrono::Duration::days(1),
             rate_limit_per_hour: Some(per_hour),
-            issuer: PUBLIC_URL.to_owned(),
-            audience: vec![format!("{PUBLIC_URL}/mcp")],
+            ..TokenSpec::new(user.id, scopes, PUBLIC_URL, &format!("{PUBLIC_URL}/mcp"))
         };
-        let issued = self.store.issue_token(&self.validator.key_ring(), &req, now, &Actor::cli()).await.unwrap();
-        (issued.secret.into_inner(), issued.record.id)
+        let (secret, record) = spec.insert(&self.store, &self.validator.key_ring()).await;
+        (secret, record.id)
     }
 
     /// A well-formed token signed by `ring` whose row was never stored.

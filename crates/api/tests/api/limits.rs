@@ -82,3 +82,14 @@ async fn bearer_call_without_the_scope_is_counted_as_403() {
     assert_eq!(res.status(), StatusCode::FORBIDDEN);
     assert_eq!(usage(&app, id).await, [("api GET /api/v2/tokens".to_owned(), "403".to_owned(), 1)]);
 }
+
+#[tokio::test]
+async fn bearer_call_answered_404_is_counted_as_an_error_not_ok() {
+    let app = spawn_app().await;
+    let user = app.create_user("lost@example.com", false).await;
+    let (token, id) = app.issue_limited(&user, "read:tokens", 600).await;
+    let missing = format!("/api/v2/tokens/{}", uuid::Uuid::now_v7());
+    let res = app.as_bearer(&token, Method::GET, &missing).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::NOT_FOUND);
+    assert_eq!(usage(&app, id).await, [("api GET /api/v2/tokens/{id}".to_owned(), "error".to_owned(), 1)]);
+}

@@ -5,6 +5,7 @@ mod audit;
 mod auth;
 mod errors;
 mod helpers;
+mod lifecycle;
 mod limits;
 mod tokens;
 mod usage;

@@ -5,10 +5,12 @@ use serde_json::json;
 use std::time::Duration as StdDuration;
 use tessera_core::KeyRing;
 use tessera_core::keys::generate_ed25519;
+use tessera_core::lifecycle::Requester;
 use tessera_core::mint::{MintRequest, mint};
 use tessera_core::scope::ScopeSet;
-use tessera_store::{Actor, TokenPatch};
+use tessera_core::values::{Grace, RevokeReason};
 use tessera_store::{Store, StoreConfig};
+use tessera_tokens::PatchInput;
 
 use crate::helpers::*;
 
@@ -78,7 +80,8 @@ async fn expired_token_is_refused() {
 async fn revoked_token_is_refused() {
     let app = spawn_app().await;
     let token = issue(&app, "read:tasks").await;
-    app.store.revoke_token(token.id, Some("test"), Utc::now(), &Actor::cli()).await.unwrap();
+    let reason = RevokeReason::parse("test").unwrap();
+    tokens(&app).revoke(&Requester::Cli, None, token.id, reason, Utc::now()).await.unwrap();
     assert_refused(&app, &token.secret, "revoked").await;
 }
 
@@ -86,8 +89,7 @@ async fn revoked_token_is_refused() {
 async fn rotated_token_past_its_grace_is_refused() {
     let app = spawn_app().await;
     let token = issue(&app, "read:tasks").await;
-    let new =
-        app.store.rotate_token(&app.ring, PUBLIC, token.id, Duration::zero(), Utc::now(), &Actor::cli()).await.unwrap();
+    let new = tokens(&app).rotate(&Requester::Cli, None, token.id, Grace::default(), Utc::now()).await.unwrap();
     assert_refused(&app, &token.secret, "rotated").await;
     let res = post_mcp(&app, Some(new.secret.expose()), &initialize_body()).await;
     assert_eq!(res.status(), 200, "the replacement works");
@@ -97,7 +99,8 @@ async fn rotated_token_past_its_grace_is_refused() {
 async fn rotated_token_inside_its_grace_still_works() {
     let app = spawn_app().await;
     let token = issue(&app, "read:tasks").await;
-    app.store.rotate_token(&app.ring, PUBLIC, token.id, Duration::hours(1), Utc::now(), &Actor::cli()).await.unwrap();
+    let hour = Grace::from_secs(3600).unwrap();
+    tokens(&app).rotate(&Requester::Cli, None, token.id, hour, Utc::now()).await.unwrap();
     let res = post_mcp(&app, Some(&token.secret), &initialize_body()).await;
     assert_eq!(res.status(), 200);
 }
@@ -107,9 +110,9 @@ async fn narrowed_token_loses_the_removed_scope() {
     let app = spawn_app().await;
     let token = issue(&app, "write:tasks execute:mcp").await;
     assert_eq!(call_raw(&app, &token.secret, "list_tasks", json!({})).await.status(), 200);
-    let patch = TokenPatch { scopes: Some(ScopeSet::parse_grant("execute:mcp").unwrap()), ..TokenPatch::default() };
+    let patch = PatchInput { scopes: Some(ScopeSet::parse_grant("execute:mcp").unwrap()), ..PatchInput::default() };
     // Changed behind the API's back, so only the change feed tells this instance's cache.
-    app.store.patch_token(token.id, &patch, Utc::now(), &Actor::cli()).await.unwrap();
+    tokens(&app).patch(&Requester::Cli, None, token.id, patch, Utc::now()).await.unwrap();
     let refused = eventually(StdDuration::from_secs(1), || async {
         call_raw(&app, &token.secret, "list_tasks", json!({})).await.status() == 403
     })

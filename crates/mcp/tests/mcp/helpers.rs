@@ -17,10 +17,10 @@ use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig
 use serde_json::{Value, json};
 use tessera_auth::{Validator, ValidatorConfig};
 use tessera_core::KeyRing;
-use tessera_core::scope::ScopeSet;
 use tessera_mcp::{McpConfig, McpState};
-use tessera_store::{Actor, IssueRequest, Store};
-use tessera_testkit::fresh_db;
+use tessera_store::{Actor, Store};
+use tessera_testkit::{TokenSpec, fresh_db, token_service};
+use tessera_tokens::TokenService;
 use uuid::Uuid;
 
 /// Every test instance claims this public URL (Host checks accept loopback addresses).
@@ -120,18 +120,19 @@ pub async fn issue_with(app: &TestApp, spec: Issue<'_>) -> TestToken {
         Some(id) => id,
         None => new_user(&app.store).await,
     };
-    let req = IssueRequest {
-        user_id,
-        name: "test token".into(),
-        description: None,
-        scopes: ScopeSet::parse_grant(spec.scopes).unwrap(),
+    let row = TokenSpec {
+        issued_at: spec.issued_at,
         expires_at: spec.expires_at,
         rate_limit_per_hour: spec.rate_limit_per_hour,
-        issuer: PUBLIC.into(),
-        audience: vec![AUD.into()],
+        ..TokenSpec::new(user_id, spec.scopes, PUBLIC, AUD)
     };
-    let issued = app.store.issue_token(&app.ring, &req, spec.issued_at, &Actor::cli()).await.unwrap();
-    TestToken { secret: issued.secret.expose().to_owned(), id: issued.record.id, user_id }
+    let (secret, record) = row.insert(&app.store, &app.ring).await;
+    TestToken { secret, id: record.id, user_id }
+}
+
+/// The lifecycle service as the CLI wires it, for revoking, rotating and narrowing in tests.
+pub fn tokens(app: &TestApp) -> TokenService {
+    token_service(&app.store, app.ring.as_ref().clone(), PUBLIC, AUD)
 }
 
 /// A JWT with this header and claims, signed with nothing (for `alg: none`).

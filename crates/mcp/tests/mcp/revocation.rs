@@ -5,9 +5,10 @@ use std::time::Duration;
 
 use chrono::Utc;
 use serde_json::json;
+use tessera_core::lifecycle::Requester;
 use tessera_core::scope::ScopeSet;
-use tessera_store::{Actor, TokenPatch};
 use tessera_testkit::fresh_db;
+use tessera_tokens::PatchInput;
 
 use crate::helpers::*;
 
@@ -23,7 +24,7 @@ async fn revocation_on_one_instance_is_enforced_by_the_other_within_a_second() {
     assert_eq!(post_mcp(&b, Some(&token.secret), &initialize_body()).await.status(), 200);
     assert!(b.validator.cache_stats().0 > hits_before, "B serves the row from its cache");
 
-    a.store.revoke_token(token.id, None, Utc::now(), &Actor::cli()).await.unwrap();
+    tokens(&a).revoke(&Requester::Cli, None, token.id, None, Utc::now()).await.unwrap();
     let delay = eventually(Duration::from_secs(1), || async {
         post_mcp(&b, Some(&token.secret), &initialize_body()).await.status() == 401
     })
@@ -41,8 +42,8 @@ async fn narrowing_on_one_instance_is_enforced_by_the_other_within_a_second() {
     wait_for_listener(&b, &token.secret).await;
     assert_eq!(call_raw(&b, &token.secret, "list_tasks", json!({})).await.status(), 200);
 
-    let patch = TokenPatch { scopes: Some(ScopeSet::parse_grant("execute:mcp").unwrap()), ..TokenPatch::default() };
-    a.store.patch_token(token.id, &patch, Utc::now(), &Actor::cli()).await.unwrap();
+    let patch = PatchInput { scopes: Some(ScopeSet::parse_grant("execute:mcp").unwrap()), ..PatchInput::default() };
+    tokens(&a).patch(&Requester::Cli, None, token.id, patch, Utc::now()).await.unwrap();
     let delay = eventually(Duration::from_secs(1), || async {
         call_raw(&b, &token.secret, "list_tasks", json!({})).await.status() == 403
     })

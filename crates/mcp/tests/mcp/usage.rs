@@ -48,7 +48,7 @@ async fn usage_rows_appear_after_the_periodic_flush() {
 async fn revoked_token_use_is_counted_as_401() {
     let app = spawn_app().await;
     let token = issue(&app, "read:tasks").await;
-    app.store.revoke_token(token.id, None, Utc::now(), &tessera_store::Actor::cli()).await.unwrap();
+    tokens(&app).revoke(&tessera_core::lifecycle::Requester::Cli, None, token.id, None, Utc::now()).await.unwrap();
     assert_eq!(post_mcp(&app, Some(&token.secret), &initialize_body()).await.status(), 401);
     app.state.flush_usage().await.unwrap();
     assert_eq!(usage(&app, token.id).await, [("rejected".to_owned(), "401".to_owned(), 1)]);

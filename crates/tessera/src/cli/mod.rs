@@ -1,4 +1,4 @@
-//! The command line: `tessera serve | migrate | user | token | keys`.
+//! The command line: `tessera serve | migrate | user | token | keys | openapi`.
 
 mod keys;
 mod openapi;
@@ -25,7 +25,7 @@ pub struct Cli {
 /// What to do.
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Run the HTTP server (health, readiness; API and MCP as they land).
+    /// Run the HTTP server: web UI, REST API, MCP endpoint, health and readiness.
     Serve,
     /// Apply pending database migrations and exit.
     Migrate,

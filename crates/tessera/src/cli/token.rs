@@ -1,10 +1,16 @@
 //! `tessera token issue | list | revoke | rotate`.
 
+use std::sync::Arc;
+
 use chrono::Utc;
 use clap::{Subcommand, ValueEnum};
-use tessera_core::mint::expiry_from_days;
+use tessera_core::lifecycle::Requester;
 use tessera_core::scope::ScopeSet;
-use tessera_store::{Actor, IssueRequest, StoreError, TokenFilter, TokenStatus};
+use tessera_core::values::{
+    Description, GRACE_MAX_SECS, Grace, LIFETIME_DEFAULT_DAYS, Lifetime, RateLimit, RevokeReason, TokenName,
+};
+use tessera_store::{TokenFilter, TokenStatus};
+use tessera_tokens::{IssueInput, Minter, TokenError, TokenService};
 use uuid::Uuid;
 
 use crate::config::Settings;
@@ -19,18 +25,18 @@ pub enum TokenCommand {
         /// Owner's email.
         #[arg(long)]
         user: String,
-        /// Token name.
+        /// Token name, 1 to 100 characters (surrounding spaces are trimmed, as the API does).
         #[arg(long)]
         name: String,
         /// Space-separated scopes, e.g. "read:tasks execute:mcp". The CLI may grant mcp:admin.
         #[arg(long)]
         scopes: String,
         /// Lifetime in days (1 to 365).
-        #[arg(long, default_value_t = 30, allow_negative_numbers = true)]
+        #[arg(long, default_value_t = LIFETIME_DEFAULT_DAYS, allow_negative_numbers = true)]
         days: i64,
         /// Requests per hour (1 to 1000000); unlimited when omitted.
-        #[arg(long)]
-        rate_limit: Option<i32>,
+        #[arg(long, allow_negative_numbers = true)]
+        rate_limit: Option<i64>,
         /// Optional description.
         #[arg(long)]
         description: Option<String>,
@@ -60,7 +66,7 @@ pub enum TokenCommand {
         /// Token id.
         id: Uuid,
         /// Seconds the old token keeps working (0 to 86400).
-        #[arg(long, default_value_t = 0)]
+        #[arg(long, default_value_t = 0, allow_negative_numbers = true)]
         grace_seconds: i64,
     },
 }
@@ -81,32 +87,31 @@ pub enum StatusArg {
 /// Runs a token command.
 pub async fn run(cmd: TokenCommand, db: &Database, settings: &Settings) -> Result<(), CliError> {
     let now = Utc::now();
+    let service = || async {
+        let ring = db.key_ring(settings).await?;
+        let minter = Minter::new(Arc::new(ring), settings.issuer(), vec![settings.mcp_resource()]);
+        Ok::<_, CliError>(TokenService::new(db.store.clone(), minter))
+    };
     match cmd {
         TokenCommand::Issue { user, name, scopes, days, rate_limit, description } => {
             let scopes = ScopeSet::parse_grant(&scopes)?;
-            let expires_at = expiry_from_days(now, days)?;
-            check_name(&name)?;
-            if let Some(limit) = rate_limit.filter(|l| !(1..=1_000_000).contains(l)) {
-                return Err(CliError::Usage(format!("--rate-limit must be between 1 and 1000000, got {limit}")));
-            }
+            let lifetime = Lifetime::from_days(days)?;
+            let name = TokenName::parse(&name).map_err(|e| CliError::Usage(format!("--{e}")))?;
+            let rate_limit = rate_limit
+                .map(|n| {
+                    RateLimit::new(n)
+                        .map_err(|_| CliError::Usage(format!("--rate-limit must be between 1 and 1000000, got {n}")))
+                })
+                .transpose()?;
+            let description = description.as_deref().map(Description::parse).transpose()?;
             let owner =
                 db.store.user_by_email(&user).await?.ok_or_else(|| CliError::Usage(format!("no user {user}")))?;
-            let ring = db.key_ring(settings).await?;
-            let req = IssueRequest {
-                user_id: owner.id,
-                name,
-                description,
-                scopes,
-                expires_at,
-                rate_limit_per_hour: rate_limit,
-                issuer: settings.issuer(),
-                audience: vec![settings.mcp_resource()],
-            };
-            let issued = db.store.issue_token(&ring, &req, now, &Actor::cli()).await?;
+            let input = IssueInput { owner: owner.id, name, description, scopes, lifetime, rate_limit };
+            let issued = service().await?.issue(&Requester::Cli, None, input, now).await?;
             println!("{}", issued.secret.expose());
             eprintln!(
                 "issued token {} (expires {}); the secret above is shown only once",
-                issued.record.id, expires_at
+                issued.record.id, issued.record.expires_at
             );
             Ok(())
         }
@@ -146,30 +151,20 @@ pub async fn run(cmd: TokenCommand, db: &Database, settings: &Settings) -> Resul
             Ok(())
         }
         TokenCommand::Revoke { id, reason } => {
-            let record =
-                db.store.revoke_token(id, reason.as_deref(), now, &Actor::cli()).await.map_err(not_found(id))?;
-            println!("revoked {}", record.id);
+            let reason = reason.as_deref().map(RevokeReason::parse).transpose()?.flatten();
+            let revoked =
+                service().await?.revoke(&Requester::Cli, None, id, reason, now).await.map_err(not_found(id))?;
+            println!("revoked {}", revoked.record.id);
+            for child in revoked.also_revoked {
+                println!("revoked {child} (minted by {id})");
+            }
             Ok(())
         }
         TokenCommand::Rotate { id, grace_seconds } => {
-            if !(0..=86_400).contains(&grace_seconds) {
-                return Err(CliError::Usage(format!(
-                    "--grace-seconds must be between 0 and 86400, got {grace_seconds}"
-                )));
-            }
-            let ring = db.key_ring(settings).await?;
-            let issued = db
-                .store
-                .rotate_token(
-                    &ring,
-                    &settings.issuer(),
-                    id,
-                    chrono::Duration::seconds(grace_seconds),
-                    now,
-                    &Actor::cli(),
-                )
-                .await
-                .map_err(not_found(id))?;
+            let grace = Grace::from_secs(grace_seconds).map_err(|_| {
+                CliError::Usage(format!("--grace-seconds must be between 0 and {GRACE_MAX_SECS}, got {grace_seconds}"))
+            })?;
+            let issued = service().await?.rotate(&Requester::Cli, None, id, grace, now).await.map_err(not_found(id))?;
             println!("{}", issued.secret.expose());
             eprintln!("token {id} replaced by {}; the old one stops working in {grace_seconds} s", issued.record.id);
             Ok(())
@@ -177,18 +172,9 @@ pub async fn run(cmd: TokenCommand, db: &Database, settings: &Settings) -> Resul
     }
 }
 
-fn check_name(name: &str) -> Result<(), CliError> {
-    let len = name.trim().chars().count();
-    if (1..=100).contains(&len) && len == name.chars().count() {
-        Ok(())
-    } else {
-        Err(CliError::Usage("--name must be 1 to 100 characters without leading or trailing spaces".to_owned()))
-    }
-}
-
-fn not_found(id: Uuid) -> impl Fn(StoreError) -> CliError {
+fn not_found(id: Uuid) -> impl Fn(TokenError) -> CliError {
     move |e| match e {
-        StoreError::NotFound(_) => CliError::Usage(format!("no token {id}")),
-        other => CliError::Store(other),
+        TokenError::NotFound => CliError::Usage(format!("no token {id}")),
+        other => CliError::Token(other),
     }
 }

@@ -1,0 +1,156 @@
+use chrono::Duration;
+
+use super::*;
+
+fn now() -> DateTime<Utc> {
+    DateTime::from_timestamp(1_800_000_000, 0).unwrap()
+}
+
+fn scopes(s: &str) -> ScopeSet {
+    ScopeSet::parse_grant(s).unwrap()
+}
+
+fn limit(n: i64) -> Option<RateLimit> {
+    Some(RateLimit::new(n).unwrap())
+}
+
+fn maker(scope: &str, days: i64, rate: Option<RateLimit>) -> Requester {
+    Requester::Token(Credential {
+        token_id: Uuid::now_v7(),
+        user_id: Uuid::nil(),
+        effective: scopes(scope).expand(),
+        expires_at: now() + Duration::days(days),
+        rate_limit: rate,
+    })
+}
+
+fn facts(owner: Uuid, scope: &str) -> TokenFacts {
+    TokenFacts {
+        user_id: owner,
+        scopes: scopes(scope),
+        created_at: now() - Duration::days(1),
+        expires_at: now() + Duration::days(29),
+        rate_limit: limit(100),
+        active: true,
+        replaced: false,
+    }
+}
+
+fn grant(s: &ScopeSet, days: i64, rate: Option<RateLimit>) -> Grant<'_> {
+    Grant { scopes: s, expires_at: now() + Duration::days(days), rate_limit: rate }
+}
+
+#[test]
+fn admin_scope_is_granted_by_the_cli_only() {
+    let admin = scopes("mcp:admin");
+    assert!(check_issue(&Requester::Cli, &grant(&admin, 30, None)).is_ok());
+    let person = Requester::Person { user_id: Uuid::nil(), is_admin: true };
+    assert_eq!(check_issue(&person, &grant(&admin, 30, None)), Err(TokenRuleViolation::AdminScopeViaApi));
+}
+
+#[test]
+fn a_token_cannot_grant_scopes_it_does_not_hold() {
+    let asked = scopes("write:tasks");
+    let err = check_issue(&maker("read:tasks write:tokens", 30, None), &grant(&asked, 1, None)).unwrap_err();
+    assert_eq!(err, TokenRuleViolation::ExceedsCredential { missing: vec!["write:tasks".into()] });
+}
+
+#[test]
+fn a_token_minted_by_a_token_expires_no_later_than_its_maker() {
+    let asked = scopes("read:tasks");
+    let who = maker("read:tasks write:tokens", 10, None);
+    assert_eq!(check_issue(&who, &grant(&asked, 5, None)).unwrap().expires_at, now() + Duration::days(5));
+    assert_eq!(check_issue(&who, &grant(&asked, 30, None)).unwrap().expires_at, now() + Duration::days(10));
+}
+
+#[test]
+fn a_limited_token_mints_only_tokens_limited_as_tightly() {
+    let asked = scopes("read:tasks");
+    let who = maker("read:tasks write:tokens", 30, limit(100));
+    assert_eq!(check_issue(&who, &grant(&asked, 1, limit(50))).unwrap().rate_limit, limit(50));
+    assert_eq!(check_issue(&who, &grant(&asked, 1, limit(101))).unwrap().rate_limit, limit(100));
+    assert_eq!(check_issue(&who, &grant(&asked, 1, None)).unwrap().rate_limit, limit(100));
+    let unlimited = maker("read:tasks write:tokens", 30, None);
+    assert_eq!(check_issue(&unlimited, &grant(&asked, 1, None)).unwrap().rate_limit, None);
+}
+
+#[test]
+fn a_person_is_bounded_only_by_the_catalog() {
+    let asked = scopes("write:tasks write:tokens");
+    let person = Requester::Person { user_id: Uuid::nil(), is_admin: false };
+    let bounds = check_issue(&person, &grant(&asked, 365, None)).unwrap();
+    assert_eq!(bounds, Bounds { expires_at: now() + Duration::days(365), rate_limit: None });
+}
+
+#[test]
+fn changes_narrow_scopes_and_shorten_expiry_only() {
+    let f = facts(Uuid::nil(), "write:tasks");
+    let person = Requester::Person { user_id: Uuid::nil(), is_admin: false };
+    let read = scopes("read:tasks");
+    assert_eq!(check_change(&person, &f, &Change { scopes: Some(&read), ..Change::default() }, now()), Ok(()));
+    let wider = scopes("write:tasks write:context");
+    assert_eq!(
+        check_change(&person, &f, &Change { scopes: Some(&wider), ..Change::default() }, now()),
+        Err(TokenRuleViolation::WidensScopes { missing: vec!["write:context".into()] })
+    );
+    let later = Change { expires_at: Some(f.expires_at + Duration::seconds(1)), ..Change::default() };
+    assert_eq!(check_change(&person, &f, &later, now()), Err(TokenRuleViolation::ExtendsExpiry));
+    let past = Change { expires_at: Some(now()), ..Change::default() };
+    assert_eq!(check_change(&person, &f, &past, now()), Err(TokenRuleViolation::ExpiryInPast));
+}
+
+#[test]
+fn an_inactive_token_cannot_change() {
+    let f = TokenFacts { active: false, ..facts(Uuid::nil(), "read:tasks") };
+    let person = Requester::Person { user_id: Uuid::nil(), is_admin: false };
+    assert_eq!(check_change(&person, &f, &Change::default(), now()), Err(TokenRuleViolation::Inactive));
+    assert_eq!(check_rotate(&person, &f, now()), Err(TokenRuleViolation::Inactive));
+}
+
+#[test]
+fn a_token_cannot_loosen_a_limit_beyond_its_own() {
+    let f = facts(Uuid::nil(), "read:tasks");
+    let who = maker("read:tasks write:tokens", 30, limit(100));
+    let lift = Change { rate_limit: Some(None), ..Change::default() };
+    assert!(matches!(check_change(&who, &f, &lift, now()), Err(TokenRuleViolation::LooserThanCredential { .. })));
+    let tighter = Change { rate_limit: Some(limit(50)), ..Change::default() };
+    assert_eq!(check_change(&who, &f, &tighter, now()), Ok(()));
+}
+
+#[test]
+fn rotation_keeps_the_lifetime_but_not_beyond_a_token_maker() {
+    let owner = Uuid::nil();
+    let f = facts(owner, "read:tasks");
+    let person = Requester::Person { user_id: owner, is_admin: false };
+    let kept = Bounds { expires_at: now() + Duration::days(30), rate_limit: limit(100) };
+    assert_eq!(check_rotate(&person, &f, now()), Ok(kept));
+    let who = maker("read:tasks write:tokens", 5, limit(10));
+    let bounded = Bounds { expires_at: now() + Duration::days(5), rate_limit: limit(10) };
+    assert_eq!(check_rotate(&who, &f, now()), Ok(bounded));
+}
+
+#[test]
+fn nobody_rotates_another_users_token() {
+    let f = facts(Uuid::now_v7(), "read:tasks");
+    let admin = Requester::Person { user_id: Uuid::nil(), is_admin: true };
+    assert_eq!(check_rotate(&admin, &f, now()), Err(TokenRuleViolation::RotateOthersToken));
+    assert!(check_rotate(&Requester::Cli, &f, now()).is_ok());
+}
+
+#[test]
+fn a_rotated_token_cannot_be_rotated_again() {
+    let f = TokenFacts { replaced: true, ..facts(Uuid::nil(), "read:tasks") };
+    assert_eq!(check_rotate(&Requester::Cli, &f, now()), Err(TokenRuleViolation::AlreadyRotated));
+}
+
+#[test]
+fn an_admins_token_sees_everyone_only_with_mcp_admin_in_it() {
+    let ordinary = maker("read:tokens", 30, None);
+    assert!(!ordinary.can_see(Uuid::now_v7()));
+    assert!(ordinary.can_see(Uuid::nil()));
+    assert_eq!(ordinary.list_scope(), Some(Uuid::nil()));
+    let admin = maker("mcp:admin", 30, None);
+    assert!(admin.can_see(Uuid::now_v7()));
+    assert_eq!(admin.list_scope(), None);
+    assert!(Requester::Person { user_id: Uuid::nil(), is_admin: true }.can_see(Uuid::now_v7()));
+}

@@ -1,0 +1,16 @@
+//! Tessera's token lifecycle service: the one caller of the lifecycle rules
+//! (`tessera_core::lifecycle`), used by the REST API, the CLI and (later) the OAuth token
+//! endpoint alike.
+//!
+//! Each change runs in one transaction: lock the row, check who may see it and the rules,
+//! mint (here, never in the store), persist, audit, NOTIFY, commit; then the local cache is
+//! evicted. So a rule lives in `tessera-core`, its sequencing here, and its persistence in
+//! `tessera-store`.
+
+#![warn(missing_docs)]
+
+mod minter;
+mod service;
+
+pub use minter::{KeySource, Minter};
+pub use service::{IssueInput, Issued, PatchInput, Revoked, TokenError, TokenService};

@@ -1,0 +1,85 @@
+//! Minting: the key ring, issuer and default audience that new tokens are signed with.
+
+use std::fmt;
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use tessera_core::codec::CodecError;
+use tessera_core::keys::KeyRing;
+use tessera_core::mint::{MintRequest, Minted, mint};
+use tessera_core::scope::ScopeSet;
+use uuid::Uuid;
+
+/// Where the current signing keys come from, and who to tell when a token's row changed.
+/// The server's validator reloads its key ring after `tessera keys rotate` and caches rows,
+/// so it is both; the CLI uses a fixed ring and has no cache.
+pub trait KeySource: Send + Sync {
+    /// The key ring to sign with now.
+    fn key_ring(&self) -> Arc<KeyRing>;
+
+    /// Forget anything cached about token `id` in this process (other processes learn it
+    /// through NOTIFY).
+    fn evict(&self, _id: Uuid) {}
+}
+
+impl KeySource for KeyRing {
+    fn key_ring(&self) -> Arc<KeyRing> {
+        Arc::new(self.clone())
+    }
+}
+
+/// Signs new tokens for one issuer, bound by default to one resource (RFC 8707).
+#[derive(Clone)]
+pub struct Minter {
+    keys: Arc<dyn KeySource>,
+    issuer: String,
+    audience: Vec<String>,
+}
+
+impl fmt::Debug for Minter {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Minter").field("issuer", &self.issuer).field("audience", &self.audience).finish_non_exhaustive()
+    }
+}
+
+impl Minter {
+    /// A minter for `issuer`, whose new tokens name `audience` in `aud`.
+    pub fn new(keys: Arc<dyn KeySource>, issuer: String, audience: Vec<String>) -> Self {
+        Self { keys, issuer, audience }
+    }
+
+    /// The audience new tokens get.
+    pub fn audience(&self) -> &[String] {
+        &self.audience
+    }
+
+    /// The key source (for cache eviction).
+    pub(crate) fn keys(&self) -> &dyn KeySource {
+        self.keys.as_ref()
+    }
+
+    /// Signs a token; returns it with the id of the key that signed it.
+    pub(crate) fn mint(
+        &self,
+        user_id: Uuid,
+        scopes: &ScopeSet,
+        audience: &[String],
+        now: DateTime<Utc>,
+        expires_at: DateTime<Utc>,
+    ) -> Result<(Minted, String), CodecError> {
+        let ring = self.keys.key_ring();
+        let minted = mint(
+            &ring,
+            &MintRequest {
+                issuer: self.issuer.clone(),
+                audience: audience.to_vec(),
+                user_id,
+                scopes: scopes.clone(),
+                now,
+                expires_at,
+                jti: Uuid::now_v7(),
+            },
+        )?;
+        Ok((minted, ring.signing_kid().to_owned()))
+    }
+}
