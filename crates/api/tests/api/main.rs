@@ -6,5 +6,6 @@ mod auth;
 mod errors;
 mod helpers;
 mod limits;
+mod paths;
 mod tokens;
 mod usage;
