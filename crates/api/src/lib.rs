@@ -17,7 +17,7 @@ pub mod usage;
 
 use std::sync::Arc;
 
-use actix_web::middleware::{ErrorHandlers, from_fn};
+use actix_web::middleware::{ErrorHandlers, NormalizePath, from_fn};
 use actix_web::web::{self, ServiceConfig};
 use tessera_auth::{Metering, Validator};
 use tessera_core::keys::KeyRing;
@@ -122,8 +122,12 @@ pub fn configure(state: ApiState) -> impl FnOnce(&mut ServiceConfig) {
                 .app_data(web::PathConfig::default().error_handler(error::path_error))
                 .app_data(web::QueryConfig::default().error_handler(error::query_error))
                 .wrap(ErrorHandlers::new().default_handler(error::jsonify_error))
-                // Outermost: it sees the final status of every admitted bearer call.
+                // Outside the error handlers: it sees the final status of every admitted bearer call.
                 .wrap(from_fn(auth::count_bearer_use))
+                // Every route also answers with a trailing slash, as the token guide writes them
+                // (`POST /api/v2/tokens/`): the path is trimmed before routing, so it is the same
+                // handler with no redirect (a POST survives) and usage keeps the route pattern.
+                .wrap(NormalizePath::trim())
                 .service(
                     web::resource("/tokens")
                         .route(web::get().to(tokens::list))

@@ -7,6 +7,8 @@
 use actix_web::HttpResponse;
 use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderValue};
+use rmcp::ErrorData;
+use rmcp::model::{RequestId, ServerJsonRpcMessage};
 use serde_json::json;
 
 /// Why a request to `/mcp` was not passed to the MCP service.
@@ -43,6 +45,13 @@ pub enum McpDenial {
     ParseError,
     /// A JSON-RPC batch or a non-object message.
     InvalidRequest(&'static str),
+    /// A request rmcp would misread as an unknown method (`-32602`, naming the field).
+    InvalidParams {
+        /// The request's id, when it has a usable one.
+        id: Option<RequestId>,
+        /// What is wrong, naming the field.
+        message: String,
+    },
     /// The client does not accept the response media types (406).
     NotAcceptable,
     /// The body is too large (413).
@@ -60,6 +69,9 @@ impl McpDenial {
             Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             Self::ParseError | Self::InvalidRequest(_) => StatusCode::BAD_REQUEST,
+            // In band, as rmcp answers its own JSON-RPC errors to 2025-era clients: their SDKs
+            // show a JSON-RPC error from a 200, but only "HTTP 400" from a 400.
+            Self::InvalidParams { .. } => StatusCode::OK,
             Self::NotAcceptable => StatusCode::NOT_ACCEPTABLE,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -76,6 +88,7 @@ impl McpDenial {
             Self::Unavailable => "temporarily_unavailable",
             Self::ParseError => "parse_error",
             Self::InvalidRequest(_) => "invalid_request",
+            Self::InvalidParams { .. } => "invalid_params",
             Self::NotAcceptable => "not_acceptable",
             Self::PayloadTooLarge => "payload_too_large",
             Self::UnsupportedMediaType => "unsupported_media_type",
@@ -135,6 +148,10 @@ impl McpDenial {
                 "jsonrpc": "2.0", "id": null,
                 "error": {"code": -32600, "message": format!("Invalid Request: {why}")},
             })),
+            Self::InvalidParams { id, message } => res.json(ServerJsonRpcMessage::error(
+                ErrorData::invalid_params(format!("Invalid params: {message}"), None),
+                id.clone(),
+            )),
             Self::NotAcceptable => res.json(json!({
                 "error": "not_acceptable",
                 "message": "the client must accept both application/json and text/event-stream",

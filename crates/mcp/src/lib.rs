@@ -11,6 +11,7 @@
 
 #![warn(missing_docs)]
 
+mod compat;
 mod error;
 mod metadata;
 mod metrics;
@@ -168,15 +169,24 @@ impl McpState {
 
 /// Mounts `/mcp`, `/.well-known/oauth-protected-resource[/mcp]`, `/.well-known/jwks.json`
 /// and `/metrics` on an actix app.
+///
+/// `/mcp/initialize` is a compatibility alias of `/mcp` for clients of the token guide: the
+/// same rmcp service behind the same guard, answering every MCP message, not only
+/// `initialize`. `/mcp/sse` answers 405 naming `/mcp` (see `compat.rs`).
 pub fn configure(state: McpState) -> impl FnOnce(&mut web::ServiceConfig) {
     move |cfg: &mut web::ServiceConfig| {
-        let mcp = service::streamable_http(state.clone());
+        let guard = || actix_web::middleware::from_fn(middleware::authenticate);
+        // The alias first: the `/mcp` scope would otherwise claim `/mcp/initialize` as its own.
+        let alias = service::streamable_http(state.clone(), "/mcp/initialize");
+        let mcp =
+            service::streamable_http(state.clone(), "/mcp").route("/sse", web::route().to(compat::sse_not_supported));
         cfg.app_data(web::Data::new(state.clone()))
             .route("/.well-known/oauth-protected-resource", web::get().to(metadata::protected_resource))
             .route("/.well-known/oauth-protected-resource/mcp", web::get().to(metadata::protected_resource))
             .route("/.well-known/jwks.json", web::get().to(metadata::jwks))
             .route("/metrics", web::get().to(metadata::metrics))
-            .service(mcp.wrap(actix_web::middleware::from_fn(middleware::authenticate)));
+            .service(alias.wrap(guard()))
+            .service(mcp.wrap(guard()));
     }
 }
 

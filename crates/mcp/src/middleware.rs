@@ -1,7 +1,8 @@
 //! The guard in front of rmcp: every request to `/mcp` passes here first.
 //!
 //! Order: Origin → bearer header (query-string tokens refused) → Validator → JSON-RPC peek
-//! → endpoint scopes → rate limit → the called tool's scopes. Only then does rmcp see the
+//! (which completes or refuses a sparse `initialize`, see `compat.rs`) → endpoint scopes →
+//! rate limit → the called tool's scopes. Only then does rmcp see the
 //! request, with the [`Caller`] in its extensions. Usage is counted for every request
 //! whose token could be identified; the count is in memory only.
 //!
@@ -29,6 +30,7 @@ use tessera_core::validate::{DenyReason, Rejection};
 use uuid::Uuid;
 
 use crate::McpState;
+use crate::compat;
 use crate::error::McpDenial;
 use crate::service::{Caller, EXECUTE_SCOPE, tool_scope};
 
@@ -384,14 +386,27 @@ async fn peek_body(req: &mut ServiceRequest) -> Result<Peek, McpDenial> {
         }
         body.extend_from_slice(&chunk);
     }
-    let body: Bytes = body.freeze();
-    let message: serde_json::Value = serde_json::from_slice(&body).map_err(|_| McpDenial::ParseError)?;
-    req.set_payload(body.into());
-    let object = match &message {
+    let mut body: Bytes = body.freeze();
+    let mut message: serde_json::Value = serde_json::from_slice(&body).map_err(|_| McpDenial::ParseError)?;
+    let object = match &mut message {
         serde_json::Value::Array(_) => return Err(McpDenial::InvalidRequest("JSON-RPC batches are not supported")),
         serde_json::Value::Object(object) => object,
         _ => return Err(McpDenial::InvalidRequest("a JSON-RPC message must be an object")),
     };
+    if object.get("method").and_then(|m| m.as_str()) == Some("initialize") {
+        // The guide's clients send neither `clientInfo` nor `capabilities` (see `compat`).
+        let filled = compat::complete_initialize(object).map_err(|message| McpDenial::InvalidParams {
+            id: object.get("id").cloned().and_then(|id| serde_json::from_value(id).ok()),
+            message,
+        })?;
+        if !filled.is_empty() {
+            tracing::debug!(?filled, "initialize without these fields: defaults filled in");
+            body = serde_json::to_vec(&object).map_err(|_| McpDenial::ParseError)?.into();
+            // rmcp reads the body as a stream, but the header must still describe it.
+            req.headers_mut().insert(header::CONTENT_LENGTH, header::HeaderValue::from(body.len()));
+        }
+    }
+    req.set_payload(body.into());
     let method = object.get("method").and_then(|m| m.as_str());
     let label = match method {
         Some(m) => KNOWN_METHODS.iter().find(|k| **k == m).copied().unwrap_or("other"),

@@ -121,9 +121,11 @@ impl ServerHandler for TesseraMcp {
     }
 }
 
-/// The rmcp scope for `/mcp`: stateless (any replica answers any request), JSON responses.
+/// The rmcp scope at `path` (`/mcp` and its aliases): stateless (any replica answers any
+/// request), JSON responses.
 pub(crate) fn streamable_http(
     state: McpState,
+    path: &str,
 ) -> actix_web::Scope<
     impl actix_web::dev::ServiceFactory<
         actix_web::dev::ServiceRequest,
@@ -146,5 +148,5 @@ pub(crate) fn streamable_http(
             }
         })
         .build()
-        .scope_with_path("/mcp")
+        .scope_with_path(path)
 }

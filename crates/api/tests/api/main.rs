@@ -7,5 +7,6 @@ mod errors;
 mod helpers;
 mod lifecycle;
 mod limits;
+mod paths;
 mod tokens;
 mod usage;
