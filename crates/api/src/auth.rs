@@ -15,6 +15,7 @@ use chrono::{DateTime, Utc};
 use rand::RngCore;
 use sha2::{Digest, Sha256};
 use tessera_auth::{Decision, Outcome, bearer_token};
+use tessera_core::codec::constant_time_eq;
 use tessera_core::lifecycle::{Credential, Requester};
 use tessera_core::validate::Principal;
 use tessera_core::values::RateLimit;
@@ -283,10 +284,6 @@ pub fn session_cookie(req: &HttpRequest) -> Option<SessionId> {
         .filter_map(|pair| pair.trim().split_once('='))
         .find(|(name, value)| *name == SESSION_COOKIE && !value.is_empty())
         .map(|(_, value)| SessionId(value.to_owned()))
-}
-
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 #[cfg(test)]

@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use actix_web::{HttpRequest, web};
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use serde::{Deserialize, Serialize};
+use tessera_core::outcome::Outcome;
 use tessera_store::UsageIncrement;
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
@@ -76,12 +77,12 @@ pub struct Counts {
 }
 
 impl Counts {
-    fn add(&mut self, outcome: &str, n: i64) {
+    fn add(&mut self, outcome: Outcome, n: i64) {
         self.requests += n;
         match outcome {
-            "ok" => self.ok += n,
-            "error" => self.error += n,
-            _ => self.denied += n,
+            Outcome::Ok => self.ok += n,
+            Outcome::Error => self.error += n,
+            Outcome::Unauthorized | Outcome::Forbidden | Outcome::RateLimited => self.denied += n,
         }
     }
 }
@@ -162,14 +163,14 @@ pub fn aggregate(
     let mut methods: BTreeMap<&str, Counts> = BTreeMap::new();
     let mut denials = Denials::default();
     for row in rows {
-        totals.add(&row.outcome, row.count);
-        buckets.entry(granularity.floor(row.hour)).or_default().add(&row.outcome, row.count);
-        methods.entry(row.method.as_str()).or_default().add(&row.outcome, row.count);
-        match row.outcome.as_str() {
-            "401" => denials.unauthorized += row.count,
-            "403" => denials.forbidden += row.count,
-            "429" => denials.rate_limited += row.count,
-            _ => {}
+        totals.add(row.outcome, row.count);
+        buckets.entry(granularity.floor(row.hour)).or_default().add(row.outcome, row.count);
+        methods.entry(row.method.as_str()).or_default().add(row.outcome, row.count);
+        match row.outcome {
+            Outcome::Unauthorized => denials.unauthorized += row.count,
+            Outcome::Forbidden => denials.forbidden += row.count,
+            Outcome::RateLimited => denials.rate_limited += row.count,
+            Outcome::Ok | Outcome::Error => {}
         }
     }
     let series = buckets.into_iter().map(|(start, counts)| Bucket { start, counts }).collect();
@@ -249,7 +250,7 @@ mod tests {
             token_id: Uuid::nil(),
             hour: at(h),
             method: method.into(),
-            outcome: outcome.into(),
+            outcome: Outcome::from_stored(outcome),
             count,
             last_at: at(h),
             last_from: None,

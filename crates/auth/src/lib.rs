@@ -14,7 +14,8 @@ use std::sync::Arc;
 
 pub use bearer::{BearerError, bearer_token};
 pub use limits::{Decision, RateLimits, quota_for};
-pub use usage::{FlushStats, Outcome, UsageRecorder};
+pub use tessera_core::outcome::Outcome;
+pub use usage::{FlushStats, UsageRecorder};
 pub use validator::{AuthError, Validator, ValidatorConfig};
 
 /// What an admitted token spends, shared by every face of one process: its per-token rate

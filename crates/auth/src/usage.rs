@@ -11,51 +11,13 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, DurationRound, Utc};
+use tessera_core::outcome::Outcome;
 use tessera_store::{Store, UsageIncrement};
 use uuid::Uuid;
 
 /// Distinct buckets kept in memory at most; past this, new buckets are dropped (and logged)
 /// rather than letting a flood of odd method names exhaust memory while the DB is down.
 const MAX_BUCKETS: usize = 100_000;
-
-/// How a counted request ended (the `usage_hourly.outcome` column).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Outcome {
-    /// Answered successfully.
-    Ok,
-    /// Answered with an error (tool error, JSON-RPC error, bad request).
-    Error,
-    /// Refused: bad token.
-    Unauthorized,
-    /// Refused: missing scope or origin.
-    Forbidden,
-    /// Refused: rate limited.
-    RateLimited,
-}
-
-impl Outcome {
-    /// The outcome an HTTP answer's status stands for (REST calls: a 404 or 409 is an error).
-    pub fn from_status(status: u16) -> Self {
-        match status {
-            200..=399 => Self::Ok,
-            401 => Self::Unauthorized,
-            403 => Self::Forbidden,
-            429 => Self::RateLimited,
-            _ => Self::Error,
-        }
-    }
-
-    /// The stored text.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Ok => "ok",
-            Self::Error => "error",
-            Self::Unauthorized => "401",
-            Self::Forbidden => "403",
-            Self::RateLimited => "429",
-        }
-    }
-}
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 struct Key {
@@ -146,7 +108,7 @@ impl UsageRecorder {
                 token_id: k.token_id,
                 hour: k.hour,
                 method: k.method,
-                outcome: k.outcome.as_str().to_owned(),
+                outcome: k.outcome,
                 count: c.count,
                 last_at: c.last_at,
                 last_from: c.last_from,
@@ -162,14 +124,7 @@ impl UsageRecorder {
             pending.oldest = Some(pending.oldest.map_or(oldest, |o| o.min(oldest)));
         }
         for u in batch {
-            let outcome = match u.outcome.as_str() {
-                "ok" => Outcome::Ok,
-                "401" => Outcome::Unauthorized,
-                "403" => Outcome::Forbidden,
-                "429" => Outcome::RateLimited,
-                _ => Outcome::Error,
-            };
-            let key = Key { token_id: u.token_id, hour: u.hour, method: u.method, outcome };
+            let key = Key { token_id: u.token_id, hour: u.hour, method: u.method, outcome: u.outcome };
             if pending.counters.len() >= MAX_BUCKETS && !pending.counters.contains_key(&key) {
                 continue;
             }
@@ -254,7 +209,7 @@ mod tests {
         let (batch, oldest) = r.take();
         assert!(oldest.is_some());
         assert_eq!(batch.len(), 2);
-        let ok = batch.iter().find(|u| u.outcome == "ok").unwrap();
+        let ok = batch.iter().find(|u| u.outcome == Outcome::Ok).unwrap();
         assert_eq!(ok.count, 2);
         assert_eq!(ok.last_from.as_deref(), Some("127.0.0.1"));
         assert_eq!(ok.hour.timestamp() % 3600, 0);

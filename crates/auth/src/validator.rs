@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use tessera_core::claims::Claims;
-use tessera_core::codec::{CodecError, VerifyPolicy, decode, token_sha256};
+use tessera_core::codec::{CodecError, TokenHash, VerifyPolicy, decode, token_sha256};
 use tessera_core::keys::KeyRing;
 use tessera_core::validate::{Principal, Rejection, TokenState, decide};
 use tessera_store::{Store, StoreError, TokenEvent};
@@ -58,7 +58,7 @@ pub struct Validator {
     config: ValidatorConfig,
     policy: VerifyPolicy,
     states: Mutex<HashMap<Uuid, CachedState>>,
-    verified: Mutex<HashMap<[u8; 32], Claims>>,
+    verified: Mutex<HashMap<TokenHash, Claims>>,
     /// Bumped by every eviction: a row read that overlaps one is not cached.
     epoch: AtomicU64,
     /// Row states are cached only while the change feed is connected.
@@ -106,7 +106,7 @@ impl Validator {
         decide(&claims, &sha, state.as_ref(), now).map_err(|r| AuthError::Rejected(Rejection::Denied(r)))
     }
 
-    async fn verify(&self, token: &str, sha: &[u8; 32], now: DateTime<Utc>) -> Result<Claims, AuthError> {
+    async fn verify(&self, token: &str, sha: &TokenHash, now: DateTime<Utc>) -> Result<Claims, AuthError> {
         let ts = now.timestamp();
         let cached = self.verified.lock().ok().and_then(|m| m.get(sha).cloned());
         if let Some(claims) = cached {

@@ -8,6 +8,7 @@ pub mod codec;
 pub mod keys;
 pub mod lifecycle;
 pub mod mint;
+pub mod outcome;
 pub mod password;
 pub mod scope;
 pub mod validate;

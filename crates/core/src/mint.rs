@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use crate::claims::{CLIENT_ID, Claims};
-use crate::codec::{CodecError, encode, token_sha256};
+use crate::codec::{CodecError, TokenHash, encode, token_sha256};
 use crate::keys::KeyRing;
 use crate::scope::ScopeSet;
 
@@ -61,7 +61,7 @@ pub struct Minted {
     /// The secret.
     pub token: SecretToken,
     /// SHA-256 of the secret (what is stored).
-    pub sha256: [u8; 32],
+    pub sha256: TokenHash,
     /// The signed claims.
     pub claims: Claims,
 }

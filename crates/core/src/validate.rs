@@ -7,16 +7,32 @@ use serde::Serialize;
 use uuid::Uuid;
 
 use crate::claims::Claims;
-use crate::codec::CodecError;
+use crate::codec::{CodecError, TokenHash};
 use crate::scope::ScopeSet;
 
 /// Why a token stopped being valid before its expiry.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
 pub enum RevocationKind {
     /// Revoked by a person or script.
     Revoked,
     /// Replaced by rotation.
     Rotated,
+}
+
+impl RevocationKind {
+    /// The stored text (`revocations.kind`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Revoked => "revoked",
+            Self::Rotated => "rotated",
+        }
+    }
+
+    /// The kind stored as `s`; anything unknown counts as a revocation, the safe reading.
+    pub fn from_stored(s: &str) -> Self {
+        if s == "rotated" { Self::Rotated } else { Self::Revoked }
+    }
 }
 
 /// A revocation row.
@@ -38,7 +54,7 @@ pub struct TokenState {
     /// Human name.
     pub name: String,
     /// SHA-256 of the secret.
-    pub token_sha256: [u8; 32],
+    pub token_sha256: TokenHash,
     /// Currently granted scopes (may be narrower than the JWT's).
     pub scopes: ScopeSet,
     /// Current expiry (may be earlier than the JWT's).
@@ -156,12 +172,12 @@ impl Rejection {
 /// Decides whether a token whose signature and claims verified is active at `now`.
 pub fn decide(
     claims: &Claims,
-    presented_sha256: &[u8; 32],
+    presented_sha256: &TokenHash,
     state: Option<&TokenState>,
     now: DateTime<Utc>,
 ) -> Result<Principal, DenyReason> {
     let state = state.ok_or(DenyReason::NotFound)?;
-    if !constant_time_eq(presented_sha256, &state.token_sha256) {
+    if *presented_sha256 != state.token_sha256 {
         return Err(DenyReason::HashMismatch);
     }
     if claims.sub.parse::<Uuid>().ok() != Some(state.user_id) || claims.jti != state.id {
@@ -193,10 +209,6 @@ pub fn decide(
         expires_at: state.expires_at,
         rate_limit_per_hour: state.rate_limit_per_hour,
     })
-}
-
-fn constant_time_eq(a: &[u8; 32], b: &[u8; 32]) -> bool {
-    a.iter().zip(b.iter()).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 #[cfg(test)]

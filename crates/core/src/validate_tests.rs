@@ -5,6 +5,7 @@ use uuid::Uuid;
 
 use super::*;
 use crate::claims::Audience;
+use crate::codec::TokenHash;
 
 fn now() -> DateTime<Utc> {
     Utc.timestamp_opt(1_800_000_000, 0).unwrap()
@@ -28,7 +29,7 @@ fn setup(scope: &str) -> (Claims, TokenState) {
         id,
         user_id: user,
         name: "t".into(),
-        token_sha256: [7; 32],
+        token_sha256: TokenHash::from_slice(&[7; 32]).unwrap(),
         scopes: ScopeSet::parse_grant(scope).unwrap(),
         expires_at: now() + Duration::days(1),
         rate_limit_per_hour: Some(100),
@@ -41,7 +42,7 @@ fn setup(scope: &str) -> (Claims, TokenState) {
 #[test]
 fn active_token_yields_expanded_scopes() {
     let (c, s) = setup("write:tasks");
-    let p = decide(&c, &[7; 32], Some(&s), now()).unwrap();
+    let p = decide(&c, &TokenHash::from_slice(&[7; 32]).unwrap(), Some(&s), now()).unwrap();
     assert!(p.effective.contains("read:tasks"));
     assert!(p.effective.contains("mcp:access"));
     assert_eq!(p.rate_limit_per_hour, Some(100));
@@ -50,62 +51,80 @@ fn active_token_yields_expanded_scopes() {
 #[test]
 fn missing_row_is_not_found() {
     let (c, _) = setup("read:tasks");
-    assert_eq!(decide(&c, &[7; 32], None, now()).unwrap_err(), DenyReason::NotFound);
+    assert_eq!(decide(&c, &TokenHash::from_slice(&[7; 32]).unwrap(), None, now()).unwrap_err(), DenyReason::NotFound);
 }
 
 #[test]
 fn different_secret_is_hash_mismatch() {
     let (c, s) = setup("read:tasks");
-    assert_eq!(decide(&c, &[8; 32], Some(&s), now()).unwrap_err(), DenyReason::HashMismatch);
+    assert_eq!(
+        decide(&c, &TokenHash::from_slice(&[8; 32]).unwrap(), Some(&s), now()).unwrap_err(),
+        DenyReason::HashMismatch
+    );
 }
 
 #[test]
 fn other_subject_is_refused() {
     let (mut c, s) = setup("read:tasks");
     c.sub = Uuid::now_v7().to_string();
-    assert_eq!(decide(&c, &[7; 32], Some(&s), now()).unwrap_err(), DenyReason::SubjectMismatch);
+    assert_eq!(
+        decide(&c, &TokenHash::from_slice(&[7; 32]).unwrap(), Some(&s), now()).unwrap_err(),
+        DenyReason::SubjectMismatch
+    );
 }
 
 #[test]
 fn row_expiry_wins_over_the_jwt() {
     let (c, mut s) = setup("read:tasks");
     s.expires_at = now() - Duration::seconds(1);
-    assert_eq!(decide(&c, &[7; 32], Some(&s), now()).unwrap_err(), DenyReason::Expired);
+    assert_eq!(
+        decide(&c, &TokenHash::from_slice(&[7; 32]).unwrap(), Some(&s), now()).unwrap_err(),
+        DenyReason::Expired
+    );
 }
 
 #[test]
 fn revoked_token_is_refused() {
     let (c, mut s) = setup("read:tasks");
     s.revocation = Some(Revocation { kind: RevocationKind::Revoked, effective_at: now() });
-    assert_eq!(decide(&c, &[7; 32], Some(&s), now()).unwrap_err(), DenyReason::Revoked);
+    assert_eq!(
+        decide(&c, &TokenHash::from_slice(&[7; 32]).unwrap(), Some(&s), now()).unwrap_err(),
+        DenyReason::Revoked
+    );
 }
 
 #[test]
 fn rotated_token_works_inside_grace() {
     let (c, mut s) = setup("read:tasks");
     s.revocation = Some(Revocation { kind: RevocationKind::Rotated, effective_at: now() + Duration::seconds(30) });
-    assert!(decide(&c, &[7; 32], Some(&s), now()).is_ok());
+    assert!(decide(&c, &TokenHash::from_slice(&[7; 32]).unwrap(), Some(&s), now()).is_ok());
 }
 
 #[test]
 fn rotated_token_fails_after_grace_with_rotated() {
     let (c, mut s) = setup("read:tasks");
     s.revocation = Some(Revocation { kind: RevocationKind::Rotated, effective_at: now() - Duration::seconds(1) });
-    assert_eq!(decide(&c, &[7; 32], Some(&s), now()).unwrap_err(), DenyReason::Rotated);
+    assert_eq!(
+        decide(&c, &TokenHash::from_slice(&[7; 32]).unwrap(), Some(&s), now()).unwrap_err(),
+        DenyReason::Rotated
+    );
 }
 
 #[test]
 fn disabled_owner_is_refused() {
     let (c, mut s) = setup("read:tasks");
     s.user_disabled = true;
-    assert_eq!(decide(&c, &[7; 32], Some(&s), now()).unwrap_err(), DenyReason::UserDisabled);
+    assert_eq!(
+        decide(&c, &TokenHash::from_slice(&[7; 32]).unwrap(), Some(&s), now()).unwrap_err(),
+        DenyReason::UserDisabled
+    );
 }
 
 #[test]
 fn narrowed_row_scopes_take_effect_immediately() {
     let (c, mut s) = setup("read:tasks write:context");
     s.scopes = ScopeSet::parse_grant("read:tasks").unwrap();
-    let p = decide(&c, &[7; 32], Some(&s), now()).unwrap();
+    let p = decide(&c, &TokenHash::from_slice(&[7; 32]).unwrap(), Some(&s), now()).unwrap();
     assert!(!p.effective.contains("write:context"));
     assert!(!p.effective.contains("read:context"));
     assert!(p.effective.contains("read:tasks"));
@@ -115,7 +134,7 @@ fn narrowed_row_scopes_take_effect_immediately() {
 fn row_cannot_widen_the_jwt() {
     let (c, mut s) = setup("read:tasks");
     s.scopes = ScopeSet::parse_grant("read:tasks mcp:admin").unwrap();
-    let p = decide(&c, &[7; 32], Some(&s), now()).unwrap();
+    let p = decide(&c, &TokenHash::from_slice(&[7; 32]).unwrap(), Some(&s), now()).unwrap();
     assert!(!p.effective.contains("mcp:admin"));
 }
 
@@ -129,7 +148,7 @@ fn rejection_codes_are_stable() {
 fn write_narrowed_to_its_implied_read_keeps_read() {
     let (c, mut s) = setup("write:tasks");
     s.scopes = ScopeSet::parse_grant("read:tasks").unwrap();
-    let p = decide(&c, &[7; 32], Some(&s), now()).unwrap();
+    let p = decide(&c, &TokenHash::from_slice(&[7; 32]).unwrap(), Some(&s), now()).unwrap();
     assert!(p.effective.contains("read:tasks"));
     assert!(!p.effective.contains("write:tasks"));
 }

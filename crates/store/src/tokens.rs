@@ -6,6 +6,7 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use sqlx::{PgConnection, Postgres, Transaction};
+use tessera_core::codec::TokenHash;
 use tessera_core::scope::ScopeSet;
 use tessera_core::validate::{Revocation, RevocationKind, TokenState};
 use uuid::Uuid;
@@ -117,7 +118,7 @@ pub struct NewToken {
     /// The token that minted this one, if a token did.
     pub minted_by: Option<Uuid>,
     /// SHA-256 of the secret: the only trace of it that is kept.
-    pub token_sha256: [u8; 32],
+    pub token_sha256: TokenHash,
     /// The signing key's id.
     pub kid: String,
 }
@@ -216,53 +217,51 @@ impl Store {
 
     /// What the validator needs to know about a token's row, in one query.
     pub async fn token_state(&self, id: Uuid) -> Result<Option<TokenState>, StoreError> {
-        type Row = (
-            Uuid,
-            Uuid,
-            String,
-            Vec<u8>,
-            Vec<String>,
-            DateTime<Utc>,
-            Option<i32>,
-            Option<String>,
-            Option<DateTime<Utc>>,
-            bool,
-        );
-        let row: Option<Row> = sqlx::query_as(
+        let row: Option<StateRow> = sqlx::query_as(
             "SELECT t.id, t.user_id, t.name, t.token_sha256, t.scopes, t.expires_at, t.rate_limit_per_hour,
-                    r.kind, r.effective_at, u.disabled_at IS NOT NULL
+                    r.kind, r.effective_at, u.disabled_at IS NOT NULL AS user_disabled
              FROM tokens t JOIN users u ON u.id = t.user_id LEFT JOIN revocations r ON r.token_id = t.id
              WHERE t.id = $1",
         )
         .bind(id)
         .fetch_optional(&self.pool)
         .await?;
-        let Some((id, user_id, name, sha, scopes, expires_at, rate_limit_per_hour, kind, effective_at, user_disabled)) =
-            row
-        else {
-            return Ok(None);
-        };
-        let token_sha256: [u8; 32] =
-            sha.try_into().map_err(|_| StoreError::Corrupt("stored token hash has the wrong length".to_owned()))?;
-        let revocation = match (kind.as_deref(), effective_at) {
-            (Some(kind), Some(effective_at)) => Some(Revocation {
-                kind: if kind == "rotated" { RevocationKind::Rotated } else { RevocationKind::Revoked },
-                effective_at,
-            }),
+        let Some(row) = row else { return Ok(None) };
+        let token_sha256 = TokenHash::from_slice(&row.token_sha256)
+            .ok_or_else(|| StoreError::Corrupt("stored token hash has the wrong length".to_owned()))?;
+        let revocation = match (row.kind.as_deref(), row.effective_at) {
+            (Some(kind), Some(effective_at)) => {
+                Some(Revocation { kind: RevocationKind::from_stored(kind), effective_at })
+            }
             _ => None,
         };
         Ok(Some(TokenState {
-            id,
-            user_id,
-            name,
+            id: row.id,
+            user_id: row.user_id,
+            name: row.name,
             token_sha256,
-            scopes: stored_scopes(&scopes),
-            expires_at,
-            rate_limit_per_hour,
+            scopes: stored_scopes(&row.scopes),
+            expires_at: row.expires_at,
+            rate_limit_per_hour: row.rate_limit_per_hour,
             revocation,
-            user_disabled,
+            user_disabled: row.user_disabled,
         }))
     }
+}
+
+/// The row behind [`TokenState`].
+#[derive(sqlx::FromRow)]
+struct StateRow {
+    id: Uuid,
+    user_id: Uuid,
+    name: String,
+    token_sha256: Vec<u8>,
+    scopes: Vec<String>,
+    expires_at: DateTime<Utc>,
+    rate_limit_per_hour: Option<i32>,
+    kind: Option<String>,
+    effective_at: Option<DateTime<Utc>>,
+    user_disabled: bool,
 }
 
 impl TokenTx {
@@ -297,7 +296,7 @@ impl TokenTx {
         .bind(row.rate_limit_per_hour)
         .bind(row.rotated_from)
         .bind(row.minted_by)
-        .bind(row.token_sha256.as_slice())
+        .bind(row.token_sha256.as_bytes().as_slice())
         .bind(&row.kid)
         .execute(&mut *self.tx)
         .await?;

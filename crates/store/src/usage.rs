@@ -1,6 +1,7 @@
 //! Usage counters, written in batches by the MCP server's flusher.
 
 use chrono::{DateTime, Utc};
+use tessera_core::outcome::Outcome;
 use uuid::Uuid;
 
 use crate::{Store, StoreError};
@@ -15,7 +16,7 @@ pub struct UsageIncrement {
     /// MCP method, or the tool's name for `tools/call`.
     pub method: String,
     /// `ok`, `error`, `401`, `403` or `429`.
-    pub outcome: String,
+    pub outcome: Outcome,
     /// How many requests.
     pub count: i64,
     /// The newest request in the bucket.
@@ -44,7 +45,7 @@ impl Store {
         .bind(batch.iter().map(|u| u.token_id).collect::<Vec<_>>())
         .bind(batch.iter().map(|u| u.hour).collect::<Vec<_>>())
         .bind(batch.iter().map(|u| u.method.clone()).collect::<Vec<_>>())
-        .bind(batch.iter().map(|u| u.outcome.clone()).collect::<Vec<_>>())
+        .bind(batch.iter().map(|u| u.outcome.as_str()).collect::<Vec<_>>())
         .bind(batch.iter().map(|u| u.count).collect::<Vec<_>>())
         .bind(batch.iter().map(|u| u.last_at).collect::<Vec<_>>())
         .execute(&mut *tx)
@@ -87,7 +88,7 @@ impl Store {
                 token_id,
                 hour,
                 method,
-                outcome,
+                outcome: Outcome::from_stored(&outcome),
                 count,
                 last_at,
                 last_from: None,

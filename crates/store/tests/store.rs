@@ -138,7 +138,7 @@ async fn usage_batches_accumulate_and_move_last_used() {
         token_id: t.id,
         hour,
         method: "tools/list".to_owned(),
-        outcome: "ok".to_owned(),
+        outcome: tessera_core::outcome::Outcome::Ok,
         count: 2,
         last_at: now,
         last_from: Some("127.0.0.1".to_owned()),

@@ -56,7 +56,7 @@ async fn api_and_mcp_calls_share_one_rate_limit_and_are_both_counted() {
     state.metering.usage.flush(&state.store).await.unwrap();
     let rows = state.store.usage_rows(record.id, now - Duration::hours(2), now + Duration::hours(2)).await;
     let mut rows: Vec<(String, String, i64)> =
-        rows.unwrap().into_iter().map(|r| (r.method, r.outcome, r.count)).collect();
+        rows.unwrap().into_iter().map(|r| (r.method, r.outcome.as_str().to_owned(), r.count)).collect();
     rows.sort();
     assert_eq!(
         rows,

@@ -10,7 +10,7 @@ async fn usage(app: &TestApp, token: uuid::Uuid) -> Vec<(String, String, i64)> {
     app.metering.usage.flush(&app.store).await.unwrap();
     let now = Utc::now();
     let rows = app.store.usage_rows(token, now - Duration::hours(2), now + Duration::hours(2)).await.unwrap();
-    rows.into_iter().map(|r| (r.method, r.outcome, r.count)).collect()
+    rows.into_iter().map(|r| (r.method, r.outcome.as_str().to_owned(), r.count)).collect()
 }
 
 #[tokio::test]

@@ -35,7 +35,7 @@ async fn get_tokens_with_a_trailing_slash_lists_them_and_counts_usage_under_the_
     app.metering.usage.flush(&app.store).await.unwrap();
     let now = Utc::now();
     let rows = app.store.usage_rows(id, now - Duration::hours(2), now + Duration::hours(2)).await.unwrap();
-    let rows: Vec<_> = rows.into_iter().map(|r| (r.method, r.outcome, r.count)).collect();
+    let rows: Vec<_> = rows.into_iter().map(|r| (r.method, r.outcome.as_str().to_owned(), r.count)).collect();
     assert_eq!(rows, [("api GET /api/v2/tokens".to_owned(), "ok".to_owned(), 1)]);
 }
 

@@ -13,7 +13,7 @@ fn row(token: Uuid, hour: DateTime<Utc>, method: &str, outcome: &str, count: i64
         token_id: token,
         hour,
         method: method.into(),
-        outcome: outcome.into(),
+        outcome: tessera_core::outcome::Outcome::from_stored(outcome),
         count,
         last_at: hour + Duration::minutes(5),
         last_from: Some("10.0.0.7".into()),

@@ -135,7 +135,7 @@ async fn post_mcp_initialize_passes_the_same_guard_as_mcp() {
         .usage_rows(token.id, now - chrono::Duration::hours(2), now + chrono::Duration::hours(2))
         .await
         .unwrap();
-    let rows: Vec<_> = rows.into_iter().map(|u| (u.method, u.outcome, u.count)).collect();
+    let rows: Vec<_> = rows.into_iter().map(|u| (u.method, u.outcome.as_str().to_owned(), u.count)).collect();
     assert_eq!(rows, [("initialize".to_owned(), "ok".to_owned(), 1)]);
 }
 

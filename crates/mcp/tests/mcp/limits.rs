@@ -38,7 +38,7 @@ async fn over_the_rate_limit_is_429_then_recovers() {
         )
         .await
         .unwrap();
-    let limited: i64 = rows.iter().filter(|u| u.outcome == "429").map(|u| u.count).sum();
+    let limited: i64 = rows.iter().filter(|u| u.outcome.as_str() == "429").map(|u| u.count).sum();
     assert_eq!(limited, 1, "the refused request is counted as 429");
 }
 

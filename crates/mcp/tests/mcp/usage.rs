@@ -16,7 +16,7 @@ async fn usage(app: &TestApp, token: uuid::Uuid) -> Vec<(String, String, i64)> {
         .await
         .unwrap()
         .into_iter()
-        .map(|u| (u.method, u.outcome, u.count))
+        .map(|u| (u.method, u.outcome.as_str().to_owned(), u.count))
         .collect();
     rows.sort();
     rows
