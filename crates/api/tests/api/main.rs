@@ -7,6 +7,8 @@ mod errors;
 mod helpers;
 mod lifecycle;
 mod limits;
+mod logs;
+mod openapi;
 mod paths;
 mod tokens;
 mod usage;

@@ -1,6 +1,5 @@
 //! One process, one budget: a token's rate limit is spent by `/mcp` and `/api/v2` calls
 //! alike, and both are counted in its usage.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::net::TcpListener;
 

@@ -1,5 +1,4 @@
 //! The `tessera` command line, run as a real process against a real database.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::io::Write;
 use std::process::{Command, Output, Stdio};

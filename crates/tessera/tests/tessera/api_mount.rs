@@ -1,5 +1,4 @@
 //! The binary mounts the REST API and prints its OpenAPI document.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::net::TcpListener;
 use std::process::Command;

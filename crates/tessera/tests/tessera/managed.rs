@@ -1,5 +1,4 @@
 //! `tessera serve` with no DATABASE_URL: it creates, starts and stops its own PostgreSQL.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::io::{BufRead, BufReader};
 use std::os::unix::fs::MetadataExt;

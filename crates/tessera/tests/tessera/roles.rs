@@ -1,5 +1,4 @@
 //! `TESSERA_ROLES`: the binary mounts the MCP face, the API face, or both.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::net::TcpListener;
 

@@ -1,5 +1,4 @@
 //! Browser sessions: stored by hash, expiring, ended on delete, refused for disabled users.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use chrono::{Duration, Utc};
 use tessera_store::Actor;

@@ -1,5 +1,4 @@
 //! The store against a real PostgreSQL: each test owns a fresh database.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use chrono::{Duration, Utc};
 use tessera_core::keys::KeyRing;

@@ -1,9 +1,4 @@
 //! No token, password or session id ever reaches a log line, at any level.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
-
-#[allow(dead_code)]
-#[path = "api/helpers.rs"]
-mod helpers;
 
 use std::io::Write;
 use std::sync::{Arc, Mutex};
@@ -11,7 +6,7 @@ use std::sync::{Arc, Mutex};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use helpers::{PASSWORD, spawn_app};
+use crate::helpers::{PASSWORD, spawn_app};
 
 #[derive(Clone, Default)]
 struct Captured(Arc<Mutex<Vec<u8>>>);

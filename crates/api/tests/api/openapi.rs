@@ -1,9 +1,4 @@
 //! The committed `openapi.json` is exactly what the code generates, and what is served.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
-
-#[allow(dead_code)]
-#[path = "api/helpers.rs"]
-mod helpers;
 
 const COMMITTED: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../openapi.json");
 const REGENERATE: &str = "cargo run -q -p tessera -- openapi > openapi.json";
@@ -51,7 +46,7 @@ fn openapi_documents_every_endpoint_and_both_security_schemes() {
 
 #[tokio::test]
 async fn served_openapi_json_is_the_generated_document() {
-    let app = helpers::spawn_app().await;
+    let app = crate::helpers::spawn_app().await;
     let res = app.request(reqwest::Method::GET, "/openapi.json").send().await.unwrap();
     assert_eq!(res.status(), reqwest::StatusCode::OK);
     assert!(res.headers().get("content-type").unwrap().to_str().unwrap().starts_with("application/json"));

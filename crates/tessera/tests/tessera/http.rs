@@ -1,5 +1,4 @@
 //! The HTTP server in-process over real HTTP, against a real database.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::net::TcpListener;
 

@@ -1,0 +1,10 @@
+//! The `tessera` binary and its composition root over real HTTP and a real PostgreSQL, one
+//! integration-test binary (nextest runs each test in its own process).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod api_mount;
+mod cli;
+mod http;
+mod managed;
+mod metering;
+mod roles;
