@@ -121,14 +121,16 @@ struct Inner {
 }
 
 impl McpState {
-    /// Builds the state with its own [`Metering`] and, inside a Tokio runtime, starts the
-    /// periodic usage flusher.
+    /// Builds the state with its own [`Metering`]; it spawns nothing: whoever owns the state
+    /// starts [`McpState::spawn_usage_flusher`] and keeps its handle.
     pub fn new(store: Store, validator: Arc<Validator>, config: McpConfig) -> Self {
-        let metering = Arc::new(Metering::default());
-        if tokio::runtime::Handle::try_current().is_ok() {
-            metering.usage.spawn_flusher(store.clone(), config.usage_flush_interval);
-        }
-        Self::with_metering(store, validator, config, metering)
+        Self::with_metering(store, validator, config, Arc::new(Metering::default()))
+    }
+
+    /// Starts the periodic usage flush of this state's [`Metering`] (embedding and tests; the
+    /// `tessera` binary flushes the process's shared metering itself).
+    pub fn spawn_usage_flusher(&self) -> tokio::task::JoinHandle<()> {
+        self.inner.metering.usage.spawn_flusher(self.inner.store.clone(), self.inner.config.usage_flush_interval)
     }
 
     /// Builds the state around a [`Metering`] shared with other faces; whoever made it runs

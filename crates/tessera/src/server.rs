@@ -27,6 +27,9 @@ pub struct AppState {
     pub settings: Arc<Settings>,
     /// Per-token rate limits and usage counters, shared by the API and MCP faces.
     pub metering: Arc<Metering>,
+    /// The background tasks this root started (change-feed listener, usage flusher), stopped
+    /// after the last usage flush.
+    tasks: Arc<Vec<tokio::task::JoinHandle<()>>>,
 }
 
 impl AppState {
@@ -48,20 +51,27 @@ impl AppState {
         Ok(Self::assemble(store, ring, settings))
     }
 
-    /// Starts the validator's change-feed listener and the usage flusher.
+    /// Wires the process and starts its background tasks, the only place that spawns them:
+    /// the validator's change-feed listener and the usage flusher.
     fn assemble(store: Store, ring: tessera_core::KeyRing, settings: Settings) -> Self {
         let validator = Validator::new(store.clone(), ring, settings.validator_config());
-        validator.spawn_listener();
         let metering = Arc::new(Metering::default());
-        metering.usage.spawn_flusher(store.clone(), settings.mcp_config().usage_flush_interval);
-        Self { store, validator, settings: Arc::new(settings), metering }
+        let tasks = vec![
+            validator.spawn_listener(),
+            metering.usage.spawn_flusher(store.clone(), settings.mcp_config().usage_flush_interval),
+        ];
+        Self { store, validator, settings: Arc::new(settings), metering, tasks: Arc::new(tasks) }
     }
 
-    /// Writes the last usage counts; call after the HTTP server stopped.
+    /// Writes the last usage counts and stops the background tasks; call after the HTTP
+    /// server stopped.
     pub async fn flush_usage(&self) {
         match self.metering.usage.flush(&self.store).await {
             Ok(rows) => tracing::info!(rows, "flushed usage at shutdown"),
             Err(e) => tracing::error!(error = %e, "could not flush usage at shutdown"),
+        }
+        for task in self.tasks.iter() {
+            task.abort();
         }
     }
 }

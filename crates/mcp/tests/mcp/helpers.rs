@@ -72,6 +72,7 @@ pub async fn spawn_instance(store: Store, tweak: impl FnOnce(&mut McpConfig)) ->
     let mut mcp = McpConfig::new(PUBLIC);
     tweak(&mut mcp);
     let state = McpState::new(store.clone(), Arc::clone(&validator), mcp);
+    state.spawn_usage_flusher();
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
     let s = state.clone();
