@@ -3,7 +3,8 @@
 
 import { api, ApiError, setCsrf } from './api.js';
 import { h, replace, announce, newId, time, formatDate } from './dom.js';
-import { GROUPS, SINGLES, CATALOG, effectiveScopes } from './scopes.js';
+import { scopeLayout } from './scopes.js';
+import { limits, loadLimits } from './limits.js';
 import { clientConfigs, mcpUrl } from './configs.js';
 import { usageChart } from './chart.js';
 
@@ -17,16 +18,32 @@ let flash = null; // a message shown once on the next page
 
 // ---------- session ----------
 
+/** Loads the server's limits and the session (in parallel), then shows the page. */
 async function boot() {
   document.getElementById('sign-out').addEventListener('click', signOut);
-  window.addEventListener('hashchange', route);
+  const bounds = loadLimits().then(() => null, (e) => e);
   try {
     const who = await api('GET', '/auth/me');
     signedIn(who.user, who.csrf_token);
   } catch (e) {
     if (!(e instanceof ApiError) || e.status !== 401) flash = { kind: 'error', text: e.message };
   }
+  const failed = await bounds;
+  if (failed) {
+    viewUnavailable(failed);
+    return;
+  }
+  window.addEventListener('hashchange', route);
   route();
+}
+
+/** Every form takes its bounds from the server: without them, offer a reload instead. */
+function viewUnavailable(e) {
+  const reload = h('button', { type: 'button', class: 'button primary' }, 'Reload');
+  reload.addEventListener('click', () => location.reload());
+  page('Tessera is unavailable',
+    notice('error', `The token limits could not be loaded from the server: ${e.message}`),
+    h('div', { class: 'actions' }, reload));
 }
 
 function signedIn(user, csrf) {
@@ -295,50 +312,83 @@ const FIELD_OF_CODE = {
   expiry_extension: 'expires_at',
   expiry_in_past: 'expires_at',
   invalid_rate_limit: 'rate_limit_per_hour',
+  rate_limit_exceeds_credential: 'rate_limit_per_hour',
   invalid_reason: 'reason',
   invalid_grace: 'grace_seconds',
+};
+
+/** Server error codes whose own message is less helpful than ours. */
+const MESSAGE_OF_CODE = {
+  not_owner: 'Only the owner of this token can rotate it (nobody receives a working secret for another person); revoke it instead.',
+  rate_limit_exceeds_credential: 'This rate limit is looser than the one of the token making the change.',
 };
 
 function showServerError(form, e) {
   if (handle(e)) return;
   const name = FIELD_OF_CODE[e.code];
-  if (!(name && setFieldError(form, name, e.message))) {
+  const text = MESSAGE_OF_CODE[e.code] ?? e.message;
+  if (!(name && setFieldError(form, name, text))) {
     const top = form.querySelector('.form-error');
-    replace(top, notice('error', e.message));
+    replace(top, notice('error', text));
   }
   focusFirstError(form);
 }
 
+// Client-side checks only spare a round trip: the bounds are the server's (`limits()`),
+// and the server checks everything again.
+
 function checkName(v) {
   const n = v.trim();
-  if (n.length < 1 || [...n].length > 100) return 'Name must be 1 to 100 characters.';
+  const max = limits().name_max_chars;
+  if (n.length < 1 || [...n].length > max) return `Name must be 1 to ${max} characters.`;
   return null;
 }
 
 function checkDescription(v) {
-  return [...v].length > 1000 ? 'Description must be at most 1000 characters.' : null;
+  const max = limits().description_max_chars;
+  return [...v].length > max ? `Description must be at most ${max} characters.` : null;
+}
+
+function checkReason(v) {
+  const max = limits().reason_max_chars;
+  return [...v].length > max ? `Reason must be at most ${max} characters.` : null;
 }
 
 function checkRateLimit(v) {
+  const { rate_limit_min: min, rate_limit_max: max } = limits();
   if (v.trim() === '') return null;
   if (!/^\d+$/.test(v.trim())) return 'Rate limit must be a whole number of requests per hour, or empty for unlimited.';
   const n = Number(v);
-  if (n < 1 || n > 1_000_000) return 'Rate limit must be between 1 and 1000000 requests per hour (empty: unlimited).';
+  if (n < min || n > max) return `Rate limit must be between ${min} and ${max} requests per hour (empty: unlimited).`;
   return null;
 }
 
 function checkDays(v) {
-  if (!/^\d+$/.test(v.trim())) return 'Expiry must be a whole number of days between 1 and 365.';
+  const { lifetime_min_days: min, lifetime_max_days: max } = limits();
+  if (!/^\d+$/.test(v.trim())) return `Expiry must be a whole number of days between ${min} and ${max}.`;
   const n = Number(v);
-  if (n < 1 || n > 365) return 'Expiry must be between 1 and 365 days.';
+  if (n < min || n > max) return `Expiry must be between ${min} and ${max} days.`;
   return null;
+}
+
+/** The rate limit input, bounded by the server's limits. */
+function rateInput(value) {
+  const { rate_limit_min: min, rate_limit_max: max } = limits();
+  return h('input', { name: 'rate_limit_per_hour', type: 'number', min: String(min), max: String(max), step: '1', inputmode: 'numeric', placeholder: 'unlimited', value });
+}
+
+/** The hint of the rate limit input. */
+function rateHint() {
+  const { rate_limit_min: min, rate_limit_max: max } = limits();
+  return `Empty for unlimited; ${min} to ${max}.`;
 }
 
 /**
  * Scope checkboxes grouped by resource: checking `write:X` checks and locks `read:X`
  * ("included by write:X"). `allowed` limits the choices (narrowing an existing token).
  */
-function scopePicker(selected, { allowed = CATALOG, legend = 'Scopes' } = {}) {
+function scopePicker(selected, { allowed = limits().grantable_scopes, legend = 'Scopes' } = {}) {
+  const layout = scopeLayout(limits().grantable_scopes);
   const boxes = new Map();
   const notes = new Map();
   const box = (scope) => {
@@ -349,26 +399,26 @@ function scopePicker(selected, { allowed = CATALOG, legend = 'Scopes' } = {}) {
     boxes.set(scope, input);
     return input;
   };
-  const groups = GROUPS.map((g) => {
+  const groups = layout.groups.map((g) => {
     const note = h('span', { class: 'implied-note', id: `implied-${g.resource}`, hidden: true }, `included by ${g.write}`);
     notes.set(g.read, note);
     const read = box(g.read);
     const write = box(g.write);
     return h('fieldset', { class: 'scope-group' },
       h('legend', {}, g.label),
-      h('p', { class: 'hint' }, g.hint),
+      g.hint ? h('p', { class: 'hint' }, g.hint) : null,
       h('div', { class: 'check' }, read, h('label', { for: read.id }, h('code', {}, g.read)), note),
       h('div', { class: 'check' }, write, h('label', { for: write.id }, h('code', {}, g.write), h('span', { class: 'muted' }, ` (includes ${g.read})`))));
   });
-  const singles = SINGLES.map((s) => {
+  const singles = layout.singles.map((s) => {
     const input = box(s.scope);
     return h('fieldset', { class: 'scope-group' },
       h('legend', {}, s.label),
-      h('p', { class: 'hint' }, s.hint),
+      s.hint ? h('p', { class: 'hint' }, s.hint) : null,
       h('div', { class: 'check' }, input, h('label', { for: input.id }, h('code', {}, s.scope))));
   });
   const sync = () => {
-    for (const g of GROUPS) {
+    for (const g of layout.groups) {
       const read = boxes.get(g.read);
       const write = boxes.get(g.write);
       const implied = write.checked;
@@ -393,14 +443,24 @@ function scopePicker(selected, { allowed = CATALOG, legend = 'Scopes' } = {}) {
 
 // ---------- create ----------
 
+/** Expiry presets in days: a few usual lifetimes and the server's default and longest. */
+function lifetimePresets() {
+  const { lifetime_min_days: min, lifetime_max_days: max, lifetime_default_days: dflt } = limits();
+  return [...new Set([7, 30, 90, dflt, max])].filter((d) => d >= min && d <= max).sort((a, b) => a - b);
+}
+
 function viewCreate() {
-  const name = h('input', { name: 'name', type: 'text', maxlength: '100', required: true, autocomplete: 'off' });
-  const description = h('textarea', { name: 'description', rows: '2', maxlength: '1000' });
-  const days = h('input', { name: 'expires_in_days', type: 'number', min: '1', max: '365', step: '1', value: '30', required: true, inputmode: 'numeric' });
-  const rate = h('input', { name: 'rate_limit_per_hour', type: 'number', min: '1', max: '1000000', step: '1', inputmode: 'numeric', placeholder: 'unlimited' });
+  const L = limits();
+  const name = h('input', { name: 'name', type: 'text', maxlength: String(L.name_max_chars), required: true, autocomplete: 'off' });
+  const description = h('textarea', { name: 'description', rows: '2', maxlength: String(L.description_max_chars) });
+  const days = h('input', {
+    name: 'expires_in_days', type: 'number', min: String(L.lifetime_min_days), max: String(L.lifetime_max_days), step: '1',
+    value: String(L.lifetime_default_days), required: true, inputmode: 'numeric',
+  });
+  const rate = rateInput();
   const resulting = h('p', { class: 'hint', id: 'expiry-date', 'aria-live': 'polite' });
   const presets = h('div', { class: 'presets', role: 'group', 'aria-label': 'Expiry presets' },
-    [7, 30, 90, 365].map((d) => h('button', { type: 'button', class: 'chip', dataset: { days: String(d) }, 'aria-pressed': String(d === 30) }, `${d} days`)));
+    lifetimePresets().map((d) => h('button', { type: 'button', class: 'chip', dataset: { days: String(d) }, 'aria-pressed': String(d === L.lifetime_default_days) }, `${d} day${d === 1 ? '' : 's'}`)));
   const showDate = () => {
     const bad = checkDays(days.value);
     resulting.textContent = bad ? '' : `Expires on ${formatDate(new Date(Date.now() + Number(days.value) * DAY_MS))}.`;
@@ -415,14 +475,14 @@ function viewCreate() {
   days.addEventListener('input', showDate);
   const scopes = scopePicker([], { legend: 'Scopes (choose at least one)' });
   const submit = h('button', { type: 'submit', class: 'button primary' }, 'Create token');
-  const daysField = field('Expires in (days)', days, { hint: '1 to 365 days.' });
+  const daysField = field('Expires in (days)', days, { hint: `${L.lifetime_min_days} to ${L.lifetime_max_days} days.` });
   daysField.append(presets, resulting);
   const form = h('form', { class: 'card', novalidate: true, id: 'create-form' },
-    field('Name', name, { hint: 'Where it is used, e.g. "laptop – Cursor". 1 to 100 characters.' }),
-    field('Description (optional)', description),
+    field('Name', name, { hint: `Where it is used, e.g. "laptop – Cursor". 1 to ${L.name_max_chars} characters.` }),
+    field('Description (optional)', description, { hint: `Up to ${L.description_max_chars} characters.` }),
     scopes.el,
     daysField,
-    field('Rate limit (requests per hour, optional)', rate, { hint: 'Empty for unlimited; 1 to 1000000.' }),
+    field('Rate limit (requests per hour, optional)', rate, { hint: rateHint() }),
     h('div', { class: 'form-error', 'aria-live': 'assertive' }),
     h('div', { class: 'actions' }, submit, h('a', { href: '#/tokens', class: 'button secondary' }, 'Cancel')));
   showDate();
@@ -622,6 +682,7 @@ function metadataCard(t) {
       row('Last used', t.last_used_at ? [time(t.last_used_at), t.last_used_from ? ` from ${t.last_used_from}` : ''] : h('span', { class: 'muted' }, 'never')),
       row('Rate limit', t.rate_limit_per_hour ? `${t.rate_limit_per_hour} requests per hour` : 'unlimited'),
       row('Audience', (t.audience || []).map((a) => h('code', {}, a))),
+      t.minted_by ? row('Minted by', link(t.minted_by)) : null,
       t.rotated_from ? row('Replaces', link(t.rotated_from)) : null,
       t.replaced_by ? row('Replaced by', link(t.replaced_by)) : null,
       t.revoked_at ? row(t.status === 'rotated' || t.replaced_by ? 'Rotated' : 'Revoked', time(t.revoked_at)) : null,
@@ -629,6 +690,7 @@ function metadataCard(t) {
       t.revoke_reason ? row('Reason', t.revoke_reason) : null));
 }
 
+/** Granted and effective scopes; the effective ones are the server's (`effective_scopes`). */
 function scopesCard(t) {
   const granted = new Set(t.scopes);
   return h('section', { class: 'card', 'aria-labelledby': 'scopes-h' },
@@ -636,7 +698,7 @@ function scopesCard(t) {
     h('p', {}, 'Granted: ', t.scopes.map((s) => [h('code', { class: 'scope' }, s), ' '])),
     h('p', { class: 'hint' }, 'Effective (with inheritance):'),
     h('ul', { class: 'scope-list', id: 'effective-scopes' },
-      effectiveScopes(t.scopes).map((s) => h('li', {}, h('code', { class: granted.has(s) ? 'scope' : 'scope derived' }, s),
+      t.effective_scopes.map((s) => h('li', {}, h('code', { class: granted.has(s) ? 'scope' : 'scope derived' }, s),
         granted.has(s) ? '' : h('span', { class: 'muted' }, ' implied')))));
 }
 
@@ -714,11 +776,19 @@ function activityCard(t) {
     body);
 }
 
+/** Edit, rotate and revoke; only the owner rotates (an admin sees others' tokens too). */
 function actionsCard(t) {
   return h('section', { class: 'card wide', 'aria-labelledby': 'actions-h' },
     h('h2', { id: 'actions-h' }, 'Change this token'),
     editForm(t),
-    h('div', { class: 'danger-zone' }, rotateForm(t), revokeForm(t)));
+    h('div', { class: 'danger-zone' }, t.user_id === me.id ? rotateForm(t) : rotateRefused(), revokeForm(t)));
+}
+
+/** In place of the rotate form on someone else's token: the server refuses (`not_owner`). */
+function rotateRefused() {
+  return h('div', { class: 'subform', id: 'rotate-refused' },
+    h('h3', {}, 'Rotate'),
+    h('p', { class: 'hint' }, 'This token belongs to someone else. Only the owner can rotate it (a new secret would act as them); revoke it instead.'));
 }
 
 function isoDate(d) {
@@ -726,10 +796,11 @@ function isoDate(d) {
 }
 
 function editForm(t) {
-  const name = h('input', { name: 'name', type: 'text', value: t.name, maxlength: '100', required: true });
-  const description = h('textarea', { name: 'description', rows: '2', maxlength: '1000' });
+  const L = limits();
+  const name = h('input', { name: 'name', type: 'text', value: t.name, maxlength: String(L.name_max_chars), required: true });
+  const description = h('textarea', { name: 'description', rows: '2', maxlength: String(L.description_max_chars) });
   description.value = t.description || '';
-  const rate = h('input', { name: 'rate_limit_per_hour', type: 'number', min: '1', max: '1000000', step: '1', inputmode: 'numeric', placeholder: 'unlimited', value: t.rate_limit_per_hour ?? '' });
+  const rate = rateInput(t.rate_limit_per_hour ?? '');
   const expiry = h('input', { name: 'expires_at', type: 'date', value: isoDate(t.expires_at), min: isoDate(Date.now() + DAY_MS), max: isoDate(t.expires_at) });
   // Only what is granted can stay; anything else would widen the token.
   const scopes = scopePicker(t.scopes, { allowed: t.scopes, legend: 'Scopes (uncheck to narrow; widening needs a new token)' });
@@ -737,8 +808,8 @@ function editForm(t) {
   const form = h('form', { class: 'subform', novalidate: true, id: 'edit-form', 'aria-labelledby': 'edit-h' },
     h('h3', { id: 'edit-h' }, 'Edit'),
     field('Name', name),
-    field('Description', description),
-    field('Rate limit (requests per hour)', rate, { hint: 'Empty for unlimited.' }),
+    field('Description', description, { hint: `Up to ${L.description_max_chars} characters.` }),
+    field('Rate limit (requests per hour)', rate, { hint: rateHint() }),
     field('Expires on', expiry, { hint: 'Can only be moved earlier.' }),
     scopes.el,
     h('div', { class: 'form-error', 'aria-live': 'assertive' }),
@@ -792,10 +863,24 @@ function editForm(t) {
   return form;
 }
 
+/** `3600` → `1 hour`: a grace period as the rotate form names it. */
+function graceLabel(seconds) {
+  if (seconds === 0) return 'none: the old token stops now';
+  const [n, unit] = seconds % 3600 === 0 ? [seconds / 3600, 'hour'] : seconds % 60 === 0 ? [seconds / 60, 'minute'] : [seconds, 'second'];
+  return `${n} ${unit}${n === 1 ? '' : 's'}`;
+}
+
+/** Grace choices: none, a few usual ones, and the server's longest; 1 hour preselected when allowed. */
+function graceChoices() {
+  const max = limits().grace_max_seconds;
+  return [...new Set([0, 300, 3600, 21600, max])].filter((s) => s >= 0 && s <= max).sort((a, b) => a - b);
+}
+
 function rotateForm(t) {
+  const choices = graceChoices();
+  const preset = choices.includes(3600) ? 3600 : choices.at(-1);
   const grace = h('select', { name: 'grace_seconds', id: 'grace' },
-    [[0, 'none: the old token stops now'], [300, '5 minutes'], [3600, '1 hour'], [21600, '6 hours'], [86400, '24 hours']]
-      .map(([v, l]) => h('option', { value: String(v), selected: v === 3600 }, l)));
+    choices.map((v) => h('option', { value: String(v), selected: v === preset }, graceLabel(v))));
   const submit = h('button', { type: 'submit', class: 'button secondary', id: 'rotate' }, 'Rotate token');
   const form = h('form', { class: 'subform', novalidate: true, id: 'rotate-form', 'aria-labelledby': 'rotate-h' },
     h('h3', { id: 'rotate-h' }, 'Rotate'),
@@ -821,13 +906,16 @@ function rotateForm(t) {
 
 function revokeForm(t) {
   const open = h('button', { type: 'button', class: 'button danger', id: 'revoke' }, 'Revoke token…');
-  const reason = h('textarea', { name: 'reason', rows: '2', maxlength: '500', id: 'revoke-reason' });
+  const reasonMax = limits().reason_max_chars;
+  const reason = h('textarea', { name: 'reason', rows: '2', maxlength: String(reasonMax), id: 'revoke-reason' });
   const confirm = h('button', { type: 'submit', class: 'button danger', id: 'revoke-confirm' }, 'Revoke now');
   const cancel = h('button', { type: 'button', class: 'button secondary' }, 'Cancel');
   const form = h('form', { method: 'dialog', novalidate: true },
     h('h2', { id: 'revoke-title' }, `Revoke “${t.name}”?`),
-    h('p', { id: 'revoke-desc' }, 'Every client using this token is refused from now on. This cannot be undone.'),
-    field('Reason (optional)', reason, { hint: 'Kept in the audit log. Up to 500 characters.' }),
+    h('div', { id: 'revoke-desc' },
+      h('p', {}, 'Every client using this token is refused from now on. This cannot be undone.'),
+      h('p', { id: 'revoke-minted' }, 'Every token this token minted through the API (and any token those minted) is revoked with it.')),
+    field('Reason (optional)', reason, { hint: `Kept in the audit log. Up to ${reasonMax} characters.` }),
     h('div', { class: 'form-error', 'aria-live': 'assertive' }),
     h('div', { class: 'actions' }, confirm, cancel));
   const dialog = h('dialog', { class: 'confirm-dialog', 'aria-labelledby': 'revoke-title', 'aria-describedby': 'revoke-desc' }, form);
@@ -841,8 +929,9 @@ function revokeForm(t) {
   form.addEventListener('submit', async (ev) => {
     ev.preventDefault();
     clearErrors(form);
-    if ([...reason.value].length > 500) {
-      setFieldError(form, 'reason', 'Reason must be at most 500 characters.');
+    const tooLong = checkReason(reason.value);
+    if (tooLong) {
+      setFieldError(form, 'reason', tooLong);
       return;
     }
     confirm.disabled = true;
@@ -860,7 +949,7 @@ function revokeForm(t) {
   });
   return h('div', { class: 'subform' },
     h('h3', {}, 'Revoke'),
-    h('p', { class: 'hint' }, 'Stops the token at once, on every Tessera instance.'),
+    h('p', { class: 'hint' }, 'Stops the token at once, on every Tessera instance, together with every token it minted.'),
     h('div', { class: 'actions' }, open));
 }
 

@@ -1,46 +1,42 @@
-// The scope catalog and its inheritance rules, as in tessera-core (`crates/core/src/scope.rs`).
+// How scopes are presented: labels and hints per resource, and the layout of the scope
+// picker. Which scopes exist comes from the server (`grantable_scopes` of
+// `GET /api/v2/limits`), and so do a token's effective scopes (`effective_scopes`).
 
-/** Groups shown in the forms, in order. */
-export const GROUPS = [
-  { resource: 'tasks', label: 'Tasks', read: 'read:tasks', write: 'write:tasks', hint: 'List and read tasks / create, update, complete and delete them.' },
-  { resource: 'context', label: 'Context', read: 'read:context', write: 'write:context', hint: 'Read / write shared context entries.' },
-  { resource: 'agents', label: 'Agents', read: 'read:agents', write: 'write:agents', hint: 'List / register and update agents.' },
-  { resource: 'tokens', label: 'Tokens (API)', read: 'read:tokens', write: 'write:tokens', hint: 'Use this token with the REST API to list / mint, rotate and revoke tokens.' },
-];
+/** Labels and hints of the resources with a read/write pair, by resource. */
+const GROUP_TEXT = {
+  tasks: { label: 'Tasks', hint: 'List and read tasks / create, update, complete and delete them.' },
+  context: { label: 'Context', hint: 'Read / write shared context entries.' },
+  agents: { label: 'Agents', hint: 'List / register and update agents.' },
+  tokens: { label: 'Tokens (API)', hint: 'Use this token with the REST API to list / mint, rotate and revoke tokens.' },
+};
 
-/** Stand-alone scopes. */
-export const SINGLES = [
-  { scope: 'execute:mcp', label: 'MCP execution', hint: 'Call MCP tools (tools/call). Without it a token can only list.' },
-];
+/** Labels and hints of stand-alone scopes, by scope. */
+const SINGLE_TEXT = {
+  'execute:mcp': { label: 'MCP execution', hint: 'Call MCP tools (tools/call). Without it a token can only list.' },
+};
 
-export const CATALOG = [...GROUPS.flatMap((g) => [g.read, g.write]), ...SINGLES.map((s) => s.scope)];
+/** `tasks` → `Tasks`: the label of a resource the UI has no text for. */
+const titleCase = (s) => s.charAt(0).toUpperCase() + s.slice(1);
 
-/** `write:X` ⇒ `read:X`, plus the derived `mcp:*` scopes; sorted. */
-export function effectiveScopes(granted) {
-  const out = new Set(['mcp:access']);
-  for (const s of granted) {
-    if (s === 'mcp:admin') {
-      for (const c of CATALOG) out.add(c);
-      ['mcp:read', 'mcp:write', 'mcp:execute', 'mcp:admin'].forEach((x) => out.add(x));
-      continue;
-    }
-    out.add(s);
-    const [action, resource] = s.split(':');
-    if (action === 'write') {
-      out.add(`read:${resource}`);
-      out.add('mcp:write');
-      out.add('mcp:read');
-    } else if (action === 'read') {
-      out.add('mcp:read');
-    } else if (s === 'execute:mcp') {
-      out.add('mcp:execute');
+/**
+ * Lays out the grantable scopes for the picker: `{groups, singles}`. A resource granted
+ * both as `read:X` and `write:X` becomes a group `{resource, label, hint, read, write}`
+ * (the picker ticks read when write is ticked); every other scope a single
+ * `{scope, label, hint}`. Groups come first, each list in the server's order.
+ */
+export function scopeLayout(grantable) {
+  const all = new Set(grantable);
+  const groups = [];
+  const singles = [];
+  for (const scope of grantable) {
+    const [action, resource] = scope.split(':');
+    const paired = resource && all.has(`read:${resource}`) && all.has(`write:${resource}`);
+    if (paired && action === 'read') {
+      const text = GROUP_TEXT[resource] ?? { label: titleCase(resource), hint: '' };
+      groups.push({ resource, ...text, read: scope, write: `write:${resource}` });
+    } else if (!(paired && action === 'write')) {
+      singles.push({ scope, ...(SINGLE_TEXT[scope] ?? { label: scope, hint: '' }) });
     }
   }
-  return [...out].sort();
-}
-
-/** Drops `read:X` when `write:X` is present: what the form sends. */
-export function minimalScopes(selected) {
-  const set = new Set(selected);
-  return [...set].filter((s) => !(s.startsWith('read:') && set.has(`write:${s.slice(5)}`)));
+  return { groups, singles };
 }

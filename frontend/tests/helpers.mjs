@@ -62,9 +62,10 @@ export async function startTessera() {
     env,
     dataDir,
     log: () => log,
-    /** `tessera user add` against the running cluster. */
-    addUser(email, password = PASSWORD) {
-      const r = spawnSync(BIN, ['user', 'add', '--email', email, '--password-stdin'], { env, input: `${password}\n`, encoding: 'utf8' });
+    /** `tessera user add` against the running cluster (`{ admin: true }`: an administrator). */
+    addUser(email, password = PASSWORD, { admin = false } = {}) {
+      const args = ['user', 'add', '--email', email, '--password-stdin', ...(admin ? ['--admin'] : [])];
+      const r = spawnSync(BIN, args, { env, input: `${password}\n`, encoding: 'utf8' });
       if (r.status !== 0) throw new Error(`user add failed: ${r.stderr}`);
       return email;
     },
