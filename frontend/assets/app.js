@@ -817,11 +817,14 @@ function editForm(t) {
   form.addEventListener('submit', async (ev) => {
     ev.preventDefault();
     clearErrors(form);
+    // Granted scopes the picker does not offer (mcp:admin from the CLI) are kept as they are.
+    const offered = new Set(L.grantable_scopes);
+    const kept = t.scopes.filter((s) => !offered.has(s));
     const errors = [
       ['name', checkName(name.value)],
       ['description', checkDescription(description.value)],
       ['rate_limit_per_hour', checkRateLimit(rate.value)],
-      ['scopes', scopes.values().some((s) => t.scopes.includes(s)) ? null : 'Keep at least one scope (or revoke the token).'],
+      ['scopes', kept.length || scopes.values().some((s) => t.scopes.includes(s)) ? null : 'Keep at least one scope (or revoke the token).'],
     ];
     const patch = {};
     if (name.value.trim() !== t.name) patch.name = name.value.trim();
@@ -836,7 +839,7 @@ function editForm(t) {
       else patch.expires_at = picked.toISOString();
     }
     // An implied read:X that was never granted on its own is not sent (it would widen).
-    const chosen = scopes.values().filter((s) => t.scopes.includes(s));
+    const chosen = [...kept, ...scopes.values().filter((s) => t.scopes.includes(s) && offered.has(s))];
     const before = new Set(t.scopes);
     if (chosen.length !== before.size || chosen.some((s) => !before.has(s))) patch.scopes = chosen;
     const bad = errors.filter(([, m]) => m);

@@ -69,6 +69,10 @@ export async function startTessera() {
       if (r.status !== 0) throw new Error(`user add failed: ${r.stderr}`);
       return email;
     },
+    /** Any `tessera` CLI command against the running cluster; returns { status, stdout, stderr }. */
+    cli(args) {
+      return spawnSync(BIN, args, { env, encoding: 'utf8' });
+    },
     /** SIGTERM, then wait for the server (and its PostgreSQL) to stop. */
     async stop() {
       if (!exited) {
