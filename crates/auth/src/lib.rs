@@ -6,6 +6,7 @@
 //! rate limit and usage ([`Metering`]).
 
 mod bearer;
+mod client_ip;
 mod limits;
 mod usage;
 mod validator;
@@ -13,6 +14,7 @@ mod validator;
 use std::sync::Arc;
 
 pub use bearer::{BearerError, bearer_token};
+pub use client_ip::{Cidr, CidrError, TrustedProxies};
 pub use limits::{Decision, RateLimits, quota_for};
 pub use usage::{FlushStats, Outcome, UsageRecorder};
 pub use validator::{AuthError, Validator, ValidatorConfig};
