@@ -17,7 +17,7 @@ pub use bearer::{BearerError, bearer_token};
 pub use client_ip::{Cidr, CidrError, TrustedProxies};
 pub use limits::{Decision, RateLimits, quota_for};
 pub use usage::{FlushStats, Outcome, UsageRecorder};
-pub use validator::{AuthError, Validator, ValidatorConfig};
+pub use validator::{AuthError, FEED_DEAD_AFTER, HEARTBEAT_INTERVAL, Validator, ValidatorConfig};
 
 /// What an admitted token spends, shared by every face of one process: its per-token rate
 /// limit (one budget for MCP and API calls alike) and its usage counters (DESIGN.md
