@@ -136,9 +136,14 @@ impl Caller {
     }
 }
 
-/// The client address as seen on the socket (no proxy headers are trusted).
+/// The client address: the socket peer, or what a trusted proxy says in `X-Forwarded-For`
+/// (`TESSERA_TRUSTED_PROXIES`; none by default).
 pub fn client_ip(req: &HttpRequest) -> Option<String> {
-    req.peer_addr().map(|a| a.ip().to_string())
+    let none = tessera_auth::TrustedProxies::default();
+    let trusted = req.app_data::<actix_web::web::Data<ApiState>>().map_or(&none, |s| &s.config.trusted_proxies);
+    let forwarded = req.headers().get_all("x-forwarded-for").filter_map(|v| v.to_str().ok());
+    let ip = trusted.client_ip(req.peer_addr().map(|a| a.ip()), forwarded);
+    ip.map(|ip| ip.to_string())
 }
 
 /// Authenticates the request for `access`: bearer token when an `Authorization` header is

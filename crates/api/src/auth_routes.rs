@@ -6,7 +6,7 @@ use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
 use chrono::Utc;
 use tessera_core::password::{Password, dummy_verify, verify_password};
-use tessera_store::{Actor, AuditAction};
+use tessera_store::{Actor, AuditAction, User};
 
 use crate::ApiState;
 use crate::auth::{Access, SessionId, Via, authenticate, clear_cookie, client_ip};
@@ -38,43 +38,96 @@ pub async fn login(
 ) -> Result<HttpResponse, ApiError> {
     let now = Utc::now();
     let LoginRequest { email, password } = body.into_inner();
+    // Before anything else (throttle keys, lookups, audit rows): a bounded, storable email.
+    check_email(&email)?;
     let password = Password::new(password);
     let ip = client_ip(&req);
     let ip_key = ip.clone().unwrap_or_default();
     let account = email.trim().to_lowercase();
-    let mut actor = Actor { user_id: None, token_id: None, ip: ip.clone() };
-    if let Err(retry_after) = state.throttle.check(&ip_key, &account, Instant::now()) {
-        state
-            .store
-            .audit(&actor, AuditAction::LoginFailed, None, serde_json::json!({"email": account, "reason": "throttled"}))
-            .await?;
-        return Err(ApiError::TooManyRequests {
-            message: "too many failed sign-in attempts; wait before trying again".to_owned(),
-            retry_after,
-            limit: None,
-        });
+    let actor = Actor { user_id: None, token_id: None, ip: ip.clone() };
+    // The slot is taken before the password is checked, so a burst of concurrent attempts
+    // gets no more checks than the limit allows.
+    let attempt = match state.throttle.reserve(&ip_key, &account, Instant::now()) {
+        Ok(attempt) => attempt,
+        Err(throttled) => {
+            // One audit row when a key starts being throttled, not one per refused request.
+            if throttled.first {
+                state
+                    .store
+                    .audit(
+                        &actor,
+                        AuditAction::LoginFailed,
+                        None,
+                        serde_json::json!({"email": account, "reason": "throttled"}),
+                    )
+                    .await?;
+            }
+            return Err(ApiError::TooManyRequests {
+                message: "too many failed sign-in attempts; wait before trying again".to_owned(),
+                retry_after: throttled.retry_after,
+                limit: None,
+            });
+        }
+    };
+    match sign_in(&state, actor, &account, password).await {
+        Ok(Some(user)) => {
+            state.throttle.succeeded(attempt);
+            start_session(&state, user, ip, now).await
+        }
+        Ok(None) => {
+            // The reservation stays: it is this failure's count.
+            drop(attempt);
+            Err(ApiError::Unauthenticated {
+                code: "invalid_credentials",
+                message: "wrong email or password".to_owned(),
+                invalid_token: false,
+            })
+        }
+        Err(e) => {
+            // Undecided (database out of reach, server saturated): not a failed guess.
+            state.throttle.release(attempt);
+            Err(e)
+        }
     }
-    let found = state.store.credentials(&account).await?;
+}
+
+/// Checks the password of `account`: `Some(user)` when it is right and the account enabled,
+/// `None` (audited) when not.
+async fn sign_in(
+    state: &ApiState,
+    mut actor: Actor,
+    account: &str,
+    password: Password,
+) -> Result<Option<User>, ApiError> {
+    let found = state.store.credentials(account).await?;
     actor.user_id = found.as_ref().map(|(u, _)| u.id);
     let (user, hash) = match found {
         Some((user, hash)) => (Some(user), hash),
         None => (None, None),
     };
-    // argon2id costs tens of milliseconds of CPU: keep it off the async workers.
-    let verified = web::block(move || match hash {
-        Some(phc) => verify_password(&password, &phc),
-        None => {
-            // Unknown accounts take as long as known ones, so they cannot be told apart.
-            dummy_verify(&password);
-            false
-        }
+    // argon2id costs tens of milliseconds of CPU and ~19 MiB: bounded process-wide, and kept
+    // off the async workers. The permit moves into the blocking task so it is held until the
+    // computation ends, even if the client disconnects meanwhile.
+    let Some(permit) = state.throttle.password_permit().await else {
+        return Err(ApiError::Busy { retry_after: 1 });
+    };
+    let verified = web::block(move || {
+        let verified = match hash {
+            Some(phc) => verify_password(&password, &phc),
+            None => {
+                // Unknown accounts take as long as known ones, so they cannot be told apart.
+                dummy_verify(&password);
+                false
+            }
+        };
+        drop(permit);
+        verified
     })
     .await
     .map_err(|_| ApiError::Internal)?;
-    let user = match user {
-        Some(user) if verified && user.disabled_at.is_none() => user,
+    match user {
+        Some(user) if verified && user.disabled_at.is_none() => Ok(Some(user)),
         _ => {
-            state.throttle.record_failure(&ip_key, &account, Instant::now());
             state
                 .store
                 .audit(
@@ -84,14 +137,19 @@ pub async fn login(
                     serde_json::json!({"email": account, "reason": "bad_credentials"}),
                 )
                 .await?;
-            return Err(ApiError::Unauthenticated {
-                code: "invalid_credentials",
-                message: "wrong email or password".to_owned(),
-                invalid_token: false,
-            });
+            Ok(None)
         }
-    };
-    state.throttle.clear_account(&account);
+    }
+}
+
+/// Creates the session of a signed-in user and answers with its cookie.
+async fn start_session(
+    state: &ApiState,
+    user: User,
+    ip: Option<String>,
+    now: chrono::DateTime<Utc>,
+) -> Result<HttpResponse, ApiError> {
+    let actor = Actor { user_id: Some(user.id), token_id: None, ip: ip.clone() };
     let session = SessionId::generate();
     let expires_at = now + state.config.session_ttl;
     state.store.create_session(&session.sha256(), user.id, now, expires_at, ip.as_deref()).await?;
@@ -101,6 +159,27 @@ pub async fn login(
         .insert_header((header::SET_COOKIE, cookie))
         .insert_header((header::CACHE_CONTROL, "no-store"))
         .json(LoginView { user: user.into(), csrf_token: session.csrf_token(), expires_at }))
+}
+
+/// Longest email accepted at sign-in (RFC 5321's 64-octet local part, `@`, 255-octet
+/// domain). Anything longer names no account and is refused before it costs anything.
+pub const MAX_EMAIL_CHARS: usize = 320;
+
+/// Refuses an email no account can have: too long, or holding U+0000 (PostgreSQL's `text`
+/// and `jsonb` cannot store it, so it used to fail on the database as a 500).
+fn check_email(email: &str) -> Result<(), ApiError> {
+    let problem = if email.len() > MAX_EMAIL_CHARS * 4 || email.chars().count() > MAX_EMAIL_CHARS {
+        format!("`email` must be at most {MAX_EMAIL_CHARS} characters")
+    } else if email.contains('\0') {
+        "`email` must not contain NUL characters".to_owned()
+    } else {
+        return Ok(());
+    };
+    Err(ApiError::BadRequest {
+        code: "invalid_email",
+        message: problem,
+        details: Some(Box::new(serde_json::json!({ "field": "email" }))),
+    })
 }
 
 /// End the current session and clear its cookie.

@@ -84,9 +84,9 @@ pub enum ApiError {
     /// 404: no such resource, or one the caller may not see.
     #[error("{0} not found")]
     NotFound(&'static str),
-    /// 405: the path exists but not with this method.
-    #[error("method not allowed")]
-    MethodNotAllowed,
+    /// 405: the path exists but not with this method; holds the `Allow` header's value.
+    #[error("this path answers only {0}")]
+    MethodNotAllowed(&'static str),
     /// 409: the resource's state forbids the change.
     #[error("{message}")]
     Conflict {
@@ -115,6 +115,12 @@ pub enum ApiError {
     /// 503: the database is out of reach.
     #[error("the service is temporarily unavailable; retry shortly")]
     Unavailable,
+    /// 503: every password-check slot is taken (a sign-in flood); retry shortly.
+    #[error("too many sign-ins are being checked right now; retry shortly")]
+    Busy {
+        /// Seconds to wait.
+        retry_after: u64,
+    },
     /// 500: a bug or an unexpected failure; the cause goes to the log, never to the client.
     #[error("internal error")]
     Internal,
@@ -134,11 +140,11 @@ impl ApiError {
             | Self::Forbidden { code, .. }
             | Self::Conflict { code, .. } => code,
             Self::NotFound(_) => "not_found",
-            Self::MethodNotAllowed => "method_not_allowed",
+            Self::MethodNotAllowed(_) => "method_not_allowed",
             Self::PayloadTooLarge(_) => "payload_too_large",
             Self::UnsupportedMediaType => "unsupported_media_type",
             Self::TooManyRequests { .. } => "too_many_requests",
-            Self::Unavailable => "temporarily_unavailable",
+            Self::Unavailable | Self::Busy { .. } => "temporarily_unavailable",
             Self::Internal => "internal_error",
         }
     }
@@ -151,12 +157,12 @@ impl ResponseError for ApiError {
             Self::Unauthenticated { .. } | Self::Inactive { .. } => StatusCode::UNAUTHORIZED,
             Self::Forbidden { .. } => StatusCode::FORBIDDEN,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
-            Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            Self::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             Self::Conflict { .. } => StatusCode::CONFLICT,
             Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
-            Self::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Unavailable | Self::Busy { .. } => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -187,6 +193,12 @@ impl ResponseError for ApiError {
             }
             Self::Unavailable => {
                 res.insert_header((header::RETRY_AFTER, UNAVAILABLE_RETRY_SECS.to_string()));
+            }
+            Self::Busy { retry_after } => {
+                res.insert_header((header::RETRY_AFTER, (*retry_after).max(1).to_string()));
+            }
+            Self::MethodNotAllowed(allow) => {
+                res.insert_header((header::ALLOW, *allow));
             }
             _ => {}
         }
@@ -339,9 +351,10 @@ pub async fn not_found() -> Result<HttpResponse, ApiError> {
     Err(ApiError::NotFound("route"))
 }
 
-/// The JSON 405 for routes called with a method they do not have.
-pub async fn method_not_allowed() -> Result<HttpResponse, ApiError> {
-    Err(ApiError::MethodNotAllowed)
+/// The JSON 405 for a path outside `/api/v2` called with a method it does not have (under
+/// `/api/v2`, actix's own 405 and [`jsonify_error`] do this).
+pub async fn method_not_allowed(allow: &'static str) -> Result<HttpResponse, ApiError> {
+    Err(ApiError::MethodNotAllowed(allow))
 }
 
 /// Safety net: any error response that is not JSON yet (from a layer we do not control)

@@ -45,6 +45,8 @@ pub struct ApiConfig {
     pub session_ttl: chrono::Duration,
     /// Failed-login limits.
     pub throttle: ThrottleConfig,
+    /// Proxies whose `X-Forwarded-For` names the client (`TESSERA_TRUSTED_PROXIES`).
+    pub trusted_proxies: tessera_auth::TrustedProxies,
 }
 
 impl ApiConfig {
@@ -56,6 +58,7 @@ impl ApiConfig {
             secure_cookies: public_url.starts_with("https://"),
             session_ttl: chrono::Duration::hours(SESSION_HOURS),
             throttle: ThrottleConfig::default(),
+            trusted_proxies: tessera_auth::TrustedProxies::default(),
         }
     }
 }
@@ -115,7 +118,17 @@ impl ApiState {
 /// Mounts `/api/v2` and `/openapi.json`: `App::new().configure(tessera_api::configure(state.clone()))`.
 pub fn configure(state: ApiState) -> impl FnOnce(&mut ServiceConfig) {
     move |cfg: &mut ServiceConfig| {
-        cfg.route("/openapi.json", web::get().to(openapi::serve)).service(
+        cfg.service(
+            // A resource whose route holds the GET guard: any other method is a 405 naming
+            // GET (`cfg.route` would move the guard to the resource, and answer 404).
+            web::resource("/openapi.json")
+                .route(web::get().to(openapi::serve))
+                .default_service(web::to(|| error::method_not_allowed("GET"))),
+        )
+        .service(
+            // A resource without a default service answers an unsupported method with an
+            // empty 405 carrying `Allow` (RFC 9110 §15.5.6); `jsonify_error` gives it the
+            // error shape and keeps the header.
             web::scope("/api/v2")
                 .app_data(web::Data::new(state))
                 .app_data(web::JsonConfig::default().limit(JSON_LIMIT).error_handler(error::json_error))
@@ -129,59 +142,23 @@ pub fn configure(state: ApiState) -> impl FnOnce(&mut ServiceConfig) {
                 // handler with no redirect (a POST survives) and usage keeps the route pattern.
                 .wrap(NormalizePath::trim())
                 .service(
-                    web::resource("/tokens")
-                        .route(web::get().to(tokens::list))
-                        .route(web::post().to(tokens::create))
-                        .default_service(web::to(error::method_not_allowed)),
+                    web::resource("/tokens").route(web::get().to(tokens::list)).route(web::post().to(tokens::create)),
                 )
                 // Before `/tokens/{id}` so "validate" is never read as an id.
-                .service(
-                    web::resource("/tokens/validate")
-                        .route(web::post().to(tokens::validate))
-                        .default_service(web::to(error::method_not_allowed)),
-                )
+                .service(web::resource("/tokens/validate").route(web::post().to(tokens::validate)))
                 .service(
                     web::resource("/tokens/{id}")
                         .route(web::get().to(tokens::get))
                         .route(web::patch().to(tokens::patch))
-                        .route(web::delete().to(tokens::revoke))
-                        .default_service(web::to(error::method_not_allowed)),
+                        .route(web::delete().to(tokens::revoke)),
                 )
-                .service(
-                    web::resource("/tokens/{id}/rotate")
-                        .route(web::post().to(tokens::rotate))
-                        .default_service(web::to(error::method_not_allowed)),
-                )
-                .service(
-                    web::resource("/tokens/{id}/audit")
-                        .route(web::get().to(tokens::audit))
-                        .default_service(web::to(error::method_not_allowed)),
-                )
-                .service(
-                    web::resource("/tokens/{id}/usage")
-                        .route(web::get().to(usage::usage))
-                        .default_service(web::to(error::method_not_allowed)),
-                )
-                .service(
-                    web::resource("/limits")
-                        .route(web::get().to(tokens::limits))
-                        .default_service(web::to(error::method_not_allowed)),
-                )
-                .service(
-                    web::resource("/auth/login")
-                        .route(web::post().to(auth_routes::login))
-                        .default_service(web::to(error::method_not_allowed)),
-                )
-                .service(
-                    web::resource("/auth/logout")
-                        .route(web::post().to(auth_routes::logout))
-                        .default_service(web::to(error::method_not_allowed)),
-                )
-                .service(
-                    web::resource("/auth/me")
-                        .route(web::get().to(auth_routes::me))
-                        .default_service(web::to(error::method_not_allowed)),
-                )
+                .service(web::resource("/tokens/{id}/rotate").route(web::post().to(tokens::rotate)))
+                .service(web::resource("/tokens/{id}/audit").route(web::get().to(tokens::audit)))
+                .service(web::resource("/tokens/{id}/usage").route(web::get().to(usage::usage)))
+                .service(web::resource("/limits").route(web::get().to(tokens::limits)))
+                .service(web::resource("/auth/login").route(web::post().to(auth_routes::login)))
+                .service(web::resource("/auth/logout").route(web::post().to(auth_routes::logout)))
+                .service(web::resource("/auth/me").route(web::get().to(auth_routes::me)))
                 .default_service(web::to(error::not_found)),
         );
     }

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use actix_web::{HttpRequest, web};
-use chrono::{DateTime, Duration, TimeZone, Utc};
+use chrono::{DateTime, Datelike, Duration, TimeZone, Utc};
 use serde::{Deserialize, Serialize};
 use tessera_core::outcome::Outcome;
 use tessera_store::UsageIncrement;
@@ -48,6 +48,22 @@ impl Granularity {
         let ts = t.timestamp();
         Utc.timestamp_opt(ts - ts.rem_euclid(step), 0).single().unwrap_or(t)
     }
+}
+
+/// The years a report's `from` and `to` may fall in. Wider dates are no usage Tessera can
+/// have, and near chrono's limits the date arithmetic below would overflow.
+pub const YEARS: std::ops::RangeInclusive<i32> = 2000..=9999;
+
+/// `t` when it lies within [`YEARS`], else a 400 `invalid_query` naming the parameter.
+fn within_years(name: &'static str, t: DateTime<Utc>) -> Result<DateTime<Utc>, ApiError> {
+    if YEARS.contains(&t.year()) {
+        return Ok(t);
+    }
+    Err(ApiError::BadRequest {
+        code: "invalid_query",
+        message: format!("`{name}` must lie between the years {} and {}", YEARS.start(), YEARS.end()),
+        details: Some(Box::new(serde_json::json!({ "parameter": name }))),
+    })
 }
 
 /// Query of the usage endpoint.
@@ -206,16 +222,21 @@ pub async fn usage(
     let caller = authenticate(&req, &state, Access::Read, now).await?;
     let record = visible_token(&state, &caller, id.into_inner()).await?;
     let granularity = query.granularity.unwrap_or_default();
-    let to = query.to.unwrap_or(now);
+    let to = within_years("to", query.to.unwrap_or(now))?;
     let default_span = match granularity {
         Granularity::Hour => Duration::hours(24),
         Granularity::Day => Duration::days(30),
     };
-    let from = granularity.floor(query.from.unwrap_or(to - default_span));
+    let from = match query.from {
+        Some(from) => within_years("from", from)?,
+        // `to` is at least 2000-01-01, so this cannot underflow; checked all the same.
+        None => to.checked_sub_signed(default_span).ok_or(ApiError::Internal)?,
+    };
+    let from = granularity.floor(from);
     if from >= to {
         return Err(ApiError::bad_request("invalid_range", "`from` must be before `to`"));
     }
-    if to - from > granularity.max_span() {
+    if to.signed_duration_since(from) > granularity.max_span() {
         return Err(ApiError::bad_request(
             "range_too_large",
             format!("at most {} days per report at this granularity", granularity.max_span().num_days()),

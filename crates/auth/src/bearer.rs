@@ -11,10 +11,10 @@ pub enum BearerError {
     /// More than one `Authorization` header.
     #[error("more than one Authorization header was sent")]
     Multiple,
-    /// A scheme other than `Bearer`.
+    /// A scheme other than `Bearer` (e.g. `Basic`): no credentials Tessera understands.
     #[error("the Authorization scheme must be Bearer")]
     WrongScheme,
-    /// The token is empty, not ASCII, or contains spaces.
+    /// The token is empty (`Bearer` alone), not ASCII, or contains spaces.
     #[error("the bearer token is malformed")]
     Malformed,
     /// Longer than 4 KiB.
@@ -34,9 +34,11 @@ impl BearerError {
         }
     }
 
-    /// Whether credentials were presented (RFC 6750 §3.1: then the 401 carries `error=`).
+    /// Whether a bearer token was presented (RFC 6750 §3.1: then the 401 carries `error=`).
+    /// Another scheme such as `Basic` carries no bearer credentials, so it is answered like a
+    /// request without any: a bare challenge, no error code.
     pub fn token_presented(self) -> bool {
-        !matches!(self, Self::Missing)
+        !matches!(self, Self::Missing | Self::WrongScheme)
     }
 }
 
@@ -50,6 +52,10 @@ where
         return Err(BearerError::Multiple);
     }
     let value = std::str::from_utf8(value).map_err(|_| BearerError::Malformed)?.trim();
+    if value.eq_ignore_ascii_case("bearer") {
+        // The right scheme with an empty token: a malformed bearer credential.
+        return Err(BearerError::Malformed);
+    }
     let (scheme, token) = value.split_once(' ').ok_or(BearerError::WrongScheme)?;
     if !scheme.eq_ignore_ascii_case("bearer") {
         return Err(BearerError::WrongScheme);
@@ -93,9 +99,18 @@ mod tests {
     }
 
     #[test]
-    fn scheme_without_token_is_refused() {
-        assert_eq!(parse(&["Bearer"]), Err(BearerError::WrongScheme));
-        assert_eq!(parse(&["Bearer  "]), Err(BearerError::WrongScheme));
+    fn bearer_scheme_without_token_is_a_malformed_token() {
+        assert_eq!(parse(&["Bearer"]), Err(BearerError::Malformed));
+        assert_eq!(parse(&["Bearer  "]), Err(BearerError::Malformed));
+        assert!(BearerError::Malformed.token_presented());
+    }
+
+    #[test]
+    fn another_scheme_presents_no_bearer_token() {
+        assert!(!BearerError::WrongScheme.token_presented());
+        assert!(!BearerError::Missing.token_presented());
+        assert_eq!(parse(&["Digest username=x"]), Err(BearerError::WrongScheme));
+        assert_eq!(parse(&["Basic"]), Err(BearerError::WrongScheme));
     }
 
     #[test]

@@ -6,6 +6,7 @@
 //! rate limit and usage ([`Metering`]).
 
 mod bearer;
+mod client_ip;
 mod limits;
 mod usage;
 mod validator;
@@ -13,10 +14,11 @@ mod validator;
 use std::sync::Arc;
 
 pub use bearer::{BearerError, bearer_token};
+pub use client_ip::{Cidr, CidrError, TrustedProxies};
 pub use limits::{Decision, RateLimits, quota_for};
 pub use tessera_core::outcome::Outcome;
 pub use usage::{FlushStats, UsageRecorder};
-pub use validator::{AuthError, Validator, ValidatorConfig};
+pub use validator::{AuthError, FEED_DEAD_AFTER, HEARTBEAT_INTERVAL, Validator, ValidatorConfig};
 
 /// What an admitted token spends, shared by every face of one process: its per-token rate
 /// limit (one budget for MCP and API calls alike) and its usage counters (DESIGN.md

@@ -19,6 +19,12 @@ pub const MAX_CACHE_TTL: Duration = Duration::from_secs(60);
 const MAX_VERIFIED: usize = 50_000;
 /// An unknown `kid` reloads the key ring at most this often (a new key after `keys rotate`).
 const KEY_RELOAD_INTERVAL: Duration = Duration::from_secs(5);
+/// How often the change feed is probed ([`Store::heartbeat`]).
+pub const HEARTBEAT_INTERVAL: Duration = Duration::from_secs(1);
+/// A feed that delivered nothing, not even its own probes, for this long is dead: a LISTEN
+/// connection can die silently (a dropped NAT entry, a frozen peer) and would otherwise
+/// keep row caching on while revocations go unheard, for up to the cache TTL per token.
+pub const FEED_DEAD_AFTER: Duration = Duration::from_secs(4);
 
 /// How tokens are checked.
 #[derive(Debug, Clone)]
@@ -66,6 +72,8 @@ pub struct Validator {
     last_key_reload: Mutex<Option<Instant>>,
     cache_hits: AtomicU64,
     cache_misses: AtomicU64,
+    /// Times the change feed was found silent and restarted.
+    feed_losses: AtomicU64,
 }
 
 impl Validator {
@@ -85,6 +93,7 @@ impl Validator {
             last_key_reload: Mutex::new(None),
             cache_hits: AtomicU64::new(0),
             cache_misses: AtomicU64::new(0),
+            feed_losses: AtomicU64::new(0),
         })
     }
 
@@ -96,6 +105,12 @@ impl Validator {
     /// (hits, misses) of the row-state cache since start.
     pub fn cache_stats(&self) -> (u64, u64) {
         (self.cache_hits.load(Ordering::Relaxed), self.cache_misses.load(Ordering::Relaxed))
+    }
+
+    /// Whether the change feed is connected (row caching is on only then), and how many
+    /// times it was found silent and restarted (metrics).
+    pub fn feed_stats(&self) -> (bool, u64) {
+        (self.caching.load(Ordering::Acquire), self.feed_losses.load(Ordering::Relaxed))
     }
 
     /// Validates a bearer token at `now`: signature, claims, row state, effective scopes.
@@ -178,30 +193,30 @@ impl Validator {
         let fetched = Instant::now();
         let state = self.store.token_state(id).await.map_err(unavailable)?;
         // A change announced while we were reading may not be in what we read: don't keep it.
-        let unchanged = self.caching.load(Ordering::Acquire) && self.epoch.load(Ordering::Acquire) == epoch;
-        if caching
-            && unchanged
-            && let Ok(mut m) = self.states.lock()
-        {
-            m.insert(id, CachedState { fetched, state: state.clone() });
+        // The epoch is compared under the cache's lock, which evictions also hold while they
+        // bump it, so no eviction can fall between the check and the insert.
+        if caching && let Ok(mut m) = self.states.lock() {
+            let unchanged = self.caching.load(Ordering::Acquire) && self.epoch.load(Ordering::Acquire) == epoch;
+            if unchanged {
+                m.insert(id, CachedState { fetched, state: state.clone() });
+            }
         }
         Ok(state)
     }
 
     /// Forgets one token's cached row.
     pub fn evict(&self, id: Uuid) {
+        let mut m = self.states.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        // Bumped under the lock: a read that began before this eviction cannot insert after it.
         self.epoch.fetch_add(1, Ordering::AcqRel);
-        if let Ok(mut m) = self.states.lock() {
-            m.remove(&id);
-        }
+        m.remove(&id);
     }
 
     /// Forgets every cached row.
     pub fn evict_all(&self) {
+        let mut m = self.states.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         self.epoch.fetch_add(1, Ordering::AcqRel);
-        if let Ok(mut m) = self.states.lock() {
-            m.clear();
-        }
+        m.clear();
     }
 
     /// Applies one change-feed event to the caches.
@@ -218,31 +233,88 @@ impl Validator {
                 self.caching.store(true, Ordering::Release);
                 tracing::info!("token change feed reconnected: caches dropped");
             }
+            TokenEvent::Heartbeat => {}
         }
     }
 
     /// Listens to `tessera_token_events` for the life of the process; row caching is on
-    /// only while the listener is connected.
+    /// only while the listener is connected and heard from (probed every
+    /// [`HEARTBEAT_INTERVAL`], restarted after [`FEED_DEAD_AFTER`] of silence).
     pub fn spawn_listener(self: &Arc<Self>) -> tokio::task::JoinHandle<()> {
         let me = Arc::clone(self);
         tokio::spawn(async move {
-            let mut backoff = Duration::from_millis(100);
-            let mut events = loop {
-                match me.store.token_events().await {
-                    Ok(events) => break events,
-                    Err(e) => {
-                        tracing::warn!(error = %e, "cannot listen for token changes yet");
-                        tokio::time::sleep(backoff).await;
-                        backoff = (backoff * 2).min(Duration::from_secs(5));
-                    }
-                }
-            };
-            me.apply(&TokenEvent::Reconnected);
             loop {
-                let event = events.next().await;
-                me.apply(&event);
+                let mut backoff = Duration::from_millis(100);
+                let events = loop {
+                    match me.store.token_events().await {
+                        Ok(events) => break events,
+                        Err(e) => {
+                            tracing::warn!(error = %e, "cannot listen for token changes yet");
+                            tokio::time::sleep(backoff).await;
+                            backoff = (backoff * 2).min(Duration::from_secs(5));
+                        }
+                    }
+                };
+                me.apply(&TokenEvent::Reconnected);
+                me.watch(events).await;
+                // Silent for too long: stop trusting the cache and start a new connection.
+                me.feed_losses.fetch_add(1, Ordering::Relaxed);
+                me.caching.store(false, Ordering::Release);
+                me.evict_all();
+                tracing::warn!(
+                    silent_secs = FEED_DEAD_AFTER.as_secs(),
+                    "token change feed went silent: row caching off, reconnecting"
+                );
             }
         })
+    }
+
+    /// Applies events until the feed stays silent for [`FEED_DEAD_AFTER`]. The listener is
+    /// read in its own task and aborted (its connection dropped) when the feed is judged
+    /// dead, so an unfinished read is never resumed on a connection in an unknown state.
+    async fn watch(&self, mut events: tessera_store::TokenEvents) {
+        let (tx, mut rx) = tokio::sync::mpsc::channel(256);
+        let reader = tokio::spawn(async move {
+            loop {
+                if tx.send(events.next().await).await.is_err() {
+                    return;
+                }
+            }
+        });
+        let _reader = AbortOnDrop(reader);
+        let mut probe = tokio::time::interval(HEARTBEAT_INTERVAL);
+        probe.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut heard = Instant::now();
+        loop {
+            tokio::select! {
+                event = rx.recv() => match event {
+                    Some(event) => {
+                        heard = Instant::now();
+                        self.apply(&event);
+                    }
+                    None => return,
+                },
+                _ = probe.tick() => {
+                    if heard.elapsed() >= FEED_DEAD_AFTER {
+                        return;
+                    }
+                    // Over the pool, with a deadline: a stuck probe must not pile up.
+                    let store = self.store.clone();
+                    tokio::spawn(async move {
+                        let _ = tokio::time::timeout(HEARTBEAT_INTERVAL, store.heartbeat()).await;
+                    });
+                }
+            }
+        }
+    }
+}
+
+/// Aborts the task when dropped.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
 

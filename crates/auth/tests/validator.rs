@@ -117,3 +117,108 @@ async fn token_for_another_resource_is_wrong_audience() {
     let err = v.validate(t.secret.as_str(), Utc::now()).await.unwrap_err();
     assert_eq!(err.code(), "wrong_audience");
 }
+
+/// A TCP proxy to the test database that can go silent: after `freeze`, it keeps every
+/// connection open but forwards nothing, like a peer behind a dropped NAT entry.
+struct FreezableProxy {
+    port: u16,
+    frozen: Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl FreezableProxy {
+    async fn start(upstream_url: &str) -> Self {
+        use std::sync::atomic::{AtomicBool, Ordering};
+        use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+
+        async fn pump(mut from: impl AsyncRead + Unpin, mut to: impl AsyncWrite + Unpin, frozen: Arc<AtomicBool>) {
+            let mut buf = vec![0u8; 16 * 1024];
+            loop {
+                let n = match from.read(&mut buf).await {
+                    Ok(0) | Err(_) => return,
+                    Ok(n) => n,
+                };
+                while frozen.load(Ordering::SeqCst) {
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+                if to.write_all(&buf[..n]).await.is_err() {
+                    return;
+                }
+            }
+        }
+
+        // `postgres://user@localhost:PORT/db?host=/socket/dir` (with-test-db) or a TCP URL.
+        let rest = upstream_url.split_once("://").unwrap().1;
+        let authority = rest.split('/').next().unwrap();
+        let host_port = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+        let port = host_port.rsplit_once(':').map_or("5432", |(_, p)| p).to_owned();
+        let socket_dir = upstream_url.split_once("host=").map(|(_, dir)| dir.split('&').next().unwrap().to_owned());
+        let tcp_target = host_port.to_owned();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let proxy_port = listener.local_addr().unwrap().port();
+        let frozen = Arc::new(AtomicBool::new(false));
+        let flag = Arc::clone(&frozen);
+        tokio::spawn(async move {
+            while let Ok((client, _)) = listener.accept().await {
+                let (client_read, client_write) = client.into_split();
+                let (f1, f2) = (Arc::clone(&flag), Arc::clone(&flag));
+                match &socket_dir {
+                    Some(dir) => {
+                        let path = format!("{dir}/.s.PGSQL.{port}");
+                        let Ok(server) = tokio::net::UnixStream::connect(path).await else { continue };
+                        let (server_read, server_write) = server.into_split();
+                        tokio::spawn(pump(client_read, server_write, f1));
+                        tokio::spawn(pump(server_read, client_write, f2));
+                    }
+                    None => {
+                        let Ok(server) = tokio::net::TcpStream::connect(&tcp_target).await else { continue };
+                        let (server_read, server_write) = server.into_split();
+                        tokio::spawn(pump(client_read, server_write, f1));
+                        tokio::spawn(pump(server_read, client_write, f2));
+                    }
+                }
+            }
+        });
+        Self { port: proxy_port, frozen }
+    }
+
+    /// `db_url` rewritten to go through this proxy.
+    fn url(&self, db_url: &str) -> String {
+        let (scheme, rest) = db_url.split_once("://").unwrap();
+        let (authority, path) = rest.split_once('/').unwrap();
+        let user = authority.rsplit_once('@').map_or("", |(u, _)| u);
+        let database = path.split('?').next().unwrap();
+        let at = if user.is_empty() { String::new() } else { format!("{user}@") };
+        format!("{scheme}://{at}127.0.0.1:{}/{database}", self.port)
+    }
+
+    fn freeze(&self) {
+        self.frozen.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+#[tokio::test]
+async fn a_silently_dead_change_feed_turns_row_caching_off_within_seconds() {
+    let db = fresh_db().await;
+    let ring = ring(&db.store).await;
+    let proxy = FreezableProxy::start(&db.url).await;
+    let pool = tessera_store::StoreConfig { max_connections: 4, acquire_timeout: Duration::from_secs(1) };
+    let through_proxy = Store::connect(&proxy.url(&db.url), &pool).await.unwrap();
+    let v = Validator::new(through_proxy.clone(), ring.clone(), config());
+    listening(&v, &through_proxy, &ring).await;
+    assert_eq!(v.feed_stats(), (true, 0));
+    // Heartbeats keep a healthy but idle feed alive.
+    tokio::time::sleep(tessera_auth::FEED_DEAD_AFTER + Duration::from_secs(1)).await;
+    assert_eq!(v.feed_stats(), (true, 0), "an idle feed is not a dead one");
+
+    proxy.freeze();
+    let frozen_at = Instant::now();
+    loop {
+        let (connected, silences) = v.feed_stats();
+        if !connected && silences >= 1 {
+            break;
+        }
+        assert!(frozen_at.elapsed() < Duration::from_secs(10), "the dead feed was not noticed");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(frozen_at.elapsed() < tessera_auth::FEED_DEAD_AFTER + Duration::from_secs(3));
+}

@@ -56,6 +56,9 @@ pub enum McpDenial {
     NotAcceptable,
     /// The body is too large (413).
     PayloadTooLarge,
+    /// Not POST (405 with `Allow: POST`): stateless, the endpoint has no SSE stream to GET
+    /// and no session to DELETE.
+    MethodNotAllowed,
     /// The body is not `application/json` (415).
     UnsupportedMediaType,
 }
@@ -75,6 +78,7 @@ impl McpDenial {
             Self::NotAcceptable => StatusCode::NOT_ACCEPTABLE,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
         }
     }
 
@@ -92,6 +96,7 @@ impl McpDenial {
             Self::NotAcceptable => "not_acceptable",
             Self::PayloadTooLarge => "payload_too_large",
             Self::UnsupportedMediaType => "unsupported_media_type",
+            Self::MethodNotAllowed => "method_not_allowed",
         }
     }
 
@@ -164,6 +169,13 @@ impl McpDenial {
                 "error": "unsupported_media_type",
                 "message": "the request body must be application/json",
             })),
+            Self::MethodNotAllowed => {
+                insert(&mut res, header::ALLOW, "POST");
+                res.json(json!({
+                    "error": "method_not_allowed",
+                    "message": "this MCP endpoint is stateless: send JSON-RPC messages with POST",
+                }))
+            }
         }
     }
 }
@@ -183,4 +195,13 @@ fn insert_named(res: &mut actix_web::HttpResponseBuilder, name: &'static str, va
 /// Keeps a sentence legal inside a quoted-string header parameter.
 fn quote_safe(s: &str) -> String {
     s.chars().filter(|c| *c != '"' && *c != '\\' && (c.is_ascii_graphic() || *c == ' ')).collect()
+}
+
+/// A 405 in the project's error shape naming the methods `allow`ed (RFC 9110 §15.5.6), for
+/// the documents served next to `/mcp`.
+pub(crate) fn method_not_allowed(allow: &'static str) -> HttpResponse {
+    HttpResponse::MethodNotAllowed().insert_header((header::ALLOW, allow)).json(json!({
+        "error": "method_not_allowed",
+        "message": format!("this path answers only {allow}"),
+    }))
 }

@@ -42,6 +42,8 @@ pub struct McpConfig {
     pub required_scopes: ScopeSet,
     /// How often usage counters are written.
     pub usage_flush_interval: Duration,
+    /// Proxies whose `X-Forwarded-For` names the client (`TESSERA_TRUSTED_PROXIES`).
+    pub trusted_proxies: tessera_auth::TrustedProxies,
 }
 
 impl McpConfig {
@@ -52,6 +54,7 @@ impl McpConfig {
             allowed_origins: Vec::new(),
             required_scopes: ScopeSet::parse_any(tessera_core::scope::ACCESS).unwrap_or_default(),
             usage_flush_interval: Duration::from_secs(1),
+            trusted_proxies: tessera_auth::TrustedProxies::default(),
         }
     }
 
@@ -182,11 +185,25 @@ pub fn configure(state: McpState) -> impl FnOnce(&mut web::ServiceConfig) {
         let alias = service::streamable_http(state.clone(), "/mcp/initialize");
         let mcp =
             service::streamable_http(state.clone(), "/mcp").route("/sse", web::route().to(compat::sse_not_supported));
+        // Any other method on these documents is a 405 naming GET (a bare `.route` would 404).
+        let get_only = || web::to(|| async { error::method_not_allowed("GET") });
         cfg.app_data(web::Data::new(state.clone()))
-            .route("/.well-known/oauth-protected-resource", web::get().to(metadata::protected_resource))
-            .route("/.well-known/oauth-protected-resource/mcp", web::get().to(metadata::protected_resource))
-            .route("/.well-known/jwks.json", web::get().to(metadata::jwks))
-            .route("/metrics", web::get().to(metadata::metrics))
+            .service(
+                web::resource("/.well-known/oauth-protected-resource")
+                    .route(web::get().to(metadata::protected_resource))
+                    .default_service(get_only()),
+            )
+            .service(
+                web::resource("/.well-known/oauth-protected-resource/mcp")
+                    .route(web::get().to(metadata::protected_resource))
+                    .default_service(get_only()),
+            )
+            .service(
+                web::resource("/.well-known/jwks.json")
+                    .route(web::get().to(metadata::jwks))
+                    .default_service(get_only()),
+            )
+            .service(web::resource("/metrics").route(web::get().to(metadata::metrics)).default_service(get_only()))
             .service(alias.wrap(guard()))
             .service(mcp.wrap(guard()));
     }

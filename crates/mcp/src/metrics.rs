@@ -98,9 +98,30 @@ impl Metrics {
     }
 }
 
+/// The token change feed's health: whether it is connected (row caching on) and how often
+/// it went silent and was restarted.
+pub(crate) fn render_feed(out: &mut String, (connected, losses): (bool, u64)) {
+    out.push_str("# HELP tessera_token_feed_connected Whether the token change feed is connected (row caching on).\n");
+    out.push_str("# TYPE tessera_token_feed_connected gauge\n");
+    let _ = writeln!(out, "tessera_token_feed_connected {}", u8::from(connected));
+    out.push_str(
+        "# HELP tessera_token_feed_silences_total Times the token change feed went silent and was restarted.\n",
+    );
+    out.push_str("# TYPE tessera_token_feed_silences_total counter\n");
+    let _ = writeln!(out, "tessera_token_feed_silences_total {losses}");
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn feed_health_is_a_gauge_and_a_counter() {
+        let mut out = String::new();
+        render_feed(&mut out, (false, 3));
+        assert!(out.contains("tessera_token_feed_connected 0\n"));
+        assert!(out.contains("tessera_token_feed_silences_total 3\n"));
+    }
 
     #[test]
     fn render_counts_auth_reasons_and_latency() {

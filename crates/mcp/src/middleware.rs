@@ -188,8 +188,15 @@ async fn guard(
                 return deny(req, denial).await;
             }
         }
+    } else if req.path().trim_end_matches('/') == "/mcp/sse" {
+        // The legacy SSE endpoint answers for itself: a 405 naming the Streamable HTTP
+        // endpoint (compat.rs), after the token was checked like on every /mcp path.
+        count("http_sse", Outcome::Error);
+        return Ok(next.call(req).await?.map_into_boxed_body());
     } else {
-        // rmcp answers these itself (405 in stateless mode); counted by HTTP method.
+        // Stateless: there is no SSE stream to GET and no session to DELETE. rmcp would
+        // answer 405 without `Allow` and outside the error shape, so answer here; counted by
+        // HTTP method.
         let label = if req.method() == Method::GET {
             "http_get"
         } else if req.method() == Method::DELETE {
@@ -197,7 +204,8 @@ async fn guard(
         } else {
             "http_other"
         };
-        Peek { label, ..Peek::default() }
+        count(label, Outcome::Error);
+        return deny(req, McpDenial::MethodNotAllowed).await;
     };
     let label = peek.tool.as_deref().unwrap_or(peek.label);
 
@@ -340,7 +348,11 @@ fn token_in_query(query: &str) -> bool {
 
 /// The client address, for `last_used_from`.
 fn peer(req: &ServiceRequest) -> Option<String> {
-    req.peer_addr().map(|a| a.ip().to_string())
+    let none = tessera_auth::TrustedProxies::default();
+    let trusted = req.app_data::<web::Data<McpState>>().map_or(&none, |s| &s.inner.config.trusted_proxies);
+    let forwarded = req.headers().get_all("x-forwarded-for").filter_map(|v| v.to_str().ok());
+    let ip = trusted.client_ip(req.peer_addr().map(|a| a.ip()), forwarded);
+    ip.map(|ip| ip.to_string())
 }
 
 /// The token id of a rejected token whose row exists, so a 401 can be counted against it.

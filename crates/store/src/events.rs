@@ -19,7 +19,12 @@ pub enum TokenEvent {
     Disconnected,
     /// Listening again: whatever was cached while disconnected must be dropped.
     Reconnected,
+    /// A liveness probe ([`Store::heartbeat`]) came through: the feed still delivers.
+    Heartbeat,
 }
+
+/// Payload of the liveness probe on [`EVENTS_CHANNEL`].
+const HEARTBEAT: &str = "heartbeat";
 
 /// A stream of [`TokenEvent`]s that survives database restarts.
 #[derive(Debug)]
@@ -30,6 +35,13 @@ pub struct TokenEvents {
 }
 
 impl Store {
+    /// Sends a liveness probe on the events channel (over the pool, not the listener), so
+    /// every listener can tell a silent feed from a dead one.
+    pub async fn heartbeat(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT pg_notify($1, $2)").bind(EVENTS_CHANNEL).bind(HEARTBEAT).execute(&self.pool).await?;
+        Ok(())
+    }
+
     /// Starts listening; fails only if the first connection cannot be made.
     pub async fn token_events(&self) -> Result<TokenEvents, StoreError> {
         let listener = connect(self).await?;
@@ -50,6 +62,7 @@ impl TokenEvents {
         loop {
             match self.listener.as_mut() {
                 Some(listener) => match listener.try_recv().await {
+                    Ok(Some(n)) if n.payload() == HEARTBEAT => return TokenEvent::Heartbeat,
                     Ok(Some(n)) => match n.payload().parse::<Uuid>() {
                         Ok(id) => return TokenEvent::Changed(id),
                         Err(_) => {

@@ -1,5 +1,6 @@
 //! Settings shared by every command, read from flags or the environment (and `.env`).
 
+use std::fmt;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
@@ -15,7 +16,9 @@ pub enum LogFormat {
 }
 
 /// Settings every command needs: where the database is and how tokens are signed.
-#[derive(Debug, Clone, Args)]
+///
+/// Its `Debug` is written by hand: it hides `jwt_secret` and the database password.
+#[derive(Clone, Args)]
 pub struct Settings {
     /// PostgreSQL URL. When unset, Tessera runs its own local PostgreSQL under TESSERA_DATA_DIR.
     #[arg(long, env = "DATABASE_URL", global = true, hide_env_values = true)]
@@ -68,6 +71,74 @@ pub struct Settings {
     /// replicas can scale without the API.
     #[arg(long, env = "TESSERA_ROLES", value_enum, value_delimiter = ',', default_value = "api,mcp", global = true)]
     pub roles: Vec<Role>,
+
+    /// Proxies (CIDRs, comma-separated) whose `X-Forwarded-For` header names the client, for
+    /// the login throttle, usage and the audit log. Default: none, the socket peer is the client.
+    #[arg(long, env = "TESSERA_TRUSTED_PROXIES", value_delimiter = ',', global = true)]
+    pub trusted_proxies: Vec<tessera_auth::Cidr>,
+
+    /// Write one INFO line per HTTP request (method, path, status, latency; never the query).
+    /// Off: those lines are at DEBUG.
+    #[arg(long, env = "TESSERA_ACCESS_LOG", global = true, action = clap::ArgAction::SetTrue,
+          value_parser = clap::builder::BoolishValueParser::new())]
+    pub access_log: bool,
+}
+
+impl fmt::Debug for Settings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Settings")
+            .field("database_url", &self.database_url.as_deref().map(redact_database_url))
+            .field("data_dir", &self.data_dir)
+            .field("public_url", &self.public_url)
+            .field("jwt_secret", &self.jwt_secret.as_ref().map(|_| "[redacted]"))
+            .field("bind", &self.bind)
+            .field("workers", &self.workers)
+            .field("db_max_connections", &self.db_max_connections)
+            .field("cache_ttl_ms", &self.cache_ttl_ms)
+            .field("log_format", &self.log_format)
+            .field("allowed_origins", &self.allowed_origins)
+            .field("mcp_required_scopes", &self.mcp_required_scopes)
+            .field("roles", &self.roles)
+            .field("trusted_proxies", &self.trusted_proxies)
+            .field("access_log", &self.access_log)
+            .finish()
+    }
+}
+
+/// A PostgreSQL URL fit for logs: the password in the user-info part and any `password=`
+/// query parameter are replaced by `[redacted]`.
+pub fn redact_database_url(url: &str) -> String {
+    const REDACTED: &str = "[redacted]";
+    let (head, query) = match url.split_once('?') {
+        Some((head, query)) => (head, Some(query)),
+        None => (url, None),
+    };
+    let mut out = match head.split_once("://") {
+        Some((scheme, rest)) => match rest.rsplit_once('@') {
+            // The last `@` ends the user-info: an unescaped `@` or `/` in a password must
+            // not leave part of it outside the redaction.
+            Some((userinfo, host)) => match userinfo.split_once(':') {
+                Some((user, _password)) => format!("{scheme}://{user}:{REDACTED}@{host}"),
+                None => format!("{scheme}://{userinfo}@{host}"),
+            },
+            None => format!("{scheme}://{rest}"),
+        },
+        // Not a URL (a libpq key=value string?): nothing here is safe to show.
+        None if head.contains('=') => return REDACTED.to_owned(),
+        None => head.to_owned(),
+    };
+    if let Some(query) = query {
+        let params: Vec<String> = query
+            .split('&')
+            .map(|pair| match pair.split_once('=') {
+                Some((key, _)) if key.eq_ignore_ascii_case("password") => format!("{key}={REDACTED}"),
+                _ => pair.to_owned(),
+            })
+            .collect();
+        out.push('?');
+        out.push_str(&params.join("&"));
+    }
+    out
 }
 
 /// A face of the server.
@@ -118,11 +189,62 @@ impl Settings {
         config.allowed_origins =
             self.allowed_origins.iter().map(|o| o.trim().to_owned()).filter(|o| !o.is_empty()).collect();
         config.required_scopes = self.mcp_required_scopes.clone();
+        config.trusted_proxies = self.trusted_proxies();
         config
+    }
+
+    /// The proxies whose `X-Forwarded-For` is believed.
+    pub fn trusted_proxies(&self) -> tessera_auth::TrustedProxies {
+        tessera_auth::TrustedProxies::new(self.trusted_proxies.clone())
     }
 
     /// The MCP resource tokens are bound to (RFC 8707).
     pub fn mcp_resource(&self) -> String {
         format!("{}/mcp", self.public_url())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    #[derive(Debug, Parser)]
+    struct Probe {
+        #[command(flatten)]
+        settings: Settings,
+    }
+
+    #[test]
+    fn settings_debug_hides_the_jwt_secret_and_the_database_password() {
+        let probe = Probe::parse_from([
+            "tessera",
+            "--database-url",
+            "postgres://tessera:s3cr3t-pw@db.internal:5432/tessera?sslmode=require&password=other-pw",
+            "--jwt-secret",
+            "0123456789abcdef0123456789abcdef-very-secret",
+        ]);
+        let debug = format!("{:?}", probe.settings);
+        assert!(!debug.contains("s3cr3t-pw"), "{debug}");
+        assert!(!debug.contains("other-pw"), "{debug}");
+        assert!(!debug.contains("very-secret"), "{debug}");
+        assert!(debug.contains("postgres://tessera:[redacted]@db.internal:5432/tessera?sslmode=require"), "{debug}");
+        assert!(debug.contains("jwt_secret: Some(\"[redacted]\")"), "{debug}");
+    }
+
+    #[test]
+    fn access_log_is_off_unless_asked_for() {
+        assert!(!Probe::parse_from(["tessera"]).settings.access_log);
+        assert!(Probe::parse_from(["tessera", "--access-log"]).settings.access_log);
+    }
+
+    #[test]
+    fn database_urls_without_a_password_are_shown_as_they_are() {
+        assert_eq!(redact_database_url("postgres://app@localhost/db"), "postgres://app@localhost/db");
+        assert_eq!(redact_database_url("postgres:///db?host=/run/pg"), "postgres:///db?host=/run/pg");
+        assert_eq!(redact_database_url("postgres://u:p@ss@h/db"), "postgres://u:[redacted]@h/db");
+        assert_eq!(redact_database_url("postgres://u:p/w@h/db"), "postgres://u:[redacted]@h/db");
+        assert_eq!(redact_database_url("host=db password=x"), "[redacted]");
     }
 }

@@ -5,7 +5,7 @@ use std::time::Duration;
 use chrono::Utc;
 use tessera_core::keys::KeyRing;
 use tessera_pgcluster::LocalCluster;
-use tessera_store::{Store, StoreConfig, StoreError};
+use tessera_store::{PUBLIC_URL_SETTING, Store, StoreConfig, StoreError};
 
 use crate::config::Settings;
 use crate::error::CliError;
@@ -63,6 +63,33 @@ impl Database {
         }
         let set = self.store.load_or_create_keys(Utc::now()).await?;
         Ok(KeyRing::ed25519(&set.keys, &set.signing_kid)?)
+    }
+
+    /// The issuer (`iss`) a token minted by this process must carry for the server to accept
+    /// it; its audience is `<issuer>/mcp`. `TESSERA_PUBLIC_URL` when given; else the public URL
+    /// `tessera serve` recorded in this database ([`Database::record_public_url`]); else, with
+    /// a warning, `http://<TESSERA_BIND>`, which a server with another public URL refuses.
+    pub async fn issuer(&self, settings: &Settings) -> Result<String, CliError> {
+        if settings.public_url.is_some() {
+            return Ok(settings.issuer());
+        }
+        if let Some(url) = self.store.server_setting(PUBLIC_URL_SETTING).await? {
+            return Ok(url);
+        }
+        let fallback = settings.issuer();
+        tracing::warn!(
+            issuer = %fallback,
+            "TESSERA_PUBLIC_URL is unset and no `tessera serve` has recorded its public URL in this \
+             database: minting for {fallback}; a server with another public URL will refuse these tokens"
+        );
+        Ok(fallback)
+    }
+
+    /// Records the public URL this server mints for, so CLI commands on the same database
+    /// mint tokens it accepts ([`Database::issuer`]).
+    pub async fn record_public_url(&self, settings: &Settings) -> Result<(), CliError> {
+        self.store.set_server_setting(PUBLIC_URL_SETTING, &settings.public_url(), Utc::now()).await?;
+        Ok(())
     }
 
     /// Closes connections and stops the local cluster if this process started it.

@@ -1,6 +1,7 @@
 //! The `tessera` binary's library half: configuration, database start-up, HTTP server and
 //! the command line, so integration tests can build the app in-process.
 
+pub mod access_log;
 pub mod cli;
 pub mod config;
 pub mod database;

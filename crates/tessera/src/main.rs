@@ -16,7 +16,7 @@ async fn main() -> ExitCode {
     // A missing .env is normal; real environment variables win over it.
     let _ = dotenvy::dotenv();
     let cli = Cli::parse();
-    tessera::telemetry::init(cli.settings.log_format);
+    tessera::telemetry::init(cli.settings.log_format, cli.default_log_filter());
     match cli::run(cli).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

@@ -11,6 +11,7 @@ use serde_json::json;
 use tessera_auth::{Metering, Validator};
 use tessera_store::Store;
 
+use crate::access_log::PathOnlySpan;
 use crate::config::{Role, Settings};
 use crate::database::Database;
 use crate::error::CliError;
@@ -89,16 +90,14 @@ impl Application {
     pub fn build(state: AppState, listener: TcpListener) -> std::io::Result<Self> {
         let port = listener.local_addr()?.port();
         // The REST API's state, built once and shared by every worker.
-        let api = tessera_api::ApiState::new(
-            state.store.clone(),
-            Arc::clone(&state.validator),
-            tessera_api::ApiConfig::new(
-                &state.settings.public_url(),
-                state.settings.issuer(),
-                state.settings.mcp_resource(),
-            ),
-        )
-        .with_metering(Arc::clone(&state.metering));
+        let mut api_config = tessera_api::ApiConfig::new(
+            &state.settings.public_url(),
+            state.settings.issuer(),
+            state.settings.mcp_resource(),
+        );
+        api_config.trusted_proxies = state.settings.trusted_proxies();
+        let api = tessera_api::ApiState::new(state.store.clone(), Arc::clone(&state.validator), api_config)
+            .with_metering(Arc::clone(&state.metering));
         // The MCP face's state (metrics, rmcp service), likewise shared by every worker; rate
         // limits and usage are the process's, shared with the API.
         let mcp_face = state.settings.serves(Role::Mcp).then(|| {
@@ -109,15 +108,18 @@ impl Application {
                 Arc::clone(&state.metering),
             )
         });
+        crate::access_log::set_enabled(state.settings.access_log);
         let serve_api = state.settings.serves(Role::Api);
         let workers = state.settings.workers;
         let data = web::Data::new(state.clone());
         let server = HttpServer::new(move || {
             App::new()
-                .wrap(TracingLogger::default())
+                .wrap(TracingLogger::<PathOnlySpan>::new())
                 .app_data(data.clone())
-                .route("/health", web::get().to(health))
-                .route("/ready", web::get().to(ready))
+                // Resources holding GET in the route, so other methods get a 405 naming it
+                // (`App::route` would move the guard to the resource and answer 404).
+                .service(web::resource("/health").route(web::get().to(health)).default_service(web::to(get_only)))
+                .service(web::resource("/ready").route(web::get().to(ready)).default_service(web::to(get_only)))
                 .configure(|cfg| {
                     if let Some(mcp) = &mcp_face {
                         tessera_mcp::configure(mcp.clone())(cfg);
@@ -157,6 +159,13 @@ impl Application {
     pub fn handle(&self) -> actix_web::dev::ServerHandle {
         self.server.handle()
     }
+}
+
+/// 405 in the error shape for the probes, which answer GET only.
+async fn get_only() -> HttpResponse {
+    HttpResponse::MethodNotAllowed()
+        .insert_header((header::ALLOW, "GET"))
+        .json(json!({"error": "method_not_allowed", "message": "this path answers only GET"}))
 }
 
 async fn health() -> HttpResponse {

@@ -52,7 +52,8 @@ async fn asset(req: HttpRequest, file: web::Path<String>) -> HttpResponse {
 async fn method_not_allowed() -> HttpResponse {
     let mut res = secured(HttpResponse::MethodNotAllowed());
     res.insert_header((header::ALLOW, "GET, HEAD"));
-    res.content_type("text/plain; charset=utf-8").body("method not allowed\n")
+    // The project's one error shape, like every other 405.
+    res.json(serde_json::json!({"error": "method_not_allowed", "message": "this path answers only GET, HEAD"}))
 }
 
 /// Answers with the embedded `path`: 200, 304 when the browser's copy is current, or 404.

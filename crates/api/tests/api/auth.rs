@@ -50,6 +50,32 @@ async fn unknown_account_is_the_same_401() {
 }
 
 #[tokio::test]
+async fn nul_byte_in_the_login_email_is_400_naming_the_field() {
+    let app = spawn_app().await;
+    app.create_user("ann@example.com", false).await;
+    let res = app.login_response("ann\u{0}@example.com", PASSWORD).await;
+    let (code, body) = error_code(res, StatusCode::BAD_REQUEST).await;
+    assert_eq!(code, "invalid_email");
+    assert_eq!(body["details"]["field"], "email");
+    // Refused at the edge: nothing reached the audit log either.
+    let events = app.store.recent_audit(10).await.unwrap();
+    assert!(events.iter().all(|e| !e.action.starts_with("auth.")), "{events:?}");
+}
+
+#[tokio::test]
+async fn login_email_longer_than_320_characters_is_400_before_any_lookup() {
+    let app = spawn_app().await;
+    let long = format!("{}@example.com", "a".repeat(320));
+    let res = app.login_response(&long, "whatever").await;
+    let (code, body) = error_code(res, StatusCode::BAD_REQUEST).await;
+    assert_eq!(code, "invalid_email");
+    assert!(body["message"].as_str().unwrap().contains("320"));
+    let exactly = format!("{}@example.com", "a".repeat(320 - "@example.com".len()));
+    let res = app.login_response(&exactly, "whatever").await;
+    assert_eq!(error_code(res, StatusCode::UNAUTHORIZED).await.0, "invalid_credentials");
+}
+
+#[tokio::test]
 async fn failed_logins_are_throttled_per_account_with_retry_after() {
     let app = spawn_app().await;
     app.create_user("ann@example.com", false).await;
@@ -62,6 +88,58 @@ async fn failed_logins_are_throttled_per_account_with_retry_after() {
     let retry_after: u64 = res.headers().get("retry-after").unwrap().to_str().unwrap().parse().unwrap();
     assert!(retry_after >= 1);
     assert_eq!(error_code(res, StatusCode::TOO_MANY_REQUESTS).await.0, "too_many_requests");
+}
+
+/// Peak resident memory of this process so far (nextest runs each test in its own process).
+fn peak_rss_kib() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    let line = status.lines().find(|l| l.starts_with("VmHWM:")).unwrap();
+    line.split_whitespace().nth(1).unwrap().parse().unwrap()
+}
+
+#[tokio::test]
+async fn a_flood_of_concurrent_wrong_logins_checks_at_most_five_passwords_and_stays_small() {
+    let app = spawn_app().await;
+    app.create_user("ann@example.com", false).await;
+    let before = peak_rss_kib();
+    let attempts = (0..200).map(|i| {
+        let app = &app;
+        async move { app.login_response("ann@example.com", &format!("wrong-{i}")).await.status() }
+    });
+    let statuses = futures_util::future::join_all(attempts).await;
+    let grown_mib = peak_rss_kib().saturating_sub(before) / 1024;
+    let checks = app.throttle.password_checks();
+    assert!(checks <= 5, "{checks} password checks ran");
+    let unauthorized = statuses.iter().filter(|s| **s == StatusCode::UNAUTHORIZED).count();
+    let throttled = statuses.iter().filter(|s| **s == StatusCode::TOO_MANY_REQUESTS).count();
+    assert_eq!(unauthorized as u64, checks, "{statuses:?}");
+    assert_eq!(unauthorized + throttled, 200, "{statuses:?}");
+    assert!(grown_mib < 200, "peak RSS grew by {grown_mib} MiB");
+    // Refusals are not audited one by one.
+    let failed = app.store.recent_audit(500).await.unwrap();
+    let throttled_rows = failed.iter().filter(|e| e.action == "auth.login_failed").count();
+    assert!(throttled_rows <= 5 + 1, "{throttled_rows} audit rows for one flood");
+}
+
+#[tokio::test]
+async fn password_checks_beyond_the_concurrency_bound_wait_then_get_503_with_retry_after() {
+    let app = spawn_app_with(|c| {
+        c.throttle.concurrent_checks = 1;
+        c.throttle.check_wait = Duration::from_millis(1);
+        c.throttle.per_ip = 1000;
+        c.throttle.per_account = 1000;
+    })
+    .await;
+    let attempts = (0..20).map(|i| {
+        let app = &app;
+        async move { app.login_response(&format!("user{i}@example.com"), "wrong").await }
+    });
+    let responses = futures_util::future::join_all(attempts).await;
+    let busy: Vec<&reqwest::Response> =
+        responses.iter().filter(|r| r.status() == StatusCode::SERVICE_UNAVAILABLE).collect();
+    assert!(!busy.is_empty(), "one slot, twenty concurrent checks: some must be turned away");
+    assert!(busy.iter().all(|r| r.headers().get("retry-after").is_some()));
+    assert!(app.throttle.password_checks() < 20);
 }
 
 #[tokio::test]
@@ -204,4 +282,45 @@ async fn every_management_action_is_audited_without_secrets() {
         assert!(!everything.contains(secret));
     }
     assert!(!everything.contains(&session.session_id));
+}
+
+#[tokio::test]
+async fn forwarded_for_is_ignored_unless_the_peer_is_a_trusted_proxy() {
+    let app = spawn_app_with(|c| c.throttle.per_ip = 2).await;
+    let spoofed = |i: usize| {
+        app.request(Method::POST, "/api/v2/auth/login")
+            .header("x-forwarded-for", format!("198.51.100.{i}"))
+            .json(&json!({"email": format!("user{i}@example.com"), "password": "wrong"}))
+            .send()
+    };
+    // Rotating the header does not buy a fresh per-address budget.
+    assert_eq!(spoofed(1).await.unwrap().status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(spoofed(2).await.unwrap().status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(spoofed(3).await.unwrap().status(), StatusCode::TOO_MANY_REQUESTS);
+    let events = app.store.recent_audit(10).await.unwrap();
+    assert!(events.iter().all(|e| e.ip.as_deref() == Some("127.0.0.1")), "{events:?}");
+}
+
+#[tokio::test]
+async fn a_trusted_proxy_names_the_client_for_the_throttle_and_the_audit_log() {
+    let app = spawn_app_with(|c| {
+        c.throttle.per_ip = 2;
+        c.trusted_proxies = tessera_auth::TrustedProxies::new(vec!["127.0.0.0/8".parse().unwrap()]);
+    })
+    .await;
+    let via_proxy = |client: &str, i: usize| {
+        app.request(Method::POST, "/api/v2/auth/login")
+            .header("x-forwarded-for", format!("6.6.6.6, {client}"))
+            .json(&json!({"email": format!("user{i}@example.com"), "password": "wrong"}))
+            .send()
+    };
+    for i in 0..2 {
+        assert_eq!(via_proxy("198.51.100.7", i).await.unwrap().status(), StatusCode::UNAUTHORIZED);
+    }
+    assert_eq!(via_proxy("198.51.100.7", 9).await.unwrap().status(), StatusCode::TOO_MANY_REQUESTS);
+    // Another client behind the same proxy has its own budget.
+    assert_eq!(via_proxy("198.51.100.8", 10).await.unwrap().status(), StatusCode::UNAUTHORIZED);
+    let events = app.store.recent_audit(10).await.unwrap();
+    assert!(events.iter().any(|e| e.ip.as_deref() == Some("198.51.100.7")), "{events:?}");
+    assert!(events.iter().all(|e| e.ip.as_deref() != Some("6.6.6.6")), "{events:?}");
 }

@@ -202,6 +202,16 @@ async fn no_credentials_is_401_with_www_authenticate() {
 }
 
 #[tokio::test]
+async fn basic_scheme_is_a_401_challenge_without_an_error_code() {
+    let app = spawn_app().await;
+    let res =
+        app.request(Method::GET, "/api/v2/tokens").header("Authorization", "Basic dXNlcjpwYXNz").send().await.unwrap();
+    // RFC 6750 §3.1: another scheme carries no bearer credentials, so no `error=`.
+    assert_eq!(res.headers().get("www-authenticate").unwrap(), r#"Bearer realm="tessera""#);
+    assert_eq!(error_code(res, StatusCode::UNAUTHORIZED).await.0, "wrong_scheme");
+}
+
+#[tokio::test]
 async fn unknown_body_field_is_400() {
     let app = spawn_app().await;
     let (_, session) = app.signed_in("ann@example.com").await;

@@ -30,6 +30,7 @@ pub struct TestApp {
     pub store: Store,
     pub validator: Arc<Validator>,
     pub metering: Arc<Metering>,
+    pub throttle: Arc<tessera_api::LoginThrottle>,
     pub client: reqwest::Client,
 }
 
@@ -63,6 +64,7 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut ApiConfig)) -> TestApp {
     adjust(&mut config);
     let api = ApiState::new(db.store.clone(), Arc::clone(&validator), config);
     let metering = Arc::clone(&api.metering);
+    let throttle = Arc::clone(&api.throttle);
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
     let server = HttpServer::new(move || {
@@ -78,6 +80,7 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut ApiConfig)) -> TestApp {
         store: db.store,
         validator,
         metering,
+        throttle,
         client: reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap(),
     }
 }

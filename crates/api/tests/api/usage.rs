@@ -117,3 +117,43 @@ async fn hourly_usage_over_more_than_31_days_is_400() {
         .unwrap();
     assert_eq!(error_code(res, StatusCode::BAD_REQUEST).await.0, "range_too_large");
 }
+
+#[tokio::test]
+async fn dates_outside_the_years_2000_to_9999_are_400_invalid_query() {
+    let app = spawn_app().await;
+    let (_, session) = app.signed_in("ann@example.com").await;
+    let token = app.issue(&session, "t", &["read:tasks"]).await;
+    let id = token["id"].as_str().unwrap();
+    for (query, parameter) in [
+        // chrono's far end: `to - 30 days` used to overflow and panic.
+        ("to=%2B262142-12-31T23:59:59Z", "to"),
+        ("to=%2B10000-01-01T00:00:00Z", "to"),
+        ("to=-262142-01-01T00:00:00Z", "to"),
+        ("to=1999-12-31T23:59:59Z", "to"),
+        ("from=-262142-01-01T00:00:00Z&to=2026-01-01T00:00:00Z", "from"),
+        ("from=0001-01-01T00:00:00Z&granularity=hour", "from"),
+    ] {
+        let res =
+            app.as_session(&session, Method::GET, &format!("/api/v2/tokens/{id}/usage?{query}")).send().await.unwrap();
+        let (code, body) = error_code(res, StatusCode::BAD_REQUEST).await;
+        assert_eq!(code, "invalid_query", "{query}: {body}");
+        assert_eq!(body["details"]["parameter"], parameter, "{query}: {body}");
+    }
+    // The edges of the range are fine.
+    let res = app
+        .as_session(&session, Method::GET, &format!("/api/v2/tokens/{id}/usage?to=2000-01-01T00:00:00Z"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    let res = app
+        .as_session(
+            &session,
+            Method::GET,
+            &format!("/api/v2/tokens/{id}/usage?from=9999-12-30T00:00:00Z&to=9999-12-31T23:59:59Z"),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+}

@@ -20,7 +20,7 @@ fn metadata(value: Option<serde_json::Value>) -> Result<Option<serde_json::Value
     match value {
         None => Ok(None),
         Some(v @ serde_json::Value::Object(_)) if serde_json::to_vec(&v).map_or(0, |b| b.len()) <= 16 * 1024 => {
-            Ok(Some(v))
+            super::json_without_nul("metadata", &v).map(|()| Some(v))
         }
         Some(serde_json::Value::Object(_)) => Err("`metadata` must be at most 16 KiB of JSON".to_owned()),
         Some(_) => Err("`metadata` must be a JSON object".to_owned()),

@@ -10,7 +10,7 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::json;
 
-use super::{ToolFailure, exists, page_limit, required_text, respond};
+use super::{ToolFailure, exists, json_without_nul, no_nul, page_limit, required_text, respond};
 use crate::service::{TesseraMcp, caller};
 
 /// Largest stored value, serialised.
@@ -80,6 +80,9 @@ impl TesseraMcp {
         respond(
             async {
                 let limit = page_limit(args.limit)?;
+                if let Some(prefix) = &args.prefix {
+                    no_nul("prefix", prefix)?;
+                }
                 let entries = self.store.list_context(p.user_id, args.prefix.as_deref(), limit).await?;
                 Ok::<_, ToolFailure>(json!({ "entries": entries }))
             }
@@ -101,6 +104,7 @@ impl TesseraMcp {
                 if serde_json::to_vec(&args.value).map_or(0, |v| v.len()) > MAX_VALUE_BYTES {
                     return Err("`value` must be at most 64 KiB of JSON".to_owned().into());
                 }
+                json_without_nul("value", &args.value)?;
                 let entry = self.store.set_context(p.user_id, &key, &args.value, Utc::now()).await?;
                 Ok(json!(entry))
             }

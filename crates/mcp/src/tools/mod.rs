@@ -64,8 +64,39 @@ pub(crate) fn respond(outcome: Result<serde_json::Value, ToolFailure>) -> Result
     Ok(CallToolResult::error(vec![ContentBlock::text(message)]))
 }
 
+/// PostgreSQL's `text` cannot hold U+0000: refuse it as bad input naming the field, rather
+/// than letting the insert fail as a server error.
+pub(crate) fn no_nul(field: &str, value: &str) -> Result<(), String> {
+    if value.contains('\0') {
+        return Err(format!("`{field}` must not contain NUL characters"));
+    }
+    Ok(())
+}
+
+/// The same for a JSON value stored as `jsonb` (which refuses `\u0000` in any string or key).
+pub(crate) fn json_without_nul(field: &str, value: &serde_json::Value) -> Result<(), String> {
+    use serde_json::Value;
+    // Iterative: a deeply nested value must not exhaust the stack.
+    let mut pending = vec![value];
+    while let Some(v) = pending.pop() {
+        match v {
+            Value::String(s) => no_nul(field, s)?,
+            Value::Array(items) => pending.extend(items),
+            Value::Object(map) => {
+                for (key, item) in map {
+                    no_nul(field, key)?;
+                    pending.push(item);
+                }
+            }
+            Value::Null | Value::Bool(_) | Value::Number(_) => {}
+        }
+    }
+    Ok(())
+}
+
 /// Text that must be 1..=max characters after trimming.
 pub(crate) fn required_text(field: &str, value: &str, max: usize) -> Result<String, String> {
+    no_nul(field, value)?;
     let value = value.trim();
     if value.is_empty() {
         return Err(format!("`{field}` must not be empty"));
@@ -81,7 +112,7 @@ pub(crate) fn optional_text(field: &str, value: Option<&str>, max: usize) -> Res
     match value {
         None => Ok(None),
         Some(v) if v.chars().count() > max => Err(format!("`{field}` must be at most {max} characters")),
-        Some(v) => Ok(Some(v.to_owned())),
+        Some(v) => no_nul(field, v).map(|()| Some(v.to_owned())),
     }
 }
 

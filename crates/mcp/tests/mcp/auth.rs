@@ -216,7 +216,7 @@ async fn token_in_the_query_string_is_refused() {
 }
 
 #[tokio::test]
-async fn basic_scheme_is_refused() {
+async fn basic_scheme_is_a_401_challenge_without_an_error_code() {
     let app = spawn_app().await;
     let res = reqwest::Client::new()
         .post(app.mcp_url())
@@ -227,6 +227,11 @@ async fn basic_scheme_is_refused() {
         .await
         .unwrap();
     assert_eq!(res.status(), 401);
+    // RFC 6750 §3.1: another scheme carries no bearer credentials, so no `error=`.
+    let challenge = res.headers().get("www-authenticate").unwrap().to_str().unwrap().to_owned();
+    assert!(challenge.starts_with("Bearer realm="), "{challenge}");
+    assert!(challenge.contains("resource_metadata="), "{challenge}");
+    assert!(!challenge.contains("error="), "{challenge}");
 }
 
 #[tokio::test]

@@ -190,3 +190,22 @@ async fn agents_register_list_update() {
     let listed = structured(&call(&app, t, "list_agents", json!({})).await);
     assert_eq!(listed["agents"].as_array().unwrap().len(), 1);
 }
+
+#[tokio::test]
+async fn nul_characters_in_tool_arguments_are_a_tool_error_naming_the_field() {
+    let app = spawn_app().await;
+    let token = issue(&app, "write:tasks write:context write:agents execute:mcp").await;
+    for (tool, args, field) in [
+        ("create_task", json!({"title": "a\u{0}b"}), "title"),
+        ("create_task", json!({"title": "ok", "description": "x\u{0}"}), "description"),
+        ("set_context", json!({"key": "k\u{0}", "value": 1}), "key"),
+        ("set_context", json!({"key": "k", "value": {"deep": ["x\u{0}y"]}}), "value"),
+        ("set_context", json!({"key": "k", "value": {"a\u{0}": 1}}), "value"),
+        ("list_context", json!({"prefix": "\u{0}"}), "prefix"),
+        ("register_agent", json!({"name": "n\u{0}"}), "name"),
+        ("register_agent", json!({"name": "n", "metadata": {"m": "\u{0}"}}), "metadata"),
+    ] {
+        let text = error_text(&call(&app, &token.secret, tool, args).await);
+        assert!(text.contains(&format!("`{field}` must not contain NUL")), "{tool}: {text}");
+    }
+}

@@ -174,3 +174,25 @@ async fn a_stored_scope_no_longer_in_the_catalog_grants_nothing_and_the_rest_sur
     let state = db.store.token_state(t.id).await.unwrap().unwrap();
     assert_eq!(state.scopes.to_vec(), vec!["read:tasks".to_owned(), "write:context".to_owned()]);
 }
+
+#[tokio::test]
+async fn audit_log_cannot_be_truncated() {
+    let db = fresh_db().await;
+    db.store.audit(&Actor::cli(), AuditAction::Login, None, serde_json::json!({})).await.unwrap();
+    let truncated = sqlx::query("TRUNCATE audit_events").execute(db.store.pool()).await;
+    let error = truncated.expect_err("truncating the audit log must fail").to_string();
+    assert!(error.contains("append-only"), "{error}");
+    let kept = db.store.recent_audit(10).await.unwrap();
+    assert!(kept.iter().any(|e| e.action == "auth.login"), "the event survived");
+}
+
+#[tokio::test]
+async fn a_server_setting_is_recorded_replaced_and_read_back() {
+    let db = fresh_db().await;
+    assert_eq!(db.store.server_setting(tessera_store::PUBLIC_URL_SETTING).await.unwrap(), None);
+    let now = Utc::now();
+    db.store.set_server_setting(tessera_store::PUBLIC_URL_SETTING, "http://a.example", now).await.unwrap();
+    db.store.set_server_setting(tessera_store::PUBLIC_URL_SETTING, "https://b.example", now).await.unwrap();
+    let value = db.store.server_setting(tessera_store::PUBLIC_URL_SETTING).await.unwrap();
+    assert_eq!(value.as_deref(), Some("https://b.example"));
+}

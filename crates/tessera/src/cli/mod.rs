@@ -18,6 +18,10 @@ use crate::error::CliError;
 pub struct Cli {
     #[command(flatten)]
     pub settings: Settings,
+    /// Log progress at INFO (cluster start-up, migrations); without it commands other than
+    /// `serve` log only warnings and errors (`RUST_LOG` overrides both).
+    #[arg(short, long, global = true)]
+    pub verbose: bool,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -40,6 +44,18 @@ pub enum Command {
     Keys(keys::KeysCommand),
     /// Print the REST API's OpenAPI document (`tessera openapi > openapi.json`).
     Openapi,
+}
+
+impl Cli {
+    /// The log filter when `RUST_LOG` is unset: `serve` and `-v` log at INFO, other commands
+    /// only warnings, so their stdout/stderr is the answer and nothing else.
+    pub fn default_log_filter(&self) -> &'static str {
+        if self.verbose || matches!(self.command, Command::Serve) {
+            crate::telemetry::DEFAULT_FILTER
+        } else {
+            crate::telemetry::QUIET_FILTER
+        }
+    }
 }
 
 /// Runs the parsed command.

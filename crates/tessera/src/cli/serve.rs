@@ -20,6 +20,10 @@ async fn run_server(settings: &Settings, db: &Database) -> Result<(), CliError> 
     // Keys are created (and persisted) at start so the first request never races to make one.
     let state = AppState::start(db, settings.clone()).await?;
     let ring = state.validator.key_ring();
+    if let Err(e) = db.record_public_url(settings).await {
+        // Serving works without it; only the CLI's default issuer is affected.
+        tracing::warn!(error = %e, "could not record the public URL for the CLI");
+    }
     let listener = TcpListener::bind(settings.bind)
         .map_err(|e| CliError::Usage(format!("cannot listen on {}: {e}", settings.bind)))?;
     let app = Application::build(state, listener)?;

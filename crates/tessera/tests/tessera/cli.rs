@@ -256,3 +256,26 @@ async fn keys_rotate_adds_a_new_signing_key() {
     let signing = after.lines().find(|l| l.contains(" yes ")).unwrap();
     assert!(signing.starts_with(&kid), "{after}");
 }
+
+/// An empty, unmigrated database on the test server (so `migrate` has work to log).
+async fn empty_db() -> String {
+    let server = std::env::var(tessera_testkit::TEST_DATABASE_URL).unwrap();
+    let name = format!("empty_{}", uuid::Uuid::now_v7().simple());
+    let mut admin = <sqlx::PgConnection as sqlx::Connection>::connect(&server).await.unwrap();
+    sqlx::query(&format!(r#"CREATE DATABASE "{name}""#)).execute(&mut admin).await.unwrap();
+    tessera_testkit::with_database(&server, &name)
+}
+
+#[tokio::test]
+async fn commands_log_no_info_lines_unless_verbose() {
+    let quiet = empty_db().await;
+    let out = run(tessera(&quiet).env_remove("RUST_LOG").arg("migrate"));
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(stderr(&out), "", "no start-up chatter without -v");
+    assert_eq!(stdout(&out), "migrations applied; schema is current");
+
+    let verbose = empty_db().await;
+    let out = run(tessera(&verbose).env_remove("RUST_LOG").args(["-v", "migrate"]));
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stderr(&out).contains("applied database migrations"), "{}", stderr(&out));
+}
