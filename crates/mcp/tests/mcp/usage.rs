@@ -82,3 +82,29 @@ async fn tool_errors_are_counted_as_error() {
     app.state.flush_usage().await.unwrap();
     assert_eq!(usage(&app, token.id).await, [("get_task".to_owned(), "error".to_owned(), 1)]);
 }
+
+/// `last_used_from` after one `initialize` sent with `X-Forwarded-For: <forwarded>`.
+async fn last_used_from(trusted: &[&str], forwarded: &str) -> Option<String> {
+    let db = tessera_testkit::fresh_db().await;
+    let cidrs: Vec<tessera_auth::Cidr> = trusted.iter().map(|c| c.parse().unwrap()).collect();
+    let app = spawn_instance(db.store, |c| c.trusted_proxies = tessera_auth::TrustedProxies::new(cidrs)).await;
+    let token = issue(&app, "read:tasks").await;
+    let res = reqwest::Client::new()
+        .post(app.mcp_url())
+        .bearer_auth(&token.secret)
+        .header("Accept", "application/json, text/event-stream")
+        .header("X-Forwarded-For", forwarded)
+        .json(&initialize_body())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    app.state.flush_usage().await.unwrap();
+    app.store.get_token(token.id).await.unwrap().unwrap().last_used_from
+}
+
+#[tokio::test]
+async fn last_used_from_believes_x_forwarded_for_only_from_a_trusted_proxy() {
+    assert_eq!(last_used_from(&[], "198.51.100.7").await.as_deref(), Some("127.0.0.1"));
+    assert_eq!(last_used_from(&["127.0.0.1/32"], "6.6.6.6, 198.51.100.7").await.as_deref(), Some("198.51.100.7"));
+}
