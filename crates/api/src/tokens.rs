@@ -113,7 +113,13 @@ pub async fn list(
         // Narrowed to the caller's own tokens unless it sees everyone's (the service decides).
         user_id: None,
         status,
-        q: query.q.filter(|q| !q.is_empty()),
+        q: match query.q.filter(|q| !q.is_empty()) {
+            // PostgreSQL cannot hold a NUL character: refuse it here rather than answer 500.
+            Some(q) if q.contains('\0') => {
+                return Err(ApiError::bad_request("invalid_query", "q must not contain NUL characters"));
+            }
+            other => other,
+        },
         limit,
         after,
         now,

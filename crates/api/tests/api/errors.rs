@@ -342,3 +342,29 @@ async fn unreachable_database_is_503_with_retry_after() {
     assert!(res.headers().get("retry-after").is_some());
     assert_eq!(error_code(res, StatusCode::SERVICE_UNAVAILABLE).await.0, "temporarily_unavailable");
 }
+
+#[tokio::test]
+async fn nul_characters_in_token_fields_and_the_name_filter_are_400_naming_the_field() {
+    let app = spawn_app().await;
+    let (_, session) = app.signed_in("nul@example.com").await;
+    let res = app
+        .as_session(&session, Method::POST, "/api/v2/tokens")
+        .json(&json!({"name": "a\u{0}b", "scopes": ["read:tasks"]}))
+        .send()
+        .await
+        .unwrap();
+    let (code, body) = error_code(res, StatusCode::BAD_REQUEST).await;
+    assert_eq!(code, "invalid_characters");
+    assert!(body["message"].as_str().unwrap().contains("name"), "{body}");
+    let token = app.issue(&session, "t", &["read:tasks"]).await;
+    let res = app
+        .as_session(&session, Method::DELETE, &format!("/api/v2/tokens/{}", token["id"].as_str().unwrap()))
+        .json(&json!({"reason": "\u{0}"}))
+        .send()
+        .await
+        .unwrap();
+    let (_, body) = error_code(res, StatusCode::BAD_REQUEST).await;
+    assert!(body["message"].as_str().unwrap().contains("reason"), "{body}");
+    let res = app.as_session(&session, Method::GET, "/api/v2/tokens?q=a%00b").send().await.unwrap();
+    assert_eq!(error_code(res, StatusCode::BAD_REQUEST).await.0, "invalid_query");
+}

@@ -87,9 +87,13 @@ pub enum StatusArg {
 /// Runs a token command.
 pub async fn run(cmd: TokenCommand, db: &Database, settings: &Settings) -> Result<(), CliError> {
     let now = Utc::now();
-    let service = || async {
+    // `mints`: the command signs a token, so it needs the issuer the server uses (its recorded
+    // public URL unless TESSERA_PUBLIC_URL says otherwise, with a warning when neither is known).
+    let service = |mints: bool| async move {
         let ring = db.key_ring(settings).await?;
-        let minter = Minter::new(Arc::new(ring), settings.issuer(), vec![settings.mcp_resource()]);
+        let issuer = if mints { db.issuer(settings).await? } else { settings.issuer() };
+        let audience = vec![format!("{issuer}/mcp")];
+        let minter = Minter::new(Arc::new(ring), issuer, audience);
         Ok::<_, CliError>(TokenService::new(db.store.clone(), minter))
     };
     match cmd {
@@ -107,7 +111,7 @@ pub async fn run(cmd: TokenCommand, db: &Database, settings: &Settings) -> Resul
             let owner =
                 db.store.user_by_email(&user).await?.ok_or_else(|| CliError::Usage(format!("no user {user}")))?;
             let input = IssueInput { owner: owner.id, name, description, scopes, lifetime, rate_limit };
-            let issued = service().await?.issue(&Requester::Cli, None, input, now).await?;
+            let issued = service(true).await?.issue(&Requester::Cli, None, input, now).await?;
             println!("{}", issued.secret.expose());
             eprintln!(
                 "issued token {} (expires {}); the secret above is shown only once",
@@ -153,7 +157,7 @@ pub async fn run(cmd: TokenCommand, db: &Database, settings: &Settings) -> Resul
         TokenCommand::Revoke { id, reason } => {
             let reason = reason.as_deref().map(RevokeReason::parse).transpose()?.flatten();
             let revoked =
-                service().await?.revoke(&Requester::Cli, None, id, reason, now).await.map_err(not_found(id))?;
+                service(false).await?.revoke(&Requester::Cli, None, id, reason, now).await.map_err(not_found(id))?;
             println!("revoked {}", revoked.record.id);
             for child in revoked.also_revoked {
                 println!("revoked {child} (minted by {id})");
@@ -164,7 +168,8 @@ pub async fn run(cmd: TokenCommand, db: &Database, settings: &Settings) -> Resul
             let grace = Grace::from_secs(grace_seconds).map_err(|_| {
                 CliError::Usage(format!("--grace-seconds must be between 0 and {GRACE_MAX_SECS}, got {grace_seconds}"))
             })?;
-            let issued = service().await?.rotate(&Requester::Cli, None, id, grace, now).await.map_err(not_found(id))?;
+            let issued =
+                service(true).await?.rotate(&Requester::Cli, None, id, grace, now).await.map_err(not_found(id))?;
             println!("{}", issued.secret.expose());
             eprintln!("token {id} replaced by {}; the old one stops working in {grace_seconds} s", issued.record.id);
             Ok(())

@@ -8,3 +8,4 @@ mod http;
 mod managed;
 mod metering;
 mod roles;
+mod serve;

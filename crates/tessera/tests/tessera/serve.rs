@@ -1,6 +1,5 @@
 //! A real `tessera serve` process: what it writes to stderr (quiet by default, one line per
 //! request only when asked, never a query string) and what it records for the CLI.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
@@ -188,6 +187,30 @@ async fn serve_records_its_public_url_and_the_cli_issuer_follows_it() {
     // An explicit public URL wins over the recorded one.
     let explicit = settings(&["--public-url", "https://other.example.test"]);
     assert_eq!(opened.issuer(&explicit).await.unwrap(), "https://other.example.test");
+    // And `token issue` without TESSERA_PUBLIC_URL mints for the server's recorded URL.
+    let mut add = tessera(&db.url);
+    add.env_remove("TESSERA_PUBLIC_URL").args(["user", "add", "--email", "iss@example.com"]);
+    assert!(add.output().unwrap().status.success());
+    let mut issue = tessera(&db.url);
+    issue.env_remove("TESSERA_PUBLIC_URL").args([
+        "token",
+        "issue",
+        "--user",
+        "iss@example.com",
+        "--name",
+        "iss",
+        "--scopes",
+        "read:tasks",
+    ]);
+    let out = issue.output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let token = String::from_utf8(out.stdout).unwrap();
+    let payload = token.trim().split('.').nth(1).unwrap();
+    use base64::Engine;
+    let claims: serde_json::Value =
+        serde_json::from_slice(&base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap();
+    assert_eq!(claims["iss"], "https://mcp.example.test");
+    assert_eq!(claims["aud"], "https://mcp.example.test/mcp");
     server.stop();
     opened.close().await;
 }
