@@ -213,8 +213,9 @@ impl TokenService {
             expires_at: bounds.expires_at,
             rate_limit: bounds.rate_limit,
             rotated_from: Some(old.id),
-            // A replacement stays bound to whoever minted the original, or to its new maker.
-            minted_by: who.token_id().or(old.minted_by),
+            // A replacement stays bound to whoever minted the original, or to a token that
+            // rotated it for someone; a token rotating itself is not its replacement's maker.
+            minted_by: who.token_id().filter(|maker| *maker != old.id).or(old.minted_by),
             now,
         })?;
         let record = tx.insert(&row).await?;

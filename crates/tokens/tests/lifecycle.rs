@@ -226,6 +226,19 @@ async fn self_rotation_by_a_token_never_extends_its_life() {
 }
 
 #[tokio::test]
+async fn a_token_rotated_by_itself_keeps_its_lineage_so_revoking_the_old_one_spares_the_new() {
+    let (db, service) = setup().await;
+    let owner = user(&db.store, "a@example.com").await;
+    let t = issue(&service, owner, "read:tasks write:tokens").await;
+    let new = service.rotate(&credential(&t), None, t.record.id, Grace::default(), Utc::now()).await.unwrap().record;
+    assert_eq!(new.minted_by, None, "the CLI-issued original had no maker, nor has its replacement");
+    let revoked = service.revoke(&person(owner), None, t.record.id, None, Utc::now()).await.unwrap();
+    assert!(revoked.also_revoked.is_empty(), "{:?}", revoked.also_revoked);
+    let later = Utc::now() + Duration::seconds(1);
+    assert_eq!(db.store.get_token(new.id).await.unwrap().unwrap().status(later), TokenStatus::Active);
+}
+
+#[tokio::test]
 async fn revoking_a_token_revokes_what_it_minted_and_the_audit_lists_them() {
     let (db, service) = setup().await;
     let owner = user(&db.store, "a@example.com").await;
