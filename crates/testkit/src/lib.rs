@@ -91,6 +91,17 @@ async fn ensure_template(server: &str) -> String {
                 Ok(_) => break,
                 Err(e) if attempt < 50 && e.to_string().contains("is being accessed by other users") => {
                     attempt += 1;
+                    // Nothing but this process uses the half-built database (the advisory lock
+                    // is held): a backend still attached is a leftover of the closed pool, and
+                    // has been seen to linger for minutes on a loaded machine. End it.
+                    sqlx::query(
+                        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+                         WHERE datname = $1 AND pid <> pg_backend_pid()",
+                    )
+                    .bind(&building)
+                    .execute(&mut admin)
+                    .await
+                    .expect("end leftover connections to the template");
                     tokio::time::sleep(Duration::from_millis(20 * attempt)).await;
                 }
                 Err(e) => panic!("publish template: {e}"),
