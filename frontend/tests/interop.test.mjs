@@ -127,10 +127,11 @@ test('the MCP Inspector CLI is refused with a revoked token', async () => {
 });
 
 /** Runs the Python SDK client (interop/python/mcp_client.py); the token goes in its environment. */
-async function pythonClient(secret) {
+async function pythonClient(secret, version) {
   const env = { ...process.env, TESSERA_TOKEN: secret };
   try {
-    const { stdout } = await run(PYTHON, [PY_CLIENT, `${server.url}/mcp`], { env, timeout: 60_000 });
+    const args = [PY_CLIENT, `${server.url}/mcp`, ...(version ? [version] : [])];
+    const { stdout } = await run(PYTHON, args, { env, timeout: 60_000 });
     return { code: 0, out: JSON.parse(stdout) };
   } catch (err) {
     if (err.code === 'ENOENT') throw new Error(`${PYTHON} is missing: run scripts/install-deps test`);
@@ -148,6 +149,17 @@ test('the MCP Python SDK client initializes, lists tools and calls them with a b
   assert.equal(out.whoami.is_error, false);
   assert.equal(out.whoami.structured.token_id, t.id);
   assert.equal(out.create_task.is_error, false);
+  assert.equal(out.create_task.structured.title, 'from the Python SDK');
+});
+
+test('the MCP Python SDK client pinned to 2026-07-28 lists and calls tools without initialize', async () => {
+  const t = await mint('python sdk 2026');
+  const { code, out } = await pythonClient(t.token, '2026-07-28');
+  assert.equal(code, 0, JSON.stringify(out));
+  assert.equal(out.protocol_version, '2026-07-28');
+  for (const n of ['whoami', 'list_tasks', 'create_task']) assert.ok(out.tools.includes(n), `${n} in ${out.tools}`);
+  assert.equal(out.whoami.is_error, false);
+  assert.equal(out.whoami.structured.token_id, t.id);
   assert.equal(out.create_task.structured.title, 'from the Python SDK');
 });
 

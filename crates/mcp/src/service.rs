@@ -25,9 +25,15 @@ use crate::McpState;
 #[derive(Debug, Clone)]
 pub struct Caller(pub Arc<Principal>);
 
-/// Protocol versions we serve (DESIGN.md "MCP server").
-const PROTOCOL_VERSIONS: &[ProtocolVersion] =
-    &[ProtocolVersion::V_2025_11_25, ProtocolVersion::V_2025_06_18, ProtocolVersion::V_2025_03_26];
+/// Protocol versions we serve (DESIGN.md "MCP server"): the stateless 2026-07-28 era (no
+/// `initialize`; rmcp routes it statelessly and checks `Mcp-Method`/`Mcp-Name` against the body)
+/// and the handshake era before it.
+const PROTOCOL_VERSIONS: &[ProtocolVersion] = &[
+    ProtocolVersion::V_2026_07_28,
+    ProtocolVersion::V_2025_11_25,
+    ProtocolVersion::V_2025_06_18,
+    ProtocolVersion::V_2025_03_26,
+];
 
 /// The grantable scope every `tools/call` needs besides the tool's own.
 pub(crate) const EXECUTE_SCOPE: &str = "execute:mcp";

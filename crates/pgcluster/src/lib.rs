@@ -32,6 +32,7 @@ pub struct LocalCluster {
     bin_dir: PathBuf,
     run_as: RunAs,
     started_by_us: bool,
+    durable: bool,
 }
 
 impl LocalCluster {
@@ -41,11 +42,19 @@ impl LocalCluster {
         fs::create_dir_all(dir).map_err(|e| ClusterError::io("create the data directory", dir, e))?;
         let root = fs::canonicalize(dir).map_err(|e| ClusterError::io("resolve", dir, e))?;
         let run_as = RunAs::detect()?;
-        let cluster = Self { root, bin_dir, run_as, started_by_us: false };
+        let cluster = Self { root, bin_dir, run_as, started_by_us: false, durable: true };
         if cluster.socket_path().as_os_str().len() > MAX_SOCKET_PATH {
             return Err(ClusterError::PathTooLong(cluster.root.clone()));
         }
         Ok(cluster)
+    }
+
+    /// A cluster whose data may be lost in a crash (no fsync): for test runs, whose databases
+    /// are thrown away anyway and which otherwise wait on the disk for every `CREATE DATABASE`
+    /// and for the shutdown checkpoint. Applies when the cluster is created.
+    pub fn throwaway(mut self) -> Self {
+        self.durable = false;
+        self
     }
 
     /// Directory holding the cluster's files (`PGDATA`).
@@ -134,8 +143,13 @@ impl LocalCluster {
         )?;
         check("initdb", out)?;
         // Socket only, in a directory only the server's user (and root) can enter.
+        let durability = if self.durable {
+            "fsync = on\n"
+        } else {
+            "fsync = off\nsynchronous_commit = off\nfull_page_writes = off\n"
+        };
         let conf = format!(
-            "\n# managed by tessera\nlisten_addresses = ''\nunix_socket_directories = '{}'\nunix_socket_permissions = 0700\nport = {SOCKET_PORT}\nmax_connections = 200\nfsync = on\n",
+            "\n# managed by tessera\nlisten_addresses = ''\nunix_socket_directories = '{}'\nunix_socket_permissions = 0700\nport = {SOCKET_PORT}\nmax_connections = 200\n{durability}",
             self.socket_dir().display()
         );
         let path = pgdata.join("postgresql.auto.conf");

@@ -8,5 +8,6 @@ mod helpers;
 mod limits;
 mod metadata;
 mod revocation;
+mod stateless;
 mod tools;
 mod usage;

@@ -26,7 +26,7 @@ fn main() -> ExitCode {
         }
     };
     let mut cluster = match LocalCluster::new(dir.path()) {
-        Ok(c) => c,
+        Ok(c) => c.throwaway(),
         Err(e) => {
             eprintln!("with-test-db: {e}");
             return ExitCode::from(1);
