@@ -10,6 +10,7 @@ use tessera_store::{Actor, AuditAction, User};
 
 use crate::ApiState;
 use crate::auth::{Access, SessionId, Via, authenticate, clear_cookie, client_ip};
+use crate::body::JsonObject;
 use crate::error::{ApiError, ErrorBody};
 use crate::models::{LoginRequest, LoginView, MeView, UserView};
 
@@ -34,7 +35,7 @@ use crate::models::{LoginRequest, LoginView, MeView, UserView};
 pub async fn login(
     req: HttpRequest,
     state: web::Data<ApiState>,
-    body: web::Json<LoginRequest>,
+    body: JsonObject<LoginRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let now = Utc::now();
     let LoginRequest { email, password } = body.into_inner();

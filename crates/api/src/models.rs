@@ -108,14 +108,15 @@ impl fmt::Debug for IssuedTokenView {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateTokenRequest {
-    /// 1 to 100 characters.
-    #[schema(example = "laptop")]
+    /// 1 to 100 characters, not all spaces, no NUL (surrounding spaces are trimmed).
+    #[schema(example = "laptop", min_length = 1, max_length = 100, pattern = r"^[^\u0000]*[^\s\u0000][^\u0000]*$")]
     pub name: String,
-    /// Up to 1000 characters.
+    /// Up to 1000 characters, no NUL.
     #[serde(default)]
+    #[schema(max_length = 1000, pattern = r"^[^\u0000]*$")]
     pub description: Option<String>,
     /// Catalog scopes; `mcp:admin` is granted by the CLI only.
-    #[schema(example = json!(["read:tasks", "execute:mcp"]))]
+    #[schema(value_type = Vec<GrantableScope>, min_items = 1, example = json!(["read:tasks", "execute:mcp"]))]
     pub scopes: Vec<String>,
     /// Lifetime, 1 to 365 days (default 30).
     #[serde(default)]
@@ -128,16 +129,35 @@ pub struct CreateTokenRequest {
     pub rate_limit_per_hour: Option<i32>,
 }
 
+/// A scope the API may grant: the catalog, whose one home is `tessera_core::scope::CATALOG`
+/// (`mcp:admin` is the CLI's alone, so it is not listed).
+#[derive(Debug)]
+pub struct GrantableScope;
+
+impl utoipa::PartialSchema for GrantableScope {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{ObjectBuilder, SchemaType, Type};
+        ObjectBuilder::new()
+            .schema_type(SchemaType::Type(Type::String))
+            .description(Some("A grantable scope"))
+            .enum_values(Some(tessera_core::scope::CATALOG.iter().copied()))
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for GrantableScope {}
+
 /// `PATCH /tokens/{id}`: every field optional; scopes may only narrow, expiry only shorten.
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PatchTokenRequest {
-    /// New name.
+    /// New name (as for create).
     #[serde(default)]
+    #[schema(min_length = 1, max_length = 100, pattern = r"^[^\u0000]*[^\s\u0000][^\u0000]*$")]
     pub name: Option<String>,
     /// New description; `null` clears it.
     #[serde(default, deserialize_with = "double_option")]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, max_length = 1000, pattern = r"^[^\u0000]*$")]
     pub description: Option<Option<String>>,
     /// New rate limit; `null` removes it.
     #[serde(default, deserialize_with = "double_option")]
@@ -145,6 +165,7 @@ pub struct PatchTokenRequest {
     pub rate_limit_per_hour: Option<Option<i32>>,
     /// Narrower scopes (a subset of the granted ones).
     #[serde(default)]
+    #[schema(value_type = Option<Vec<GrantableScope>>, min_items = 1)]
     pub scopes: Option<Vec<String>>,
     /// An earlier expiry (still in the future).
     #[serde(default)]
@@ -164,8 +185,9 @@ where
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RevokeRequest {
-    /// Why, recorded with the revocation (up to 500 characters).
+    /// Why, recorded with the revocation (up to 500 characters, no NUL).
     #[serde(default)]
+    #[schema(max_length = 500, pattern = r"^[^\u0000]*$")]
     pub reason: Option<String>,
 }
 
@@ -292,7 +314,8 @@ pub struct ValidationView {
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LoginRequest {
-    /// Account email (any case).
+    /// Account email (any case), at most 320 characters.
+    #[schema(max_length = 320, pattern = r"^[^\u0000]*$")]
     pub email: String,
     /// Password.
     #[schema(format = Password)]

@@ -5,7 +5,6 @@
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
 use chrono::Utc;
-use serde::de::DeserializeOwned;
 use tessera_auth::bearer_token;
 use tessera_core::scope::{CATALOG, ScopeError, ScopeSet};
 use tessera_core::values::{Description, Grace, Lifetime, RateLimit, RevokeReason, TokenName};
@@ -15,8 +14,9 @@ use uuid::Uuid;
 
 use crate::ApiState;
 use crate::auth::{Access, Caller, authenticate};
+use crate::body::{JsonObject, optional_body};
 use crate::cursor;
-use crate::error::{ApiError, ErrorBody, invalid_json};
+use crate::error::{ApiError, ErrorBody};
 use crate::models::{
     AuditPageView, AuditQuery, CreateTokenRequest, IssuedTokenView, LimitsView, ListQuery, PatchTokenRequest,
     RevokeRequest, RotateRequest, StatusFilter, TokenPageView, TokenView, ValidationView,
@@ -28,8 +28,6 @@ const MAX_LIMIT: i64 = 100;
 /// Default and largest number of audit entries.
 const DEFAULT_AUDIT_LIMIT: i64 = 50;
 const MAX_AUDIT_LIMIT: i64 = 200;
-/// Largest optional body accepted by revoke and rotate.
-const SMALL_BODY_LIMIT: usize = 16 * 1024;
 
 /// Issue a token; its secret is in the answer and nowhere else, ever.
 ///
@@ -58,7 +56,7 @@ const SMALL_BODY_LIMIT: usize = 16 * 1024;
 pub async fn create(
     req: HttpRequest,
     state: web::Data<ApiState>,
-    body: web::Json<CreateTokenRequest>,
+    body: JsonObject<CreateTokenRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let now = Utc::now();
     let caller = authenticate(&req, &state, Access::Write, now).await?;
@@ -102,7 +100,8 @@ pub async fn list(
     if !(1..=MAX_LIMIT).contains(&limit) {
         return Err(ApiError::bad_request("invalid_limit", format!("limit must be between 1 and {MAX_LIMIT}")));
     }
-    let after = query.cursor.as_deref().map(cursor::decode).transpose()?;
+    // An empty cursor is the first page, as if none was sent.
+    let after = query.cursor.as_deref().filter(|c| !c.is_empty()).map(cursor::decode).transpose()?;
     let status = match query.status.unwrap_or_default() {
         StatusFilter::All => None,
         StatusFilter::Active => Some(TokenStatus::Active),
@@ -217,7 +216,7 @@ pub async fn patch(
     req: HttpRequest,
     state: web::Data<ApiState>,
     id: web::Path<Uuid>,
-    body: web::Json<PatchTokenRequest>,
+    body: JsonObject<PatchTokenRequest>,
 ) -> Result<web::Json<TokenView>, ApiError> {
     let now = Utc::now();
     let caller = authenticate(&req, &state, Access::Write, now).await?;
@@ -374,27 +373,6 @@ fn parse_grant(scopes: &[String]) -> Result<ScopeSet, ApiError> {
         },
     })?;
     Ok(set)
-}
-
-/// A JSON body that may be absent (revoke, rotate): empty means the defaults.
-async fn optional_body<T: DeserializeOwned + Default>(req: &HttpRequest, payload: web::Payload) -> Result<T, ApiError> {
-    let bytes = match payload.to_bytes_limited(SMALL_BODY_LIMIT).await {
-        Ok(Ok(bytes)) => bytes,
-        Ok(Err(_)) => return Err(ApiError::bad_request("invalid_body", "the request body could not be read")),
-        Err(_) => return Err(ApiError::PayloadTooLarge(format!("the body must be at most {SMALL_BODY_LIMIT} bytes"))),
-    };
-    if bytes.iter().all(u8::is_ascii_whitespace) {
-        return Ok(T::default());
-    }
-    let is_json = req
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.trim_start().to_ascii_lowercase().starts_with("application/json"));
-    if !is_json {
-        return Err(ApiError::UnsupportedMediaType);
-    }
-    serde_json::from_slice(&bytes).map_err(|e| invalid_json(&e))
 }
 
 /// The bounds every token field must respect, so clients and the web UI need not copy them.

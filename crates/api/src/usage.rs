@@ -71,9 +71,11 @@ fn within_years(name: &'static str, t: DateTime<Utc>) -> Result<DateTime<Utc>, A
 #[into_params(parameter_in = Query)]
 pub struct UsageQuery {
     /// Start (RFC 3339, inclusive; rounded down to the bucket). Default: `to` minus 30 days
-    /// (`day`) or 24 hours (`hour`).
+    /// (`day`) or 24 hours (`hour`). Years 2000 to 9999.
+    #[param(pattern = "^[2-9][0-9]{3}-")]
     pub from: Option<DateTime<Utc>>,
-    /// End (RFC 3339, exclusive). Default: now.
+    /// End (RFC 3339, exclusive). Default: now. Years 2000 to 9999.
+    #[param(pattern = "^[2-9][0-9]{3}-")]
     pub to: Option<DateTime<Utc>>,
     /// `hour` or `day` (default `day`).
     pub granularity: Option<Granularity>,

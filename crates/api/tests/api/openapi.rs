@@ -68,4 +68,21 @@ fn documented_bounds_mirror_the_core_constants() {
     assert_eq!(patch["rate_limit_per_hour"]["maximum"], LIMITS.rate_limit_max);
     let rotate = &schemas["RotateRequest"]["properties"];
     assert_eq!(rotate["grace_seconds"]["maximum"], LIMITS.grace_max_seconds);
+    assert_eq!(create["name"]["maxLength"], LIMITS.name_max_chars);
+    assert_eq!(patch["name"]["maxLength"], LIMITS.name_max_chars);
+    assert_eq!(create["description"]["maxLength"], LIMITS.description_max_chars);
+    assert_eq!(patch["description"]["maxLength"], LIMITS.description_max_chars);
+    assert_eq!(schemas["RevokeRequest"]["properties"]["reason"]["maxLength"], LIMITS.reason_max_chars);
+}
+
+#[test]
+fn documented_grantable_scopes_are_the_catalog() {
+    let doc: serde_json::Value = serde_json::from_str(&tessera_api::openapi_json()).unwrap();
+    let listed: Vec<&str> = doc["components"]["schemas"]["GrantableScope"]["enum"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    assert_eq!(listed, tessera_core::scope::CATALOG);
 }
