@@ -222,3 +222,44 @@ async fn a_silently_dead_change_feed_turns_row_caching_off_within_seconds() {
     }
     assert!(frozen_at.elapsed() < tessera_auth::FEED_DEAD_AFTER + Duration::from_secs(3));
 }
+
+#[tokio::test]
+async fn a_row_read_that_overlaps_an_eviction_is_not_cached() {
+    let db = fresh_db().await;
+    let ring = ring(&db.store).await;
+    let v = Validator::new(db.store.clone(), ring.clone(), config());
+    listening(&v, &db.store, &ring).await;
+    let t = issue(&db.store, &ring, "read:tasks").await;
+
+    // Hold the validator's row read inside PostgreSQL: it waits on this lock.
+    let mut lock = db.store.pool().begin().await.unwrap();
+    sqlx::query("LOCK TABLE revocations IN ACCESS EXCLUSIVE MODE").execute(&mut *lock).await.unwrap();
+    let read = tokio::spawn({
+        let (v, secret) = (Arc::clone(&v), t.secret.clone());
+        async move { v.validate(secret.as_str(), Utc::now()).await }
+    });
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let waiting: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'",
+        )
+        .fetch_one(db.store.pool())
+        .await
+        .unwrap();
+        if waiting > 0 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the validator's read never reached the database");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    // A change announced while the read is under way: what it returns may predate the change.
+    v.evict(t.record.id);
+    lock.rollback().await.unwrap();
+    read.await.unwrap().unwrap();
+
+    let (hits, misses) = v.cache_stats();
+    v.validate(t.secret.as_str(), Utc::now()).await.unwrap();
+    assert_eq!(v.cache_stats(), (hits, misses + 1), "the overlapping read was cached");
+    v.validate(t.secret.as_str(), Utc::now()).await.unwrap();
+    assert_eq!(v.cache_stats(), (hits + 1, misses + 1), "a read with no change during it is cached");
+}
