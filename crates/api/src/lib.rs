@@ -14,6 +14,7 @@ mod openapi;
 pub mod throttle;
 mod tokens;
 pub mod usage;
+mod users;
 
 use std::sync::Arc;
 
@@ -156,6 +157,8 @@ pub fn configure(state: ApiState) -> impl FnOnce(&mut ServiceConfig) {
                 .service(web::resource("/tokens/{id}/audit").route(web::get().to(tokens::audit)))
                 .service(web::resource("/tokens/{id}/usage").route(web::get().to(usage::usage)))
                 .service(web::resource("/limits").route(web::get().to(tokens::limits)))
+                .service(web::resource("/users").route(web::get().to(users::list)))
+                .service(web::resource("/users/{id}").route(web::patch().to(users::patch)))
                 .service(web::resource("/auth/login").route(web::post().to(auth_routes::login)))
                 .service(web::resource("/auth/logout").route(web::post().to(auth_routes::logout)))
                 .service(web::resource("/auth/me").route(web::get().to(auth_routes::me)))

@@ -160,6 +160,7 @@ async fn guard(
         Err(AuthError::Rejected(rejection)) => {
             if let Some(token_id) = identified_token(&rejection, &token) {
                 inner.metering.usage.record(token_id, "rejected", Outcome::Unauthorized, now, peer(&req));
+                inner.metering.alerts.auth_failure(token_id, now);
             }
             let denial = McpDenial::Unauthorized {
                 presented: true,
@@ -216,12 +217,12 @@ async fn guard(
     }
 
     let mut rate_headers = None;
-    match inner.metering.limits.check(principal.token_id, principal.rate_limit_per_hour) {
+    match inner.metering.admit(&principal, from.as_deref(), now) {
         Decision::Unlimited => {}
         Decision::Allowed { limit, remaining, reset_secs } => rate_headers = Some((limit, remaining, reset_secs)),
-        Decision::Limited { limit, retry_after_secs } => {
+        Decision::Limited { scope, limit, retry_after_secs } => {
             count(label, Outcome::RateLimited);
-            return deny(req, McpDenial::RateLimited { limit, retry_after_secs }).await;
+            return deny(req, McpDenial::RateLimited { scope, limit, retry_after_secs }).await;
         }
     }
 

@@ -12,3 +12,4 @@ mod openapi;
 mod paths;
 mod tokens;
 mod usage;
+mod user_limits;
