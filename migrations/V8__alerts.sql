@@ -58,3 +58,6 @@ CREATE TABLE token_networks (
     last_seen  timestamptz NOT NULL,
     PRIMARY KEY (token_id, network)
 );
+
+-- The expiry scanner looks for tokens expiring within the next days.
+CREATE INDEX tokens_expires_at ON tokens (expires_at);

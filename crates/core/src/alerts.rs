@@ -82,6 +82,35 @@ pub fn check_events(events: &[String]) -> Result<(), WebhookRuleViolation> {
     }
 }
 
+/// Checks a webhook URL at registration: http(s), a host, no user-info, and not a
+/// loopback/private literal address or `localhost` unless local targets are allowed. (Names
+/// are checked again, resolved, at every delivery.)
+pub fn check_url(url: &str, allow_local: bool) -> Result<(), WebhookRuleViolation> {
+    if url.len() > MAX_URL_LEN || url.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(WebhookRuleViolation::BadUrl);
+    }
+    let rest =
+        url.strip_prefix("https://").or_else(|| url.strip_prefix("http://")).ok_or(WebhookRuleViolation::BadUrl)?;
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+    if authority.is_empty() || authority.contains('@') {
+        return Err(WebhookRuleViolation::BadUrl);
+    }
+    let host = match authority.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or(""),
+        None => authority.split(':').next().unwrap_or(""),
+    };
+    if host.is_empty() {
+        return Err(WebhookRuleViolation::BadUrl);
+    }
+    if allow_local {
+        return Ok(());
+    }
+    let host = host.to_ascii_lowercase();
+    let local_name = host == "localhost" || host.ends_with(".localhost");
+    let private_ip = host.parse::<IpAddr>().is_ok_and(|ip| !is_public(ip));
+    if local_name || private_ip { Err(WebhookRuleViolation::PrivateTarget) } else { Ok(()) }
+}
+
 /// Whether a webhook may be delivered to `ip`: public addresses only, unless local targets
 /// are allowed (`TESSERA_WEBHOOKS_ALLOW_LOCAL`).
 pub fn target_allowed(ip: IpAddr, allow_local: bool) -> bool {
@@ -164,6 +193,17 @@ mod tests {
             assert!(target_allowed(ip, true));
         }
         assert!(target_allowed("93.184.216.34".parse().unwrap(), false));
+    }
+
+    #[test]
+    fn webhook_urls_are_checked() {
+        assert_eq!(check_url("https://hooks.example.com/x", false), Ok(()));
+        assert_eq!(check_url("ftp://example.com", false), Err(WebhookRuleViolation::BadUrl));
+        assert_eq!(check_url("https://user:pw@example.com", false), Err(WebhookRuleViolation::BadUrl));
+        assert_eq!(check_url("http://127.0.0.1:9/x", false), Err(WebhookRuleViolation::PrivateTarget));
+        assert_eq!(check_url("http://[::1]:9/x", false), Err(WebhookRuleViolation::PrivateTarget));
+        assert_eq!(check_url("http://localhost/x", false), Err(WebhookRuleViolation::PrivateTarget));
+        assert_eq!(check_url("http://127.0.0.1:9/x", true), Ok(()));
     }
 
     #[test]

@@ -168,7 +168,7 @@ pub struct TokenUpdate {
 /// visible (nor announced over NOTIFY) until [`TokenTx::commit`].
 #[derive(Debug)]
 pub struct TokenTx {
-    tx: Transaction<'static, Postgres>,
+    pub(crate) tx: Transaction<'static, Postgres>,
 }
 
 impl Store {
