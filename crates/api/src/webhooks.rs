@@ -69,7 +69,7 @@ impl From<Webhook> for WebhookView {
 }
 
 /// `201` of `POST /webhooks`: the webhook and its signing secret, shown this once.
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Serialize, ToSchema)]
 pub struct CreatedWebhookView {
     /// The webhook.
     #[serde(flatten)]
@@ -223,7 +223,7 @@ pub async fn list(req: HttpRequest, state: web::Data<ApiState>) -> Result<web::J
     Ok(web::Json(hooks.into_iter().map(WebhookView::from).collect()))
 }
 
-/// Delete a webhook; its pending deliveries are dropped, its log stays readable by no one.
+/// Delete a webhook; its pending deliveries are dropped and it receives nothing more.
 #[utoipa::path(
     delete, path = "/api/v2/webhooks/{id}", tag = "webhooks",
     params(("id" = Uuid, Path, description = "Webhook id")),

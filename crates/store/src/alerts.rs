@@ -32,7 +32,7 @@ pub struct Webhook {
 }
 
 /// A webhook to register.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct NewWebhook {
     /// Owner.
     pub user_id: Uuid,
@@ -89,7 +89,7 @@ pub struct Delivery {
 }
 
 /// A delivery the dispatcher claimed, with what it needs to send it.
-#[derive(Debug, Clone, sqlx::FromRow)]
+#[derive(Clone, sqlx::FromRow)]
 pub struct DueDelivery {
     /// Delivery id.
     pub id: i64,
@@ -113,6 +113,33 @@ pub struct DueDelivery {
     pub at: DateTime<Utc>,
     /// Kind-specific facts.
     pub details: serde_json::Value,
+}
+
+// Written by hand: the signing secret never reaches a log line.
+impl std::fmt::Debug for NewWebhook {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NewWebhook")
+            .field("user_id", &self.user_id)
+            .field("url", &self.url)
+            .field("secret", &"[redacted]")
+            .field("events", &self.events)
+            .field("all_users", &self.all_users)
+            .finish()
+    }
+}
+
+impl std::fmt::Debug for DueDelivery {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DueDelivery")
+            .field("id", &self.id)
+            .field("attempts", &self.attempts)
+            .field("url", &self.url)
+            .field("secret", &"[redacted]")
+            .field("event_id", &self.event_id)
+            .field("kind", &self.kind)
+            .field("token_id", &self.token_id)
+            .finish_non_exhaustive()
+    }
 }
 
 /// How an attempt ended.
