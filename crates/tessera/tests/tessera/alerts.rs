@@ -346,3 +346,53 @@ async fn webhooks_to_private_addresses_are_refused_without_the_flag() {
     assert_eq!(res.status(), 400);
     assert_eq!(res.json::<Value>().await.unwrap()["error"], "private_target");
 }
+
+#[tokio::test]
+async fn a_users_webhook_gets_only_their_tokens_events_and_an_admins_all_users_webhook_gets_everyones() {
+    let app = spawn(&[]).await;
+    let mut own = receiver();
+    let (_, own_secret) = app.webhook(&own.url).await;
+    // Another user's webhook, and an admin's for every user.
+    let other = app.state.store.create_user("other@example.com", None, false, &Actor::cli()).await.unwrap();
+    let boss = app.state.store.create_user("boss@example.com", None, true, &Actor::cli()).await.unwrap();
+    let (other_token, _) = token(&app.state, &other, "read:tokens write:tokens", |_| {}).await;
+    let (boss_token, _) = token(&app.state, &boss, "read:tokens write:tokens", |_| {}).await;
+    let mut others = receiver();
+    let mut everyone = receiver();
+    let register = |bearer: &str, body: Value| {
+        reqwest::Client::new()
+            .post(format!("{}/api/v2/webhooks", app.base))
+            .bearer_auth(bearer.to_owned())
+            .json(&body)
+            .send()
+    };
+    let res = register(&other_token, json!({"url": others.url, "all_users": true})).await.unwrap();
+    assert_eq!(res.status(), 403, "all_users is for administrators");
+    let res = register(&other_token, json!({"url": others.url, "events": ["token.revoked"]})).await.unwrap();
+    assert_eq!(res.status(), 201);
+    let others_id = res.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_owned();
+    // An admin's ordinary token is ordinary: cross-user power needs a session or mcp:admin.
+    let res = register(&boss_token, json!({"url": everyone.url, "all_users": true})).await.unwrap();
+    assert_eq!(res.status(), 403);
+    let (boss_admin_token, _) = token(&app.state, &boss, "read:tokens write:tokens mcp:admin", |_| {}).await;
+    let res = register(&boss_admin_token, json!({"url": everyone.url, "all_users": true})).await.unwrap();
+    assert_eq!(res.status(), 201);
+    let everyone_secret = res.json::<Value>().await.unwrap()["secret"].as_str().unwrap().to_owned();
+
+    let (_, mine) = token(&app.state, &app.user, "read:tasks", |_| {}).await;
+    app.revoke(mine.id).await;
+    assert_eq!(own.next("token.revoked", &own_secret).await["token"]["id"], mine.id.to_string());
+    assert_eq!(everyone.next("token.revoked", &everyone_secret).await["token"]["id"], mine.id.to_string());
+    // Deliveries are made with the event itself: the other user's webhook has none.
+    let log: Value = reqwest::Client::new()
+        .get(format!("{}/api/v2/webhooks/{others_id}/deliveries", app.base))
+        .bearer_auth(&other_token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(log, json!([]), "another user's webhook got this user's event");
+    assert!(others.got.try_recv().is_err());
+}
