@@ -18,7 +18,7 @@ use chrono::{DateTime, Utc};
 use tessera_core::validate::Principal;
 
 pub use alerts::{AlertSignal, AlertSink};
-pub use bearer::{BearerError, bearer_token};
+pub use bearer::{BearerError, bearer_token, identified_token};
 pub use client_ip::{Cidr, CidrError, TrustedProxies};
 pub use limits::{Decision, LimitScope, RateLimits, quota_for};
 pub use tessera_core::outcome::Outcome;

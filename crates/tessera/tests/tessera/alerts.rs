@@ -305,6 +305,26 @@ async fn a_burst_of_401s_for_one_token_delivers_token_auth_failures() {
 }
 
 #[tokio::test]
+async fn revoked_token_401s_at_the_api_count_toward_token_auth_failures() {
+    let app = spawn(&["--alert-auth-failures", "2"]).await;
+    let mut hook = receiver();
+    let (_, secret) = app.webhook(&hook.url).await;
+    let (revoked, record) = token(&app.state, &app.user, "read:tokens", |_| {}).await;
+    app.revoke(record.id).await;
+    for _ in 0..2 {
+        let res = reqwest::Client::new()
+            .get(format!("{}/api/v2/tokens", app.base))
+            .bearer_auth(&revoked)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 401);
+    }
+    let body = hook.next("token.auth_failures", &secret).await;
+    assert_eq!(body["token"]["id"], record.id.to_string());
+}
+
+#[tokio::test]
 async fn use_from_a_second_network_delivers_token_new_network() {
     let app = spawn(&["--trusted-proxies", "127.0.0.1/32"]).await;
     let mut hook = receiver();
