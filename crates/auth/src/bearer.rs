@@ -74,6 +74,23 @@ where
     Ok(token)
 }
 
+/// The token id of a rejected token whose row exists, so a 401 can be counted against it.
+///
+/// Only row-based denials qualify: the signature has been verified by then (the claims can
+/// be trusted), and the row exists (the usage row's foreign key holds). Anything else would
+/// let a forger make us write counts for arbitrary ids.
+pub fn identified_token(rejection: &Rejection, token: &str) -> Option<Uuid> {
+    match rejection {
+        Rejection::Denied(reason) if *reason != DenyReason::NotFound && *reason != DenyReason::SubjectMismatch => {
+            let payload = token.split('.').nth(1)?;
+            let json = URL_SAFE_NO_PAD.decode(payload).ok()?;
+            let claims: serde_json::Value = serde_json::from_slice(&json).ok()?;
+            claims.get("jti")?.as_str()?.parse().ok()
+        }
+        _ => None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -126,22 +143,5 @@ mod tests {
     fn token_over_4_kib_is_too_large() {
         let long = format!("Bearer {}", "a".repeat(MAX_TOKEN_BYTES + 1));
         assert_eq!(parse(&[&long]), Err(BearerError::TooLarge));
-    }
-}
-
-/// The token id of a rejected token whose row exists, so a 401 can be counted against it.
-///
-/// Only row-based denials qualify: the signature has been verified by then (the claims can
-/// be trusted), and the row exists (the usage row's foreign key holds). Anything else would
-/// let a forger make us write counts for arbitrary ids.
-pub fn identified_token(rejection: &Rejection, token: &str) -> Option<Uuid> {
-    match rejection {
-        Rejection::Denied(reason) if *reason != DenyReason::NotFound && *reason != DenyReason::SubjectMismatch => {
-            let payload = token.split('.').nth(1)?;
-            let json = URL_SAFE_NO_PAD.decode(payload).ok()?;
-            let claims: serde_json::Value = serde_json::from_slice(&json).ok()?;
-            claims.get("jti")?.as_str()?.parse().ok()
-        }
-        _ => None,
     }
 }
