@@ -166,7 +166,12 @@ pub fn configure(state: ApiState) -> impl FnOnce(&mut ServiceConfig) {
                         .route(web::get().to(webhooks::list))
                         .route(web::post().to(webhooks::create)),
                 )
-                .service(web::resource("/webhooks/{id}").route(web::delete().to(webhooks::delete)))
+                .service(
+                    web::resource("/webhooks/{id}")
+                        .route(web::get().to(webhooks::get))
+                        .route(web::patch().to(webhooks::patch))
+                        .route(web::delete().to(webhooks::delete)),
+                )
                 .service(web::resource("/webhooks/{id}/deliveries").route(web::get().to(webhooks::deliveries)))
                 .service(web::resource("/limits").route(web::get().to(tokens::limits)))
                 .service(web::resource("/users").route(web::get().to(users::list)))

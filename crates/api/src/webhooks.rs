@@ -38,6 +38,18 @@ pub struct CreateWebhookRequest {
     pub all_users: bool,
 }
 
+/// `PATCH /webhooks/{id}`: a new URL and/or event kinds (the secret stays).
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PatchWebhookRequest {
+    /// New target.
+    #[serde(default)]
+    pub url: Option<String>,
+    /// New event kinds.
+    #[serde(default)]
+    pub events: Option<Vec<String>>,
+}
+
 /// A webhook as the API shows it (never its secret, except once in [`CreatedWebhookView`]).
 #[derive(Debug, Serialize, ToSchema)]
 pub struct WebhookView {
@@ -221,6 +233,64 @@ pub async fn list(req: HttpRequest, state: web::Data<ApiState>) -> Result<web::J
     let caller = authenticate(&req, &state, Access::Read, Utc::now()).await?;
     let hooks = state.store.list_webhooks(caller.requester().list_scope()).await?;
     Ok(web::Json(hooks.into_iter().map(WebhookView::from).collect()))
+}
+
+/// One of your webhooks (administrators: anyone's).
+#[utoipa::path(
+    get, path = "/api/v2/webhooks/{id}", tag = "webhooks",
+    params(("id" = Uuid, Path, description = "Webhook id")),
+    responses(
+        (status = 200, description = "The webhook", body = WebhookView),
+        (status = 401, description = "Not signed in / bad bearer token", body = ErrorBody),
+        (status = 403, description = "Missing `read:tokens`", body = ErrorBody),
+        (status = 404, description = "No such webhook, or another user's", body = ErrorBody),
+        (status = 429, description = "The bearer token's (or its user's) rate limit is used up", body = ErrorBody),
+        (status = 503, description = "The database is unreachable; retry after `Retry-After`", body = ErrorBody),
+    ),
+    security(("session" = []), ("bearer" = ["read:tokens"]))
+)]
+pub async fn get(
+    req: HttpRequest,
+    state: web::Data<ApiState>,
+    id: web::Path<Uuid>,
+) -> Result<web::Json<WebhookView>, ApiError> {
+    let caller = authenticate(&req, &state, Access::Read, Utc::now()).await?;
+    Ok(web::Json(visible_webhook(&state, &caller, id.into_inner()).await?.into()))
+}
+
+/// Change a webhook's URL and/or event kinds; its secret and delivery log stay.
+#[utoipa::path(
+    patch, path = "/api/v2/webhooks/{id}", tag = "webhooks",
+    params(("id" = Uuid, Path, description = "Webhook id")),
+    request_body = PatchWebhookRequest,
+    responses(
+        (status = 200, description = "The changed webhook", body = WebhookView),
+        (status = 400, description = "Bad URL (`invalid_url`), private target (`private_target`) or events", body = ErrorBody),
+        (status = 401, description = "Not signed in / bad bearer token", body = ErrorBody),
+        (status = 403, description = "CSRF failure or missing `write:tokens`", body = ErrorBody),
+        (status = 404, description = "No such webhook, or another user's", body = ErrorBody),
+        (status = 429, description = "The bearer token's (or its user's) rate limit is used up", body = ErrorBody),
+        (status = 503, description = "The database is unreachable; retry after `Retry-After`", body = ErrorBody),
+    ),
+    security(("session" = []), ("bearer" = ["write:tokens"]))
+)]
+pub async fn patch(
+    req: HttpRequest,
+    state: web::Data<ApiState>,
+    id: web::Path<Uuid>,
+    body: web::Json<PatchWebhookRequest>,
+) -> Result<web::Json<WebhookView>, ApiError> {
+    let caller = authenticate(&req, &state, Access::Write, Utc::now()).await?;
+    let body = body.into_inner();
+    if let Some(url) = &body.url {
+        check_url(url, state.config.webhooks_allow_local)?;
+    }
+    if let Some(events) = &body.events {
+        check_events(events)?;
+    }
+    let hook = visible_webhook(&state, &caller, id.into_inner()).await?;
+    let hook = state.store.update_webhook(hook.id, body.url.as_deref(), body.events.as_deref()).await?;
+    Ok(web::Json(hook.into()))
 }
 
 /// Delete a webhook; its pending deliveries are dropped and it receives nothing more.

@@ -285,6 +285,26 @@ impl Store {
         .await?)
     }
 
+    /// Changes a live webhook's URL and/or event kinds (already checked).
+    pub async fn update_webhook(
+        &self,
+        id: Uuid,
+        url: Option<&str>,
+        events: Option<&[String]>,
+    ) -> Result<Webhook, StoreError> {
+        sqlx::query_as::<_, Webhook>(
+            "UPDATE webhooks SET url = COALESCE($2, url), events = COALESCE($3, events)
+             WHERE id = $1 AND deleted_at IS NULL
+             RETURNING id, user_id, url, events, all_users, created_at",
+        )
+        .bind(id)
+        .bind(url)
+        .bind(events)
+        .fetch_optional(&self.pool)
+        .await?
+        .ok_or(StoreError::NotFound("webhook"))
+    }
+
     /// Removes a webhook (kept for its delivery log); its pending deliveries are dropped.
     pub async fn delete_webhook(&self, id: Uuid, now: DateTime<Utc>) -> Result<(), StoreError> {
         let mut tx = self.pool.begin().await?;

@@ -416,3 +416,25 @@ async fn a_users_webhook_gets_only_their_tokens_events_and_an_admins_all_users_w
     assert_eq!(log, json!([]), "another user's webhook got this user's event");
     assert!(others.got.try_recv().is_err());
 }
+
+#[tokio::test]
+async fn a_webhook_can_be_read_changed_and_deleted_by_its_owner_only() {
+    let app = spawn(&[]).await;
+    let (id, _) = app.webhook("http://127.0.0.1:9/a").await;
+    let path = format!("/api/v2/webhooks/{id}");
+    let res = app.api(reqwest::Method::PATCH, &path).json(&json!({"events": ["token.revoked"]})).send().await.unwrap();
+    assert_eq!(res.status(), 200);
+    let got: Value = app.api(reqwest::Method::GET, &path).send().await.unwrap().json().await.unwrap();
+    assert_eq!(got["events"], json!(["token.revoked"]));
+    assert!(got.get("secret").is_none(), "the secret is shown only at creation");
+    let res = app.api(reqwest::Method::PATCH, &path).json(&json!({"events": ["token.nope"]})).send().await.unwrap();
+    assert_eq!(res.status(), 400);
+
+    let stranger = app.state.store.create_user("stranger@example.com", None, false, &Actor::cli()).await.unwrap();
+    let (theirs, _) = token(&app.state, &stranger, "read:tokens write:tokens", |_| {}).await;
+    let as_stranger = reqwest::Client::new().delete(format!("{}{path}", app.base)).bearer_auth(&theirs);
+    assert_eq!(as_stranger.send().await.unwrap().status(), 404, "another user's webhook is not found");
+
+    assert_eq!(app.api(reqwest::Method::DELETE, &path).send().await.unwrap().status(), 204);
+    assert_eq!(app.api(reqwest::Method::GET, &path).send().await.unwrap().status(), 404);
+}
