@@ -10,7 +10,7 @@ use base64::Engine;
 use chrono::{DateTime, Utc};
 use rand::RngCore;
 use serde::{Deserialize, Serialize};
-use tessera_core::alerts::{EVENT_KINDS, MAX_WEBHOOKS_PER_USER, WebhookRuleViolation, check_events, check_url};
+use tessera_core::alerts::{EVENT_KINDS, MAX_WEBHOOKS_PER_USER, WebhookRuleViolation, check_url, event_set};
 use tessera_store::{AlertEvent, Delivery, NewWebhook, Webhook};
 use utoipa::ToSchema;
 use uuid::Uuid;
@@ -193,8 +193,7 @@ pub async fn create(
     let caller = authenticate(&req, &state, Access::Write, now).await?;
     let body = body.into_inner();
     check_url(&body.url, state.config.webhooks_allow_local)?;
-    let events = body.events.unwrap_or_else(|| EVENT_KINDS.iter().map(|&e| e.to_owned()).collect());
-    check_events(&events)?;
+    let events = event_set(body.events.unwrap_or_else(|| EVENT_KINDS.iter().map(|&e| e.to_owned()).collect()))?;
     if body.all_users {
         crate::users::require_admin(&caller)?;
     }
@@ -285,11 +284,9 @@ pub async fn patch(
     if let Some(url) = &body.url {
         check_url(url, state.config.webhooks_allow_local)?;
     }
-    if let Some(events) = &body.events {
-        check_events(events)?;
-    }
+    let events = body.events.map(event_set).transpose()?;
     let hook = visible_webhook(&state, &caller, id.into_inner()).await?;
-    let hook = state.store.update_webhook(hook.id, body.url.as_deref(), body.events.as_deref()).await?;
+    let hook = state.store.update_webhook(hook.id, body.url.as_deref(), events.as_deref()).await?;
     Ok(web::Json(hook.into()))
 }
 

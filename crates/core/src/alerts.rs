@@ -71,6 +71,15 @@ pub fn backoff(base: Duration, attempts: i32) -> Duration {
     base.saturating_mul(4u32.saturating_pow(exp)).min(Duration::from_secs(6 * 3600))
 }
 
+/// The event kinds of a webhook, checked, sorted and without repeats.
+pub fn event_set(events: Vec<String>) -> Result<Vec<String>, WebhookRuleViolation> {
+    check_events(&events)?;
+    let mut events = events;
+    events.sort();
+    events.dedup();
+    Ok(events)
+}
+
 /// Checks the event kinds of a webhook.
 pub fn check_events(events: &[String]) -> Result<(), WebhookRuleViolation> {
     if events.is_empty() {
@@ -218,5 +227,7 @@ mod tests {
         assert_eq!(check_events(&["token.nope".into()]), Err(WebhookRuleViolation::UnknownEvent("token.nope".into())));
         assert_eq!(check_events(&[]), Err(WebhookRuleViolation::NoEvents));
         assert_eq!(check_events(&["token.revoked".into()]), Ok(()));
+        let twice = vec!["token.revoked".to_owned(), "token.expiring".to_owned(), "token.revoked".to_owned()];
+        assert_eq!(event_set(twice), Ok(vec!["token.expiring".to_owned(), "token.revoked".to_owned()]));
     }
 }
