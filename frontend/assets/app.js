@@ -1,5 +1,6 @@
 // Tessera's web UI: sign in, list, create, inspect, edit, rotate and revoke tokens.
-// Hash routes: #/tokens (list), #/tokens/new (create), #/tokens/<id> (detail).
+// Hash routes: #/tokens (list), #/tokens/new (create), #/tokens/<id> (detail); #/webhooks and
+// #/users live in alerts.js.
 
 import { api, ApiError, setCsrf } from './api.js';
 import { h, replace, announce, newId, time, formatDate } from './dom.js';
@@ -7,6 +8,7 @@ import { scopeLayout } from './scopes.js';
 import { limits, loadLimits } from './limits.js';
 import { clientConfigs, mcpUrl } from './configs.js';
 import { usageChart } from './chart.js';
+import { alertsCard, viewWebhooks, viewUsers } from './alerts.js';
 
 const main = document.getElementById('main');
 const EXPIRING_SOON_DAYS = 7;
@@ -91,6 +93,9 @@ function route() {
   const [path, query] = hash.slice(1).split('?');
   const params = new URLSearchParams(query || '');
   const parts = path.split('/').filter(Boolean);
+  const ui = { page, notice, handle, me };
+  if (parts.length === 1 && parts[0] === 'webhooks') return viewWebhooks(ui);
+  if (parts.length === 1 && parts[0] === 'users' && me.is_admin) return viewUsers(ui);
   if (parts[0] !== 'tokens' || parts.length > 2) {
     location.replace('#/tokens');
     return undefined;
@@ -207,6 +212,8 @@ async function viewList(params) {
   const results = h('div', { id: 'token-results', 'aria-live': 'polite', 'aria-busy': 'true' }, h('p', { class: 'loading' }, 'Loading tokens…'));
   page('Your tokens',
     h('div', { class: 'toolbar' },
+      h('a', { href: '#/webhooks', class: 'button secondary', id: 'webhooks-link' }, 'Alert webhooks'), ' ',
+      me.is_admin ? [h('a', { href: '#/users', class: 'button secondary', id: 'users-link' }, 'Accounts'), ' '] : null,
       h('a', { href: '#/tokens/new', class: 'button primary', id: 'new-token' }, 'New token')),
     filters,
     results);
@@ -663,6 +670,7 @@ async function viewDetail(id) {
       metadataCard(t),
       scopesCard(t),
       usageCard(t),
+      alertsCard(t, { page, notice, handle, me }),
       activityCard(t),
       t.status === 'active' ? actionsCard(t) : null));
   heading.append(' ', badge(t));

@@ -14,7 +14,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, Utc};
 use rand::RngCore;
 use sha2::{Digest, Sha256};
-use tessera_auth::{Decision, Outcome, bearer_token};
+use tessera_auth::{AuthError, Decision, LimitScope, Outcome, bearer_token};
 use tessera_core::codec::constant_time_eq;
 use tessera_core::lifecycle::{Credential, Requester};
 use tessera_core::validate::Principal;
@@ -178,7 +178,17 @@ async fn bearer_caller(
     let token = bearer_token(req.headers().get_all(header::AUTHORIZATION).map(|v| v.as_bytes())).map_err(|e| {
         ApiError::Unauthenticated { code: e.code(), message: e.to_string(), invalid_token: e.token_presented() }
     })?;
-    let principal = state.validator.validate(token, now).await?;
+    let principal = match state.validator.validate(token, now).await {
+        Ok(principal) => principal,
+        Err(e) => {
+            if let AuthError::Rejected(rejection) = &e
+                && let Some(token_id) = tessera_auth::identified_token(rejection, token)
+            {
+                state.metering.alerts.auth_failure(token_id, now);
+            }
+            return Err(e.into());
+        }
+    };
     admit(req, state, &principal, now, ip.clone())?;
     let needed = match access {
         Access::Read => READ_SCOPE,
@@ -215,12 +225,20 @@ pub(crate) fn admit(
 ) -> Result<(), ApiError> {
     let route = req.match_pattern().unwrap_or_else(|| "other".to_owned());
     let label = format!("api {} {route}", req.method());
+    let decision = state.metering.admit(principal, ip.as_deref(), now);
     req.extensions_mut().insert(PendingUse { token_id: principal.token_id, label, now, ip });
-    match state.metering.limits.check(principal.token_id, principal.rate_limit_per_hour) {
-        Decision::Limited { limit, retry_after_secs } => Err(ApiError::TooManyRequests {
-            message: format!("this token's rate limit ({limit} requests per hour) is used up; retry later"),
+    match decision {
+        Decision::Limited { scope, limit, retry_after_secs } => Err(ApiError::TooManyRequests {
+            message: match scope {
+                LimitScope::Token => {
+                    format!("this token's rate limit ({limit} requests per hour) is used up; retry later")
+                }
+                LimitScope::User => format!(
+                    "your account's rate limit ({limit} requests per hour, shared by all your tokens) is used up; retry later"
+                ),
+            },
             retry_after: retry_after_secs,
-            limit: Some(limit),
+            limit: Some((limit, scope.as_str())),
         }),
         Decision::Unlimited | Decision::Allowed { .. } => Ok(()),
     }

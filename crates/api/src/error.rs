@@ -108,9 +108,10 @@ pub enum ApiError {
         message: String,
         /// Seconds until a retry can succeed.
         retry_after: u64,
-        /// The token's requests per hour, when a token's rate limit refused the call
-        /// (sent as `RateLimit-Limit`, with `RateLimit-Remaining: 0`).
-        limit: Option<u32>,
+        /// The requests per hour and whose budget (`token` or `user`) refused the call
+        /// (sent as `RateLimit-Limit` and `RateLimit-Policy`, with `RateLimit-Remaining: 0`,
+        /// and as the error's `details`).
+        limit: Option<(u32, &'static str)>,
     },
     /// 503: the database is out of reach.
     #[error("the service is temporarily unavailable; retry shortly")]
@@ -185,7 +186,8 @@ impl ResponseError for ApiError {
             Self::TooManyRequests { retry_after, limit, .. } => {
                 let retry_after = (*retry_after).max(1).to_string();
                 res.insert_header((header::RETRY_AFTER, retry_after.clone()));
-                if let Some(limit) = limit {
+                if let Some((limit, scope)) = limit {
+                    res.insert_header(("ratelimit-policy", format!("\"{scope}\";q={limit};w=3600")));
                     res.insert_header(("ratelimit-limit", limit.to_string()));
                     res.insert_header(("ratelimit-remaining", "0"));
                     res.insert_header(("ratelimit-reset", retry_after));
@@ -204,6 +206,9 @@ impl ResponseError for ApiError {
         }
         let details = match self {
             Self::BadRequest { details, .. } | Self::Forbidden { details, .. } => details.as_deref().cloned(),
+            Self::TooManyRequests { limit: Some((limit, scope)), retry_after, .. } => Some(serde_json::json!({
+                "limit_scope": scope, "limit_per_hour": limit, "retry_after_seconds": (*retry_after).max(1),
+            })),
             _ => None,
         };
         let active = matches!(self, Self::Inactive { .. }).then_some(false);

@@ -15,6 +15,8 @@ mod openapi;
 pub mod throttle;
 mod tokens;
 pub mod usage;
+mod users;
+mod webhooks;
 
 use std::sync::Arc;
 
@@ -48,6 +50,8 @@ pub struct ApiConfig {
     pub throttle: ThrottleConfig,
     /// Proxies whose `X-Forwarded-For` names the client (`TESSERA_TRUSTED_PROXIES`).
     pub trusted_proxies: tessera_auth::TrustedProxies,
+    /// Webhooks may target loopback and private addresses (`TESSERA_WEBHOOKS_ALLOW_LOCAL`).
+    pub webhooks_allow_local: bool,
 }
 
 impl ApiConfig {
@@ -60,6 +64,7 @@ impl ApiConfig {
             session_ttl: chrono::Duration::hours(SESSION_HOURS),
             throttle: ThrottleConfig::default(),
             trusted_proxies: tessera_auth::TrustedProxies::default(),
+            webhooks_allow_local: false,
         }
     }
 }
@@ -156,7 +161,22 @@ pub fn configure(state: ApiState) -> impl FnOnce(&mut ServiceConfig) {
                 .service(web::resource("/tokens/{id}/rotate").route(web::post().to(tokens::rotate)))
                 .service(web::resource("/tokens/{id}/audit").route(web::get().to(tokens::audit)))
                 .service(web::resource("/tokens/{id}/usage").route(web::get().to(usage::usage)))
+                .service(web::resource("/tokens/{id}/alerts").route(web::get().to(webhooks::token_alerts)))
+                .service(
+                    web::resource("/webhooks")
+                        .route(web::get().to(webhooks::list))
+                        .route(web::post().to(webhooks::create)),
+                )
+                .service(
+                    web::resource("/webhooks/{id}")
+                        .route(web::get().to(webhooks::get))
+                        .route(web::patch().to(webhooks::patch))
+                        .route(web::delete().to(webhooks::delete)),
+                )
+                .service(web::resource("/webhooks/{id}/deliveries").route(web::get().to(webhooks::deliveries)))
                 .service(web::resource("/limits").route(web::get().to(tokens::limits)))
+                .service(web::resource("/users").route(web::get().to(users::list)))
+                .service(web::resource("/users/{id}").route(web::patch().to(users::patch)))
                 .service(web::resource("/auth/login").route(web::post().to(auth_routes::login)))
                 .service(web::resource("/auth/logout").route(web::post().to(auth_routes::logout)))
                 .service(web::resource("/auth/me").route(web::get().to(auth_routes::me)))

@@ -339,12 +339,32 @@ pub struct UserView {
     pub is_admin: bool,
     /// When the account was made.
     pub created_at: DateTime<Utc>,
+    /// Requests per hour all of the user's tokens share, on top of each token's own limit;
+    /// null: no per-user limit.
+    pub rate_limit_per_hour: Option<i32>,
 }
 
 impl From<User> for UserView {
     fn from(u: User) -> Self {
-        Self { id: u.id, email: u.email, is_admin: u.is_admin, created_at: u.created_at }
+        Self {
+            id: u.id,
+            email: u.email,
+            is_admin: u.is_admin,
+            created_at: u.created_at,
+            rate_limit_per_hour: u.rate_limit_per_hour,
+        }
     }
+}
+
+/// `PATCH /users/{id}` (admins): the per-user rate limit.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PatchUserRequest {
+    /// Requests per hour shared by all of the user's tokens (1..=1000000), or null to remove
+    /// the per-user limit.
+    #[serde(deserialize_with = "double_option")]
+    #[schema(value_type = Option<i32>, minimum = 1, maximum = 1_000_000)]
+    pub rate_limit_per_hour: Option<Option<i32>>,
 }
 
 /// `200` of `POST /auth/login`; the session itself travels in the HttpOnly cookie.

@@ -5,7 +5,7 @@ use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder
 use utoipa::{Modify, OpenApi};
 
 use crate::auth::SESSION_COOKIE;
-use crate::{auth_routes, error, models, tokens, usage};
+use crate::{auth_routes, error, models, tokens, usage, users, webhooks};
 
 /// The `/api/v2` description.
 #[derive(OpenApi)]
@@ -18,13 +18,13 @@ use crate::{auth_routes, error, models, tokens, usage};
     ),
     paths(
         tokens::create, tokens::list, tokens::get, tokens::patch, tokens::revoke, tokens::rotate,
-        tokens::validate, tokens::audit, tokens::limits, usage::usage, auth_routes::login, auth_routes::logout, auth_routes::me, serve,
+        tokens::validate, tokens::audit, tokens::limits, usage::usage, auth_routes::login, auth_routes::logout, auth_routes::me, users::list, users::patch, webhooks::create, webhooks::list, webhooks::get, webhooks::patch, webhooks::delete, webhooks::deliveries, webhooks::token_alerts, serve,
     ),
     components(schemas(
         error::ErrorBody, models::TokenView, models::IssuedTokenView, models::CreateTokenRequest,
         models::PatchTokenRequest, models::RevokeRequest, models::RotateRequest, models::StatusFilter,
         models::TokenPageView, models::ValidationView, models::LoginRequest, models::UserView, models::LoginView,
-        models::MeView, models::LimitsView, models::AuditEntryView, models::AuditPageView, usage::UsageView, usage::Counts, usage::Bucket, usage::MethodUsage, usage::Denials,
+        models::MeView, models::PatchUserRequest, webhooks::CreateWebhookRequest, webhooks::PatchWebhookRequest, webhooks::WebhookView, webhooks::CreatedWebhookView, webhooks::DeliveryView, webhooks::AlertView, models::LimitsView, models::AuditEntryView, models::AuditPageView, usage::UsageView, usage::Counts, usage::Bucket, usage::MethodUsage, usage::Denials,
         usage::Granularity,
     )),
     modifiers(&SecuritySchemes),

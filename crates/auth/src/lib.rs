@@ -5,6 +5,7 @@
 //! row (cached per `jti` for at most the TTL, evicted by `NOTIFY`) → effective scopes →
 //! rate limit and usage ([`Metering`]).
 
+mod alerts;
 mod bearer;
 mod client_ip;
 mod limits;
@@ -13,9 +14,13 @@ mod validator;
 
 use std::sync::Arc;
 
-pub use bearer::{BearerError, bearer_token};
+use chrono::{DateTime, Utc};
+use tessera_core::validate::Principal;
+
+pub use alerts::{AlertSignal, AlertSink};
+pub use bearer::{BearerError, bearer_token, identified_token};
 pub use client_ip::{Cidr, CidrError, TrustedProxies};
-pub use limits::{Decision, RateLimits, quota_for};
+pub use limits::{Decision, LimitScope, RateLimits, quota_for};
 pub use tessera_core::outcome::Outcome;
 pub use usage::{FlushStats, UsageRecorder};
 pub use validator::{AuthError, FEED_DEAD_AFTER, HEARTBEAT_INTERVAL, Validator, ValidatorConfig};
@@ -27,6 +32,38 @@ pub use validator::{AuthError, FEED_DEAD_AFTER, HEARTBEAT_INTERVAL, Validator, V
 pub struct Metering {
     /// Per-token GCRA limiters.
     pub limits: RateLimits,
+    /// Per-user GCRA limiters: one budget shared by all of a user's tokens.
+    pub user_limits: RateLimits,
     /// Usage counters waiting for the next flush.
     pub usage: Arc<UsageRecorder>,
+    /// Alert signals noticed while admitting (429s, new networks), written off the request path.
+    pub alerts: Arc<AlertSink>,
+}
+
+impl Metering {
+    /// Spends one request of the token's budget, then of its user's (issue #17): a call
+    /// needs room in both. A refusal names whose budget it was; the first one of a token's
+    /// hour becomes a `token.rate_limited` alert.
+    pub fn admit(&self, principal: &Principal, ip: Option<&str>, now: DateTime<Utc>) -> Decision {
+        let token = self.limits.check_as(LimitScope::Token, principal.token_id, principal.rate_limit_per_hour);
+        let decision = match token {
+            Decision::Limited { .. } => token,
+            _ => {
+                match self.user_limits.check_as(LimitScope::User, principal.user_id, principal.user_rate_limit_per_hour)
+                {
+                    Decision::Unlimited => token,
+                    // The tighter of the two decides what the headers announce.
+                    Decision::Allowed { remaining, .. } if matches!(token, Decision::Allowed { remaining: r, .. } if r <= remaining) => {
+                        token
+                    }
+                    user => user,
+                }
+            }
+        };
+        match decision {
+            Decision::Limited { scope, limit, .. } => self.alerts.rate_limited(principal, scope, limit, now),
+            _ => self.alerts.used(principal.token_id, ip, now),
+        }
+        decision
+    }
 }

@@ -44,11 +44,32 @@ pub enum Decision {
     },
     /// Refused; the client may retry after this many seconds.
     Limited {
+        /// Whose budget is used up.
+        scope: LimitScope,
         /// Requests per hour.
         limit: u32,
         /// Seconds to wait.
         retry_after_secs: u64,
     },
+}
+
+/// Which budget a refusal came from: the token's own, or the one all of a user's tokens share.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LimitScope {
+    /// The token's `rate_limit_per_hour`.
+    Token,
+    /// The user's `rate_limit_per_hour`, shared by all their tokens.
+    User,
+}
+
+impl LimitScope {
+    /// The name used in `RateLimit-Policy` and error details (`token` or `user`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Token => "token",
+            Self::User => "user",
+        }
+    }
 }
 
 /// Every token's limiter; one per process.
@@ -67,6 +88,13 @@ pub fn quota_for(per_hour: u32) -> (Duration, u32) {
 impl RateLimits {
     /// Takes one request from `token_id`'s budget of `per_hour` (None or ≤0: unlimited).
     pub fn check(&self, token_id: Uuid, per_hour: Option<i32>) -> Decision {
+        self.check_as(LimitScope::Token, token_id, per_hour)
+    }
+
+    /// Takes one request from the budget of `key` (a token or a user id), reporting a
+    /// refusal as `scope`'s.
+    pub fn check_as(&self, scope: LimitScope, key: Uuid, per_hour: Option<i32>) -> Decision {
+        let token_id = key;
         let Some(per_hour) = per_hour.and_then(|n| u32::try_from(n).ok()).filter(|n| *n > 0) else {
             return Decision::Unlimited;
         };
@@ -93,7 +121,7 @@ impl RateLimits {
             }
             Err(not_until) => {
                 let wait = not_until.wait_time_from(DefaultClock::default().now());
-                Decision::Limited { limit: per_hour, retry_after_secs: ceil_secs(wait).max(1) }
+                Decision::Limited { scope, limit: per_hour, retry_after_secs: ceil_secs(wait).max(1) }
             }
         }
     }
@@ -127,7 +155,7 @@ mod tests {
             assert!(matches!(limits.check(t, Some(3600)), Decision::Allowed { .. }));
         }
         match limits.check(t, Some(3600)) {
-            Decision::Limited { limit, retry_after_secs } => {
+            Decision::Limited { limit, retry_after_secs, .. } => {
                 assert_eq!(limit, 3600);
                 assert_eq!(retry_after_secs, 1);
             }

@@ -3,6 +3,7 @@
 
 #![warn(missing_docs)]
 
+pub mod alerts;
 pub mod claims;
 pub mod codec;
 pub mod keys;

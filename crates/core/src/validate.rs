@@ -61,6 +61,8 @@ pub struct TokenState {
     pub expires_at: DateTime<Utc>,
     /// Requests per hour.
     pub rate_limit_per_hour: Option<i32>,
+    /// Requests per hour shared by all of the owner's tokens.
+    pub user_rate_limit_per_hour: Option<i32>,
     /// Revocation, if any.
     pub revocation: Option<Revocation>,
     /// Whether the owner's account is disabled.
@@ -84,6 +86,8 @@ pub struct Principal {
     pub expires_at: DateTime<Utc>,
     /// Requests per hour.
     pub rate_limit_per_hour: Option<i32>,
+    /// Requests per hour shared by all of the owner's tokens.
+    pub user_rate_limit_per_hour: Option<i32>,
 }
 
 /// Why a well-signed token is not accepted.
@@ -208,6 +212,7 @@ pub fn decide(
         granted,
         expires_at: state.expires_at,
         rate_limit_per_hour: state.rate_limit_per_hour,
+        user_rate_limit_per_hour: state.user_rate_limit_per_hour,
     })
 }
 

@@ -33,6 +33,7 @@ fn setup(scope: &str) -> (Claims, TokenState) {
         scopes: ScopeSet::parse_grant(scope).unwrap(),
         expires_at: now() + Duration::days(1),
         rate_limit_per_hour: Some(100),
+        user_rate_limit_per_hour: None,
         revocation: None,
         user_disabled: false,
     };

@@ -34,6 +34,8 @@ pub enum McpDenial {
     OriginNotAllowed,
     /// Over the token's rate limit (429).
     RateLimited {
+        /// Whose budget: the token's or its user's.
+        scope: tessera_auth::LimitScope,
         /// Requests per hour.
         limit: u32,
         /// Seconds to wait.
@@ -128,14 +130,22 @@ impl McpDenial {
                 "error": "origin_not_allowed",
                 "message": "requests from this Origin are not allowed (add it to TESSERA_ALLOWED_ORIGINS)",
             })),
-            Self::RateLimited { limit, retry_after_secs } => {
+            Self::RateLimited { scope, limit, retry_after_secs } => {
                 insert(&mut res, header::RETRY_AFTER, &retry_after_secs.to_string());
+                insert_named(&mut res, "RateLimit-Policy", &format!("\"{}\";q={limit};w=3600", scope.as_str()));
                 insert_named(&mut res, "RateLimit-Limit", &limit.to_string());
                 insert_named(&mut res, "RateLimit-Remaining", "0");
                 insert_named(&mut res, "RateLimit-Reset", &retry_after_secs.to_string());
                 res.json(json!({
                     "error": "rate_limited",
-                    "message": format!("this token may make {limit} requests per hour; retry in {retry_after_secs} s"),
+                    "message": match scope {
+                        tessera_auth::LimitScope::Token =>
+                            format!("this token may make {limit} requests per hour; retry in {retry_after_secs} s"),
+                        tessera_auth::LimitScope::User => format!(
+                            "this user's tokens may make {limit} requests per hour together; retry in {retry_after_secs} s"
+                        ),
+                    },
+                    "details": {"limit_scope": scope.as_str(), "limit_per_hour": limit, "retry_after_seconds": retry_after_secs},
                 }))
             }
             Self::Unavailable => {

@@ -19,15 +19,11 @@ use actix_web::http::{Method, header};
 use actix_web::middleware::Next;
 use actix_web::web::{self, Bytes, BytesMut};
 use actix_web::{HttpMessage, HttpResponse};
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::Utc;
 use futures_util::StreamExt;
 use serde::Deserialize;
 use serde::de::IgnoredAny;
 use tessera_auth::{AuthError, Decision, Outcome, bearer_token};
-use tessera_core::validate::{DenyReason, Rejection};
-use uuid::Uuid;
 
 use crate::McpState;
 use crate::compat;
@@ -158,8 +154,9 @@ async fn guard(
     let principal = match inner.validator.validate(&token, now).await {
         Ok(principal) => Arc::new(principal),
         Err(AuthError::Rejected(rejection)) => {
-            if let Some(token_id) = identified_token(&rejection, &token) {
+            if let Some(token_id) = tessera_auth::identified_token(&rejection, &token) {
                 inner.metering.usage.record(token_id, "rejected", Outcome::Unauthorized, now, peer(&req));
+                inner.metering.alerts.auth_failure(token_id, now);
             }
             let denial = McpDenial::Unauthorized {
                 presented: true,
@@ -216,12 +213,12 @@ async fn guard(
     }
 
     let mut rate_headers = None;
-    match inner.metering.limits.check(principal.token_id, principal.rate_limit_per_hour) {
+    match inner.metering.admit(&principal, from.as_deref(), now) {
         Decision::Unlimited => {}
         Decision::Allowed { limit, remaining, reset_secs } => rate_headers = Some((limit, remaining, reset_secs)),
-        Decision::Limited { limit, retry_after_secs } => {
+        Decision::Limited { scope, limit, retry_after_secs } => {
             count(label, Outcome::RateLimited);
-            return deny(req, McpDenial::RateLimited { limit, retry_after_secs }).await;
+            return deny(req, McpDenial::RateLimited { scope, limit, retry_after_secs }).await;
         }
     }
 
@@ -353,23 +350,6 @@ fn peer(req: &ServiceRequest) -> Option<String> {
     let forwarded = req.headers().get_all("x-forwarded-for").filter_map(|v| v.to_str().ok());
     let ip = trusted.client_ip(req.peer_addr().map(|a| a.ip()), forwarded);
     ip.map(|ip| ip.to_string())
-}
-
-/// The token id of a rejected token whose row exists, so a 401 can be counted against it.
-///
-/// Only row-based denials qualify: the signature has been verified by then (the claims can
-/// be trusted), and the row exists (the usage row's foreign key holds). Anything else would
-/// let a forger make us write counts for arbitrary ids.
-fn identified_token(rejection: &Rejection, token: &str) -> Option<Uuid> {
-    match rejection {
-        Rejection::Denied(reason) if *reason != DenyReason::NotFound && *reason != DenyReason::SubjectMismatch => {
-            let payload = token.split('.').nth(1)?;
-            let json = URL_SAFE_NO_PAD.decode(payload).ok()?;
-            let claims: serde_json::Value = serde_json::from_slice(&json).ok()?;
-            claims.get("jti")?.as_str()?.parse().ok()
-        }
-        _ => None,
-    }
 }
 
 /// Reads the body (bounded), puts it back for rmcp, and learns the method and tool.

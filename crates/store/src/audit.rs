@@ -40,6 +40,8 @@ pub enum AuditAction {
     UserCreate,
     /// A user became an administrator.
     UserPromote,
+    /// A user's shared rate limit was set or cleared.
+    UserLimit,
     /// A signing key was created.
     KeyCreate,
     /// The signing key was rotated.
@@ -62,6 +64,7 @@ impl AuditAction {
             Self::TokenRevoke => "token.revoke",
             Self::UserCreate => "user.create",
             Self::UserPromote => "user.promote",
+            Self::UserLimit => "user.limit",
             Self::KeyCreate => "key.create",
             Self::KeyRotate => "key.rotate",
             Self::Login => "auth.login",

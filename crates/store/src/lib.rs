@@ -4,6 +4,7 @@
 //! change to a token's state runs `NOTIFY tessera_token_events` in its own transaction, so
 //! validators on every instance can evict their caches the moment it commits.
 
+mod alerts;
 mod audit;
 mod error;
 mod events;
@@ -21,6 +22,7 @@ use std::time::Duration;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{Connection, PgPool};
 
+pub use alerts::{AlertEvent, AttemptResult, Delivery, DueDelivery, NewWebhook, Webhook};
 pub use audit::{Actor, AuditAction, AuditEvent};
 pub use error::StoreError;
 pub use events::{EVENTS_CHANNEL, TokenEvent, TokenEvents};

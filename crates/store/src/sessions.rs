@@ -35,7 +35,7 @@ impl Store {
     /// The account behind an unexpired session whose owner is not disabled.
     pub async fn session_user(&self, id_sha256: &[u8; 32], now: DateTime<Utc>) -> Result<Option<User>, StoreError> {
         Ok(sqlx::query_as::<_, User>(
-            "SELECT u.id, u.email, u.is_admin, u.created_at, u.disabled_at FROM sessions s JOIN users u ON u.id = s.user_id
+            "SELECT u.id, u.email, u.is_admin, u.created_at, u.disabled_at, u.rate_limit_per_hour FROM sessions s JOIN users u ON u.id = s.user_id
              WHERE s.id_sha256 = $1 AND s.expires_at > $2 AND u.disabled_at IS NULL",
         )
         .bind(id_sha256.as_slice())

@@ -168,7 +168,7 @@ pub struct TokenUpdate {
 /// visible (nor announced over NOTIFY) until [`TokenTx::commit`].
 #[derive(Debug)]
 pub struct TokenTx {
-    tx: Transaction<'static, Postgres>,
+    pub(crate) tx: Transaction<'static, Postgres>,
 }
 
 impl Store {
@@ -219,7 +219,7 @@ impl Store {
     pub async fn token_state(&self, id: Uuid) -> Result<Option<TokenState>, StoreError> {
         let row: Option<StateRow> = sqlx::query_as(
             "SELECT t.id, t.user_id, t.name, t.token_sha256, t.scopes, t.expires_at, t.rate_limit_per_hour,
-                    r.kind, r.effective_at, u.disabled_at IS NOT NULL AS user_disabled
+                    u.rate_limit_per_hour AS user_rate_limit_per_hour, r.kind, r.effective_at, u.disabled_at IS NOT NULL AS user_disabled
              FROM tokens t JOIN users u ON u.id = t.user_id LEFT JOIN revocations r ON r.token_id = t.id
              WHERE t.id = $1",
         )
@@ -243,6 +243,7 @@ impl Store {
             scopes: stored_scopes(&row.scopes),
             expires_at: row.expires_at,
             rate_limit_per_hour: row.rate_limit_per_hour,
+            user_rate_limit_per_hour: row.user_rate_limit_per_hour,
             revocation,
             user_disabled: row.user_disabled,
         }))
@@ -259,6 +260,7 @@ struct StateRow {
     scopes: Vec<String>,
     expires_at: DateTime<Utc>,
     rate_limit_per_hour: Option<i32>,
+    user_rate_limit_per_hour: Option<i32>,
     kind: Option<String>,
     effective_at: Option<DateTime<Utc>>,
     user_disabled: bool,

@@ -20,9 +20,11 @@ pub struct User {
     pub created_at: DateTime<Utc>,
     /// Set when the account may no longer sign in or use tokens.
     pub disabled_at: Option<DateTime<Utc>>,
+    /// Requests per hour shared by all of the user's tokens (None: only each token's own).
+    pub rate_limit_per_hour: Option<i32>,
 }
 
-const USER_COLUMNS: &str = "id, email, is_admin, created_at, disabled_at";
+const USER_COLUMNS: &str = "id, email, is_admin, created_at, disabled_at, rate_limit_per_hour";
 
 impl Store {
     /// Creates an account; a taken email (in any case) is [`StoreError::Conflict`].
@@ -95,6 +97,40 @@ impl Store {
         .await?
         .ok_or(StoreError::NotFound("user"))?;
         audit::append(&mut tx, actor, AuditAction::UserPromote, None, serde_json::json!({"user_id": user.id})).await?;
+        tx.commit().await?;
+        Ok(user)
+    }
+
+    /// Sets or clears (None) the per-user rate limit of the account `id`; every instance
+    /// forgets its cached rows of the user's tokens so the new budget applies at once.
+    pub async fn set_user_rate_limit(
+        &self,
+        id: Uuid,
+        per_hour: Option<i32>,
+        actor: &Actor,
+    ) -> Result<User, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let user = sqlx::query_as::<_, User>(&format!(
+            "UPDATE users SET rate_limit_per_hour = $2 WHERE id = $1 RETURNING {USER_COLUMNS}"
+        ))
+        .bind(id)
+        .bind(per_hour)
+        .fetch_optional(&mut *tx)
+        .await?
+        .ok_or(StoreError::NotFound("user"))?;
+        audit::append(
+            &mut tx,
+            actor,
+            AuditAction::UserLimit,
+            None,
+            serde_json::json!({"user_id": user.id, "rate_limit_per_hour": per_hour}),
+        )
+        .await?;
+        sqlx::query("SELECT pg_notify($1, id::text) FROM tokens WHERE user_id = $2")
+            .bind(crate::events::EVENTS_CHANNEL)
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
         tx.commit().await?;
         Ok(user)
     }

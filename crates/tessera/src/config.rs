@@ -82,6 +82,30 @@ pub struct Settings {
     #[arg(long, env = "TESSERA_ACCESS_LOG", global = true, action = clap::ArgAction::SetTrue,
           value_parser = clap::builder::BoolishValueParser::new())]
     pub access_log: bool,
+
+    /// Let webhooks target loopback, private and link-local addresses (off: such targets are
+    /// refused, against SSRF; tests and single-host setups turn it on).
+    #[arg(long, env = "TESSERA_WEBHOOKS_ALLOW_LOCAL", global = true, action = clap::ArgAction::SetTrue,
+          value_parser = clap::builder::BoolishValueParser::new())]
+    pub webhooks_allow_local: bool,
+
+    /// How often the webhook dispatcher looks for due deliveries, in milliseconds.
+    #[arg(long, env = "TESSERA_ALERT_DISPATCH_INTERVAL_MS", default_value_t = 2_000, global = true)]
+    pub alert_dispatch_interval_ms: u64,
+
+    /// How often the alert scanner looks for expiring tokens and ending grace periods, in
+    /// milliseconds.
+    #[arg(long, env = "TESSERA_ALERT_SCAN_INTERVAL_MS", default_value_t = 60_000, global = true)]
+    pub alert_scan_interval_ms: u64,
+
+    /// Wait after a webhook's first failed attempt, in milliseconds; each further failure
+    /// waits 4 times longer (capped at 6 h), up to 8 attempts.
+    #[arg(long, env = "TESSERA_WEBHOOK_RETRY_BASE_MS", default_value_t = 30_000, global = true)]
+    pub webhook_retry_base_ms: u64,
+
+    /// 401s for one token id within 5 minutes that raise `token.auth_failures`.
+    #[arg(long, env = "TESSERA_ALERT_AUTH_FAILURES", default_value_t = 10, global = true)]
+    pub alert_auth_failures: u32,
 }
 
 impl fmt::Debug for Settings {
@@ -101,6 +125,11 @@ impl fmt::Debug for Settings {
             .field("roles", &self.roles)
             .field("trusted_proxies", &self.trusted_proxies)
             .field("access_log", &self.access_log)
+            .field("webhooks_allow_local", &self.webhooks_allow_local)
+            .field("alert_dispatch_interval_ms", &self.alert_dispatch_interval_ms)
+            .field("alert_scan_interval_ms", &self.alert_scan_interval_ms)
+            .field("webhook_retry_base_ms", &self.webhook_retry_base_ms)
+            .field("alert_auth_failures", &self.alert_auth_failures)
             .finish()
     }
 }
@@ -155,6 +184,18 @@ fn parse_scopes(s: &str) -> Result<tessera_core::ScopeSet, String> {
 }
 
 impl Settings {
+    /// The alert dispatcher's and scanner's settings.
+    pub fn alert_config(&self) -> crate::alerts::AlertConfig {
+        use std::time::Duration;
+        crate::alerts::AlertConfig {
+            dispatch_interval: Duration::from_millis(self.alert_dispatch_interval_ms.max(10)),
+            scan_interval: Duration::from_millis(self.alert_scan_interval_ms.max(10)),
+            retry_base: Duration::from_millis(self.webhook_retry_base_ms.max(1)),
+            allow_local: self.webhooks_allow_local,
+            auth_failure_threshold: self.alert_auth_failures.max(1),
+        }
+    }
+
     /// The public base URL without a trailing slash.
     pub fn public_url(&self) -> String {
         match &self.public_url {

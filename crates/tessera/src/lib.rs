@@ -2,6 +2,7 @@
 //! the command line, so integration tests can build the app in-process.
 
 pub mod access_log;
+pub mod alerts;
 pub mod cli;
 pub mod config;
 pub mod database;

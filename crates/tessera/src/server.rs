@@ -53,14 +53,17 @@ impl AppState {
     }
 
     /// Wires the process and starts its background tasks, the only place that spawns them:
-    /// the validator's change-feed listener and the usage flusher.
+    /// the validator's change-feed listener, the usage flusher and the alert tasks.
     fn assemble(store: Store, ring: tessera_core::KeyRing, settings: Settings) -> Self {
         let validator = Validator::new(store.clone(), ring, settings.validator_config());
         let metering = Arc::new(Metering::default());
-        let tasks = vec![
+        let mut tasks = vec![
             validator.spawn_listener(),
             metering.usage.spawn_flusher(store.clone(), settings.mcp_config().usage_flush_interval),
         ];
+        // Every process records its own request-path alert signals and helps deliver
+        // webhooks (claims use SKIP LOCKED, so replicas never send one delivery at once).
+        tasks.extend(crate::alerts::spawn(&store, &metering, &settings.alert_config()));
         Self { store, validator, settings: Arc::new(settings), metering, tasks: Arc::new(tasks) }
     }
 
@@ -96,6 +99,7 @@ impl Application {
             state.settings.mcp_resource(),
         );
         api_config.trusted_proxies = state.settings.trusted_proxies();
+        api_config.webhooks_allow_local = state.settings.webhooks_allow_local;
         let api = tessera_api::ApiState::new(state.store.clone(), Arc::clone(&state.validator), api_config)
             .with_metering(Arc::clone(&state.metering));
         // The MCP face's state (metrics, rmcp service), likewise shared by every worker; rate

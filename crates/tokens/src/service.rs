@@ -227,6 +227,7 @@ impl TokenService {
             json!({"replaced_by": record.id, "grace_seconds": grace.secs(), "expires_at": record.expires_at}),
         )
         .await?;
+        tx.alert("token.rotated", id, &json!({"replaced_by": record.id, "grace_ends_at": grace_end}), now).await?;
         tx.notify(id).await?;
         tx.commit().await?;
         self.minter.keys().evict(id);
@@ -251,12 +252,14 @@ impl TokenService {
             tx.revoke(id, reason, now, who.user_id()).await?;
             tx.audit(&actor, AuditAction::TokenRevoke, id, json!({"reason": reason, "also_revoked": also_revoked}))
                 .await?;
+            tx.alert("token.revoked", id, &json!({"reason": reason}), now).await?;
             tx.notify(id).await?;
         }
         for child in &also_revoked {
             tx.revoke(*child, Some("its maker was revoked"), now, who.user_id()).await?;
             tx.audit(&actor, AuditAction::TokenRevoke, *child, json!({"reason": "its maker was revoked", "maker": id}))
                 .await?;
+            tx.alert("token.revoked", *child, &json!({"reason": "its maker was revoked", "maker": id}), now).await?;
             tx.notify(*child).await?;
         }
         let record = tx.get(id).await?;

@@ -13,3 +13,4 @@ mod openapi;
 mod paths;
 mod tokens;
 mod usage;
+mod user_limits;

@@ -50,3 +50,20 @@ async fn tokens_without_a_limit_get_no_rate_limit_headers() {
     assert_eq!(res.status(), 200);
     assert!(!res.headers().contains_key("ratelimit-limit"));
 }
+
+#[tokio::test]
+async fn two_tokens_of_one_user_share_the_users_limit_at_mcp() {
+    let app = spawn_app().await;
+    let user_id = new_user(&app.store).await;
+    // 60/h for the user: a burst of one shared by all their tokens.
+    app.store.set_user_rate_limit(user_id, Some(60), &tessera_store::Actor::cli()).await.unwrap();
+    let first = issue_with(&app, Issue { user_id: Some(user_id), ..Issue::scopes("read:tasks") }).await;
+    let second = issue_with(&app, Issue { user_id: Some(user_id), ..Issue::scopes("read:tasks") }).await;
+    assert_eq!(post_mcp(&app, Some(&first.secret), &initialize_body()).await.status(), 200);
+    let res = post_mcp(&app, Some(&second.secret), &initialize_body()).await;
+    assert_eq!(res.status(), 429);
+    assert_eq!(res.headers()["ratelimit-policy"], "\"user\";q=60;w=3600");
+    let body: serde_json::Value = res.json().await.unwrap();
+    assert_eq!(body["error"], "rate_limited");
+    assert_eq!(body["details"]["limit_scope"], "user");
+}

@@ -1,4 +1,4 @@
-//! `tessera user add | promote | list`.
+//! `tessera user add | promote | limit | list`.
 
 use std::io::BufRead;
 
@@ -28,6 +28,14 @@ pub enum UserCommand {
     Promote {
         /// The account's email.
         email: String,
+    },
+    /// Set the requests per hour all of an account's tokens share (on top of each token's
+    /// own limit), or clear it with `off`.
+    Limit {
+        /// The account's email.
+        email: String,
+        /// Requests per hour (1..=1000000), or `off` (also `none`) to remove the limit.
+        per_hour: String,
     },
     /// List accounts.
     List,
@@ -60,15 +68,45 @@ pub async fn run(cmd: UserCommand, db: &Database) -> Result<(), CliError> {
             println!("{} is now an administrator", user.email);
             Ok(())
         }
+        UserCommand::Limit { email, per_hour } => {
+            let limit = parse_limit(&per_hour)?;
+            let user = db.store.user_by_email(&email).await?.ok_or(tessera_store::StoreError::NotFound("user"))?;
+            let user = db.store.set_user_rate_limit(user.id, limit, &Actor::cli()).await?;
+            match user.rate_limit_per_hour {
+                Some(n) => println!("{}'s tokens now share {n} requests per hour", user.email),
+                None => println!("{} has no per-user rate limit now", user.email),
+            }
+            Ok(())
+        }
         UserCommand::List => {
-            println!("{:<36}  {:<5}  {:<20}  EMAIL", "ID", "ADMIN", "CREATED");
+            println!("{:<36}  {:<5}  {:<20}  {:<10}  EMAIL", "ID", "ADMIN", "CREATED", "LIMIT/H");
             for u in db.store.list_users().await? {
                 let admin = if u.is_admin { "yes" } else { "no" };
-                println!("{:<36}  {:<5}  {:<20}  {}", u.id, admin, u.created_at.format("%Y-%m-%d %H:%M:%S"), u.email);
+                let limit = u.rate_limit_per_hour.map_or_else(|| "-".to_owned(), |n| n.to_string());
+                println!(
+                    "{:<36}  {:<5}  {:<20}  {:<10}  {}",
+                    u.id,
+                    admin,
+                    u.created_at.format("%Y-%m-%d %H:%M:%S"),
+                    limit,
+                    u.email
+                );
             }
             Ok(())
         }
     }
+}
+
+/// `off`/`none` → no limit; otherwise a number in the token limit's range.
+fn parse_limit(arg: &str) -> Result<Option<i32>, CliError> {
+    let arg = arg.trim();
+    if arg.eq_ignore_ascii_case("off") || arg.eq_ignore_ascii_case("none") {
+        return Ok(None);
+    }
+    let n: i64 =
+        arg.parse().map_err(|_| CliError::Usage(format!("`{arg}` is not a number of requests per hour or `off`")))?;
+    let limit = tessera_core::values::RateLimit::new(n).map_err(|e| CliError::Usage(e.to_string()))?;
+    Ok(Some(limit.to_stored()))
 }
 
 /// Trims and checks an email address enough to catch typos.

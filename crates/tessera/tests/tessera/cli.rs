@@ -212,6 +212,21 @@ async fn promote_makes_an_admin_and_list_shows_it() {
 }
 
 #[tokio::test]
+async fn user_limit_sets_and_clears_the_shared_rate_limit() {
+    let db = fresh_db().await;
+    add_user(&db.url, "dev@example.com");
+    let out = run(tessera(&db.url).args(["user", "limit", "dev@example.com", "500"]));
+    assert!(out.status.success(), "{}", stderr(&out));
+    let line = |out: &Output| stdout(out).lines().find(|l| l.contains("dev@example.com")).unwrap().to_owned();
+    assert!(line(&run(tessera(&db.url).args(["user", "list"]))).contains(" 500 "));
+    let out = run(tessera(&db.url).args(["user", "limit", "dev@example.com", "off"]));
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(!line(&run(tessera(&db.url).args(["user", "list"]))).contains(" 500 "));
+    assert_one_line_error(&run(tessera(&db.url).args(["user", "limit", "dev@example.com", "0"])), "rate");
+    assert_one_line_error(&run(tessera(&db.url).args(["user", "limit", "nobody@example.com", "5"])), "user");
+}
+
+#[tokio::test]
 async fn revoked_token_is_listed_as_revoked() {
     let db = fresh_db().await;
     add_user(&db.url, "dev@example.com");

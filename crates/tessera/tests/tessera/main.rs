@@ -2,6 +2,7 @@
 //! integration-test binary (nextest runs each test in its own process).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod alerts;
 mod api_mount;
 mod cli;
 mod http;

@@ -1,0 +1,78 @@
+//! `/api/v2/users` (administrators): the accounts and their shared, per-user rate limit.
+
+use actix_web::{HttpRequest, web};
+use chrono::Utc;
+use tessera_core::values::RateLimit;
+use uuid::Uuid;
+
+use crate::ApiState;
+use crate::auth::{Access, Caller, authenticate};
+use crate::error::{ApiError, ErrorBody};
+use crate::models::{PatchUserRequest, UserView};
+
+/// Every account with its per-user rate limit (administrators only).
+#[utoipa::path(
+    get, path = "/api/v2/users", tag = "users",
+    responses(
+        (status = 200, description = "Every account, oldest first", body = [UserView]),
+        (status = 401, description = "Not signed in / bad bearer token", body = ErrorBody),
+        (status = 403, description = "Not an administrator (`admin_required`), or missing `read:tokens`", body = ErrorBody),
+        (status = 429, description = "The bearer token's (or its user's) rate limit is used up; see `Retry-After` and `RateLimit-*`", body = ErrorBody),
+        (status = 503, description = "The database is unreachable; retry after `Retry-After`", body = ErrorBody),
+    ),
+    security(("session" = []), ("bearer" = ["mcp:admin"]))
+)]
+pub async fn list(req: HttpRequest, state: web::Data<ApiState>) -> Result<web::Json<Vec<UserView>>, ApiError> {
+    let caller = authenticate(&req, &state, Access::Read, Utc::now()).await?;
+    require_admin(&caller)?;
+    Ok(web::Json(state.store.list_users().await?.into_iter().map(UserView::from).collect()))
+}
+
+/// Set or clear a user's rate limit, shared by all of their tokens on top of each token's own
+/// (administrators only). A call needs room in both budgets; a 429 names the one used up.
+#[utoipa::path(
+    patch, path = "/api/v2/users/{id}", tag = "users",
+    params(("id" = Uuid, Path, description = "User id")),
+    request_body = PatchUserRequest,
+    responses(
+        (status = 200, description = "The changed account", body = UserView),
+        (status = 400, description = "Limit out of range or missing", body = ErrorBody),
+        (status = 401, description = "Not signed in / bad bearer token", body = ErrorBody),
+        (status = 403, description = "CSRF failure, not an administrator (`admin_required`), or missing `write:tokens`", body = ErrorBody),
+        (status = 404, description = "No such user", body = ErrorBody),
+        (status = 429, description = "The bearer token's (or its user's) rate limit is used up; see `Retry-After` and `RateLimit-*`", body = ErrorBody),
+        (status = 503, description = "The database is unreachable; retry after `Retry-After`", body = ErrorBody),
+    ),
+    security(("session" = []), ("bearer" = ["mcp:admin"]))
+)]
+pub async fn patch(
+    req: HttpRequest,
+    state: web::Data<ApiState>,
+    id: web::Path<Uuid>,
+    body: web::Json<PatchUserRequest>,
+) -> Result<web::Json<UserView>, ApiError> {
+    let caller = authenticate(&req, &state, Access::Write, Utc::now()).await?;
+    require_admin(&caller)?;
+    let limit = body
+        .into_inner()
+        .rate_limit_per_hour
+        .ok_or_else(|| ApiError::bad_request("missing_field", "rate_limit_per_hour is required (a number or null)"))?
+        .map(|n| RateLimit::new(n.into()))
+        .transpose()?;
+    let user =
+        state.store.set_user_rate_limit(id.into_inner(), limit.map(RateLimit::to_stored), &caller.actor()).await?;
+    Ok(web::Json(UserView::from(user)))
+}
+
+/// Cross-user power: an admin's session, or a token carrying `mcp:admin` itself.
+pub(crate) fn require_admin(caller: &Caller) -> Result<(), ApiError> {
+    if caller.requester().sees_everyone() {
+        return Ok(());
+    }
+    Err(ApiError::Forbidden {
+        code: "admin_required",
+        message: "only administrators may do this".to_owned(),
+        details: None,
+        missing_scope: None,
+    })
+}
