@@ -7,6 +7,7 @@ use uuid::Uuid;
 
 use crate::ApiState;
 use crate::auth::{Access, Caller, authenticate};
+use crate::body::JsonObject;
 use crate::error::{ApiError, ErrorBody};
 use crate::models::{PatchUserRequest, UserView};
 
@@ -49,7 +50,7 @@ pub async fn patch(
     req: HttpRequest,
     state: web::Data<ApiState>,
     id: web::Path<Uuid>,
-    body: web::Json<PatchUserRequest>,
+    body: JsonObject<PatchUserRequest>,
 ) -> Result<web::Json<UserView>, ApiError> {
     let caller = authenticate(&req, &state, Access::Write, Utc::now()).await?;
     require_admin(&caller)?;

@@ -17,6 +17,7 @@ use uuid::Uuid;
 
 use crate::ApiState;
 use crate::auth::{Access, Caller, authenticate};
+use crate::body::JsonObject;
 use crate::error::{ApiError, ErrorBody};
 use crate::tokens::visible_token;
 
@@ -187,7 +188,7 @@ impl From<WebhookRuleViolation> for ApiError {
 pub async fn create(
     req: HttpRequest,
     state: web::Data<ApiState>,
-    body: web::Json<CreateWebhookRequest>,
+    body: JsonObject<CreateWebhookRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let now = Utc::now();
     let caller = authenticate(&req, &state, Access::Write, now).await?;
@@ -277,7 +278,7 @@ pub async fn patch(
     req: HttpRequest,
     state: web::Data<ApiState>,
     id: web::Path<Uuid>,
-    body: web::Json<PatchWebhookRequest>,
+    body: JsonObject<PatchWebhookRequest>,
 ) -> Result<web::Json<WebhookView>, ApiError> {
     let caller = authenticate(&req, &state, Access::Write, Utc::now()).await?;
     let body = body.into_inner();
