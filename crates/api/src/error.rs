@@ -247,6 +247,10 @@ impl From<TokenError> for ApiError {
                 tracing::error!(%cause, "token signing failed");
                 Self::Internal
             }
+            // Only the OAuth token endpoint meets these, and it maps them itself.
+            e @ (TokenError::GrantInvalid | TokenError::RefreshReused) => {
+                Self::BadRequest { code: "invalid_grant", message: e.to_string(), details: None }
+            }
         }
     }
 }

@@ -82,6 +82,26 @@ pub struct Settings {
     #[arg(long, env = "TESSERA_ACCESS_LOG", global = true, action = clap::ArgAction::SetTrue,
           value_parser = clap::builder::BoolishValueParser::new())]
     pub access_log: bool,
+
+    /// The built-in OAuth 2.1 authorization server for MCP clients: `on` (default) or `off`
+    /// (header-only deployments: no /oauth/*, and the resource metadata names no server).
+    #[arg(long, env = "TESSERA_OAUTH", value_enum, default_value = "on", global = true)]
+    pub oauth: Switch,
+
+    /// Lifetime of OAuth access tokens, in seconds (the grant itself lives as long as the
+    /// user chose on the consent page; clients refresh).
+    #[arg(long, env = "TESSERA_OAUTH_ACCESS_TTL", default_value_t = 3600,
+          value_parser = clap::value_parser!(u32).range(60..=86_400), global = true)]
+    pub oauth_access_ttl: u32,
+}
+
+/// On or off.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Switch {
+    /// Enabled.
+    On,
+    /// Disabled.
+    Off,
 }
 
 impl fmt::Debug for Settings {
@@ -101,6 +121,8 @@ impl fmt::Debug for Settings {
             .field("roles", &self.roles)
             .field("trusted_proxies", &self.trusted_proxies)
             .field("access_log", &self.access_log)
+            .field("oauth", &self.oauth)
+            .field("oauth_access_ttl", &self.oauth_access_ttl)
             .finish()
     }
 }
@@ -190,7 +212,17 @@ impl Settings {
             self.allowed_origins.iter().map(|o| o.trim().to_owned()).filter(|o| !o.is_empty()).collect();
         config.required_scopes = self.mcp_required_scopes.clone();
         config.trusted_proxies = self.trusted_proxies();
+        config.authorization_server = self.oauth == Switch::On;
         config
+    }
+
+    /// The OAuth authorization server's settings, `None` when it is off.
+    pub fn oauth_config(&self) -> Option<tessera_oauth::OAuthConfig> {
+        (self.oauth == Switch::On).then(|| tessera_oauth::OAuthConfig {
+            issuer: self.issuer(),
+            resources: vec![self.mcp_resource()],
+            access_ttl: chrono::Duration::seconds(i64::from(self.oauth_access_ttl)),
+        })
     }
 
     /// The proxies whose `X-Forwarded-For` is believed.

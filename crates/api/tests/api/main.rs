@@ -8,6 +8,7 @@ mod helpers;
 mod lifecycle;
 mod limits;
 mod logs;
+mod oauth;
 mod openapi;
 mod paths;
 mod tokens;
