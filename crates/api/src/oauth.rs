@@ -44,7 +44,7 @@ impl RegistrationLimiter {
         }
         let entry = map.entry(ip.to_owned()).or_insert((now, 0));
         let elapsed = (now - entry.0).num_seconds();
-        if elapsed >= REGISTRATION_WINDOW_SECS || elapsed < 0 {
+        if !(0..REGISTRATION_WINDOW_SECS).contains(&elapsed) {
             *entry = (now, 0);
         }
         if entry.1 >= REGISTRATIONS_PER_WINDOW {

@@ -1,0 +1,136 @@
+// The official MCP TypeScript SDK's OAuth support against Tessera's authorization server:
+// discovery → dynamic registration → authorize → consent (Chromium) → token → tools; then
+// a refresh; then the person revokes the grant in the web UI and the client is cut off.
+
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import { UnauthorizedError } from '@modelcontextprotocol/sdk/client/auth.js';
+import { startTessera, launchBrowser, openPage, uniqueEmail, screenshot, PASSWORD } from './helpers.mjs';
+
+const REDIRECT = 'http://127.0.0.1:33418/callback';
+const CLIENT_NAME = 'SDK Test Client';
+
+let server;
+let browser;
+
+before(async () => {
+  server = await startTessera();
+  browser = await launchBrowser();
+});
+
+after(async () => {
+  await browser?.close();
+  await server?.stop();
+});
+
+/** An in-memory `OAuthClientProvider`, as a native MCP client would keep one. */
+class MemoryProvider {
+  constructor() {
+    this.saved = {};
+    this.authorizationUrl = null;
+  }
+  get redirectUrl() { return REDIRECT; }
+  get clientMetadata() {
+    return {
+      client_name: CLIENT_NAME,
+      redirect_uris: [REDIRECT],
+      grant_types: ['authorization_code', 'refresh_token'],
+      response_types: ['code'],
+      token_endpoint_auth_method: 'none',
+    };
+  }
+  state() { return 'state-123'; }
+  clientInformation() { return this.saved.client; }
+  saveClientInformation(info) { this.saved.client = info; }
+  tokens() { return this.saved.tokens; }
+  saveTokens(tokens) { this.saved.tokens = tokens; }
+  redirectToAuthorization(url) { this.authorizationUrl = url; }
+  saveCodeVerifier(v) { this.saved.verifier = v; }
+  codeVerifier() { return this.saved.verifier; }
+  saveDiscoveryState(s) { this.saved.discovery = s; }
+  discoveryState() { return this.saved.discovery; }
+  invalidateCredentials(scope) {
+    if (scope === 'all' || scope === 'tokens') delete this.saved.tokens;
+    if (scope === 'all' || scope === 'client') delete this.saved.client;
+  }
+}
+
+function connect(provider) {
+  const transport = new StreamableHTTPClientTransport(new URL(`${server.url}/mcp`), { authProvider: provider });
+  const client = new Client({ name: 'tessera-oauth-test', version: '0.0.0' });
+  return { client, transport };
+}
+
+const textOf = (result) => result.content.filter((c) => c.type === 'text').map((c) => c.text).join('\n');
+
+test('the TypeScript SDK connects with OAuth, refreshes, and is cut off when the grant is revoked in the UI', async () => {
+  const email = server.addUser(uniqueEmail('oauth'));
+  const provider = new MemoryProvider();
+
+  // 1. The first connection finds no token: discovery, registration, then a redirect.
+  const first = connect(provider);
+  await assert.rejects(first.client.connect(first.transport), UnauthorizedError);
+  assert.ok(provider.saved.client?.client_id, 'registered dynamically');
+  assert.ok(provider.authorizationUrl, 'sent to the authorization endpoint');
+
+  // 2. The person signs in and approves in the browser; the redirect is caught.
+  const { page } = await openPage(browser, server);
+  const callback = new Promise((resolve) => {
+    page.route(`${REDIRECT}**`, (route) => {
+      resolve(route.request().url());
+      route.fulfill({ status: 200, contentType: 'text/plain', body: 'You can close this window.' });
+    });
+  });
+  await page.goto(provider.authorizationUrl.href);
+  await page.getByLabel('Email').fill(email);
+  await page.getByLabel('Password').fill(PASSWORD);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await page.getByRole('heading', { level: 1, name: `Allow “${CLIENT_NAME}” to use Tessera?` }).waitFor();
+  assert.match(await page.locator('#consent-origin').textContent(), /registered dynamically/);
+  assert.equal(await page.locator('input[name=scope][value="mcp:admin"]').count(), 0);
+  await page.locator('input[name=scope][value="write:tokens"]').uncheck();
+  await screenshot(page, 'oauth-consent');
+  await page.getByRole('button', { name: 'Allow' }).click();
+  const back = new URL(await callback);
+  assert.equal(back.searchParams.get('state'), 'state-123');
+  assert.equal(back.searchParams.get('iss'), server.url);
+  await first.transport.finishAuth(back.searchParams.get('code'));
+  assert.ok(provider.saved.tokens?.access_token);
+  assert.ok(!provider.saved.tokens.scope.split(' ').includes('write:tokens'), provider.saved.tokens.scope);
+
+  // 3. Connected: tools/list and whoami.
+  const second = connect(provider);
+  await second.client.connect(second.transport);
+  const { tools } = await second.client.listTools();
+  assert.ok(tools.some((t) => t.name === 'whoami'));
+  const who = await second.client.callTool({ name: 'whoami', arguments: {} });
+  assert.ok(!who.isError, textOf(who));
+  await second.client.close();
+
+  // 4. An access token the server refuses is refreshed with the (rotated) refresh token.
+  const firstRefresh = provider.saved.tokens.refresh_token;
+  provider.saved.tokens = { ...provider.saved.tokens, access_token: 'not-a-token' };
+  const third = connect(provider);
+  await third.client.connect(third.transport);
+  await third.client.listTools();
+  assert.notEqual(provider.saved.tokens.refresh_token, firstRefresh, 'refresh token rotated');
+  await third.client.close();
+
+  // 5. The grant is in the token list, marked; revoking it there cuts the client off.
+  await page.unrouteAll({ behavior: 'ignoreErrors' });
+  await page.goto(`${server.url}/#/tokens`);
+  const mark = page.getByText(`via OAuth — ${CLIENT_NAME}`);
+  await mark.waitFor();
+  await page.getByRole('link', { name: CLIENT_NAME, exact: true }).click();
+  await page.getByRole('button', { name: 'Revoke token…' }).click();
+  await page.getByRole('dialog').getByRole('button', { name: 'Revoke now' }).click();
+  await page.getByText(`“${CLIENT_NAME}” is revoked.`).waitFor();
+  const fourth = connect(provider);
+  await assert.rejects(async () => {
+    await fourth.client.connect(fourth.transport);
+    await fourth.client.listTools();
+  });
+  await fourth.client.close().catch(() => {});
+});
