@@ -90,7 +90,10 @@ test('the TypeScript SDK connects with OAuth, refreshes, and is cut off when the
   await page.getByRole('heading', { level: 1, name: `Allow “${CLIENT_NAME}” to use Tessera?` }).waitFor();
   assert.match(await page.locator('#consent-origin').textContent(), /registered dynamically/);
   assert.equal(await page.locator('input[name=scope][value="mcp:admin"]').count(), 0);
-  await page.locator('input[name=scope][value="write:tokens"]').uncheck();
+  // The 401 asked for `mcp:access`: the client is offered the MCP tools' scopes, not token
+  // management.
+  assert.equal(await page.locator('input[name=scope][value="write:tokens"]').count(), 0);
+  await page.locator('input[name=scope][value="write:agents"]').uncheck();
   await screenshot(page, 'oauth-consent');
   await page.getByRole('button', { name: 'Allow' }).click();
   const back = new URL(await callback);
@@ -98,7 +101,8 @@ test('the TypeScript SDK connects with OAuth, refreshes, and is cut off when the
   assert.equal(back.searchParams.get('iss'), server.url);
   await first.transport.finishAuth(back.searchParams.get('code'));
   assert.ok(provider.saved.tokens?.access_token);
-  assert.ok(!provider.saved.tokens.scope.split(' ').includes('write:tokens'), provider.saved.tokens.scope);
+  assert.ok(!provider.saved.tokens.scope.split(' ').includes('write:agents'), provider.saved.tokens.scope);
+  assert.ok(provider.saved.tokens.scope.split(' ').includes('execute:mcp'), provider.saved.tokens.scope);
 
   // 3. Connected: tools/list and whoami.
   const second = connect(provider);
@@ -118,7 +122,11 @@ test('the TypeScript SDK connects with OAuth, refreshes, and is cut off when the
   assert.notEqual(provider.saved.tokens.refresh_token, firstRefresh, 'refresh token rotated');
   await third.client.close();
 
-  // 5. The grant is in the token list, marked; revoking it there cuts the client off.
+  // 5. The CLI lists the grant, marked; in the token list of the UI, revoking it cuts the
+  // client off.
+  const listed = server.cli(['token', 'list']);
+  assert.equal(listed.status, 0, listed.stderr);
+  assert.match(listed.stdout, new RegExp(`via OAuth — ${CLIENT_NAME}`));
   await page.unrouteAll({ behavior: 'ignoreErrors' });
   await page.goto(`${server.url}/#/tokens`);
   const mark = page.getByText(`via OAuth — ${CLIENT_NAME}`);

@@ -288,6 +288,7 @@ impl From<TokenRuleViolation> for ApiError {
             V::RotateOthersToken => forbidden("not_owner", serde_json::json!({})),
             V::Inactive => Self::Conflict { code: "token_inactive", message },
             V::AlreadyRotated => Self::Conflict { code: "already_rotated", message },
+            V::RotateOAuthGrant => Self::Conflict { code: "oauth_grant", message },
         }
     }
 }

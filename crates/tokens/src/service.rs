@@ -502,6 +502,7 @@ fn facts(record: &TokenRecord, now: DateTime<Utc>) -> TokenFacts {
         rate_limit: record.rate_limit_per_hour.map(RateLimit::from_stored),
         active: record.status(now) == TokenStatus::Active,
         replaced: record.replaced_by.is_some(),
+        oauth_grant: record.oauth_client_id.is_some(),
     }
 }
 

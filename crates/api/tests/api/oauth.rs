@@ -8,7 +8,7 @@ use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
-use crate::helpers::{PUBLIC_URL, Session, TestApp, spawn_app};
+use crate::helpers::{PUBLIC_URL, Session, TestApp, spawn_app, spawn_app_with};
 
 const REDIRECT: &str = "http://127.0.0.1:4567/callback";
 const VERIFIER: &str = "a-verifier-of-at-least-forty-three-characters-0123456789";
@@ -126,6 +126,30 @@ async fn metadata_advertises_s256_pkce_iss_and_the_endpoints() {
     assert_eq!(doc["token_endpoint_auth_methods_supported"], json!(["none"]));
     assert_eq!(doc["authorization_response_iss_parameter_supported"], true);
     assert!(!doc["scopes_supported"].as_array().unwrap().contains(&json!("mcp:admin")));
+}
+
+#[tokio::test]
+async fn with_the_authorization_server_off_its_endpoints_are_gone() {
+    let app = spawn_app_with(|c| c.oauth = None).await;
+    for (method, path) in [
+        (Method::GET, "/.well-known/oauth-authorization-server"),
+        (Method::POST, "/oauth/register"),
+        (Method::GET, "/api/v2/oauth/consent?request=x"),
+    ] {
+        let res = app.request(method, path).send().await.unwrap();
+        assert_eq!(res.status(), StatusCode::NOT_FOUND, "{path}");
+    }
+}
+
+#[tokio::test]
+async fn rotating_a_grant_is_refused_its_client_refreshes_it() {
+    let app = spawn_app().await;
+    let (_, session, tokens) = granted(&app).await;
+    let (_, valid) = app.validate(tokens["access_token"].as_str().unwrap()).await;
+    let id = valid["id"].as_str().unwrap();
+    let res = app.as_session(&session, Method::POST, &format!("/api/v2/tokens/{id}/rotate")).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::CONFLICT);
+    assert_eq!(res.json::<Value>().await.unwrap()["error"], "oauth_grant");
 }
 
 #[tokio::test]
