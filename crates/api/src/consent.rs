@@ -1,6 +1,6 @@
-//! `/api/v2/oauth/*`: what the consent page of the web UI reads and posts. Guarded like the
-//! rest of the session API (cookie, CSRF on POST); a bearer token can't consent, so no
-//! token ever makes a grant.
+//! `/api/v2/oauth/*`: what the consent page of the web UI reads and posts, and the admins'
+//! list of registered clients. Guarded like the rest of the session API (cookie, CSRF on
+//! POST); a bearer token can't consent, so no token ever makes a grant.
 
 use actix_web::{HttpRequest, HttpResponse, web};
 use chrono::Utc;
@@ -168,4 +168,61 @@ pub async fn decide(
     }
     .map_err(|e| invalid(&e))?;
     Ok(HttpResponse::Ok().insert_header(("cache-control", "no-store")).json(ConsentRedirect { redirect_to }))
+}
+
+/// Most clients listed at once.
+const CLIENTS_LIMIT: i64 = 200;
+
+/// A registered OAuth client.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct OAuthClientView {
+    /// `client_id`.
+    pub client_id: String,
+    /// `dynamic` (RFC 7591) or `metadata_document` (CIMD).
+    pub kind: String,
+    /// Display name.
+    pub client_name: String,
+    /// Registered redirect URIs.
+    pub redirect_uris: Vec<String>,
+    /// Registration instant.
+    pub created_at: chrono::DateTime<Utc>,
+}
+
+/// The registered OAuth clients, newest first (administrators only).
+#[utoipa::path(
+    get, path = "/api/v2/oauth/clients", tag = "oauth",
+    responses(
+        (status = 200, description = "At most 200 clients, newest first", body = [OAuthClientView]),
+        (status = 401, description = "Not signed in / bad bearer token", body = ErrorBody),
+        (status = 403, description = "Not an administrator (or a token without `mcp:admin`)", body = ErrorBody),
+        (status = 404, description = "The authorization server is off", body = ErrorBody),
+    ),
+    security(("session" = []), ("bearer" = ["read:tokens", "mcp:admin"]))
+)]
+pub async fn clients(
+    req: HttpRequest,
+    state: web::Data<ApiState>,
+) -> Result<web::Json<Vec<OAuthClientView>>, ApiError> {
+    oauth(&state)?;
+    let caller = authenticate(&req, &state, Access::Read, Utc::now()).await?;
+    if !caller.requester().sees_everyone() {
+        return Err(ApiError::Forbidden {
+            code: "admin_only",
+            message: "only administrators see every registered OAuth client".to_owned(),
+            details: None,
+            missing_scope: None,
+        });
+    }
+    let list = state.store.oauth_clients(CLIENTS_LIMIT).await?;
+    Ok(web::Json(
+        list.into_iter()
+            .map(|c| OAuthClientView {
+                client_id: c.id,
+                kind: c.kind,
+                client_name: c.name,
+                redirect_uris: c.redirect_uris,
+                created_at: c.created_at,
+            })
+            .collect(),
+    ))
 }

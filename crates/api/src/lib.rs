@@ -193,6 +193,7 @@ pub fn configure(state: ApiState) -> impl FnOnce(&mut ServiceConfig) {
                         .route(web::get().to(consent::show))
                         .route(web::post().to(consent::decide)),
                 )
+                .service(web::resource("/oauth/clients").route(web::get().to(consent::clients)))
                 .default_service(web::to(error::not_found)),
         );
     }

@@ -18,7 +18,7 @@ use crate::{auth_routes, consent, error, models, tokens, usage};
     ),
     paths(
         tokens::create, tokens::list, tokens::get, tokens::patch, tokens::revoke, tokens::rotate,
-        tokens::validate, tokens::audit, tokens::limits, usage::usage, auth_routes::login, auth_routes::logout, auth_routes::me, consent::show, consent::decide, serve,
+        tokens::validate, tokens::audit, tokens::limits, usage::usage, auth_routes::login, auth_routes::logout, auth_routes::me, consent::show, consent::decide, consent::clients, serve,
     ),
     components(schemas(
         error::ErrorBody, models::TokenView, models::IssuedTokenView, models::CreateTokenRequest,
@@ -26,7 +26,7 @@ use crate::{auth_routes, consent, error, models, tokens, usage};
         models::TokenPageView, models::ValidationView, models::LoginRequest, models::UserView, models::LoginView,
         models::MeView, models::LimitsView, models::AuditEntryView, models::AuditPageView, usage::UsageView, usage::Counts, usage::Bucket, usage::MethodUsage, usage::Denials,
         usage::Granularity, models::OAuthClientRef, consent::ConsentView, consent::ConsentDecision,
-        consent::ConsentRedirect,
+        consent::ConsentRedirect, consent::OAuthClientView,
     )),
     modifiers(&SecuritySchemes),
     tags(

@@ -153,6 +153,22 @@ async fn rotating_a_grant_is_refused_its_client_refreshes_it() {
 }
 
 #[tokio::test]
+async fn admins_see_the_registered_clients_and_others_do_not() {
+    let app = spawn_app().await;
+    let client = register(&app).await;
+    app.create_user("root@example.com", true).await;
+    let admin = app.login("root@example.com").await;
+    let res = app.as_session(&admin, Method::GET, "/api/v2/oauth/clients").send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    let list: Value = res.json().await.unwrap();
+    assert_eq!(list[0]["client_id"], client);
+    assert_eq!(list[0]["kind"], "dynamic");
+    let (_, person) = app.signed_in("alice@example.com").await;
+    let res = app.as_session(&person, Method::GET, "/api/v2/oauth/clients").send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::FORBIDDEN);
+}
+
+#[tokio::test]
 async fn browser_clients_get_cors_preflights_on_the_token_endpoint() {
     let app = spawn_app().await;
     let res = app
