@@ -255,7 +255,9 @@ async fn register(req: HttpRequest, state: web::Data<ApiState>, body: web::Json<
     let Some(oauth) = &state.oauth else { return HttpResponse::NotFound().finish() };
     let now = Utc::now();
     let ip = client_ip(&req);
-    if let Err(retry) = state.registrations.admit(ip.as_deref().unwrap_or("unknown"), now) {
+    // Keyed like the login throttle: an IPv6 client by its /64, so it can't rotate through it.
+    let key = crate::throttle::ip_key(ip.as_deref().unwrap_or("unknown"));
+    if let Err(retry) = state.registrations.admit(&key, now) {
         return oauth_error(&OAuthError::SlowDown(retry));
     }
     match oauth.register(ip, &body, now).await {

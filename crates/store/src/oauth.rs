@@ -7,6 +7,10 @@ use uuid::Uuid;
 
 use crate::{Actor, AuditAction, Store, StoreError, TokenTx, audit};
 
+/// Used refresh tokens remembered per grant: presenting one of these again revokes the grant;
+/// an older one is merely unknown.
+pub const KEPT_USED_REFRESH_TOKENS: i64 = 100;
+
 /// How a client came to be known.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -113,6 +117,18 @@ impl Store {
         actor: &Actor,
     ) -> Result<(), StoreError> {
         let mut tx = self.pool.begin().await?;
+        if kind == ClientKind::Dynamic {
+            // Registration is open: a client that registered a day ago and never got a grant
+            // (nor has a code pending) is dropped, so registrations can't pile up forever.
+            sqlx::query(
+                "DELETE FROM oauth_clients c WHERE c.kind = 'dynamic' AND c.created_at < $1 - interval '1 day'
+                   AND NOT EXISTS (SELECT 1 FROM tokens t WHERE t.oauth_client_id = c.id)
+                   AND NOT EXISTS (SELECT 1 FROM oauth_codes o WHERE o.client_id = c.id)",
+            )
+            .bind(client.created_at)
+            .execute(&mut *tx)
+            .await?;
+        }
         sqlx::query(
             "INSERT INTO oauth_clients (id, kind, name, redirect_uris, created_at, created_ip)
              VALUES ($1, $2, $3, $4, $5, $6)
@@ -234,13 +250,24 @@ impl TokenTx {
         Ok(())
     }
 
-    /// Stores a new refresh token's hash for `grant_id`.
+    /// Stores a new refresh token's hash for `grant_id`, keeping only the newest
+    /// [`KEPT_USED_REFRESH_TOKENS`] used ones of the grant (for reuse detection), so a client
+    /// refreshing in a loop can't grow the table without bound.
     pub async fn insert_refresh(
         &mut self,
         token_sha256: &[u8; 32],
         grant_id: Uuid,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
+        sqlx::query(
+            "DELETE FROM oauth_refresh_tokens WHERE grant_id = $1 AND used_at IS NOT NULL AND token_sha256 NOT IN
+               (SELECT token_sha256 FROM oauth_refresh_tokens WHERE grant_id = $1 AND used_at IS NOT NULL
+                ORDER BY used_at DESC LIMIT $2)",
+        )
+        .bind(grant_id)
+        .bind(KEPT_USED_REFRESH_TOKENS)
+        .execute(&mut *self.tx)
+        .await?;
         sqlx::query("INSERT INTO oauth_refresh_tokens (token_sha256, grant_id, created_at) VALUES ($1, $2, $3)")
             .bind(token_sha256.as_slice())
             .bind(grant_id)

@@ -169,6 +169,22 @@ async fn admins_see_the_registered_clients_and_others_do_not() {
 }
 
 #[tokio::test]
+async fn a_client_registered_a_day_ago_that_never_got_a_grant_is_dropped() {
+    let app = spawn_app().await;
+    let stale = register(&app).await;
+    let (used, _, _) = granted(&app).await;
+    sqlx::query("UPDATE oauth_clients SET created_at = created_at - interval '2 days'")
+        .execute(app.store.pool())
+        .await
+        .unwrap();
+    register(&app).await;
+    let left: Vec<String> =
+        sqlx::query_scalar("SELECT id FROM oauth_clients").fetch_all(app.store.pool()).await.unwrap();
+    assert!(!left.contains(&stale), "{left:?}");
+    assert!(left.contains(&used), "{left:?}");
+}
+
+#[tokio::test]
 async fn browser_clients_get_cors_preflights_on_the_token_endpoint() {
     let app = spawn_app().await;
     let res = app
