@@ -70,6 +70,8 @@ impl ApiConfig {
                 issuer: public_url.trim_end_matches('/').to_owned(),
                 resources: vec![mcp_resource],
                 access_ttl: chrono::Duration::seconds(OAUTH_ACCESS_TTL_SECS),
+                allow_local_clients: false,
+                extra_ca_pem: None,
             }),
         }
     }

@@ -181,8 +181,7 @@ async fn metadata(state: web::Data<ApiState>) -> HttpResponse {
         "revocation_endpoint_auth_methods_supported": ["none"],
         "scopes_supported": CATALOG,
         "authorization_response_iss_parameter_supported": true,
-        // Metadata-document client ids are not fetched yet: clients fall back to registration.
-        "client_id_metadata_document_supported": false,
+        "client_id_metadata_document_supported": true,
         "service_documentation": format!("{issuer}/"),
     }))
 }

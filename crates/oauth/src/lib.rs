@@ -8,6 +8,7 @@
 
 #![warn(missing_docs)]
 
+pub mod cimd;
 pub mod rules;
 mod service;
 

@@ -14,6 +14,7 @@ use tessera_tokens::{GrantInput, TokenError, TokenService};
 use url::Url;
 use uuid::Uuid;
 
+use crate::cimd::CimdFetcher;
 use crate::rules::{self, ClientMetadata, CodeFacts, Exchange, OAuthError};
 
 /// How the authorization server is deployed.
@@ -25,6 +26,12 @@ pub struct OAuthConfig {
     pub resources: Vec<String>,
     /// Access token lifetime (`TESSERA_OAUTH_ACCESS_TTL`).
     pub access_ttl: Duration,
+    /// Fetch metadata documents from loopback and private addresses too
+    /// (`TESSERA_OAUTH_ALLOW_LOCAL_CLIENTS`; development and tests only).
+    pub allow_local_clients: bool,
+    /// Extra CA certificates (PEM) trusted when fetching metadata documents
+    /// (`TESSERA_OAUTH_EXTRA_CA_FILE`), besides the system's roots.
+    pub extra_ca_pem: Option<Vec<u8>>,
 }
 
 /// The query of `GET /oauth/authorize`, as sent.
@@ -149,6 +156,7 @@ pub struct OAuthService {
     store: Store,
     tokens: TokenService,
     config: OAuthConfig,
+    documents: std::sync::Arc<CimdFetcher>,
 }
 
 fn store_err(e: StoreError) -> OAuthError {
@@ -191,7 +199,33 @@ fn host_of(uri: &str) -> String {
 impl OAuthService {
     /// The server over `store`, issuing grants through `tokens`.
     pub fn new(store: Store, tokens: TokenService, config: OAuthConfig) -> Self {
-        Self { store, tokens, config }
+        let documents = CimdFetcher::new(config.allow_local_clients, config.extra_ca_pem.as_deref())
+            .or_else(|e| {
+                // The composition root checked the file at start-up; this is a safety net.
+                tracing::error!(error = %e, "extra CA certificates unusable; using the system roots only");
+                CimdFetcher::new(config.allow_local_clients, None)
+            })
+            .unwrap_or_else(|_| CimdFetcher::empty(config.allow_local_clients));
+        Self { store, tokens, config, documents: std::sync::Arc::new(documents) }
+    }
+
+    /// The client behind `client_id`: a metadata document (fetched, cached, recorded so its
+    /// grants can name it) for an `https` URL, else a registered client.
+    async fn client(&self, client_id: &str) -> Result<Option<OAuthClient>, OAuthError> {
+        if !client_id.starts_with("https://") {
+            return self.store.oauth_client(client_id).await.map_err(store_err);
+        }
+        let doc = self.documents.fetch(client_id).await?;
+        let client = OAuthClient {
+            id: client_id.to_owned(),
+            kind: "metadata_document".to_owned(),
+            name: doc.name,
+            redirect_uris: doc.redirect_uris,
+            created_at: Utc::now(),
+        };
+        let actor = Actor::default();
+        self.store.upsert_oauth_client(&client, ClientKind::MetadataDocument, &actor).await.map_err(store_err)?;
+        Ok(Some(client))
     }
 
     /// Deployment settings.
@@ -206,10 +240,9 @@ impl OAuthService {
         let client_id =
             p.client_id.as_deref().ok_or_else(|| page(OAuthError::InvalidRequest("client_id is required".into())))?;
         let client = self
-            .store
-            .oauth_client(client_id)
+            .client(client_id)
             .await
-            .map_err(|e| page(store_err(e)))?
+            .map_err(page)?
             .ok_or_else(|| page(OAuthError::InvalidClient("unknown client_id".into())))?;
         let redirect_uri = p
             .redirect_uri

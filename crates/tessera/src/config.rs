@@ -93,6 +93,17 @@ pub struct Settings {
     #[arg(long, env = "TESSERA_OAUTH_ACCESS_TTL", default_value_t = 3600,
           value_parser = clap::value_parser!(u32).range(60..=86_400), global = true)]
     pub oauth_access_ttl: u32,
+
+    /// Let OAuth client metadata documents be fetched from loopback and private addresses
+    /// (development and tests; never on a server reachable from elsewhere).
+    #[arg(long, env = "TESSERA_OAUTH_ALLOW_LOCAL_CLIENTS", global = true, action = clap::ArgAction::SetTrue,
+          value_parser = clap::builder::BoolishValueParser::new())]
+    pub oauth_allow_local_clients: bool,
+
+    /// A PEM file of extra CA certificates trusted when fetching OAuth client metadata
+    /// documents, besides the system's roots.
+    #[arg(long, env = "TESSERA_OAUTH_EXTRA_CA_FILE", global = true)]
+    pub oauth_extra_ca_file: Option<std::path::PathBuf>,
 }
 
 /// On or off.
@@ -123,6 +134,8 @@ impl fmt::Debug for Settings {
             .field("access_log", &self.access_log)
             .field("oauth", &self.oauth)
             .field("oauth_access_ttl", &self.oauth_access_ttl)
+            .field("oauth_allow_local_clients", &self.oauth_allow_local_clients)
+            .field("oauth_extra_ca_file", &self.oauth_extra_ca_file)
             .finish()
     }
 }
@@ -216,13 +229,28 @@ impl Settings {
         config
     }
 
-    /// The OAuth authorization server's settings, `None` when it is off.
-    pub fn oauth_config(&self) -> Option<tessera_oauth::OAuthConfig> {
-        (self.oauth == Switch::On).then(|| tessera_oauth::OAuthConfig {
+    /// The OAuth authorization server's settings, `None` when it is off; the extra CA file
+    /// is read and checked here, so a bad one stops the start.
+    pub fn oauth_config(&self) -> Result<Option<tessera_oauth::OAuthConfig>, String> {
+        if self.oauth == Switch::Off {
+            return Ok(None);
+        }
+        let extra_ca_pem = match &self.oauth_extra_ca_file {
+            Some(path) => {
+                let pem =
+                    std::fs::read(path).map_err(|e| format!("TESSERA_OAUTH_EXTRA_CA_FILE {}: {e}", path.display()))?;
+                tessera_oauth::cimd::CimdFetcher::new(false, Some(&pem))?;
+                Some(pem)
+            }
+            None => None,
+        };
+        Ok(Some(tessera_oauth::OAuthConfig {
             issuer: self.issuer(),
             resources: vec![self.mcp_resource()],
             access_ttl: chrono::Duration::seconds(i64::from(self.oauth_access_ttl)),
-        })
+            allow_local_clients: self.oauth_allow_local_clients,
+            extra_ca_pem,
+        }))
     }
 
     /// The proxies whose `X-Forwarded-For` is believed.

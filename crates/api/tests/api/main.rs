@@ -3,6 +3,7 @@
 
 mod audit;
 mod auth;
+mod cimd;
 mod errors;
 mod helpers;
 mod lifecycle;
