@@ -117,22 +117,21 @@ impl Store {
         actor: &Actor,
     ) -> Result<(), StoreError> {
         let mut tx = self.pool.begin().await?;
-        if kind == ClientKind::Dynamic {
-            // Registration is open: a client that registered a day ago and never got a grant
-            // (nor has a code pending) is dropped, so registrations can't pile up forever.
-            sqlx::query(
-                "DELETE FROM oauth_clients c WHERE c.kind = 'dynamic' AND c.created_at < $1 - interval '1 day'
-                   AND NOT EXISTS (SELECT 1 FROM tokens t WHERE t.oauth_client_id = c.id)
-                   AND NOT EXISTS (SELECT 1 FROM oauth_codes o WHERE o.client_id = c.id)",
-            )
-            .bind(client.created_at)
-            .execute(&mut *tx)
-            .await?;
-        }
+        // Registration and metadata documents are open to anyone: a client known for a day
+        // that never got a grant (nor has a code pending) is dropped, so rows can't pile up.
+        sqlx::query(
+            "DELETE FROM oauth_clients c WHERE c.created_at < $1 - interval '1 day' AND c.id <> $2
+               AND NOT EXISTS (SELECT 1 FROM tokens t WHERE t.oauth_client_id = c.id)
+               AND NOT EXISTS (SELECT 1 FROM oauth_codes o WHERE o.client_id = c.id)",
+        )
+        .bind(client.created_at)
+        .bind(&client.id)
+        .execute(&mut *tx)
+        .await?;
         sqlx::query(
             "INSERT INTO oauth_clients (id, kind, name, redirect_uris, created_at, created_ip)
              VALUES ($1, $2, $3, $4, $5, $6)
-             ON CONFLICT (id) DO UPDATE SET name = $3, redirect_uris = $4",
+             ON CONFLICT (id) DO UPDATE SET name = $3, redirect_uris = $4, created_at = $5",
         )
         .bind(&client.id)
         .bind(kind.as_str())
