@@ -4,6 +4,11 @@
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:https';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { UnauthorizedError } from '@modelcontextprotocol/sdk/client/auth.js';
@@ -14,8 +19,43 @@ const CLIENT_NAME = 'SDK Test Client';
 
 let server;
 let browser;
+let certDir;
+let docServer;
+let docUrl;
+
+/** A throwaway CA and a 127.0.0.1 certificate it signed (openssl), for the metadata document. */
+function makeCerts(dir) {
+  const run = (args) => execFileSync('openssl', args, { cwd: dir, stdio: 'pipe' });
+  const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes'];
+  run(['req', '-x509', ...ec, '-keyout', 'ca.key', '-out', 'ca.pem', '-days', '1', '-subj', '/CN=tessera test CA',
+    '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign']);
+  run(['req', ...ec, '-keyout', 'leaf.key', '-out', 'leaf.csr', '-subj', '/CN=127.0.0.1']);
+  writeFileSync(path.join(dir, 'leaf.ext'), 'subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\n');
+  run(['x509', '-req', '-in', 'leaf.csr', '-CA', 'ca.pem', '-CAkey', 'ca.key', '-CAcreateserial', '-out', 'leaf.pem',
+    '-days', '1', '-extfile', 'leaf.ext']);
+}
 
 before(async () => {
+  // The Client ID Metadata Document is served over https on a loopback port; the server
+  // trusts the throwaway CA and may fetch from loopback (development settings).
+  certDir = mkdtempSync(path.join(tmpdir(), 'tessera-cimd-'));
+  makeCerts(certDir);
+  docServer = createServer({ key: readFileSync(path.join(certDir, 'leaf.key')), cert: readFileSync(path.join(certDir, 'leaf.pem')) },
+    (req, res) => {
+      res.writeHead(200, { 'Content-Type': 'application/json' });
+      res.end(JSON.stringify({
+        client_id: docUrl,
+        client_name: CIMD_CLIENT_NAME,
+        redirect_uris: [REDIRECT],
+        grant_types: ['authorization_code', 'refresh_token'],
+        response_types: ['code'],
+        token_endpoint_auth_method: 'none',
+      }));
+    });
+  await new Promise((resolve) => docServer.listen(0, '127.0.0.1', resolve));
+  docUrl = `https://127.0.0.1:${docServer.address().port}/client.json`;
+  process.env.TESSERA_OAUTH_ALLOW_LOCAL_CLIENTS = '1';
+  process.env.TESSERA_OAUTH_EXTRA_CA_FILE = path.join(certDir, 'ca.pem');
   server = await startTessera();
   browser = await launchBrowser();
 });
@@ -23,7 +63,11 @@ before(async () => {
 after(async () => {
   await browser?.close();
   await server?.stop();
+  docServer?.close();
+  if (certDir) rmSync(certDir, { recursive: true, force: true });
 });
+
+const CIMD_CLIENT_NAME = 'CIMD Test Client';
 
 /** An in-memory `OAuthClientProvider`, as a native MCP client would keep one. */
 class MemoryProvider {
@@ -141,4 +185,42 @@ test('the TypeScript SDK connects with OAuth, refreshes, and is cut off when the
     await fourth.client.listTools();
   });
   await fourth.client.close().catch(() => {});
+});
+
+/** The same client, identified by its metadata document instead of registering. */
+class DocumentProvider extends MemoryProvider {
+  get clientMetadataUrl() { return docUrl; }
+  get clientMetadata() { return { ...super.clientMetadata, client_name: CIMD_CLIENT_NAME }; }
+}
+
+test('the TypeScript SDK connects with a Client ID Metadata Document instead of registering', async () => {
+  const email = server.addUser(uniqueEmail('cimd'));
+  const provider = new DocumentProvider();
+  const first = connect(provider);
+  await assert.rejects(first.client.connect(first.transport), UnauthorizedError);
+  assert.equal(provider.saved.client?.client_id, docUrl, 'the document URL is the client id');
+
+  const { page } = await openPage(browser, server);
+  const callback = new Promise((resolve) => {
+    page.route(`${REDIRECT}**`, (route) => {
+      resolve(route.request().url());
+      route.fulfill({ status: 200, contentType: 'text/plain', body: 'done' });
+    });
+  });
+  await page.goto(provider.authorizationUrl.href);
+  await page.getByLabel('Email').fill(email);
+  await page.getByLabel('Password').fill(PASSWORD);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await page.getByRole('heading', { level: 1, name: `Allow “${CIMD_CLIENT_NAME}” to use Tessera?` }).waitFor();
+  assert.equal((await page.locator('#consent-origin').textContent()).trim(), '127.0.0.1');
+  await page.getByRole('button', { name: 'Allow' }).click();
+  const back = new URL(await callback);
+  assert.equal(back.searchParams.get('iss'), server.url);
+  await first.transport.finishAuth(back.searchParams.get('code'));
+
+  const second = connect(provider);
+  await second.client.connect(second.transport);
+  const who = await second.client.callTool({ name: 'whoami', arguments: {} });
+  assert.ok(!who.isError, textOf(who));
+  await second.client.close();
 });
