@@ -4,7 +4,7 @@
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:https';
 import { tmpdir } from 'node:os';
@@ -12,7 +12,7 @@ import path from 'node:path';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { UnauthorizedError } from '@modelcontextprotocol/sdk/client/auth.js';
-import { startTessera, launchBrowser, openPage, uniqueEmail, screenshot, PASSWORD } from './helpers.mjs';
+import { startTessera, launchBrowser, openPage, uniqueEmail, screenshot, PASSWORD, ROOT, TARGET_DIR } from './helpers.mjs';
 
 const REDIRECT = 'http://127.0.0.1:33418/callback';
 const CLIENT_NAME = 'SDK Test Client';
@@ -223,4 +223,61 @@ test('the TypeScript SDK connects with a Client ID Metadata Document instead of 
   const who = await second.client.callTool({ name: 'whoami', arguments: {} });
   assert.ok(!who.isError, textOf(who));
   await second.client.close();
+});
+
+const PYTHON = path.join(TARGET_DIR, 'interop-venv/bin/python');
+const PY_OAUTH_CLIENT = path.join(ROOT, 'interop/python/mcp_oauth_client.py');
+
+/** Signs in and approves `authorizationUrl` in a fresh page; resolves to the redirect's URL. */
+async function approveInBrowser(authorizationUrl, email, clientName) {
+  const { page, context } = await openPage(browser, server);
+  const callback = new Promise((resolve) => {
+    page.route(`${REDIRECT}**`, (route) => {
+      resolve(route.request().url());
+      route.fulfill({ status: 200, contentType: 'text/plain', body: 'done' });
+    });
+  });
+  await page.goto(authorizationUrl);
+  await page.getByLabel('Email').fill(email);
+  await page.getByLabel('Password').fill(PASSWORD);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await page.getByRole('heading', { level: 1, name: `Allow “${clientName}” to use Tessera?` }).waitFor();
+  await page.getByRole('button', { name: 'Allow' }).click();
+  const url = new URL(await callback);
+  await context.close();
+  return url;
+}
+
+test('the Python SDK OAuthClientProvider connects with a Client ID Metadata Document', async () => {
+  const email = server.addUser(uniqueEmail('py-cimd'));
+  const child = spawn(PYTHON, [PY_OAUTH_CLIENT, `${server.url}/mcp`, docUrl, REDIRECT], { stdio: ['pipe', 'pipe', 'pipe'] });
+  let stderr = '';
+  child.stderr.on('data', (d) => { stderr = (stderr + d).slice(-5000); });
+  const exited = new Promise((resolve) => child.on('exit', resolve));
+  let buffered = '';
+  const lines = [];
+  let authorize;
+  const authorizeSeen = new Promise((resolve) => { authorize = resolve; });
+  child.stdout.on('data', (d) => {
+    buffered += d;
+    let nl;
+    while ((nl = buffered.indexOf('\n')) >= 0) {
+      const line = buffered.slice(0, nl);
+      buffered = buffered.slice(nl + 1);
+      lines.push(line);
+      const msg = JSON.parse(line);
+      if (msg.authorize) authorize(msg.authorize);
+      if (msg.error) authorize(null);
+    }
+  });
+  const url = await Promise.race([authorizeSeen, exited.then(() => null)]);
+  assert.ok(url, `no authorization URL: ${lines.join('\n')} ${stderr}`);
+  const back = await approveInBrowser(url, email, CIMD_CLIENT_NAME);
+  child.stdin.write(`${JSON.stringify(Object.fromEntries(back.searchParams))}\n`);
+  const code = await exited;
+  const out = JSON.parse(lines.at(-1));
+  assert.equal(code, 0, `${JSON.stringify(out)} ${stderr}`);
+  assert.equal(out.client_id, docUrl);
+  assert.ok(out.tools.includes('whoami'), out.tools.join(', '));
+  assert.equal(out.whoami.is_error, false);
 });
