@@ -29,7 +29,8 @@ pub const REGISTRATION_WINDOW_SECS: i64 = 600;
 /// Addresses remembered at most by the registration limiter (cleared when full).
 const MAX_TRACKED_ADDRESSES: usize = 10_000;
 
-/// Per-address fixed-window counter for `POST /oauth/register`.
+/// Per-address fixed-window counter for `POST /oauth/register` and for authorization
+/// requests naming a metadata-document client (each may cost an outbound fetch).
 #[derive(Debug, Default)]
 pub struct RegistrationLimiter {
     windows: Mutex<HashMap<String, (DateTime<Utc>, u32)>>,
@@ -194,6 +195,14 @@ async fn authorize(req: HttpRequest, state: web::Data<ApiState>) -> HttpResponse
         Ok(p) => p.into_inner(),
         Err(_) => return error_page(&OAuthError::InvalidRequest("malformed or repeated query parameter".into())),
     };
+    // A metadata-document client id makes Tessera fetch a URL the caller chose: that costs
+    // the same per-address budget as a registration, so no one drives unbounded fetches.
+    if params.client_id.as_deref().is_some_and(|c| c.starts_with("https://")) {
+        let key = crate::throttle::ip_key(client_ip(&req).as_deref().unwrap_or("unknown"));
+        if let Err(retry) = state.registrations.admit(&key, Utc::now()) {
+            return error_page(&OAuthError::SlowDown(retry));
+        }
+    }
     match oauth.check_authorize(&params).await {
         Ok(_) => found(&format!("/#/oauth/consent?{}", req.query_string())),
         Err(AuthorizeFailure::Page(e)) => error_page(&e),
