@@ -1,6 +1,7 @@
 // Tessera's web UI: sign in, list, create, inspect, edit, rotate and revoke tokens.
-// Hash routes: #/tokens (list), #/tokens/new (create), #/tokens/<id> (detail); #/webhooks and
-// #/users live in alerts.js.
+// Hash routes: #/tokens (list), #/tokens/new (create), #/tokens/<id> (detail),
+// #/oauth/consent?<authorize query> (OAuth consent, consent.js); #/webhooks and #/users live in
+// alerts.js.
 
 import { api, ApiError, setCsrf } from './api.js';
 import { h, replace, announce, newId, time, formatDate } from './dom.js';
@@ -9,6 +10,7 @@ import { limits, loadLimits } from './limits.js';
 import { clientConfigs, mcpUrl } from './configs.js';
 import { usageChart } from './chart.js';
 import { alertsCard, viewWebhooks, viewUsers } from './alerts.js';
+import { viewConsent } from './consent.js';
 
 const main = document.getElementById('main');
 const EXPIRING_SOON_DAYS = 7;
@@ -96,6 +98,7 @@ function route() {
   const ui = { page, notice, handle, me };
   if (parts.length === 1 && parts[0] === 'webhooks') return viewWebhooks(ui);
   if (parts.length === 1 && parts[0] === 'users' && me.is_admin) return viewUsers(ui);
+  if (path === '/oauth/consent') return viewConsent({ page, notice, field, handle });
   if (parts[0] !== 'tokens' || parts.length > 2) {
     location.replace('#/tokens');
     return undefined;
@@ -237,7 +240,7 @@ async function viewList(params) {
     return;
   }
   const rows = pageData.items.map((t) => h('tr', { dataset: { tokenId: t.id } },
-    h('th', { scope: 'row', 'data-label': 'Name' }, h('a', { href: `#/tokens/${t.id}` }, t.name)),
+    h('th', { scope: 'row', 'data-label': 'Name' }, h('a', { href: `#/tokens/${t.id}` }, t.name), viaOAuth(t)),
     h('td', { 'data-label': 'Status' }, badge(t)),
     h('td', { 'data-label': 'Scopes' }, h('span', { class: 'scopes' }, t.scopes.join(' '))),
     h('td', { 'data-label': 'Created' }, time(t.created_at, { withTime: false })),
@@ -268,6 +271,12 @@ async function viewList(params) {
     nav.append(h('a', { class: 'button secondary', href: `#/tokens?${next}`, rel: 'next', id: 'next-page' }, 'Next page →'));
   }
   replace(results, h('div', { class: 'table-wrap' }, table), nav.childNodes.length ? nav : null);
+}
+
+/** "via OAuth — <client>" for a grant made on the consent page, else nothing. */
+function viaOAuth(t) {
+  if (!t.oauth_client) return null;
+  return h('span', { class: 'via-oauth' }, ` via OAuth — ${t.oauth_client.name || t.oauth_client.id}`);
 }
 
 // ---------- forms ----------
@@ -690,6 +699,7 @@ function metadataCard(t) {
       row('Last used', t.last_used_at ? [time(t.last_used_at), t.last_used_from ? ` from ${t.last_used_from}` : ''] : h('span', { class: 'muted' }, 'never')),
       row('Rate limit', t.rate_limit_per_hour ? `${t.rate_limit_per_hour} requests per hour` : 'unlimited'),
       row('Audience', (t.audience || []).map((a) => h('code', {}, a))),
+      t.oauth_client ? row('Granted to', viaOAuth(t)) : null,
       t.minted_by ? row('Minted by', link(t.minted_by)) : null,
       t.rotated_from ? row('Replaces', link(t.rotated_from)) : null,
       t.replaced_by ? row('Replaced by', link(t.replaced_by)) : null,

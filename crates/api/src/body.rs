@@ -28,6 +28,13 @@ impl<T> JsonObject<T> {
     }
 }
 
+impl<T> std::ops::Deref for JsonObject<T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        &self.0
+    }
+}
+
 impl<T: DeserializeOwned + 'static> FromRequest for JsonObject<T> {
     type Error = actix_web::Error;
     type Future = Pin<Box<dyn Future<Output = Result<Self, Self::Error>>>>;

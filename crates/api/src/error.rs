@@ -252,6 +252,10 @@ impl From<TokenError> for ApiError {
                 tracing::error!(%cause, "token signing failed");
                 Self::Internal
             }
+            // Only the OAuth token endpoint meets these, and it maps them itself.
+            e @ (TokenError::GrantInvalid | TokenError::RefreshReused) => {
+                Self::BadRequest { code: "invalid_grant", message: e.to_string(), details: None }
+            }
         }
     }
 }
@@ -289,6 +293,7 @@ impl From<TokenRuleViolation> for ApiError {
             V::RotateOthersToken => forbidden("not_owner", serde_json::json!({})),
             V::Inactive => Self::Conflict { code: "token_inactive", message },
             V::AlreadyRotated => Self::Conflict { code: "already_rotated", message },
+            V::RotateOAuthGrant => Self::Conflict { code: "oauth_grant", message },
         }
     }
 }

@@ -8,9 +8,11 @@
 pub mod auth;
 mod auth_routes;
 mod body;
+mod consent;
 mod cursor;
 pub mod error;
 pub mod models;
+pub mod oauth;
 mod openapi;
 pub mod throttle;
 mod tokens;
@@ -52,19 +54,31 @@ pub struct ApiConfig {
     pub trusted_proxies: tessera_auth::TrustedProxies,
     /// Webhooks may target loopback and private addresses (`TESSERA_WEBHOOKS_ALLOW_LOCAL`).
     pub webhooks_allow_local: bool,
+    /// The OAuth authorization server's settings; `None` turns it off (`TESSERA_OAUTH=off`).
+    pub oauth: Option<tessera_oauth::OAuthConfig>,
 }
+
+/// Default lifetime of an OAuth access token (`TESSERA_OAUTH_ACCESS_TTL`), in seconds.
+pub const OAUTH_ACCESS_TTL_SECS: i64 = 3600;
 
 impl ApiConfig {
     /// Settings for a server reachable at `public_url`, minting for `issuer` and `mcp_resource`.
     pub fn new(public_url: &str, issuer: String, mcp_resource: String) -> Self {
         Self {
             issuer,
-            audience: vec![mcp_resource],
+            audience: vec![mcp_resource.clone()],
             secure_cookies: public_url.starts_with("https://"),
             session_ttl: chrono::Duration::hours(SESSION_HOURS),
             throttle: ThrottleConfig::default(),
             trusted_proxies: tessera_auth::TrustedProxies::default(),
             webhooks_allow_local: false,
+            oauth: Some(tessera_oauth::OAuthConfig {
+                issuer: public_url.trim_end_matches('/').to_owned(),
+                resources: vec![mcp_resource],
+                access_ttl: chrono::Duration::seconds(OAUTH_ACCESS_TTL_SECS),
+                allow_local_clients: false,
+                extra_ca_pem: None,
+            }),
         }
     }
 }
@@ -84,6 +98,10 @@ pub struct ApiState {
     pub metering: Arc<Metering>,
     /// The token lifecycle: every issue, change, rotation and revocation goes through it.
     pub tokens: TokenService,
+    /// The OAuth authorization server, unless turned off.
+    pub oauth: Option<tessera_oauth::OAuthService>,
+    /// Per-address limit of `POST /oauth/register`, shared by every worker.
+    pub registrations: Arc<oauth::RegistrationLimiter>,
 }
 
 /// The process's validator as the lifecycle's key source: it signs with the validator's
@@ -112,7 +130,17 @@ impl ApiState {
             config.audience.clone(),
         );
         let tokens = TokenService::new(store.clone(), minter);
-        Self { store, validator, config: Arc::new(config), throttle, metering: Arc::default(), tokens }
+        let oauth = config.oauth.clone().map(|c| tessera_oauth::OAuthService::new(store.clone(), tokens.clone(), c));
+        Self {
+            store,
+            validator,
+            config: Arc::new(config),
+            throttle,
+            metering: Arc::default(),
+            tokens,
+            oauth,
+            registrations: Arc::default(),
+        }
     }
 
     /// The same state counting against the process's shared [`Metering`].
@@ -124,6 +152,9 @@ impl ApiState {
 /// Mounts `/api/v2` and `/openapi.json`: `App::new().configure(tessera_api::configure(state.clone()))`.
 pub fn configure(state: ApiState) -> impl FnOnce(&mut ServiceConfig) {
     move |cfg: &mut ServiceConfig| {
+        if state.oauth.is_some() {
+            oauth::configure(cfg, &state);
+        }
         cfg.service(
             // A resource whose route holds the GET guard: any other method is a 405 naming
             // GET (`cfg.route` would move the guard to the resource, and answer 404).
@@ -180,6 +211,12 @@ pub fn configure(state: ApiState) -> impl FnOnce(&mut ServiceConfig) {
                 .service(web::resource("/auth/login").route(web::post().to(auth_routes::login)))
                 .service(web::resource("/auth/logout").route(web::post().to(auth_routes::logout)))
                 .service(web::resource("/auth/me").route(web::get().to(auth_routes::me)))
+                .service(
+                    web::resource("/oauth/consent")
+                        .route(web::get().to(consent::show))
+                        .route(web::post().to(consent::decide)),
+                )
+                .service(web::resource("/oauth/clients").route(web::get().to(consent::clients)))
                 .default_service(web::to(error::not_found)),
         );
     }

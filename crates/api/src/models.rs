@@ -52,6 +52,17 @@ pub struct TokenView {
     pub revocation_effective_at: Option<DateTime<Utc>>,
     /// Why it was revoked, if someone said.
     pub revoke_reason: Option<String>,
+    /// For an OAuth grant: the client it was granted to ("via OAuth — <client>").
+    pub oauth_client: Option<OAuthClientRef>,
+}
+
+/// The OAuth client a grant belongs to.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct OAuthClientRef {
+    /// `client_id`.
+    pub id: String,
+    /// Its display name.
+    pub name: Option<String>,
 }
 
 impl TokenView {
@@ -77,6 +88,7 @@ impl TokenView {
             revoked_at: r.revoked_at,
             revocation_effective_at: r.revocation_effective_at,
             revoke_reason: r.revoke_reason,
+            oauth_client: r.oauth_client_id.map(|id| OAuthClientRef { id, name: r.oauth_client_name }),
         }
     }
 }

@@ -5,7 +5,7 @@ use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder
 use utoipa::{Modify, OpenApi};
 
 use crate::auth::SESSION_COOKIE;
-use crate::{auth_routes, error, models, tokens, usage, users, webhooks};
+use crate::{auth_routes, consent, error, models, tokens, usage, users, webhooks};
 
 /// The `/api/v2` description.
 #[derive(OpenApi)]
@@ -18,7 +18,7 @@ use crate::{auth_routes, error, models, tokens, usage, users, webhooks};
     ),
     paths(
         tokens::create, tokens::list, tokens::get, tokens::patch, tokens::revoke, tokens::rotate,
-        tokens::validate, tokens::audit, tokens::limits, usage::usage, auth_routes::login, auth_routes::logout, auth_routes::me, users::list, users::patch, webhooks::create, webhooks::list, webhooks::get, webhooks::patch, webhooks::delete, webhooks::deliveries, webhooks::token_alerts, serve,
+        tokens::validate, tokens::audit, tokens::limits, usage::usage, auth_routes::login, auth_routes::logout, auth_routes::me, users::list, users::patch, webhooks::create, webhooks::list, webhooks::get, webhooks::patch, webhooks::delete, webhooks::deliveries, webhooks::token_alerts, consent::show, consent::decide, consent::clients, serve,
     ),
     components(schemas(
         error::ErrorBody, models::TokenView, models::IssuedTokenView, models::CreateTokenRequest,
@@ -26,11 +26,15 @@ use crate::{auth_routes, error, models, tokens, usage, users, webhooks};
         models::TokenPageView, models::ValidationView, models::LoginRequest, models::UserView, models::LoginView,
         models::MeView, models::PatchUserRequest, webhooks::CreateWebhookRequest, webhooks::PatchWebhookRequest, webhooks::WebhookView, webhooks::CreatedWebhookView, webhooks::DeliveryView, webhooks::AlertView, models::LimitsView, models::AuditEntryView, models::AuditPageView, usage::UsageView, usage::Counts, usage::Bucket, usage::MethodUsage, usage::Denials,
         usage::Granularity,
+        models::OAuthClientRef, consent::ConsentView, consent::ConsentDecision,
+        consent::ConsentRedirect, consent::OAuthClientView,
     )),
     modifiers(&SecuritySchemes),
     tags(
         (name = "tokens", description = "Scoped bearer tokens"),
         (name = "auth", description = "Browser sign-in sessions"),
+        (name = "oauth", description = "The consent page of the OAuth authorization server (the protocol \
+            endpoints /oauth/* and /.well-known/oauth-authorization-server follow RFC 6749/8414/7591/7009)"),
         (name = "meta", description = "This document"),
     )
 )]

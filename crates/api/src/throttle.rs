@@ -209,7 +209,7 @@ fn bound(map: &mut HashMap<String, Entry>, now: Instant, window: Duration, limit
 
 /// The throttle key of a client address: IPv6 clients are keyed by their /64, since one
 /// subscriber usually holds a whole /64 and could otherwise rotate through it.
-fn ip_key(ip: &str) -> String {
+pub(crate) fn ip_key(ip: &str) -> String {
     match ip.parse::<IpAddr>() {
         Ok(IpAddr::V6(v6)) => match v6.to_ipv4_mapped() {
             Some(v4) => format!("ip:{v4}"),

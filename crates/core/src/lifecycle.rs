@@ -120,6 +120,9 @@ pub enum TokenRuleViolation {
     /// An expiry computation left the calendar.
     #[error("the expiry is out of range")]
     ExpiryOutOfRange,
+    /// An OAuth grant's secret belongs to its client, which renews it with its refresh token.
+    #[error("an OAuth grant can't be rotated: its client renews its access tokens itself; revoke it to end it")]
+    RotateOAuthGrant,
 }
 
 /// Where a token stands, as the rules need it.
@@ -137,6 +140,8 @@ pub struct TokenFacts {
     pub rate_limit: Option<RateLimit>,
     /// Whether it is usable now (not expired, not revoked, rotated within grace included).
     pub active: bool,
+    /// Whether it is an OAuth grant (its access tokens belong to an OAuth client).
+    pub oauth_grant: bool,
     /// Whether rotation already replaced it.
     pub replaced: bool,
 }
@@ -239,6 +244,9 @@ pub fn check_rotate(who: &Requester, facts: &TokenFacts, now: DateTime<Utc>) -> 
     }
     if facts.replaced {
         return Err(TokenRuleViolation::AlreadyRotated);
+    }
+    if facts.oauth_grant {
+        return Err(TokenRuleViolation::RotateOAuthGrant);
     }
     // Nobody, admin included, receives a working secret for another user's identity.
     if let Some(user_id) = who.user_id()

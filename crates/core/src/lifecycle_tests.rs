@@ -33,6 +33,7 @@ fn facts(owner: Uuid, scope: &str) -> TokenFacts {
         rate_limit: limit(100),
         active: true,
         replaced: false,
+        oauth_grant: false,
     }
 }
 
@@ -153,4 +154,11 @@ fn an_admins_token_sees_everyone_only_with_mcp_admin_in_it() {
     assert!(admin.can_see(Uuid::now_v7()));
     assert_eq!(admin.list_scope(), None);
     assert!(Requester::Person { user_id: Uuid::nil(), is_admin: true }.can_see(Uuid::now_v7()));
+}
+
+#[test]
+fn an_oauth_grant_cannot_be_rotated() {
+    let f = TokenFacts { oauth_grant: true, ..facts(Uuid::nil(), "read:tasks") };
+    let who = Requester::Person { user_id: Uuid::nil(), is_admin: false };
+    assert_eq!(check_rotate(&who, &f, now()), Err(TokenRuleViolation::RotateOAuthGrant));
 }

@@ -74,6 +74,11 @@ impl fmt::Debug for Minted {
 
 /// Signs a token for `req`.
 pub fn mint(ring: &KeyRing, req: &MintRequest) -> Result<Minted, CodecError> {
+    mint_for_client(ring, req, CLIENT_ID)
+}
+
+/// Signs a token for `req` naming `client_id` (an OAuth client's access token).
+pub fn mint_for_client(ring: &KeyRing, req: &MintRequest, client_id: &str) -> Result<Minted, CodecError> {
     let claims = Claims {
         iss: req.issuer.clone(),
         sub: req.user_id.to_string(),
@@ -83,7 +88,7 @@ pub fn mint(ring: &KeyRing, req: &MintRequest) -> Result<Minted, CodecError> {
         nbf: req.now.timestamp(),
         jti: req.jti,
         scope: req.scopes.to_claim(),
-        client_id: CLIENT_ID.to_owned(),
+        client_id: client_id.to_owned(),
     };
     let token = encode(ring, &claims)?;
     let sha256 = token_sha256(&token);

@@ -102,13 +102,17 @@ impl McpDenial {
         }
     }
 
-    /// The response; `resource_metadata` is the URL of our RFC 9728 document.
-    pub fn response(&self, resource_metadata: &str) -> HttpResponse {
+    /// The response; `resource_metadata` is the URL of our RFC 9728 document and `scope` what
+    /// every request needs (named in a 401 so an OAuth client asks for it; MCP step-up).
+    pub fn response(&self, resource_metadata: &str, scope: &str) -> HttpResponse {
         let mut res = HttpResponse::build(self.status());
         res.insert_header((header::CACHE_CONTROL, "no-store"));
         match self {
             Self::Unauthorized { presented, error, code, message } => {
                 let mut challenge = format!(r#"Bearer realm="tessera", resource_metadata="{resource_metadata}""#);
+                if !scope.is_empty() {
+                    challenge.push_str(&format!(r#", scope="{scope}""#));
+                }
                 if *presented {
                     challenge.push_str(&format!(r#", error="{error}", error_description="{}""#, quote_safe(message)));
                 }

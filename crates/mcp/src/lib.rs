@@ -44,6 +44,9 @@ pub struct McpConfig {
     pub usage_flush_interval: Duration,
     /// Proxies whose `X-Forwarded-For` names the client (`TESSERA_TRUSTED_PROXIES`).
     pub trusted_proxies: tessera_auth::TrustedProxies,
+    /// Whether Tessera's own OAuth authorization server runs (`TESSERA_OAUTH`), so the
+    /// resource metadata names it in `authorization_servers`.
+    pub authorization_server: bool,
 }
 
 impl McpConfig {
@@ -55,6 +58,7 @@ impl McpConfig {
             required_scopes: ScopeSet::parse_any(tessera_core::scope::ACCESS).unwrap_or_default(),
             usage_flush_interval: Duration::from_secs(1),
             trusted_proxies: tessera_auth::TrustedProxies::default(),
+            authorization_server: true,
         }
     }
 

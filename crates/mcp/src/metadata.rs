@@ -11,14 +11,18 @@ use crate::McpState;
 pub(crate) async fn protected_resource(state: web::Data<McpState>) -> HttpResponse {
     let config = state.config();
     let scopes: Vec<&str> = CATALOG.iter().copied().chain([ACCESS, READ, WRITE, EXECUTE]).collect();
-    HttpResponse::Ok().insert_header((header::CACHE_CONTROL, "public, max-age=300")).json(json!({
+    let mut doc = json!({
         "resource": config.resource(),
-        "authorization_servers": [config.public_url],
         "scopes_supported": scopes,
         "bearer_methods_supported": ["header"],
         "resource_name": "Tessera MCP server",
         "resource_documentation": format!("{}/", config.public_url),
-    }))
+    });
+    // With the authorization server off, naming one would start flows that go nowhere.
+    if config.authorization_server {
+        doc["authorization_servers"] = json!([config.public_url]);
+    }
+    HttpResponse::Ok().insert_header((header::CACHE_CONTROL, "public, max-age=300")).json(doc)
 }
 
 /// `GET /.well-known/jwks.json`: the public keys that verify Tessera tokens (none in HS256 mode).

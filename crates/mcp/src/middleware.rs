@@ -90,10 +90,11 @@ async fn guard(
 ) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
     let inner = &state.inner;
     let metadata_url = inner.config.resource_metadata_url();
+    let required = inner.config.required_scopes.to_claim();
     let deny = async |mut req: ServiceRequest, denial: McpDenial| {
         inner.metrics.auth_outcome(denial.reason());
         drain_small_body(&mut req).await;
-        Ok(req.into_response(denial.response(&metadata_url)))
+        Ok(req.into_response(denial.response(&metadata_url, &required)))
     };
 
     if let Some(origin) = req.headers().get(header::ORIGIN) {

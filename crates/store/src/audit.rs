@@ -52,6 +52,16 @@ pub enum AuditAction {
     LoginFailed,
     /// Someone signed out.
     Logout,
+    /// A user approved an OAuth client's request (the grant's token is issued on exchange).
+    OAuthConsent,
+    /// A user denied an OAuth client's request.
+    OAuthDeny,
+    /// An OAuth grant's refresh token was used to get a new access token.
+    OAuthRefresh,
+    /// A used refresh token or authorization code came back: the grant was revoked.
+    OAuthReuse,
+    /// A client registered itself (RFC 7591).
+    OAuthRegister,
 }
 
 impl AuditAction {
@@ -70,6 +80,11 @@ impl AuditAction {
             Self::Login => "auth.login",
             Self::LoginFailed => "auth.login_failed",
             Self::Logout => "auth.logout",
+            Self::OAuthConsent => "oauth.consent",
+            Self::OAuthDeny => "oauth.deny",
+            Self::OAuthRefresh => "oauth.refresh",
+            Self::OAuthReuse => "oauth.reuse_detected",
+            Self::OAuthRegister => "oauth.register",
         }
     }
 }

@@ -63,6 +63,10 @@ pub struct TokenRecord {
     pub revocation_kind: Option<String>,
     /// When the revocation was recorded.
     pub revoked_at: Option<DateTime<Utc>>,
+    /// The OAuth client this token was granted to, if it is an OAuth grant.
+    pub oauth_client_id: Option<String>,
+    /// That client's name.
+    pub oauth_client_name: Option<String>,
     /// When it takes effect (end of a rotation's grace).
     pub revocation_effective_at: Option<DateTime<Utc>>,
     /// Why, if someone said.
@@ -89,8 +93,9 @@ impl TokenRecord {
 
 const SELECT_TOKEN: &str = "SELECT t.id, t.user_id, t.name, t.description, t.scopes, t.audience, t.created_at,
         t.expires_at, t.rate_limit_per_hour, t.last_used_at, t.last_used_from, t.rotated_from, t.replaced_by, t.minted_by,
-        r.kind AS revocation_kind, r.revoked_at, r.effective_at AS revocation_effective_at, r.reason AS revoke_reason
-    FROM tokens t LEFT JOIN revocations r ON r.token_id = t.id";
+        r.kind AS revocation_kind, r.revoked_at, r.effective_at AS revocation_effective_at, r.reason AS revoke_reason,
+        t.oauth_client_id, c.name AS oauth_client_name
+    FROM tokens t LEFT JOIN revocations r ON r.token_id = t.id LEFT JOIN oauth_clients c ON c.id = t.oauth_client_id";
 
 /// A token row to insert: the service has checked the rules and signed the secret.
 #[derive(Debug, Clone)]
@@ -121,6 +126,8 @@ pub struct NewToken {
     pub token_sha256: TokenHash,
     /// The signing key's id.
     pub kid: String,
+    /// The OAuth client the token is granted to, for an OAuth grant.
+    pub oauth_client_id: Option<String>,
 }
 
 /// Which tokens to list (keyset pagination, newest first).
@@ -284,8 +291,8 @@ impl TokenTx {
     pub async fn insert(&mut self, row: &NewToken) -> Result<TokenRecord, StoreError> {
         sqlx::query(
             "INSERT INTO tokens (id, user_id, name, description, scopes, audience, created_at, expires_at,
-                                 rate_limit_per_hour, rotated_from, minted_by, token_sha256, kid)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+                                 rate_limit_per_hour, rotated_from, minted_by, token_sha256, kid, oauth_client_id)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
         )
         .bind(row.id)
         .bind(row.user_id)
@@ -300,6 +307,7 @@ impl TokenTx {
         .bind(row.minted_by)
         .bind(row.token_sha256.as_bytes().as_slice())
         .bind(&row.kid)
+        .bind(row.oauth_client_id.as_deref())
         .execute(&mut *self.tx)
         .await?;
         fetch_token(&mut self.tx, row.id).await
@@ -397,6 +405,18 @@ impl TokenTx {
         .bind(now)
         .fetch_all(&mut *self.tx)
         .await?)
+    }
+
+    /// Replaces the hash of a token's secret: an OAuth grant's row carries its current
+    /// access token's hash, so a refresh makes the previous access token stop matching.
+    pub async fn set_secret_hash(&mut self, id: Uuid, sha256: &TokenHash, kid: &str) -> Result<(), StoreError> {
+        sqlx::query("UPDATE tokens SET token_sha256 = $2, kid = $3 WHERE id = $1")
+            .bind(id)
+            .bind(sha256.as_bytes().as_slice())
+            .bind(kid)
+            .execute(&mut *self.tx)
+            .await?;
+        Ok(())
     }
 
     /// Reads a token's row as it stands inside this change.

@@ -106,6 +106,36 @@ pub struct Settings {
     /// 401s for one token id within 5 minutes that raise `token.auth_failures`.
     #[arg(long, env = "TESSERA_ALERT_AUTH_FAILURES", default_value_t = 10, global = true)]
     pub alert_auth_failures: u32,
+    /// The built-in OAuth 2.1 authorization server for MCP clients: `on` (default) or `off`
+    /// (header-only deployments: no /oauth/*, and the resource metadata names no server).
+    #[arg(long, env = "TESSERA_OAUTH", value_enum, default_value = "on", global = true)]
+    pub oauth: Switch,
+
+    /// Lifetime of OAuth access tokens, in seconds (the grant itself lives as long as the
+    /// user chose on the consent page; clients refresh).
+    #[arg(long, env = "TESSERA_OAUTH_ACCESS_TTL", default_value_t = 3600,
+          value_parser = clap::value_parser!(u32).range(60..=86_400), global = true)]
+    pub oauth_access_ttl: u32,
+
+    /// Let OAuth client metadata documents be fetched from loopback and private addresses
+    /// (development and tests; never on a server reachable from elsewhere).
+    #[arg(long, env = "TESSERA_OAUTH_ALLOW_LOCAL_CLIENTS", global = true, action = clap::ArgAction::SetTrue,
+          value_parser = clap::builder::BoolishValueParser::new())]
+    pub oauth_allow_local_clients: bool,
+
+    /// A PEM file of extra CA certificates trusted when fetching OAuth client metadata
+    /// documents, besides the system's roots.
+    #[arg(long, env = "TESSERA_OAUTH_EXTRA_CA_FILE", global = true)]
+    pub oauth_extra_ca_file: Option<std::path::PathBuf>,
+}
+
+/// On or off.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Switch {
+    /// Enabled.
+    On,
+    /// Disabled.
+    Off,
 }
 
 impl fmt::Debug for Settings {
@@ -130,6 +160,10 @@ impl fmt::Debug for Settings {
             .field("alert_scan_interval_ms", &self.alert_scan_interval_ms)
             .field("webhook_retry_base_ms", &self.webhook_retry_base_ms)
             .field("alert_auth_failures", &self.alert_auth_failures)
+            .field("oauth", &self.oauth)
+            .field("oauth_access_ttl", &self.oauth_access_ttl)
+            .field("oauth_allow_local_clients", &self.oauth_allow_local_clients)
+            .field("oauth_extra_ca_file", &self.oauth_extra_ca_file)
             .finish()
     }
 }
@@ -231,7 +265,32 @@ impl Settings {
             self.allowed_origins.iter().map(|o| o.trim().to_owned()).filter(|o| !o.is_empty()).collect();
         config.required_scopes = self.mcp_required_scopes.clone();
         config.trusted_proxies = self.trusted_proxies();
+        config.authorization_server = self.oauth == Switch::On;
         config
+    }
+
+    /// The OAuth authorization server's settings, `None` when it is off; the extra CA file
+    /// is read and checked here, so a bad one stops the start.
+    pub fn oauth_config(&self) -> Result<Option<tessera_oauth::OAuthConfig>, String> {
+        if self.oauth == Switch::Off {
+            return Ok(None);
+        }
+        let extra_ca_pem = match &self.oauth_extra_ca_file {
+            Some(path) => {
+                let pem =
+                    std::fs::read(path).map_err(|e| format!("TESSERA_OAUTH_EXTRA_CA_FILE {}: {e}", path.display()))?;
+                tessera_oauth::cimd::CimdFetcher::new(false, Some(&pem))?;
+                Some(pem)
+            }
+            None => None,
+        };
+        Ok(Some(tessera_oauth::OAuthConfig {
+            issuer: self.issuer(),
+            resources: vec![self.mcp_resource()],
+            access_ttl: chrono::Duration::seconds(i64::from(self.oauth_access_ttl)),
+            allow_local_clients: self.oauth_allow_local_clients,
+            extra_ca_pem,
+        }))
     }
 
     /// The proxies whose `X-Forwarded-For` is believed.

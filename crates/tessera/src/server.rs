@@ -100,6 +100,7 @@ impl Application {
         );
         api_config.trusted_proxies = state.settings.trusted_proxies();
         api_config.webhooks_allow_local = state.settings.webhooks_allow_local;
+        api_config.oauth = state.settings.oauth_config().map_err(std::io::Error::other)?;
         let api = tessera_api::ApiState::new(state.store.clone(), Arc::clone(&state.validator), api_config)
             .with_metering(Arc::clone(&state.metering));
         // The MCP face's state (metrics, rmcp service), likewise shared by every worker; rate

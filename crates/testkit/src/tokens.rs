@@ -90,6 +90,7 @@ impl TokenSpec {
             minted_by: None,
             token_sha256: minted.sha256,
             kid: ring.signing_kid().to_owned(),
+            oauth_client_id: None,
         };
         let mut tx = store.begin_token_change().await.expect("begin");
         let record = tx.insert(&row).await.expect("insert token");

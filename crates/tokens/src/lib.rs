@@ -13,4 +13,4 @@ mod minter;
 mod service;
 
 pub use minter::{KeySource, Minter};
-pub use service::{IssueInput, Issued, PatchInput, Revoked, TokenError, TokenService};
+pub use service::{GrantInput, IssueInput, Issued, IssuedAccess, PatchInput, Revoked, TokenError, TokenService};

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use tessera_core::codec::CodecError;
 use tessera_core::keys::KeyRing;
-use tessera_core::mint::{MintRequest, Minted, mint};
+use tessera_core::mint::{MintRequest, Minted, mint, mint_for_client};
 use tessera_core::scope::ScopeSet;
 use uuid::Uuid;
 
@@ -82,4 +82,35 @@ impl Minter {
         )?;
         Ok((minted, ring.signing_kid().to_owned()))
     }
+
+    /// Signs an OAuth access token for an existing grant row: `jti` is the grant's id,
+    /// `client_id` the OAuth client.
+    pub(crate) fn mint_access(&self, grant: &AccessGrant<'_>) -> Result<(Minted, String), CodecError> {
+        let ring = self.keys.key_ring();
+        let minted = mint_for_client(
+            &ring,
+            &MintRequest {
+                issuer: self.issuer.clone(),
+                audience: grant.audience.to_vec(),
+                user_id: grant.user_id,
+                scopes: grant.scopes.clone(),
+                now: grant.now,
+                expires_at: grant.expires_at,
+                jti: grant.id,
+            },
+            grant.client_id,
+        )?;
+        Ok((minted, ring.signing_kid().to_owned()))
+    }
+}
+
+/// What an OAuth access token is minted for.
+pub(crate) struct AccessGrant<'a> {
+    pub(crate) id: Uuid,
+    pub(crate) user_id: Uuid,
+    pub(crate) scopes: &'a ScopeSet,
+    pub(crate) audience: &'a [String],
+    pub(crate) client_id: &'a str,
+    pub(crate) now: DateTime<Utc>,
+    pub(crate) expires_at: DateTime<Utc>,
 }

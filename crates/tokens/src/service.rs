@@ -13,6 +13,7 @@ use tessera_store::{
 use uuid::Uuid;
 
 use crate::Minter;
+use crate::minter::AccessGrant;
 
 /// Why a lifecycle operation did not happen.
 #[derive(Debug, thiserror::Error)]
@@ -29,6 +30,49 @@ pub enum TokenError {
     /// The token could not be signed.
     #[error("signing failed: {0}")]
     Signing(String),
+    /// An OAuth code or refresh token that is unknown, used, expired, for another client, or
+    /// whose grant no longer works.
+    #[error("the authorization grant is invalid, expired or revoked")]
+    GrantInvalid,
+    /// A refresh token came back after it was used: its grant is now revoked.
+    #[error("the refresh token was already used; the grant is revoked")]
+    RefreshReused,
+}
+
+/// An OAuth grant to create when its authorization code is exchanged; every field checked.
+#[derive(Debug, Clone)]
+pub struct GrantInput {
+    /// The consenting user.
+    pub owner: Uuid,
+    /// Row name (the client's name).
+    pub name: TokenName,
+    /// Approved scopes.
+    pub scopes: ScopeSet,
+    /// Grant lifetime.
+    pub lifetime: Lifetime,
+    /// Grant rate limit.
+    pub rate_limit: Option<RateLimit>,
+    /// The OAuth client.
+    pub client_id: String,
+    /// RFC 8707 resource: the access tokens' `aud`.
+    pub resource: String,
+    /// Access token lifetime.
+    pub access_ttl: chrono::Duration,
+    /// SHA-256 of the code being exchanged (consumed in the same transaction).
+    pub code_sha256: [u8; 32],
+    /// SHA-256 of the new refresh token.
+    pub refresh_sha256: [u8; 32],
+}
+
+/// An OAuth access token for a grant.
+#[derive(Debug)]
+pub struct IssuedAccess {
+    /// The grant's row.
+    pub grant: TokenRecord,
+    /// The access token (a JWT whose `jti` is the grant's id); never stored.
+    pub access_token: SecretToken,
+    /// When it expires (`exp`).
+    pub expires_at: DateTime<Utc>,
 }
 
 /// A new token: its row and its secret, shown once.
@@ -270,6 +314,141 @@ impl TokenService {
         Ok(Revoked { record, also_revoked })
     }
 
+    /// Turns an authorization code into a grant: consumes the code, inserts the grant's row
+    /// (whose hash is its first access token's), stores the refresh token's hash, audits.
+    pub async fn issue_grant(
+        &self,
+        who: &Requester,
+        ip: Option<String>,
+        input: GrantInput,
+        now: DateTime<Utc>,
+    ) -> Result<IssuedAccess, TokenError> {
+        if who.user_id() != Some(input.owner) {
+            return Err(TokenError::NotFound);
+        }
+        let expires_at = input.lifetime.expires_at(now).ok_or(TokenRuleViolation::ExpiryOutOfRange)?;
+        let bounds =
+            lifecycle::check_issue(who, &Grant { scopes: &input.scopes, expires_at, rate_limit: input.rate_limit })?;
+        let mut tx = self.store.begin_token_change().await?;
+        if !tx.consume_code(&input.code_sha256, now).await? {
+            return Err(TokenError::GrantInvalid);
+        }
+        let id = Uuid::now_v7();
+        let audience = vec![input.resource.clone()];
+        let access_exp = access_expiry(now, input.access_ttl, bounds.expires_at)?;
+        let (minted, kid) = self
+            .minter
+            .mint_access(&AccessGrant {
+                id,
+                user_id: input.owner,
+                scopes: &input.scopes,
+                audience: &audience,
+                client_id: &input.client_id,
+                now,
+                expires_at: access_exp,
+            })
+            .map_err(|e| TokenError::Signing(e.to_string()))?;
+        let row = NewToken {
+            id,
+            user_id: input.owner,
+            name: input.name.as_str().to_owned(),
+            description: None,
+            scopes: input.scopes,
+            audience,
+            created_at: now,
+            expires_at: bounds.expires_at,
+            rate_limit_per_hour: bounds.rate_limit.map(RateLimit::to_stored),
+            rotated_from: None,
+            minted_by: None,
+            token_sha256: minted.sha256,
+            kid,
+            oauth_client_id: Some(input.client_id.clone()),
+        };
+        let record = tx.insert(&row).await?;
+        tx.link_code(&input.code_sha256, id).await?;
+        tx.insert_refresh(&input.refresh_sha256, id, now).await?;
+        tx.audit(
+            &actor(who, ip),
+            AuditAction::TokenIssue,
+            id,
+            json!({"name": record.name, "scopes": record.scopes, "expires_at": record.expires_at,
+                   "rate_limit_per_hour": record.rate_limit_per_hour, "oauth_client_id": input.client_id,
+                   "resource": input.resource}),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(IssuedAccess { grant: record, access_token: minted.token, expires_at: access_exp })
+    }
+
+    /// Rotates an OAuth grant's refresh token and mints a new access token with the grant's
+    /// current scopes; the previous access token stops matching the row. A refresh token
+    /// presented a second time revokes the grant (reuse detection).
+    pub async fn refresh_grant(
+        &self,
+        ip: Option<String>,
+        client_id: &str,
+        refresh_sha256: &[u8; 32],
+        new_refresh_sha256: &[u8; 32],
+        access_ttl: chrono::Duration,
+        now: DateTime<Utc>,
+    ) -> Result<IssuedAccess, TokenError> {
+        let mut tx = self.store.begin_token_change().await?;
+        let refresh = tx.use_refresh(refresh_sha256, now).await?.ok_or(TokenError::GrantInvalid)?;
+        let grant = tx.lock(refresh.grant_id).await?.ok_or(TokenError::GrantInvalid)?;
+        if grant.oauth_client_id.as_deref() != Some(client_id) {
+            return Err(TokenError::GrantInvalid);
+        }
+        let who = Actor { user_id: Some(grant.user_id), token_id: None, ip };
+        if refresh.used_at.is_some() {
+            if grant.status(now) != TokenStatus::Revoked {
+                let reason = "a used refresh token was presented again";
+                tx.revoke(grant.id, Some(reason), now, None).await?;
+                tx.audit(
+                    &who,
+                    AuditAction::OAuthReuse,
+                    grant.id,
+                    json!({"reason": reason, "oauth_client_id": client_id}),
+                )
+                .await?;
+                tx.notify(grant.id).await?;
+                tx.commit().await?;
+                self.minter.keys().evict(grant.id);
+                tracing::warn!(grant_id = %grant.id, "refresh token reuse detected; grant revoked");
+            }
+            return Err(TokenError::RefreshReused);
+        }
+        if grant.status(now) != TokenStatus::Active {
+            return Err(TokenError::GrantInvalid);
+        }
+        let scopes = grant.scope_set();
+        let access_exp = access_expiry(now, access_ttl, grant.expires_at)?;
+        let (minted, kid) = self
+            .minter
+            .mint_access(&AccessGrant {
+                id: grant.id,
+                user_id: grant.user_id,
+                scopes: &scopes,
+                audience: &grant.audience,
+                client_id,
+                now,
+                expires_at: access_exp,
+            })
+            .map_err(|e| TokenError::Signing(e.to_string()))?;
+        tx.set_secret_hash(grant.id, &minted.sha256, &kid).await?;
+        tx.insert_refresh(new_refresh_sha256, grant.id, now).await?;
+        tx.audit(
+            &who,
+            AuditAction::OAuthRefresh,
+            grant.id,
+            json!({"oauth_client_id": client_id, "access_expires_at": access_exp}),
+        )
+        .await?;
+        tx.notify(grant.id).await?;
+        tx.commit().await?;
+        self.minter.keys().evict(grant.id);
+        Ok(IssuedAccess { grant, access_token: minted.token, expires_at: access_exp })
+    }
+
     fn new_row(&self, row: NewRow) -> Result<(NewToken, SecretToken), TokenError> {
         let (minted, kid) = self
             .minter
@@ -289,6 +468,7 @@ impl TokenService {
             minted_by: row.minted_by,
             token_sha256: minted.sha256,
             kid,
+            oauth_client_id: None,
         };
         Ok((new, minted.token))
     }
@@ -325,7 +505,18 @@ fn facts(record: &TokenRecord, now: DateTime<Utc>) -> TokenFacts {
         rate_limit: record.rate_limit_per_hour.map(RateLimit::from_stored),
         active: record.status(now) == TokenStatus::Active,
         replaced: record.replaced_by.is_some(),
+        oauth_grant: record.oauth_client_id.is_some(),
     }
+}
+
+/// An access token's `exp`: its lifetime from now, never past its grant's expiry.
+fn access_expiry(
+    now: DateTime<Utc>,
+    ttl: chrono::Duration,
+    grant_expires_at: DateTime<Utc>,
+) -> Result<DateTime<Utc>, TokenError> {
+    let exp = now.checked_add_signed(ttl).ok_or(TokenRuleViolation::ExpiryOutOfRange)?;
+    Ok(exp.min(grant_expires_at))
 }
 
 /// Who the audit log names.

@@ -3,12 +3,14 @@
 
 mod audit;
 mod auth;
+mod cimd;
 mod contract;
 mod errors;
 mod helpers;
 mod lifecycle;
 mod limits;
 mod logs;
+mod oauth;
 mod openapi;
 mod paths;
 mod tokens;

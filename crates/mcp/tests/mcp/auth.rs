@@ -45,7 +45,7 @@ async fn missing_token_is_401_with_resource_metadata_and_no_error_code() {
     assert_eq!(res.status(), 401);
     assert_eq!(
         challenge(&res),
-        r#"Bearer realm="tessera", resource_metadata="http://tessera.test/.well-known/oauth-protected-resource/mcp""#
+        r#"Bearer realm="tessera", resource_metadata="http://tessera.test/.well-known/oauth-protected-resource/mcp", scope="mcp:access""#
     );
     let body: serde_json::Value = res.json().await.unwrap();
     assert_eq!(body["error"], "missing_token");

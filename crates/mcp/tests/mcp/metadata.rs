@@ -20,6 +20,15 @@ async fn protected_resource_metadata_has_the_rfc_9728_fields() {
 }
 
 #[tokio::test]
+async fn without_the_authorization_server_the_metadata_names_none() {
+    let db = tessera_testkit::fresh_db().await;
+    let app = spawn_instance(db.store, |c| c.authorization_server = false).await;
+    let res = reqwest::get(format!("{}/.well-known/oauth-protected-resource/mcp", app.base)).await.unwrap();
+    let doc: serde_json::Value = res.json().await.unwrap();
+    assert!(doc.get("authorization_servers").is_none(), "{doc}");
+}
+
+#[tokio::test]
 async fn jwks_publishes_the_signing_key() {
     let app = spawn_app().await;
     let jwks: serde_json::Value =

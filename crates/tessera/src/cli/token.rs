@@ -143,8 +143,14 @@ pub async fn run(cmd: TokenCommand, db: &Database, settings: &Settings) -> Resul
                     .ok()
                     .and_then(|v| v.as_str().map(str::to_owned))
                     .unwrap_or_default();
+                // An OAuth grant says so, after the scopes: existing columns keep their places.
+                let via = match (&t.oauth_client_name, &t.oauth_client_id) {
+                    (Some(name), _) => format!("  (via OAuth — {name})"),
+                    (None, Some(id)) => format!("  (via OAuth — {id})"),
+                    _ => String::new(),
+                };
                 println!(
-                    "{:<36}  {:<8}  {:<20}  {:<24}  {}",
+                    "{:<36}  {:<8}  {:<20}  {:<24}  {}{via}",
                     t.id,
                     status,
                     t.expires_at.format("%Y-%m-%d %H:%M:%S"),

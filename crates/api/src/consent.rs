@@ -1,0 +1,229 @@
+//! `/api/v2/oauth/*`: what the consent page of the web UI reads and posts, and the admins'
+//! list of registered clients. Guarded like the rest of the session API (cookie, CSRF on
+//! POST); a bearer token can't consent, so no token ever makes a grant.
+
+use actix_web::{HttpRequest, HttpResponse, web};
+use chrono::Utc;
+use serde::{Deserialize, Serialize};
+use tessera_oauth::{AuthorizeFailure, AuthorizeParams, AuthorizeRequest, Consent, OAuthError, OAuthService};
+use utoipa::{IntoParams, ToSchema};
+
+use crate::ApiState;
+use crate::auth::{Access, Caller, Via, authenticate};
+use crate::body::JsonObject;
+use crate::error::{ApiError, ErrorBody};
+
+/// Which authorization request the consent page shows: the query of `/oauth/authorize`.
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct ConsentQuery {
+    /// The original query string of `/oauth/authorize` (URL-encoded).
+    pub request: String,
+}
+
+/// What the user decided.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct ConsentDecision {
+    /// The original query string of `/oauth/authorize`.
+    pub request: String,
+    /// Allow (true) or Deny (false).
+    pub approve: bool,
+    /// Scopes left ticked (a subset of the requested ones; never `mcp:admin`).
+    #[serde(default)]
+    pub scopes: Vec<String>,
+    /// Grant lifetime in days, 1-365 (default 30).
+    pub expires_in_days: Option<i64>,
+    /// Optional requests per hour.
+    pub rate_limit_per_hour: Option<i64>,
+}
+
+/// Where the browser goes next: the client's redirect URI with `code` (or `error`), `state`
+/// and `iss`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ConsentRedirect {
+    /// The URL to navigate to.
+    pub redirect_to: String,
+}
+
+/// The authorization request as the consent page shows it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ConsentView {
+    /// The client.
+    pub client_id: String,
+    /// Its name.
+    pub client_name: String,
+    /// `dynamic` or `metadata_document`.
+    pub client_kind: String,
+    /// Where the client comes from (the CIMD URL's host, or "registered dynamically ...").
+    pub client_origin: String,
+    /// Host the answer is sent to.
+    pub redirect_host: String,
+    /// Requested scopes, to show pre-ticked.
+    pub scopes: Vec<String>,
+    /// The resource the grant is for.
+    pub resource: String,
+}
+
+impl From<AuthorizeRequest> for ConsentView {
+    fn from(r: AuthorizeRequest) -> Self {
+        let client_kind = serde_json::to_value(r.client_kind).ok().and_then(|v| v.as_str().map(str::to_owned));
+        Self {
+            client_id: r.client_id,
+            client_name: r.client_name,
+            client_kind: client_kind.unwrap_or_default(),
+            client_origin: r.client_origin,
+            redirect_host: r.redirect_host,
+            scopes: r.scopes,
+            resource: r.resource,
+        }
+    }
+}
+
+fn oauth(state: &ApiState) -> Result<&OAuthService, ApiError> {
+    state.oauth.as_ref().ok_or(ApiError::NotFound("route"))
+}
+
+fn session_only(caller: &Caller) -> Result<(), ApiError> {
+    match caller.via {
+        Via::Session(_) => Ok(()),
+        Via::Token(_) => Err(ApiError::Forbidden {
+            code: "session_required",
+            message: "only a signed-in person can approve an OAuth client".to_owned(),
+            details: None,
+            missing_scope: None,
+        }),
+    }
+}
+
+fn invalid(e: &OAuthError) -> ApiError {
+    match e {
+        OAuthError::TemporarilyUnavailable => ApiError::Unavailable,
+        OAuthError::ServerError => ApiError::Internal,
+        _ => ApiError::bad_request(e.code(), e.to_string()),
+    }
+}
+
+async fn checked(service: &OAuthService, request: &str) -> Result<AuthorizeRequest, ApiError> {
+    let params = web::Query::<AuthorizeParams>::from_query(request)
+        .map_err(|_| ApiError::bad_request("invalid_request", "malformed authorization request"))?;
+    service.check_authorize(&params).await.map_err(|f| match f {
+        AuthorizeFailure::Page(e) | AuthorizeFailure::Redirect { error: e, .. } => invalid(&e),
+    })
+}
+
+/// The authorization request behind a consent page: client, origin, requested scopes.
+#[utoipa::path(
+    get, path = "/api/v2/oauth/consent", tag = "oauth",
+    params(ConsentQuery),
+    responses(
+        (status = 200, description = "The request, checked", body = ConsentView),
+        (status = 400, description = "The request is invalid (its OAuth error code)", body = ErrorBody),
+        (status = 401, description = "Not signed in", body = ErrorBody),
+        (status = 403, description = "A bearer token can't consent", body = ErrorBody),
+        (status = 404, description = "The authorization server is off", body = ErrorBody),
+    ),
+    security(("session" = []))
+)]
+pub async fn show(
+    req: HttpRequest,
+    state: web::Data<ApiState>,
+    query: web::Query<ConsentQuery>,
+) -> Result<web::Json<ConsentView>, ApiError> {
+    let service = oauth(&state)?;
+    let caller = authenticate(&req, &state, Access::Read, Utc::now()).await?;
+    session_only(&caller)?;
+    Ok(web::Json(checked(service, &query.request).await?.into()))
+}
+
+/// Allow or deny an authorization request; the answer says where the browser goes.
+#[utoipa::path(
+    post, path = "/api/v2/oauth/consent", tag = "oauth",
+    request_body = ConsentDecision,
+    responses(
+        (status = 200, description = "Redirect the browser to `redirect_to`", body = ConsentRedirect),
+        (status = 400, description = "Invalid request, scopes beyond the requested ones, bad lifetime or limit", body = ErrorBody),
+        (status = 401, description = "Not signed in", body = ErrorBody),
+        (status = 403, description = "CSRF failure, or a bearer token", body = ErrorBody),
+        (status = 404, description = "The authorization server is off", body = ErrorBody),
+    ),
+    security(("session" = []))
+)]
+pub async fn decide(
+    req: HttpRequest,
+    state: web::Data<ApiState>,
+    body: JsonObject<ConsentDecision>,
+) -> Result<HttpResponse, ApiError> {
+    let service = oauth(&state)?;
+    let now = Utc::now();
+    let caller = authenticate(&req, &state, Access::Write, now).await?;
+    session_only(&caller)?;
+    let request = checked(service, &body.request).await?;
+    let redirect_to = if body.approve {
+        let consent = Consent {
+            scopes: body.scopes.clone(),
+            expires_in_days: body.expires_in_days,
+            rate_limit_per_hour: body.rate_limit_per_hour,
+        };
+        service.approve(caller.user.id, caller.ip.clone(), &request, &consent, now).await
+    } else {
+        service.deny(caller.user.id, caller.ip.clone(), &request).await
+    }
+    .map_err(|e| invalid(&e))?;
+    Ok(HttpResponse::Ok().insert_header(("cache-control", "no-store")).json(ConsentRedirect { redirect_to }))
+}
+
+/// Most clients listed at once.
+const CLIENTS_LIMIT: i64 = 200;
+
+/// A registered OAuth client.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct OAuthClientView {
+    /// `client_id`.
+    pub client_id: String,
+    /// `dynamic` (RFC 7591) or `metadata_document` (CIMD).
+    pub kind: String,
+    /// Display name.
+    pub client_name: String,
+    /// Registered redirect URIs.
+    pub redirect_uris: Vec<String>,
+    /// Registration instant.
+    pub created_at: chrono::DateTime<Utc>,
+}
+
+/// The registered OAuth clients, newest first (administrators only).
+#[utoipa::path(
+    get, path = "/api/v2/oauth/clients", tag = "oauth",
+    responses(
+        (status = 200, description = "At most 200 clients, newest first", body = [OAuthClientView]),
+        (status = 401, description = "Not signed in / bad bearer token", body = ErrorBody),
+        (status = 403, description = "Not an administrator (or a token without `mcp:admin`)", body = ErrorBody),
+        (status = 404, description = "The authorization server is off", body = ErrorBody),
+    ),
+    security(("session" = []), ("bearer" = ["read:tokens", "mcp:admin"]))
+)]
+pub async fn clients(
+    req: HttpRequest,
+    state: web::Data<ApiState>,
+) -> Result<web::Json<Vec<OAuthClientView>>, ApiError> {
+    oauth(&state)?;
+    let caller = authenticate(&req, &state, Access::Read, Utc::now()).await?;
+    if !caller.requester().sees_everyone() {
+        return Err(ApiError::Forbidden {
+            code: "admin_only",
+            message: "only administrators see every registered OAuth client".to_owned(),
+            details: None,
+            missing_scope: None,
+        });
+    }
+    let list = state.store.oauth_clients(CLIENTS_LIMIT).await?;
+    Ok(web::Json(
+        list.into_iter()
+            .map(|c| OAuthClientView {
+                client_id: c.id,
+                kind: c.kind,
+                client_name: c.name,
+                redirect_uris: c.redirect_uris,
+                created_at: c.created_at,
+            })
+            .collect(),
+    ))
+}

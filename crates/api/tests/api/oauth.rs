@@ -1,0 +1,567 @@
+//! The OAuth 2.1 authorization server, driven like an MCP client and a person at the consent
+//! page would: register, authorize, consent (the session JSON API), token, refresh, revoke.
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use reqwest::header::LOCATION;
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+
+use crate::helpers::{PUBLIC_URL, Session, TestApp, spawn_app, spawn_app_with};
+
+const REDIRECT: &str = "http://127.0.0.1:4567/callback";
+const VERIFIER: &str = "a-verifier-of-at-least-forty-three-characters-0123456789";
+
+fn challenge(verifier: &str) -> String {
+    URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()))
+}
+
+fn query_of(url: &str) -> Vec<(String, String)> {
+    let url = reqwest::Url::parse(url).unwrap();
+    url.query_pairs().map(|(k, v)| (k.into_owned(), v.into_owned())).collect()
+}
+
+fn param(url: &str, name: &str) -> Option<String> {
+    query_of(url).into_iter().find(|(k, _)| k == name).map(|(_, v)| v)
+}
+
+/// An authorization request's query, with `extra` replacing or adding parameters.
+fn authorize_query(client_id: &str, extra: &[(&str, &str)]) -> String {
+    let challenge = challenge(VERIFIER);
+    let mut pairs: Vec<(&str, &str)> = vec![
+        ("response_type", "code"),
+        ("client_id", client_id),
+        ("redirect_uri", REDIRECT),
+        ("state", "xyz"),
+        ("code_challenge", &challenge),
+        ("code_challenge_method", "S256"),
+        ("scope", "read:tasks write:tasks"),
+    ];
+    for (k, v) in extra {
+        pairs.retain(|(name, _)| name != k);
+        pairs.push((k, v));
+    }
+    let mut s = reqwest::Url::parse("http://x/").unwrap();
+    s.query_pairs_mut().extend_pairs(pairs.iter().filter(|(_, v)| !v.is_empty()));
+    s.query().unwrap().to_owned()
+}
+
+async fn register(app: &TestApp) -> String {
+    let res = app
+        .request(Method::POST, "/oauth/register")
+        .json(&json!({"client_name": "Test Client", "redirect_uris": ["http://127.0.0.1/callback"]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let body: Value = res.json().await.unwrap();
+    body["client_id"].as_str().unwrap().to_owned()
+}
+
+/// The person's decision on the consent page; returns where the browser is sent.
+async fn consent(app: &TestApp, session: &Session, query: &str, decision: Value) -> (StatusCode, Value) {
+    let mut body = decision;
+    body["request"] = json!(query);
+    let res = app.as_session(session, Method::POST, "/api/v2/oauth/consent").json(&body).send().await.unwrap();
+    let status = res.status();
+    (status, res.json().await.unwrap())
+}
+
+/// Approves `scopes`; returns the code.
+async fn approve(app: &TestApp, session: &Session, query: &str, scopes: &[&str]) -> String {
+    let (status, body) = consent(app, session, query, json!({"approve": true, "scopes": scopes})).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    param(body["redirect_to"].as_str().unwrap(), "code").unwrap()
+}
+
+async fn token(app: &TestApp, form: &[(&str, &str)]) -> (StatusCode, Value) {
+    let res = app.request(Method::POST, "/oauth/token").form(form).send().await.unwrap();
+    let status = res.status();
+    (status, res.json().await.unwrap())
+}
+
+async fn exchange(app: &TestApp, client_id: &str, code: &str, verifier: &str) -> (StatusCode, Value) {
+    token(
+        app,
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", code),
+            ("redirect_uri", REDIRECT),
+            ("code_verifier", verifier),
+            ("client_id", client_id),
+        ],
+    )
+    .await
+}
+
+async fn refresh(app: &TestApp, client_id: &str, refresh_token: &str) -> (StatusCode, Value) {
+    token(app, &[("grant_type", "refresh_token"), ("refresh_token", refresh_token), ("client_id", client_id)]).await
+}
+
+/// A registered client, a signed-in person, and a grant's first token response.
+async fn granted(app: &TestApp) -> (String, Session, Value) {
+    let client = register(app).await;
+    let (_, session) = app.signed_in("alice@example.com").await;
+    let code = approve(app, &session, &authorize_query(&client, &[]), &["read:tasks", "write:tasks"]).await;
+    let (status, body) = exchange(app, &client, &code, VERIFIER).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    (client, session, body)
+}
+
+#[tokio::test]
+async fn metadata_advertises_s256_pkce_iss_and_the_endpoints() {
+    let app = spawn_app().await;
+    let res = app.request(Method::GET, "/.well-known/oauth-authorization-server").send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    let doc: Value = res.json().await.unwrap();
+    assert_eq!(doc["issuer"], PUBLIC_URL);
+    assert_eq!(doc["token_endpoint"], format!("{PUBLIC_URL}/oauth/token"));
+    assert_eq!(doc["authorization_endpoint"], format!("{PUBLIC_URL}/oauth/authorize"));
+    assert_eq!(doc["registration_endpoint"], format!("{PUBLIC_URL}/oauth/register"));
+    assert_eq!(doc["revocation_endpoint"], format!("{PUBLIC_URL}/oauth/revoke"));
+    assert_eq!(doc["code_challenge_methods_supported"], json!(["S256"]));
+    assert_eq!(doc["grant_types_supported"], json!(["authorization_code", "refresh_token"]));
+    assert_eq!(doc["response_types_supported"], json!(["code"]));
+    assert_eq!(doc["token_endpoint_auth_methods_supported"], json!(["none"]));
+    assert_eq!(doc["authorization_response_iss_parameter_supported"], true);
+    assert!(!doc["scopes_supported"].as_array().unwrap().contains(&json!("mcp:admin")));
+}
+
+#[tokio::test]
+async fn with_the_authorization_server_off_its_endpoints_are_gone() {
+    let app = spawn_app_with(|c| c.oauth = None).await;
+    for (method, path) in [
+        (Method::GET, "/.well-known/oauth-authorization-server"),
+        (Method::POST, "/oauth/register"),
+        (Method::GET, "/api/v2/oauth/consent?request=x"),
+    ] {
+        let res = app.request(method, path).send().await.unwrap();
+        assert_eq!(res.status(), StatusCode::NOT_FOUND, "{path}");
+    }
+}
+
+#[tokio::test]
+async fn rotating_a_grant_is_refused_its_client_refreshes_it() {
+    let app = spawn_app().await;
+    let (_, session, tokens) = granted(&app).await;
+    let (_, valid) = app.validate(tokens["access_token"].as_str().unwrap()).await;
+    let id = valid["id"].as_str().unwrap();
+    let res = app.as_session(&session, Method::POST, &format!("/api/v2/tokens/{id}/rotate")).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::CONFLICT);
+    assert_eq!(res.json::<Value>().await.unwrap()["error"], "oauth_grant");
+}
+
+#[tokio::test]
+async fn admins_see_the_registered_clients_and_others_do_not() {
+    let app = spawn_app().await;
+    let client = register(&app).await;
+    app.create_user("root@example.com", true).await;
+    let admin = app.login("root@example.com").await;
+    let res = app.as_session(&admin, Method::GET, "/api/v2/oauth/clients").send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    let list: Value = res.json().await.unwrap();
+    assert_eq!(list[0]["client_id"], client);
+    assert_eq!(list[0]["kind"], "dynamic");
+    let (_, person) = app.signed_in("alice@example.com").await;
+    let res = app.as_session(&person, Method::GET, "/api/v2/oauth/clients").send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::FORBIDDEN);
+}
+
+#[tokio::test]
+async fn a_client_registered_a_day_ago_that_never_got_a_grant_is_dropped() {
+    let app = spawn_app().await;
+    let stale = register(&app).await;
+    let (used, _, _) = granted(&app).await;
+    sqlx::query("UPDATE oauth_clients SET created_at = created_at - interval '2 days'")
+        .execute(app.store.pool())
+        .await
+        .unwrap();
+    register(&app).await;
+    let left: Vec<String> =
+        sqlx::query_scalar("SELECT id FROM oauth_clients").fetch_all(app.store.pool()).await.unwrap();
+    assert!(!left.contains(&stale), "{left:?}");
+    assert!(left.contains(&used), "{left:?}");
+}
+
+#[tokio::test]
+async fn browser_clients_get_cors_preflights_on_the_token_endpoint() {
+    let app = spawn_app().await;
+    let res = app
+        .request(Method::OPTIONS, "/oauth/token")
+        .header("Origin", "https://claude.ai")
+        .header("Access-Control-Request-Method", "POST")
+        .send()
+        .await
+        .unwrap();
+    assert!(res.status().is_success());
+    assert_eq!(res.headers()["access-control-allow-origin"], "*");
+    assert!(res.headers()["access-control-allow-methods"].to_str().unwrap().contains("POST"));
+}
+
+#[tokio::test]
+async fn authorize_hands_a_valid_request_to_the_consent_page() {
+    let app = spawn_app().await;
+    let client = register(&app).await;
+    let query = authorize_query(&client, &[("redirect_uri", "http://127.0.0.1:49152/callback")]);
+    let res = app.request(Method::GET, &format!("/oauth/authorize?{query}")).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::FOUND);
+    assert_eq!(res.headers()[LOCATION], format!("/#/oauth/consent?{query}").as_str());
+}
+
+#[tokio::test]
+async fn an_unknown_client_gets_an_error_page_never_a_redirect() {
+    let app = spawn_app().await;
+    let res =
+        app.request(Method::GET, &format!("/oauth/authorize?{}", authorize_query("nope", &[]))).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+    assert!(res.headers().get(LOCATION).is_none());
+    assert!(res.text().await.unwrap().contains("invalid_client"));
+}
+
+#[tokio::test]
+async fn a_wrong_redirect_uri_gets_an_error_page_never_a_redirect() {
+    let app = spawn_app().await;
+    let client = register(&app).await;
+    let query = authorize_query(&client, &[("redirect_uri", "https://evil.example/callback")]);
+    let res = app.request(Method::GET, &format!("/oauth/authorize?{query}")).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+    assert!(res.headers().get(LOCATION).is_none());
+}
+
+#[tokio::test]
+async fn plain_pkce_is_refused_with_an_error_redirect_carrying_state_and_iss() {
+    let app = spawn_app().await;
+    let client = register(&app).await;
+    let query = authorize_query(&client, &[("code_challenge_method", "plain"), ("code_challenge", VERIFIER)]);
+    let res = app.request(Method::GET, &format!("/oauth/authorize?{query}")).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::FOUND);
+    let location = res.headers()[LOCATION].to_str().unwrap().to_owned();
+    assert!(location.starts_with(REDIRECT));
+    assert_eq!(param(&location, "error").as_deref(), Some("invalid_request"));
+    assert_eq!(param(&location, "state").as_deref(), Some("xyz"));
+    assert_eq!(param(&location, "iss").as_deref(), Some(PUBLIC_URL));
+}
+
+#[tokio::test]
+async fn a_resource_this_server_does_not_protect_is_invalid_target() {
+    let app = spawn_app().await;
+    let client = register(&app).await;
+    let query = authorize_query(&client, &[("resource", "https://other.example/mcp")]);
+    let res = app.request(Method::GET, &format!("/oauth/authorize?{query}")).send().await.unwrap();
+    let location = res.headers()[LOCATION].to_str().unwrap().to_owned();
+    assert_eq!(param(&location, "error").as_deref(), Some("invalid_target"));
+}
+
+#[tokio::test]
+async fn approval_redirects_with_code_state_and_iss_and_the_grant_is_a_listed_token() {
+    let app = spawn_app().await;
+    let client = register(&app).await;
+    let (_, session) = app.signed_in("alice@example.com").await;
+    let query = authorize_query(&client, &[]);
+    let (status, body) = consent(&app, &session, &query, json!({"approve": true, "scopes": ["read:tasks"]})).await;
+    assert_eq!(status, StatusCode::OK);
+    let to = body["redirect_to"].as_str().unwrap();
+    assert!(to.starts_with(REDIRECT));
+    assert_eq!(param(to, "state").as_deref(), Some("xyz"));
+    assert_eq!(param(to, "iss").as_deref(), Some(PUBLIC_URL));
+    let code = param(to, "code").unwrap();
+    let (status, tokens) = exchange(&app, &client, &code, VERIFIER).await;
+    assert_eq!(status, StatusCode::OK, "{tokens}");
+    assert_eq!(tokens["token_type"], "Bearer");
+    assert_eq!(tokens["scope"], "read:tasks");
+    assert!(tokens["expires_in"].as_i64().unwrap() <= 3600);
+    let (status, valid) = app.validate(tokens["access_token"].as_str().unwrap()).await;
+    assert_eq!(status, StatusCode::OK, "{valid}");
+    let list: Value =
+        app.as_session(&session, Method::GET, "/api/v2/tokens").send().await.unwrap().json().await.unwrap();
+    let grant = &list["items"][0];
+    assert_eq!(grant["id"], valid["id"]);
+    assert_eq!(grant["oauth_client"]["id"], client);
+    assert_eq!(grant["oauth_client"]["name"], "Test Client");
+}
+
+#[tokio::test]
+async fn the_access_token_names_the_client_and_the_resource() {
+    let app = spawn_app().await;
+    let (client, _, tokens) = granted(&app).await;
+    let jwt = tokens["access_token"].as_str().unwrap();
+    let header: Value =
+        serde_json::from_slice(&URL_SAFE_NO_PAD.decode(jwt.split('.').next().unwrap()).unwrap()).unwrap();
+    let claims: Value =
+        serde_json::from_slice(&URL_SAFE_NO_PAD.decode(jwt.split('.').nth(1).unwrap()).unwrap()).unwrap();
+    assert_eq!(header["typ"], "at+jwt");
+    assert_eq!(claims["client_id"], client);
+    assert_eq!(claims["aud"], format!("{PUBLIC_URL}/mcp"));
+}
+
+#[tokio::test]
+async fn a_pkce_verifier_that_does_not_match_is_invalid_grant() {
+    let app = spawn_app().await;
+    let client = register(&app).await;
+    let (_, session) = app.signed_in("alice@example.com").await;
+    let code = approve(&app, &session, &authorize_query(&client, &[]), &["read:tasks"]).await;
+    let (status, body) = exchange(&app, &client, &code, &"x".repeat(50)).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(body["error"], "invalid_grant");
+}
+
+#[tokio::test]
+async fn a_token_request_with_another_redirect_uri_is_invalid_grant() {
+    let app = spawn_app().await;
+    let client = register(&app).await;
+    let (_, session) = app.signed_in("alice@example.com").await;
+    let code = approve(&app, &session, &authorize_query(&client, &[]), &["read:tasks"]).await;
+    let (status, body) = token(
+        &app,
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", "http://127.0.0.1:9999/other"),
+            ("code_verifier", VERIFIER),
+            ("client_id", &client),
+        ],
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(body["error"], "invalid_grant");
+}
+
+#[tokio::test]
+async fn a_replayed_code_is_refused_and_revokes_what_it_produced() {
+    let app = spawn_app().await;
+    let client = register(&app).await;
+    let (_, session) = app.signed_in("alice@example.com").await;
+    let code = approve(&app, &session, &authorize_query(&client, &[]), &["read:tasks"]).await;
+    let (_, first) = exchange(&app, &client, &code, VERIFIER).await;
+    let (status, body) = exchange(&app, &client, &code, VERIFIER).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(body["error"], "invalid_grant");
+    let (status, _) = app.validate(first["access_token"].as_str().unwrap()).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let (status, _) = refresh(&app, &client, first["refresh_token"].as_str().unwrap()).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+}
+
+#[tokio::test]
+async fn an_expired_code_is_invalid_grant() {
+    let app = spawn_app().await;
+    let client = register(&app).await;
+    let (_, session) = app.signed_in("alice@example.com").await;
+    let code = approve(&app, &session, &authorize_query(&client, &[]), &["read:tasks"]).await;
+    sqlx::query("UPDATE oauth_codes SET created_at = created_at - interval '2 minutes', expires_at = expires_at - interval '2 minutes'")
+        .execute(app.store.pool())
+        .await
+        .unwrap();
+    let (status, body) = exchange(&app, &client, &code, VERIFIER).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(body["error"], "invalid_grant");
+}
+
+#[tokio::test]
+async fn refresh_rotates_the_refresh_token_and_the_previous_access_token_stops() {
+    let app = spawn_app().await;
+    let (client, _, first) = granted(&app).await;
+    // Signing is deterministic: within the same second the new access token would be the
+    // very same string as the old one.
+    next_second().await;
+    let (status, second) = refresh(&app, &client, first["refresh_token"].as_str().unwrap()).await;
+    assert_eq!(status, StatusCode::OK, "{second}");
+    assert_ne!(second["refresh_token"], first["refresh_token"]);
+    let (status, _) = app.validate(second["access_token"].as_str().unwrap()).await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, _) = app.validate(first["access_token"].as_str().unwrap()).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let (status, _) = refresh(&app, &client, second["refresh_token"].as_str().unwrap()).await;
+    assert_eq!(status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn a_reused_refresh_token_revokes_the_grant() {
+    let app = spawn_app().await;
+    let (client, _, first) = granted(&app).await;
+    let (_, second) = refresh(&app, &client, first["refresh_token"].as_str().unwrap()).await;
+    let (status, body) = refresh(&app, &client, first["refresh_token"].as_str().unwrap()).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(body["error"], "invalid_grant");
+    let (status, _) = app.validate(second["access_token"].as_str().unwrap()).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let (status, _) = refresh(&app, &client, second["refresh_token"].as_str().unwrap()).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let actions: Vec<String> =
+        sqlx::query_scalar("SELECT action FROM audit_events ORDER BY id").fetch_all(app.store.pool()).await.unwrap();
+    assert!(actions.contains(&"oauth.reuse_detected".to_owned()), "{actions:?}");
+}
+
+#[tokio::test]
+async fn a_refresh_token_of_another_client_is_invalid_grant() {
+    let app = spawn_app().await;
+    let (_, _, first) = granted(&app).await;
+    let other = register(&app).await;
+    let (status, body) = refresh(&app, &other, first["refresh_token"].as_str().unwrap()).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(body["error"], "invalid_grant");
+}
+
+#[tokio::test]
+async fn a_denied_consent_sends_access_denied_with_state_and_iss() {
+    let app = spawn_app().await;
+    let client = register(&app).await;
+    let (_, session) = app.signed_in("alice@example.com").await;
+    let (status, body) = consent(&app, &session, &authorize_query(&client, &[]), json!({"approve": false})).await;
+    assert_eq!(status, StatusCode::OK);
+    let to = body["redirect_to"].as_str().unwrap();
+    assert_eq!(param(to, "error").as_deref(), Some("access_denied"));
+    assert_eq!(param(to, "state").as_deref(), Some("xyz"));
+    assert_eq!(param(to, "iss").as_deref(), Some(PUBLIC_URL));
+    assert!(param(to, "code").is_none());
+}
+
+#[tokio::test]
+async fn a_scope_the_user_unticked_is_not_granted() {
+    let app = spawn_app().await;
+    let client = register(&app).await;
+    let (_, session) = app.signed_in("alice@example.com").await;
+    let code = approve(&app, &session, &authorize_query(&client, &[]), &["read:tasks"]).await;
+    let (_, tokens) = exchange(&app, &client, &code, VERIFIER).await;
+    let (_, valid) = app.validate(tokens["access_token"].as_str().unwrap()).await;
+    let scopes = valid["scopes"].as_array().unwrap();
+    assert!(scopes.contains(&json!("read:tasks")));
+    assert!(!scopes.contains(&json!("write:tasks")));
+}
+
+#[tokio::test]
+async fn a_scope_that_was_not_requested_cannot_be_approved() {
+    let app = spawn_app().await;
+    let client = register(&app).await;
+    let (_, session) = app.signed_in("alice@example.com").await;
+    let query = authorize_query(&client, &[]);
+    let (status, _) = consent(&app, &session, &query, json!({"approve": true, "scopes": ["write:tokens"]})).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+}
+
+#[tokio::test]
+async fn mcp_admin_is_never_offered_nor_grantable_even_to_an_admin() {
+    let app = spawn_app().await;
+    let client = register(&app).await;
+    app.create_user("root@example.com", true).await;
+    let session = app.login("root@example.com").await;
+    let query = authorize_query(&client, &[("scope", "mcp:admin read:tasks")]);
+    let view: Value = app
+        .as_session(&session, Method::GET, &format!("/api/v2/oauth/consent?request={}", urlencode(&query)))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(view["scopes"], json!(["read:tasks"]), "{view}");
+    assert_eq!(view["client_name"], "Test Client");
+    let (status, _) = consent(&app, &session, &query, json!({"approve": true, "scopes": ["mcp:admin"]})).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+}
+
+#[tokio::test]
+async fn consent_needs_the_csrf_token_of_the_session() {
+    let app = spawn_app().await;
+    let client = register(&app).await;
+    let (_, session) = app.signed_in("alice@example.com").await;
+    let res = app
+        .request(Method::POST, "/api/v2/oauth/consent")
+        .header("Cookie", &session.cookie)
+        .json(&json!({"request": authorize_query(&client, &[]), "approve": true, "scopes": ["read:tasks"]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::FORBIDDEN);
+}
+
+#[tokio::test]
+async fn revoking_the_grant_in_the_api_cuts_its_access_and_refresh_tokens() {
+    let app = spawn_app().await;
+    let (client, session, tokens) = granted(&app).await;
+    let (_, valid) = app.validate(tokens["access_token"].as_str().unwrap()).await;
+    let id = valid["id"].as_str().unwrap();
+    let res = app.as_session(&session, Method::DELETE, &format!("/api/v2/tokens/{id}")).send().await.unwrap();
+    assert!(res.status().is_success());
+    let (status, _) = app.validate(tokens["access_token"].as_str().unwrap()).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let (status, body) = refresh(&app, &client, tokens["refresh_token"].as_str().unwrap()).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(body["error"], "invalid_grant");
+}
+
+#[tokio::test]
+async fn narrowing_the_grant_narrows_its_access_token_at_once() {
+    let app = spawn_app().await;
+    let (_, session, tokens) = granted(&app).await;
+    let access = tokens["access_token"].as_str().unwrap();
+    let (_, valid) = app.validate(access).await;
+    let id = valid["id"].as_str().unwrap();
+    let res = app
+        .as_session(&session, Method::PATCH, &format!("/api/v2/tokens/{id}"))
+        .json(&json!({"scopes": ["read:tasks"]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    let (_, valid) = app.validate(access).await;
+    assert!(!valid["scopes"].as_array().unwrap().contains(&json!("write:tasks")));
+}
+
+#[tokio::test]
+async fn the_client_revokes_its_grant_with_the_refresh_token() {
+    let app = spawn_app().await;
+    let (client, _, tokens) = granted(&app).await;
+    let res = app
+        .request(Method::POST, "/oauth/revoke")
+        .form(&[("token", tokens["refresh_token"].as_str().unwrap()), ("client_id", &client)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    let (status, _) = app.validate(tokens["access_token"].as_str().unwrap()).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn registration_refuses_plain_http_redirects_and_client_secrets() {
+    let app = spawn_app().await;
+    let res = app
+        .request(Method::POST, "/oauth/register")
+        .json(&json!({"redirect_uris": ["http://app.example/cb"]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(res.json::<Value>().await.unwrap()["error"], "invalid_redirect_uri");
+    let res = app
+        .request(Method::POST, "/oauth/register")
+        .json(&json!({"redirect_uris": ["https://app.example/cb"], "token_endpoint_auth_method": "client_secret_post"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(res.json::<Value>().await.unwrap()["error"], "invalid_client_metadata");
+}
+
+#[tokio::test]
+async fn an_unsupported_grant_type_has_the_rfc_6749_error_shape() {
+    let app = spawn_app().await;
+    let (status, body) = token(&app, &[("grant_type", "password")]).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(body["error"], "unsupported_grant_type");
+    assert!(body["error_description"].is_string());
+}
+
+fn urlencode(s: &str) -> String {
+    let mut u = reqwest::Url::parse("http://x/").unwrap();
+    u.query_pairs_mut().append_pair("v", s);
+    u.query().unwrap().trim_start_matches("v=").to_owned()
+}
+
+/// Waits for the wall clock's next whole second.
+async fn next_second() {
+    let into = chrono::Utc::now().timestamp_subsec_millis();
+    tokio::time::sleep(std::time::Duration::from_millis(u64::from(1000 - into.min(999)))).await;
+}

@@ -1,0 +1,567 @@
+//! The authorization server's rules as pure functions; the clock is a parameter.
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use chrono::{DateTime, Duration, Utc};
+use sha2::{Digest, Sha256};
+use tessera_core::codec::constant_time_eq;
+use tessera_core::scope::{ADMIN, CATALOG, DERIVED, ScopeSet};
+use url::{Host, Url};
+
+/// An authorization code lives this long (OAuth 2.1 recommends at most a minute).
+pub const CODE_TTL_SECS: i64 = 60;
+/// Most redirect URIs one client may register.
+pub const MAX_REDIRECT_URIS: usize = 10;
+/// Longest redirect URI accepted.
+pub const MAX_REDIRECT_URI_CHARS: usize = 2000;
+/// Longest client name kept (longer names are refused at registration).
+pub const CLIENT_NAME_MAX_CHARS: usize = 100;
+/// PKCE code verifier length bounds (RFC 7636 §4.1).
+pub const VERIFIER_MIN_CHARS: usize = 43;
+/// See [`VERIFIER_MIN_CHARS`].
+pub const VERIFIER_MAX_CHARS: usize = 128;
+/// Longest `state` echoed back to a client.
+pub const MAX_STATE_CHARS: usize = 1000;
+/// Scopes a client gets offered when it asks for none: the MCP tools' scopes, not token
+/// management (a client that needs that asks for it, and the user sees it).
+pub const DEFAULT_SCOPES: &[&str] =
+    &["read:tasks", "write:tasks", "read:context", "write:context", "read:agents", "write:agents", "execute:mcp"];
+
+/// Why an OAuth request failed. [`OAuthError::code`] is the one mapping to the RFC codes.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum OAuthError {
+    /// A parameter is missing, repeated or malformed.
+    #[error("{0}")]
+    InvalidRequest(String),
+    /// The client is unknown or its credentials are wrong.
+    #[error("{0}")]
+    InvalidClient(String),
+    /// The code or refresh token is invalid, expired, used, or bound to something else.
+    #[error("{0}")]
+    InvalidGrant(String),
+    /// A grant type other than `authorization_code` and `refresh_token`.
+    #[error("only the authorization_code and refresh_token grants are supported")]
+    UnsupportedGrantType,
+    /// A response type other than `code`.
+    #[error("only response_type=code is supported")]
+    UnsupportedResponseType,
+    /// Unknown or ungrantable scopes.
+    #[error("{0}")]
+    InvalidScope(String),
+    /// The `resource` is not one this server protects (RFC 8707).
+    #[error("the resource is not one this server issues tokens for")]
+    InvalidTarget,
+    /// The user said no.
+    #[error("the user denied the request")]
+    AccessDenied,
+    /// A redirect URI in a registration is not acceptable (RFC 7591).
+    #[error("{0}")]
+    InvalidRedirectUri(String),
+    /// Other client metadata is not acceptable (RFC 7591).
+    #[error("{0}")]
+    InvalidClientMetadata(String),
+    /// Too many requests from this address.
+    #[error("too many registrations from this address; retry in {0} s")]
+    SlowDown(u64),
+    /// Something failed on our side (never a detail in the message).
+    #[error("the authorization server failed; retry later")]
+    ServerError,
+    /// The database is unreachable.
+    #[error("the authorization server is temporarily unavailable")]
+    TemporarilyUnavailable,
+}
+
+impl OAuthError {
+    /// The RFC 6749 §4.1.2.1 / §5.2, RFC 7591 §3.2.2 or RFC 8707 error code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::InvalidRequest(_) => "invalid_request",
+            Self::InvalidClient(_) => "invalid_client",
+            Self::InvalidGrant(_) => "invalid_grant",
+            Self::UnsupportedGrantType => "unsupported_grant_type",
+            Self::UnsupportedResponseType => "unsupported_response_type",
+            Self::InvalidScope(_) => "invalid_scope",
+            Self::InvalidTarget => "invalid_target",
+            Self::AccessDenied => "access_denied",
+            Self::InvalidRedirectUri(_) => "invalid_redirect_uri",
+            Self::InvalidClientMetadata(_) => "invalid_client_metadata",
+            Self::SlowDown(_) => "slow_down",
+            Self::ServerError => "server_error",
+            Self::TemporarilyUnavailable => "temporarily_unavailable",
+        }
+    }
+
+    /// The HTTP status of a direct (non-redirect) answer carrying this error.
+    pub fn status(&self) -> u16 {
+        match self {
+            Self::InvalidClient(_) => 401,
+            Self::SlowDown(_) => 429,
+            Self::ServerError => 500,
+            Self::TemporarilyUnavailable => 503,
+            _ => 400,
+        }
+    }
+}
+
+fn bad(message: impl Into<String>) -> OAuthError {
+    OAuthError::InvalidRequest(message.into())
+}
+
+/// base64url(SHA-256(`verifier`)), the S256 challenge of a verifier (RFC 7636 §4.2).
+pub fn s256(verifier: &str) -> String {
+    URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()))
+}
+
+/// The authorization request's PKCE part: S256 only (`plain` and absent are refused), and a
+/// challenge that looks like a base64url SHA-256.
+pub fn check_challenge(challenge: Option<&str>, method: Option<&str>) -> Result<String, OAuthError> {
+    match method {
+        Some("S256") => {}
+        Some("plain") => return Err(bad("code_challenge_method=plain is not allowed; use S256")),
+        Some(_) => return Err(bad("code_challenge_method must be S256")),
+        None => return Err(bad("PKCE is required: send code_challenge with code_challenge_method=S256")),
+    }
+    let challenge = challenge.ok_or_else(|| bad("code_challenge is required"))?;
+    let well_formed =
+        challenge.len() == 43 && challenge.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    if !well_formed {
+        return Err(bad("code_challenge must be the base64url SHA-256 of the verifier (43 characters)"));
+    }
+    Ok(challenge.to_owned())
+}
+
+/// The token request's PKCE part: the verifier is well-formed and hashes to the challenge.
+pub fn verify_pkce(verifier: Option<&str>, challenge: &str) -> Result<(), OAuthError> {
+    let verifier = verifier.ok_or_else(|| bad("code_verifier is required"))?;
+    let well_formed = (VERIFIER_MIN_CHARS..=VERIFIER_MAX_CHARS).contains(&verifier.len())
+        && verifier.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~'));
+    if !well_formed {
+        return Err(bad("code_verifier must be 43-128 unreserved characters"));
+    }
+    if !constant_time_eq(s256(verifier).as_bytes(), challenge.as_bytes()) {
+        return Err(OAuthError::InvalidGrant("the code_verifier does not match the code_challenge".to_owned()));
+    }
+    Ok(())
+}
+
+/// Whether `uri` is a loopback `http` URI (RFC 8252 §7.3): 127.0.0.1, [::1] or localhost.
+fn is_loopback_http(url: &Url) -> bool {
+    url.scheme() == "http"
+        && match url.host() {
+            Some(Host::Ipv4(ip)) => ip.is_loopback(),
+            Some(Host::Ipv6(ip)) => ip.is_loopback(),
+            Some(Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+            None => false,
+        }
+}
+
+/// A redirect URI a client may register: absolute `https`, or loopback `http`; no
+/// fragment, no credentials.
+pub fn check_redirect_uri(uri: &str) -> Result<Url, OAuthError> {
+    let invalid = |m: &str| OAuthError::InvalidRedirectUri(format!("redirect URI {uri:?}: {m}"));
+    if uri.len() > MAX_REDIRECT_URI_CHARS {
+        return Err(invalid("too long"));
+    }
+    let url = Url::parse(uri).map_err(|_| invalid("not an absolute URL"))?;
+    if url.fragment().is_some() {
+        return Err(invalid("must not have a fragment"));
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(invalid("must not carry credentials"));
+    }
+    if url.scheme() == "https" && url.host().is_some() || is_loopback_http(&url) {
+        Ok(url)
+    } else {
+        Err(invalid("must be https, or http on a loopback address"))
+    }
+}
+
+/// Whether `requested` matches one of `registered`: exactly, or for loopback `http` URIs
+/// on any port (RFC 8252 §7.3: native apps listen on an ephemeral port).
+pub fn redirect_uri_matches(registered: &[String], requested: &str) -> bool {
+    if registered.iter().any(|r| r == requested) {
+        return true;
+    }
+    let Ok(req) = Url::parse(requested) else { return false };
+    if !is_loopback_http(&req) {
+        return false;
+    }
+    registered.iter().filter_map(|r| Url::parse(r).ok()).any(|mut reg| {
+        if !is_loopback_http(&reg) {
+            return false;
+        }
+        let mut req = req.clone();
+        // Ports are the only thing that may differ.
+        let (Ok(()), Ok(())) = (reg.set_port(None), req.set_port(None)) else { return false };
+        reg == req
+    })
+}
+
+/// The RFC 8707 resource of a request: one this server protects, or the default when none
+/// is named. A trailing slash is tolerated (clients differ on it).
+pub fn resolve_resource(requested: Option<&str>, known: &[String]) -> Result<String, OAuthError> {
+    let Some(requested) = requested else {
+        return known.first().cloned().ok_or(OAuthError::InvalidTarget);
+    };
+    let trimmed = requested.strip_suffix('/').unwrap_or(requested);
+    known.iter().find(|k| k.as_str() == requested || k.as_str() == trimmed).cloned().ok_or(OAuthError::InvalidTarget)
+}
+
+/// The scopes a client asks for: catalog scopes; derived ones (`mcp:read`, ...) say nothing
+/// a grant could carry and `mcp:admin` is never grantable over OAuth, so both are dropped;
+/// nothing left (or no `scope`) means [`DEFAULT_SCOPES`]. Unknown words are an error.
+pub fn requested_scopes(scope: Option<&str>) -> Result<ScopeSet, OAuthError> {
+    let mut kept = Vec::new();
+    let mut unknown = Vec::new();
+    for word in scope.unwrap_or_default().split_whitespace() {
+        if CATALOG.contains(&word) {
+            kept.push(word);
+        } else if !(DERIVED.contains(&word) || word == ADMIN) {
+            unknown.push(word);
+        }
+    }
+    if !unknown.is_empty() {
+        return Err(OAuthError::InvalidScope(format!("unknown scope(s): {}", unknown.join(" "))));
+    }
+    let words = if kept.is_empty() { DEFAULT_SCOPES.to_vec() } else { kept };
+    ScopeSet::from_grant(words).map_err(|e| OAuthError::InvalidScope(e.to_string()))
+}
+
+/// What the user approved: a non-empty subset of what was requested (never `mcp:admin`).
+pub fn approved_scopes(requested: &ScopeSet, approved: &[String]) -> Result<ScopeSet, OAuthError> {
+    let set = ScopeSet::from_grant(approved).map_err(|e| bad(e.to_string()))?;
+    if set.has_admin() || !set.is_subset(requested) {
+        return Err(bad("approved scopes must be among the requested ones"));
+    }
+    Ok(set)
+}
+
+/// When a code issued at `now` expires.
+pub fn code_expiry(now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+    now.checked_add_signed(Duration::seconds(CODE_TTL_SECS))
+}
+
+/// The facts of a stored code that a token request must agree with.
+#[derive(Debug, Clone)]
+pub struct CodeFacts<'a> {
+    /// The client it was issued to.
+    pub client_id: &'a str,
+    /// The redirect URI of the authorization request.
+    pub redirect_uri: &'a str,
+    /// The PKCE challenge.
+    pub code_challenge: &'a str,
+    /// The resource the grant is for.
+    pub resource: &'a str,
+    /// Expiry.
+    pub expires_at: DateTime<Utc>,
+    /// Whether it was exchanged already.
+    pub used: bool,
+}
+
+/// What the token request says.
+#[derive(Debug, Clone)]
+pub struct Exchange<'a> {
+    /// `client_id`.
+    pub client_id: &'a str,
+    /// `redirect_uri` (required when the authorization request had one, which is always).
+    pub redirect_uri: Option<&'a str>,
+    /// `code_verifier`.
+    pub code_verifier: Option<&'a str>,
+    /// `resource`, if repeated.
+    pub resource: Option<&'a str>,
+}
+
+/// Checks an authorization-code exchange, except single use (the store decides that
+/// atomically): client, redirect URI, expiry, resource, then PKCE.
+pub fn check_exchange(code: &CodeFacts<'_>, ex: &Exchange<'_>, now: DateTime<Utc>) -> Result<(), OAuthError> {
+    let invalid = |m: &str| OAuthError::InvalidGrant(m.to_owned());
+    if code.used {
+        return Err(invalid("the authorization code was already used"));
+    }
+    if code.client_id != ex.client_id {
+        return Err(invalid("the authorization code was issued to another client"));
+    }
+    if ex.redirect_uri != Some(code.redirect_uri) {
+        return Err(invalid("redirect_uri does not match the authorization request"));
+    }
+    if code.expires_at <= now {
+        return Err(invalid("the authorization code has expired"));
+    }
+    if let Some(resource) = ex.resource
+        && resource.strip_suffix('/').unwrap_or(resource) != code.resource.strip_suffix('/').unwrap_or(code.resource)
+    {
+        return Err(OAuthError::InvalidTarget);
+    }
+    verify_pkce(ex.code_verifier, code.code_challenge)
+}
+
+/// Whether `ip` is a public unicast address a metadata document may be fetched from: not
+/// loopback, private, link-local, shared (CGNAT), unspecified, multicast or documentation.
+pub fn is_public_ip(ip: std::net::IpAddr) -> bool {
+    use std::net::IpAddr;
+    match ip {
+        IpAddr::V4(v4) => {
+            let [a, b, ..] = v4.octets();
+            let shared = a == 100 && (64..128).contains(&b);
+            !(v4.is_loopback()
+                || v4.is_private()
+                || v4.is_link_local()
+                || v4.is_unspecified()
+                || v4.is_broadcast()
+                || v4.is_multicast()
+                || v4.is_documentation()
+                || shared
+                || a == 0)
+        }
+        IpAddr::V6(v6) => {
+            if let Some(v4) = v6.to_ipv4_mapped() {
+                return is_public_ip(IpAddr::V4(v4));
+            }
+            let first = v6.segments()[0];
+            let unique_local = first & 0xfe00 == 0xfc00;
+            let link_local = first & 0xffc0 == 0xfe80;
+            !(v6.is_loopback() || v6.is_unspecified() || v6.is_multicast() || unique_local || link_local)
+        }
+    }
+}
+
+/// A client id that names a Client ID Metadata Document: an `https` URL with a host and a
+/// path, no fragment and no credentials.
+pub fn check_cimd_url(client_id: &str) -> Result<Url, OAuthError> {
+    let invalid = |m: &str| OAuthError::InvalidClient(format!("client_id metadata document URL: {m}"));
+    if client_id.len() > MAX_REDIRECT_URI_CHARS {
+        return Err(invalid("too long"));
+    }
+    let url = Url::parse(client_id).map_err(|_| invalid("not a URL"))?;
+    if url.scheme() != "https" || url.host().is_none() {
+        return Err(invalid("must be https"));
+    }
+    if url.path() == "/" || url.fragment().is_some() || !url.username().is_empty() || url.password().is_some() {
+        return Err(invalid("must have a path, and no fragment or credentials"));
+    }
+    Ok(url)
+}
+
+/// A fetched metadata document must name itself: its `client_id` is the URL it came from.
+pub fn check_cimd_document(
+    url: &str,
+    doc_client_id: Option<&str>,
+    meta: &ClientMetadata,
+) -> Result<ValidClient, OAuthError> {
+    if doc_client_id != Some(url) {
+        return Err(OAuthError::InvalidClient(
+            "the client metadata document's client_id differs from its URL".to_owned(),
+        ));
+    }
+    check_registration(meta).map_err(|e| OAuthError::InvalidClient(format!("client metadata document: {e}")))
+}
+
+/// RFC 7591 registration metadata as sent.
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+pub struct ClientMetadata {
+    /// Redirect URIs (required).
+    #[serde(default)]
+    pub redirect_uris: Vec<String>,
+    /// Display name.
+    pub client_name: Option<String>,
+    /// `none` (public client) is the only method offered.
+    pub token_endpoint_auth_method: Option<String>,
+    /// Subset of `authorization_code`, `refresh_token`.
+    pub grant_types: Option<Vec<String>>,
+    /// Subset of `code`.
+    pub response_types: Option<Vec<String>>,
+    /// Requested scopes (informational).
+    pub scope: Option<String>,
+    /// `native` or `web` (MCP 2026-07-28, SEP-837); informational.
+    pub application_type: Option<String>,
+}
+
+/// Registration metadata that passed the rules.
+#[derive(Debug, Clone)]
+pub struct ValidClient {
+    /// Display name (the first redirect host when none was given).
+    pub name: String,
+    /// Redirect URIs.
+    pub redirect_uris: Vec<String>,
+}
+
+/// Checks a registration (RFC 7591 §2): public clients only, at most
+/// [`MAX_REDIRECT_URIS`] acceptable redirect URIs, supported grant and response types.
+pub fn check_registration(meta: &ClientMetadata) -> Result<ValidClient, OAuthError> {
+    let meta_err = |m: &str| OAuthError::InvalidClientMetadata(m.to_owned());
+    if meta.redirect_uris.is_empty() {
+        return Err(OAuthError::InvalidRedirectUri("redirect_uris is required".to_owned()));
+    }
+    if meta.redirect_uris.len() > MAX_REDIRECT_URIS {
+        return Err(OAuthError::InvalidRedirectUri(format!("at most {MAX_REDIRECT_URIS} redirect URIs")));
+    }
+    let mut first_host = None;
+    for uri in &meta.redirect_uris {
+        let url = check_redirect_uri(uri)?;
+        first_host = first_host.or_else(|| url.host_str().map(str::to_owned));
+    }
+    match meta.token_endpoint_auth_method.as_deref() {
+        None | Some("none") => {}
+        Some(_) => return Err(meta_err("only public clients (token_endpoint_auth_method=none) can register")),
+    }
+    let grants_ok =
+        meta.grant_types.as_ref().is_none_or(|g| g.iter().all(|t| t == "authorization_code" || t == "refresh_token"));
+    if !grants_ok {
+        return Err(meta_err("grant_types may only contain authorization_code and refresh_token"));
+    }
+    if !meta.response_types.as_ref().is_none_or(|r| r.iter().all(|t| t == "code")) {
+        return Err(meta_err("response_types may only contain code"));
+    }
+    let name = match meta.client_name.as_deref().map(str::trim) {
+        Some(n) if n.chars().count() > CLIENT_NAME_MAX_CHARS => {
+            return Err(meta_err("client_name is longer than 100 characters"));
+        }
+        Some(n) if !n.is_empty() && !n.chars().any(char::is_control) => n.to_owned(),
+        Some(n) if !n.is_empty() => return Err(meta_err("client_name must not contain control characters")),
+        _ => first_host.unwrap_or_else(|| "unnamed client".to_owned()),
+    };
+    Ok(ValidClient { name, redirect_uris: meta.redirect_uris.clone() })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
+
+    #[test]
+    fn s256_matches_rfc_7636_appendix_b() {
+        assert_eq!(s256(VERIFIER), "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM");
+    }
+
+    #[test]
+    fn plain_and_missing_methods_are_refused() {
+        let c = s256(VERIFIER);
+        assert!(check_challenge(Some(&c), Some("plain")).is_err());
+        assert!(check_challenge(Some(&c), None).is_err());
+        assert!(check_challenge(Some("short"), Some("S256")).is_err());
+        assert_eq!(check_challenge(Some(&c), Some("S256")).unwrap(), c);
+    }
+
+    #[test]
+    fn a_wrong_verifier_is_invalid_grant() {
+        let c = s256(VERIFIER);
+        assert!(verify_pkce(Some(VERIFIER), &c).is_ok());
+        let other = "x".repeat(43);
+        assert_eq!(verify_pkce(Some(&other), &c).unwrap_err().code(), "invalid_grant");
+        assert_eq!(verify_pkce(Some("short"), &c).unwrap_err().code(), "invalid_request");
+    }
+
+    #[test]
+    fn loopback_redirects_match_on_any_port_and_others_exactly() {
+        let reg = vec!["http://127.0.0.1/callback".to_owned(), "https://app.example/cb".to_owned()];
+        assert!(redirect_uri_matches(&reg, "http://127.0.0.1:49152/callback"));
+        assert!(!redirect_uri_matches(&reg, "http://127.0.0.1:49152/other"));
+        assert!(redirect_uri_matches(&reg, "https://app.example/cb"));
+        assert!(!redirect_uri_matches(&reg, "https://app.example:8443/cb"));
+        assert!(!redirect_uri_matches(&reg, "https://app.example/cb?x=1"));
+    }
+
+    #[test]
+    fn registrable_redirects_are_https_or_loopback_http() {
+        assert!(check_redirect_uri("https://app.example/cb").is_ok());
+        assert!(check_redirect_uri("http://localhost:3000/cb").is_ok());
+        assert!(check_redirect_uri("http://[::1]/cb").is_ok());
+        assert!(check_redirect_uri("http://app.example/cb").is_err());
+        assert!(check_redirect_uri("https://app.example/cb#frag").is_err());
+        assert!(check_redirect_uri("javascript:alert(1)").is_err());
+    }
+
+    #[test]
+    fn resource_defaults_and_unknown_is_invalid_target() {
+        let known = vec!["http://t.test/mcp".to_owned()];
+        assert_eq!(resolve_resource(None, &known).unwrap(), "http://t.test/mcp");
+        assert_eq!(resolve_resource(Some("http://t.test/mcp/"), &known).unwrap(), "http://t.test/mcp");
+        assert_eq!(resolve_resource(Some("http://evil.test/mcp"), &known), Err(OAuthError::InvalidTarget));
+    }
+
+    #[test]
+    fn admin_and_derived_scopes_are_dropped_unknown_refused() {
+        let s = requested_scopes(Some("read:tasks mcp:admin mcp:read")).unwrap();
+        assert_eq!(s.to_vec(), vec!["read:tasks"]);
+        assert_eq!(requested_scopes(None).unwrap().len(), DEFAULT_SCOPES.len());
+        assert_eq!(requested_scopes(Some("mcp:admin")).unwrap().len(), DEFAULT_SCOPES.len());
+        assert_eq!(requested_scopes(Some("root")).unwrap_err().code(), "invalid_scope");
+    }
+
+    #[test]
+    fn approval_is_a_subset_without_admin() {
+        let req = requested_scopes(Some("read:tasks write:tasks")).unwrap();
+        assert!(approved_scopes(&req, &["read:tasks".to_owned()]).is_ok());
+        assert!(approved_scopes(&req, &["read:agents".to_owned()]).is_err());
+        assert!(approved_scopes(&req, &["mcp:admin".to_owned()]).is_err());
+        assert!(approved_scopes(&req, &[]).is_err());
+    }
+
+    #[test]
+    fn an_expired_code_is_invalid_grant() {
+        let now = DateTime::from_timestamp(1_800_000_000, 0).unwrap();
+        let challenge = s256(VERIFIER);
+        let code = CodeFacts {
+            client_id: "c",
+            redirect_uri: "https://a/cb",
+            code_challenge: &challenge,
+            resource: "r",
+            expires_at: code_expiry(now).unwrap(),
+            used: false,
+        };
+        let ex = Exchange {
+            client_id: "c",
+            redirect_uri: Some("https://a/cb"),
+            code_verifier: Some(VERIFIER),
+            resource: None,
+        };
+        assert!(check_exchange(&code, &ex, now).is_ok());
+        let later = now + Duration::seconds(CODE_TTL_SECS);
+        assert_eq!(check_exchange(&code, &ex, later).unwrap_err().code(), "invalid_grant");
+    }
+
+    #[test]
+    fn only_public_addresses_are_fetchable() {
+        for private in [
+            "127.0.0.1",
+            "10.1.2.3",
+            "192.168.1.1",
+            "169.254.169.254",
+            "100.64.0.1",
+            "::1",
+            "fd00::1",
+            "fe80::1",
+            "::ffff:10.0.0.1",
+            "0.0.0.0",
+        ] {
+            assert!(!is_public_ip(private.parse().unwrap()), "{private}");
+        }
+        assert!(is_public_ip("93.184.216.34".parse().unwrap()));
+        assert!(is_public_ip("2606:4700::1111".parse().unwrap()));
+    }
+
+    #[test]
+    fn a_metadata_document_must_name_its_own_url() {
+        let meta = ClientMetadata { redirect_uris: vec!["http://127.0.0.1/cb".into()], ..Default::default() };
+        let url = "https://app.example/client.json";
+        assert!(check_cimd_document(url, Some(url), &meta).is_ok());
+        assert_eq!(
+            check_cimd_document(url, Some("https://evil.example/c.json"), &meta).unwrap_err().code(),
+            "invalid_client"
+        );
+        assert!(check_cimd_url("http://app.example/c.json").is_err());
+        assert!(check_cimd_url("https://app.example/").is_err());
+        assert!(check_cimd_url(url).is_ok());
+    }
+
+    #[test]
+    fn registration_accepts_public_clients_only() {
+        let ok = ClientMetadata { redirect_uris: vec!["http://127.0.0.1/cb".into()], ..Default::default() };
+        assert_eq!(check_registration(&ok).unwrap().name, "127.0.0.1");
+        let secret = ClientMetadata { token_endpoint_auth_method: Some("client_secret_basic".into()), ..ok.clone() };
+        assert_eq!(check_registration(&secret).unwrap_err().code(), "invalid_client_metadata");
+        let none = ClientMetadata::default();
+        assert_eq!(check_registration(&none).unwrap_err().code(), "invalid_redirect_uri");
+    }
+}

@@ -1,0 +1,283 @@
+// The official MCP TypeScript SDK's OAuth support against Tessera's authorization server:
+// discovery → dynamic registration → authorize → consent (Chromium) → token → tools; then
+// a refresh; then the person revokes the grant in the web UI and the client is cut off.
+
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync, spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:https';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import { UnauthorizedError } from '@modelcontextprotocol/sdk/client/auth.js';
+import { startTessera, launchBrowser, openPage, uniqueEmail, screenshot, PASSWORD, ROOT, TARGET_DIR } from './helpers.mjs';
+
+const REDIRECT = 'http://127.0.0.1:33418/callback';
+const CLIENT_NAME = 'SDK Test Client';
+
+let server;
+let browser;
+let certDir;
+let docServer;
+let docUrl;
+
+/** A throwaway CA and a 127.0.0.1 certificate it signed (openssl), for the metadata document. */
+function makeCerts(dir) {
+  const run = (args) => execFileSync('openssl', args, { cwd: dir, stdio: 'pipe' });
+  const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes'];
+  run(['req', '-x509', ...ec, '-keyout', 'ca.key', '-out', 'ca.pem', '-days', '1', '-subj', '/CN=tessera test CA',
+    '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign']);
+  run(['req', ...ec, '-keyout', 'leaf.key', '-out', 'leaf.csr', '-subj', '/CN=127.0.0.1']);
+  writeFileSync(path.join(dir, 'leaf.ext'), 'subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\n');
+  run(['x509', '-req', '-in', 'leaf.csr', '-CA', 'ca.pem', '-CAkey', 'ca.key', '-CAcreateserial', '-out', 'leaf.pem',
+    '-days', '1', '-extfile', 'leaf.ext']);
+}
+
+before(async () => {
+  // The Client ID Metadata Document is served over https on a loopback port; the server
+  // trusts the throwaway CA and may fetch from loopback (development settings).
+  certDir = mkdtempSync(path.join(tmpdir(), 'tessera-cimd-'));
+  makeCerts(certDir);
+  docServer = createServer({ key: readFileSync(path.join(certDir, 'leaf.key')), cert: readFileSync(path.join(certDir, 'leaf.pem')) },
+    (req, res) => {
+      res.writeHead(200, { 'Content-Type': 'application/json' });
+      res.end(JSON.stringify({
+        client_id: docUrl,
+        client_name: CIMD_CLIENT_NAME,
+        redirect_uris: [REDIRECT],
+        grant_types: ['authorization_code', 'refresh_token'],
+        response_types: ['code'],
+        token_endpoint_auth_method: 'none',
+      }));
+    });
+  await new Promise((resolve) => docServer.listen(0, '127.0.0.1', resolve));
+  docUrl = `https://127.0.0.1:${docServer.address().port}/client.json`;
+  process.env.TESSERA_OAUTH_ALLOW_LOCAL_CLIENTS = '1';
+  process.env.TESSERA_OAUTH_EXTRA_CA_FILE = path.join(certDir, 'ca.pem');
+  server = await startTessera();
+  browser = await launchBrowser();
+});
+
+after(async () => {
+  await browser?.close();
+  await server?.stop();
+  docServer?.close();
+  if (certDir) rmSync(certDir, { recursive: true, force: true });
+});
+
+const CIMD_CLIENT_NAME = 'CIMD Test Client';
+
+/** An in-memory `OAuthClientProvider`, as a native MCP client would keep one. */
+class MemoryProvider {
+  constructor() {
+    this.saved = {};
+    this.authorizationUrl = null;
+  }
+  get redirectUrl() { return REDIRECT; }
+  get clientMetadata() {
+    return {
+      client_name: CLIENT_NAME,
+      redirect_uris: [REDIRECT],
+      grant_types: ['authorization_code', 'refresh_token'],
+      response_types: ['code'],
+      token_endpoint_auth_method: 'none',
+    };
+  }
+  state() { return 'state-123'; }
+  clientInformation() { return this.saved.client; }
+  saveClientInformation(info) { this.saved.client = info; }
+  tokens() { return this.saved.tokens; }
+  saveTokens(tokens) { this.saved.tokens = tokens; }
+  redirectToAuthorization(url) { this.authorizationUrl = url; }
+  saveCodeVerifier(v) { this.saved.verifier = v; }
+  codeVerifier() { return this.saved.verifier; }
+  saveDiscoveryState(s) { this.saved.discovery = s; }
+  discoveryState() { return this.saved.discovery; }
+  invalidateCredentials(scope) {
+    if (scope === 'all' || scope === 'tokens') delete this.saved.tokens;
+    if (scope === 'all' || scope === 'client') delete this.saved.client;
+  }
+}
+
+function connect(provider) {
+  const transport = new StreamableHTTPClientTransport(new URL(`${server.url}/mcp`), { authProvider: provider });
+  const client = new Client({ name: 'tessera-oauth-test', version: '0.0.0' });
+  return { client, transport };
+}
+
+const textOf = (result) => result.content.filter((c) => c.type === 'text').map((c) => c.text).join('\n');
+
+test('the TypeScript SDK connects with OAuth, refreshes, and is cut off when the grant is revoked in the UI', async () => {
+  const email = server.addUser(uniqueEmail('oauth'));
+  const provider = new MemoryProvider();
+
+  // 1. The first connection finds no token: discovery, registration, then a redirect.
+  const first = connect(provider);
+  await assert.rejects(first.client.connect(first.transport), UnauthorizedError);
+  assert.ok(provider.saved.client?.client_id, 'registered dynamically');
+  assert.ok(provider.authorizationUrl, 'sent to the authorization endpoint');
+
+  // 2. The person signs in and approves in the browser; the redirect is caught.
+  const { page } = await openPage(browser, server);
+  const callback = new Promise((resolve) => {
+    page.route(`${REDIRECT}**`, (route) => {
+      resolve(route.request().url());
+      route.fulfill({ status: 200, contentType: 'text/plain', body: 'You can close this window.' });
+    });
+  });
+  await page.goto(provider.authorizationUrl.href);
+  await page.getByLabel('Email').fill(email);
+  await page.getByLabel('Password').fill(PASSWORD);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await page.getByRole('heading', { level: 1, name: `Allow “${CLIENT_NAME}” to use Tessera?` }).waitFor();
+  assert.match(await page.locator('#consent-origin').textContent(), /registered dynamically/);
+  assert.equal(await page.locator('input[name=scope][value="mcp:admin"]').count(), 0);
+  // The 401 asked for `mcp:access`: the client is offered the MCP tools' scopes, not token
+  // management.
+  assert.equal(await page.locator('input[name=scope][value="write:tokens"]').count(), 0);
+  await page.locator('input[name=scope][value="write:agents"]').uncheck();
+  await screenshot(page, 'oauth-consent');
+  await page.getByRole('button', { name: 'Allow' }).click();
+  const back = new URL(await callback);
+  assert.equal(back.searchParams.get('state'), 'state-123');
+  assert.equal(back.searchParams.get('iss'), server.url);
+  await first.transport.finishAuth(back.searchParams.get('code'));
+  assert.ok(provider.saved.tokens?.access_token);
+  assert.ok(!provider.saved.tokens.scope.split(' ').includes('write:agents'), provider.saved.tokens.scope);
+  assert.ok(provider.saved.tokens.scope.split(' ').includes('execute:mcp'), provider.saved.tokens.scope);
+
+  // 3. Connected: tools/list and whoami.
+  const second = connect(provider);
+  await second.client.connect(second.transport);
+  const { tools } = await second.client.listTools();
+  assert.ok(tools.some((t) => t.name === 'whoami'));
+  const who = await second.client.callTool({ name: 'whoami', arguments: {} });
+  assert.ok(!who.isError, textOf(who));
+  await second.client.close();
+
+  // 4. An access token the server refuses is refreshed with the (rotated) refresh token.
+  const firstRefresh = provider.saved.tokens.refresh_token;
+  provider.saved.tokens = { ...provider.saved.tokens, access_token: 'not-a-token' };
+  const third = connect(provider);
+  await third.client.connect(third.transport);
+  await third.client.listTools();
+  assert.notEqual(provider.saved.tokens.refresh_token, firstRefresh, 'refresh token rotated');
+  await third.client.close();
+
+  // 5. The CLI lists the grant, marked; in the token list of the UI, revoking it cuts the
+  // client off.
+  const listed = server.cli(['token', 'list']);
+  assert.equal(listed.status, 0, listed.stderr);
+  assert.match(listed.stdout, new RegExp(`via OAuth — ${CLIENT_NAME}`));
+  await page.unrouteAll({ behavior: 'ignoreErrors' });
+  await page.goto(`${server.url}/#/tokens`);
+  const mark = page.getByText(`via OAuth — ${CLIENT_NAME}`);
+  await mark.waitFor();
+  await page.getByRole('link', { name: CLIENT_NAME, exact: true }).click();
+  await page.getByRole('button', { name: 'Revoke token…' }).click();
+  await page.getByRole('dialog').getByRole('button', { name: 'Revoke now' }).click();
+  await page.getByText(`“${CLIENT_NAME}” is revoked.`).waitFor();
+  const fourth = connect(provider);
+  await assert.rejects(async () => {
+    await fourth.client.connect(fourth.transport);
+    await fourth.client.listTools();
+  });
+  await fourth.client.close().catch(() => {});
+});
+
+/** The same client, identified by its metadata document instead of registering. */
+class DocumentProvider extends MemoryProvider {
+  get clientMetadataUrl() { return docUrl; }
+  get clientMetadata() { return { ...super.clientMetadata, client_name: CIMD_CLIENT_NAME }; }
+}
+
+test('the TypeScript SDK connects with a Client ID Metadata Document instead of registering', async () => {
+  const email = server.addUser(uniqueEmail('cimd'));
+  const provider = new DocumentProvider();
+  const first = connect(provider);
+  await assert.rejects(first.client.connect(first.transport), UnauthorizedError);
+  assert.equal(provider.saved.client?.client_id, docUrl, 'the document URL is the client id');
+
+  const { page } = await openPage(browser, server);
+  const callback = new Promise((resolve) => {
+    page.route(`${REDIRECT}**`, (route) => {
+      resolve(route.request().url());
+      route.fulfill({ status: 200, contentType: 'text/plain', body: 'done' });
+    });
+  });
+  await page.goto(provider.authorizationUrl.href);
+  await page.getByLabel('Email').fill(email);
+  await page.getByLabel('Password').fill(PASSWORD);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await page.getByRole('heading', { level: 1, name: `Allow “${CIMD_CLIENT_NAME}” to use Tessera?` }).waitFor();
+  assert.equal((await page.locator('#consent-origin').textContent()).trim(), '127.0.0.1');
+  await page.getByRole('button', { name: 'Allow' }).click();
+  const back = new URL(await callback);
+  assert.equal(back.searchParams.get('iss'), server.url);
+  await first.transport.finishAuth(back.searchParams.get('code'));
+
+  const second = connect(provider);
+  await second.client.connect(second.transport);
+  const who = await second.client.callTool({ name: 'whoami', arguments: {} });
+  assert.ok(!who.isError, textOf(who));
+  await second.client.close();
+});
+
+const PYTHON = path.join(TARGET_DIR, 'interop-venv/bin/python');
+const PY_OAUTH_CLIENT = path.join(ROOT, 'interop/python/mcp_oauth_client.py');
+
+/** Signs in and approves `authorizationUrl` in a fresh page; resolves to the redirect's URL. */
+async function approveInBrowser(authorizationUrl, email, clientName) {
+  const { page, context } = await openPage(browser, server);
+  const callback = new Promise((resolve) => {
+    page.route(`${REDIRECT}**`, (route) => {
+      resolve(route.request().url());
+      route.fulfill({ status: 200, contentType: 'text/plain', body: 'done' });
+    });
+  });
+  await page.goto(authorizationUrl);
+  await page.getByLabel('Email').fill(email);
+  await page.getByLabel('Password').fill(PASSWORD);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await page.getByRole('heading', { level: 1, name: `Allow “${clientName}” to use Tessera?` }).waitFor();
+  await page.getByRole('button', { name: 'Allow' }).click();
+  const url = new URL(await callback);
+  await context.close();
+  return url;
+}
+
+test('the Python SDK OAuthClientProvider connects with a Client ID Metadata Document', async () => {
+  const email = server.addUser(uniqueEmail('py-cimd'));
+  const child = spawn(PYTHON, [PY_OAUTH_CLIENT, `${server.url}/mcp`, docUrl, REDIRECT], { stdio: ['pipe', 'pipe', 'pipe'] });
+  let stderr = '';
+  child.stderr.on('data', (d) => { stderr = (stderr + d).slice(-5000); });
+  const exited = new Promise((resolve) => child.on('exit', resolve));
+  let buffered = '';
+  const lines = [];
+  let authorize;
+  const authorizeSeen = new Promise((resolve) => { authorize = resolve; });
+  child.stdout.on('data', (d) => {
+    buffered += d;
+    let nl;
+    while ((nl = buffered.indexOf('\n')) >= 0) {
+      const line = buffered.slice(0, nl);
+      buffered = buffered.slice(nl + 1);
+      lines.push(line);
+      const msg = JSON.parse(line);
+      if (msg.authorize) authorize(msg.authorize);
+      if (msg.error) authorize(null);
+    }
+  });
+  const url = await Promise.race([authorizeSeen, exited.then(() => null)]);
+  assert.ok(url, `no authorization URL: ${lines.join('\n')} ${stderr}`);
+  const back = await approveInBrowser(url, email, CIMD_CLIENT_NAME);
+  child.stdin.write(`${JSON.stringify(Object.fromEntries(back.searchParams))}\n`);
+  const code = await exited;
+  const out = JSON.parse(lines.at(-1));
+  assert.equal(code, 0, `${JSON.stringify(out)} ${stderr}`);
+  assert.equal(out.client_id, docUrl);
+  assert.ok(out.tools.includes('whoami'), out.tools.join(', '));
+  assert.equal(out.whoami.is_error, false);
+});
