@@ -3,6 +3,7 @@
 
 #![warn(missing_docs)]
 
+pub mod catalog;
 pub mod claims;
 pub mod codec;
 pub mod keys;
@@ -14,6 +15,7 @@ pub mod scope;
 pub mod validate;
 pub mod values;
 
+pub use catalog::{Catalog, NameError, ServerGrant, ServerName, ServerScope, ToolName};
 pub use claims::{Audience, Claims};
 pub use codec::{CodecError, VerifyPolicy};
 pub use keys::{Algorithm, KeyError, KeyRing, SecretBytes, StoredKey};
