@@ -12,6 +12,8 @@ pub mod mint;
 pub mod outcome;
 pub mod password;
 pub mod scope;
+pub mod sealed;
+pub mod upstream;
 pub mod validate;
 pub mod values;
 

@@ -50,6 +50,14 @@ pub enum AuditAction {
     LoginFailed,
     /// Someone signed out.
     Logout,
+    /// An upstream server was registered.
+    ServerCreate,
+    /// An upstream server's URL, description or headers changed.
+    ServerUpdate,
+    /// An upstream server was removed (and its scopes taken out of tokens).
+    ServerRemove,
+    /// A tool's class was overridden.
+    ServerToolAccess,
 }
 
 impl AuditAction {
@@ -67,6 +75,10 @@ impl AuditAction {
             Self::Login => "auth.login",
             Self::LoginFailed => "auth.login_failed",
             Self::Logout => "auth.logout",
+            Self::ServerCreate => "server.create",
+            Self::ServerUpdate => "server.update",
+            Self::ServerRemove => "server.remove",
+            Self::ServerToolAccess => "server.tool_access",
         }
     }
 }
