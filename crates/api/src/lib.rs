@@ -1,5 +1,6 @@
 //! Tessera's REST API, `/api/v2`: tokens (issue, list, get, patch, revoke, rotate, validate,
-//! usage), browser sessions, and the OpenAPI document generated from this code.
+//! usage), upstream servers (admin), browser sessions, and the OpenAPI document generated
+//! from this code.
 //!
 //! Mount it with [`configure`]; every error leaving it has one JSON shape ([`error`]).
 
@@ -11,6 +12,7 @@ mod cursor;
 pub mod error;
 pub mod models;
 mod openapi;
+mod servers;
 pub mod throttle;
 mod tokens;
 pub mod usage;
@@ -22,7 +24,7 @@ use actix_web::web::{self, ServiceConfig};
 use tessera_auth::{Metering, Validator};
 use tessera_core::keys::KeyRing;
 use tessera_store::Store;
-use tessera_tokens::{KeySource, Minter, TokenService};
+use tessera_tokens::{KeySource, Minter, ServerService, TokenService};
 
 pub use openapi::{ApiDoc, openapi_json};
 pub use throttle::{LoginThrottle, ThrottleConfig};
@@ -78,6 +80,8 @@ pub struct ApiState {
     pub metering: Arc<Metering>,
     /// The token lifecycle: every issue, change, rotation and revocation goes through it.
     pub tokens: TokenService,
+    /// The registry of upstream servers (whose scopes join the catalog).
+    pub servers: ServerService,
 }
 
 /// The process's validator as the lifecycle's key source: it signs with the validator's
@@ -106,7 +110,15 @@ impl ApiState {
             config.audience.clone(),
         );
         let tokens = TokenService::new(store.clone(), minter);
-        Self { store, validator, config: Arc::new(config), throttle, metering: Arc::default(), tokens }
+        // A throwaway sealing key until the composition root hands in the real one
+        // (`with_servers`): headers sealed with it do not survive a restart.
+        let servers = ServerService::new(store.clone(), tessera_core::sealed::SealKey::generate());
+        Self { store, validator, config: Arc::new(config), throttle, metering: Arc::default(), tokens, servers }
+    }
+
+    /// The same state with the process's server registry (sealing with the configured key).
+    pub fn with_servers(self, servers: ServerService) -> Self {
+        Self { servers, ..self }
     }
 
     /// The same state counting against the process's shared [`Metering`].
@@ -155,6 +167,22 @@ pub fn configure(state: ApiState) -> impl FnOnce(&mut ServiceConfig) {
                 .service(web::resource("/tokens/{id}/rotate").route(web::post().to(tokens::rotate)))
                 .service(web::resource("/tokens/{id}/audit").route(web::get().to(tokens::audit)))
                 .service(web::resource("/tokens/{id}/usage").route(web::get().to(usage::usage)))
+                .service(
+                    web::resource("/servers")
+                        .route(web::get().to(servers::list))
+                        .route(web::post().to(servers::create)),
+                )
+                .service(
+                    web::resource("/servers/{name}")
+                        .route(web::get().to(servers::get))
+                        .route(web::patch().to(servers::patch))
+                        .route(web::delete().to(servers::remove)),
+                )
+                .service(
+                    web::resource("/servers/{name}/tools")
+                        .route(web::get().to(servers::tools))
+                        .route(web::patch().to(servers::patch_tools)),
+                )
                 .service(web::resource("/limits").route(web::get().to(tokens::limits)))
                 .service(web::resource("/auth/login").route(web::post().to(auth_routes::login)))
                 .service(web::resource("/auth/logout").route(web::post().to(auth_routes::logout)))

@@ -152,7 +152,7 @@ pub struct PatchTokenRequest {
 }
 
 /// Tells an absent field (`None`) from an explicit `null` (`Some(None)`).
-fn double_option<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
+pub(crate) fn double_option<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
 where
     D: Deserializer<'de>,
     T: Deserialize<'de>,
@@ -372,7 +372,8 @@ pub struct LimitsView {
     pub lifetime_max_days: i64,
     /// Lifetime when none is asked for, in days.
     pub lifetime_default_days: i64,
-    /// Scopes a token can be granted through the API (`mcp:admin` is CLI-only).
+    /// Scopes a token can be granted through the API (`mcp:admin` is CLI-only): the built-in
+    /// ones and `read:S`/`write:S` of every registered server (`call:S/TOOL` too, for any tool).
     pub grantable_scopes: Vec<String>,
 }
 

@@ -5,7 +5,7 @@ use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder
 use utoipa::{Modify, OpenApi};
 
 use crate::auth::SESSION_COOKIE;
-use crate::{auth_routes, error, models, tokens, usage};
+use crate::{auth_routes, error, models, servers, tokens, usage};
 
 /// The `/api/v2` description.
 #[derive(OpenApi)]
@@ -19,18 +19,21 @@ use crate::{auth_routes, error, models, tokens, usage};
     paths(
         tokens::create, tokens::list, tokens::get, tokens::patch, tokens::revoke, tokens::rotate,
         tokens::validate, tokens::audit, tokens::limits, usage::usage, auth_routes::login, auth_routes::logout, auth_routes::me, serve,
+        servers::list, servers::create, servers::get, servers::patch, servers::remove, servers::tools, servers::patch_tools,
     ),
     components(schemas(
         error::ErrorBody, models::TokenView, models::IssuedTokenView, models::CreateTokenRequest,
         models::PatchTokenRequest, models::RevokeRequest, models::RotateRequest, models::StatusFilter,
         models::TokenPageView, models::ValidationView, models::LoginRequest, models::UserView, models::LoginView,
         models::MeView, models::LimitsView, models::AuditEntryView, models::AuditPageView, usage::UsageView, usage::Counts, usage::Bucket, usage::MethodUsage, usage::Denials,
-        usage::Granularity,
+        usage::Granularity, servers::ServerView, servers::CreateServerRequest, servers::PatchServerRequest,
+        servers::AccessClass, servers::ServerToolView, servers::PatchToolsRequest,
     )),
     modifiers(&SecuritySchemes),
     tags(
         (name = "tokens", description = "Scoped bearer tokens"),
         (name = "auth", description = "Browser sign-in sessions"),
+        (name = "servers", description = "Upstream MCP servers served through the gateway at /mcp/{name} (administrators)"),
         (name = "meta", description = "This document"),
     )
 )]

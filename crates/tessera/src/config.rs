@@ -37,6 +37,12 @@ pub struct Settings {
     #[arg(long, env = "TESSERA_JWT_SECRET", global = true, hide_env_values = true)]
     pub jwt_secret: Option<String>,
 
+    /// Key that encrypts upstream servers' credential headers at rest: 32 bytes as base64 or
+    /// 64 hex digits. Unset: `secret.key` in TESSERA_DATA_DIR, created on first use (give every
+    /// replica the same key).
+    #[arg(long, env = "TESSERA_SECRET_KEY", global = true, hide_env_values = true)]
+    pub secret_key: Option<String>,
+
     /// Address the HTTP server listens on.
     #[arg(long, env = "TESSERA_BIND", default_value = "127.0.0.1:8080", global = true)]
     pub bind: SocketAddr,
@@ -91,6 +97,7 @@ impl fmt::Debug for Settings {
             .field("data_dir", &self.data_dir)
             .field("public_url", &self.public_url)
             .field("jwt_secret", &self.jwt_secret.as_ref().map(|_| "[redacted]"))
+            .field("secret_key", &self.secret_key.as_ref().map(|_| "[redacted]"))
             .field("bind", &self.bind)
             .field("workers", &self.workers)
             .field("db_max_connections", &self.db_max_connections)

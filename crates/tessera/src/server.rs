@@ -9,7 +9,9 @@ use actix_web::http::header;
 use actix_web::{App, HttpResponse, HttpServer, web};
 use serde_json::json;
 use tessera_auth::{Metering, Validator};
+use tessera_core::sealed::SealKey;
 use tessera_store::Store;
+use tessera_tokens::ServerService;
 
 use crate::access_log::PathOnlySpan;
 use crate::config::{Role, Settings};
@@ -28,6 +30,8 @@ pub struct AppState {
     pub settings: Arc<Settings>,
     /// Per-token rate limits and usage counters, shared by the API and MCP faces.
     pub metering: Arc<Metering>,
+    /// The registry of upstream servers, sealing their credentials with the configured key.
+    pub servers: ServerService,
     /// The background tasks this root started (change-feed listener, usage flusher), stopped
     /// after the last usage flush.
     tasks: Arc<Vec<tokio::task::JoinHandle<()>>>,
@@ -37,10 +41,12 @@ impl AppState {
     /// Loads the key ring, builds the validator and starts its change-feed listener.
     pub async fn start(db: &Database, settings: Settings) -> Result<Self, CliError> {
         let ring = db.key_ring(&settings).await?;
-        Ok(Self::assemble(db.store.clone(), ring, settings))
+        let key = crate::secret_key::load(&settings)?;
+        Ok(Self::assemble(db.store.clone(), ring, key, settings))
     }
 
-    /// The same from a bare store (tests).
+    /// The same from a bare store (tests): the key is `TESSERA_SECRET_KEY` or a throwaway
+    /// one, never a file in the working directory.
     pub async fn for_store(store: Store, settings: Settings) -> Result<Self, CliError> {
         let ring = match &settings.jwt_secret {
             Some(secret) => tessera_core::KeyRing::hs256(secret.as_bytes())?,
@@ -49,19 +55,24 @@ impl AppState {
                 tessera_core::KeyRing::ed25519(&set.keys, &set.signing_kid)?
             }
         };
-        Ok(Self::assemble(store, ring, settings))
+        let key = match &settings.secret_key {
+            Some(text) => SealKey::parse(text)?,
+            None => SealKey::generate(),
+        };
+        Ok(Self::assemble(store, ring, key, settings))
     }
 
     /// Wires the process and starts its background tasks, the only place that spawns them:
     /// the validator's change-feed listener and the usage flusher.
-    fn assemble(store: Store, ring: tessera_core::KeyRing, settings: Settings) -> Self {
+    fn assemble(store: Store, ring: tessera_core::KeyRing, key: SealKey, settings: Settings) -> Self {
         let validator = Validator::new(store.clone(), ring, settings.validator_config());
         let metering = Arc::new(Metering::default());
         let tasks = vec![
             validator.spawn_listener(),
             metering.usage.spawn_flusher(store.clone(), settings.mcp_config().usage_flush_interval),
         ];
-        Self { store, validator, settings: Arc::new(settings), metering, tasks: Arc::new(tasks) }
+        let servers = ServerService::new(store.clone(), key);
+        Self { store, validator, settings: Arc::new(settings), metering, servers, tasks: Arc::new(tasks) }
     }
 
     /// Writes the last usage counts and stops the background tasks; call after the HTTP
@@ -97,7 +108,8 @@ impl Application {
         );
         api_config.trusted_proxies = state.settings.trusted_proxies();
         let api = tessera_api::ApiState::new(state.store.clone(), Arc::clone(&state.validator), api_config)
-            .with_metering(Arc::clone(&state.metering));
+            .with_metering(Arc::clone(&state.metering))
+            .with_servers(state.servers.clone());
         // The MCP face's state (metrics, rmcp service), likewise shared by every worker; rate
         // limits and usage are the process's, shared with the API.
         let mcp_face = state.settings.serves(Role::Mcp).then(|| {

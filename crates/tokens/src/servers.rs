@@ -93,8 +93,7 @@ impl ServerService {
 
     /// The scope catalog: the built-in scopes and every registered server's.
     pub async fn catalog(&self) -> Result<Catalog, ServerError> {
-        let names = self.store.server_names().await?;
-        Ok(Catalog::with_servers(names.iter().filter_map(|n| ServerName::parse(n).ok())))
+        Ok(catalog(&self.store).await?)
     }
 
     /// Registers a server.
@@ -202,6 +201,12 @@ impl ServerService {
             })
             .collect()
     }
+}
+
+/// The scope catalog of `store`'s registry (needs no key: only names).
+pub async fn catalog(store: &Store) -> Result<Catalog, StoreError> {
+    let names = store.server_names().await?;
+    Ok(Catalog::with_servers(names.iter().filter_map(|n| ServerName::parse(n).ok())))
 }
 
 /// What a header value is sealed for: its server and its name, so it opens nowhere else.

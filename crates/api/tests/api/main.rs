@@ -10,5 +10,6 @@ mod limits;
 mod logs;
 mod openapi;
 mod paths;
+mod servers;
 mod tokens;
 mod usage;
