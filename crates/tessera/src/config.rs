@@ -43,6 +43,11 @@ pub struct Settings {
     #[arg(long, env = "TESSERA_SECRET_KEY", global = true, hide_env_values = true)]
     pub secret_key: Option<String>,
 
+    /// Seconds a gateway upstream may take to answer a request (the answer's start; streams
+    /// then run as long as they run).
+    #[arg(long, env = "TESSERA_UPSTREAM_TIMEOUT", default_value_t = 60, global = true)]
+    pub upstream_timeout: u64,
+
     /// Address the HTTP server listens on.
     #[arg(long, env = "TESSERA_BIND", default_value = "127.0.0.1:8080", global = true)]
     pub bind: SocketAddr,
@@ -98,6 +103,7 @@ impl fmt::Debug for Settings {
             .field("public_url", &self.public_url)
             .field("jwt_secret", &self.jwt_secret.as_ref().map(|_| "[redacted]"))
             .field("secret_key", &self.secret_key.as_ref().map(|_| "[redacted]"))
+            .field("upstream_timeout", &self.upstream_timeout)
             .field("bind", &self.bind)
             .field("workers", &self.workers)
             .field("db_max_connections", &self.db_max_connections)
@@ -196,6 +202,15 @@ impl Settings {
         config.allowed_origins =
             self.allowed_origins.iter().map(|o| o.trim().to_owned()).filter(|o| !o.is_empty()).collect();
         config.required_scopes = self.mcp_required_scopes.clone();
+        config.trusted_proxies = self.trusted_proxies();
+        config
+    }
+
+    /// The gateway's settings derived from these.
+    pub fn gateway_config(&self) -> tessera_gateway::GatewayConfig {
+        let mut config = tessera_gateway::GatewayConfig::new(&self.public_url());
+        config.allowed_origins = self.mcp_config().allowed_origins;
+        config.upstream_timeout = std::time::Duration::from_secs(self.upstream_timeout.max(1));
         config.trusted_proxies = self.trusted_proxies();
         config
     }

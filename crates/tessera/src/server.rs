@@ -120,6 +120,20 @@ impl Application {
                 Arc::clone(&state.metering),
             )
         });
+        // The gateway (`/mcp/{server}`) beside the built-in server, with the same validator,
+        // limits and usage.
+        let gateway = match &mcp_face {
+            Some(_) => Some(
+                tessera_gateway::GatewayState::new(
+                    state.servers.clone(),
+                    Arc::clone(&state.validator),
+                    Arc::clone(&state.metering),
+                    state.settings.gateway_config(),
+                )
+                .map_err(std::io::Error::other)?,
+            ),
+            None => None,
+        };
         crate::access_log::set_enabled(state.settings.access_log);
         let serve_api = state.settings.serves(Role::Api);
         let workers = state.settings.workers;
@@ -133,6 +147,10 @@ impl Application {
                 .service(web::resource("/health").route(web::get().to(health)).default_service(web::to(get_only)))
                 .service(web::resource("/ready").route(web::get().to(ready)).default_service(web::to(get_only)))
                 .configure(|cfg| {
+                    // Before the built-in: its `/mcp` scope would otherwise claim `/mcp/{server}`.
+                    if let Some(gateway) = &gateway {
+                        tessera_gateway::configure(gateway.clone())(cfg);
+                    }
                     if let Some(mcp) = &mcp_face {
                         tessera_mcp::configure(mcp.clone())(cfg);
                     }

@@ -7,7 +7,9 @@ use tessera_core::catalog::{Catalog, NameError, ServerName, ToolName};
 use tessera_core::sealed::{SealError, SealKey};
 use tessera_core::upstream::{InvalidUpstream, ToolAccess, UpstreamHeader, UpstreamUrl, check_headers};
 use tessera_core::values::{Description, InvalidValue};
-use tessera_store::{Actor, NewServer, SealedHeader, ServerRecord, ServerUpdate, Store, StoreError, ToolRecord};
+use tessera_store::{
+    Actor, DiscoveredTool, NewServer, SealedHeader, ServerRecord, ServerUpdate, Store, StoreError, ToolRecord,
+};
 use uuid::Uuid;
 
 /// Why a registry operation did not happen.
@@ -177,6 +179,17 @@ impl ServerService {
     ) -> Result<(), ServerError> {
         let server = self.get(name).await?;
         Ok(self.store.set_tool_access(actor, &server, tool.as_str(), access.map(ToolAccess::as_str)).await?)
+    }
+
+    /// Records the tools an upstream's `tools/list` showed (for the admin's view and
+    /// classes); overrides are kept.
+    pub async fn record_discovered(
+        &self,
+        server: &ServerRecord,
+        tools: &[DiscoveredTool],
+        now: DateTime<Utc>,
+    ) -> Result<(), ServerError> {
+        Ok(self.store.record_discovered_tools(server.id, tools, now).await?)
     }
 
     /// A server's headers, opened, for a call to it.

@@ -4,6 +4,7 @@
 
 mod api_mount;
 mod cli;
+mod gateway;
 mod http;
 mod managed;
 mod metering;
