@@ -163,7 +163,9 @@ impl Application {
                     }
                 })
         })
-        .shutdown_timeout(10);
+        .shutdown_timeout(10)
+        // The gateway streams SSE: without it, events on keep-alive connections stall ~40 ms.
+        .tcp_nodelay(true);
         let server = match workers {
             0 => server,
             n => server.workers(n),
