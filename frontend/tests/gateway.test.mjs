@@ -1,7 +1,8 @@
 // The gateway (issue 14): Tessera in front of an MCP server no one on this team wrote
 // (@modelcontextprotocol/server-everything, Streamable HTTP with sessions and SSE answers),
 // registered with the CLI and driven through `/mcp/every` by the official TypeScript SDK
-// client with Tessera tokens of different scopes.
+// client with Tessera tokens of different scopes; and a small FastMCP 4 server
+// (interop/upstreams/notes_server.py) that records the raw headers it received.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
@@ -9,15 +10,20 @@ import { createServer } from 'node:net';
 import path from 'node:path';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
-import { startTessera, apiSession, uniqueEmail, ROOT } from './helpers.mjs';
+import { startTessera, apiSession, uniqueEmail, ROOT, TARGET_DIR } from './helpers.mjs';
 
 const EVERYTHING = path.join(ROOT, 'frontend/node_modules/@modelcontextprotocol/server-everything/dist/index.js');
 const PRELOAD = path.join(ROOT, 'frontend/tests/loopback-preload.cjs');
+const PYTHON = path.join(TARGET_DIR, 'interop-venv/bin/python');
+const NOTES = path.join(ROOT, 'interop/upstreams/notes_server.py');
+const UPSTREAM_KEY = 'k-gw-upstream-123';
 
 let server;
 let call;
 let upstream;
 let upstreamPort;
+let notes;
+let notesPort;
 
 function freePort() {
   return new Promise((resolve, reject) => {
@@ -45,34 +51,53 @@ async function startEverything() {
   }
 }
 
+async function startNotes() {
+  notesPort = await freePort();
+  notes = spawn(PYTHON, [NOTES, String(notesPort)], { stdio: ['ignore', 'ignore', 'pipe'] });
+  let log = '';
+  notes.stderr.on('data', (d) => { log = (log + d).slice(-5000); });
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    try {
+      if ((await fetch(`http://127.0.0.1:${notesPort}/seen-headers`)).ok) return;
+    } catch { /* not yet */ }
+    if (Date.now() > deadline || notes.exitCode !== null) throw new Error(`notes server did not start:\n${log}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
 before(async () => {
-  await startEverything();
+  await Promise.all([startEverything(), startNotes()]);
   server = await startTessera();
   const email = server.addUser(uniqueEmail('gateway'), undefined, { admin: true });
   call = await apiSession(server, email);
   const added = server.cli(['server', 'add', 'every', '--url', `http://127.0.0.1:${upstreamPort}/mcp`]);
   assert.equal(added.status, 0, added.stderr);
+  await call('POST', '/servers', {
+    name: 'notes', url: `http://127.0.0.1:${notesPort}/mcp`, headers: { 'X-Upstream-Key': UPSTREAM_KEY },
+  });
 });
 
 after(async () => {
   await server?.stop();
   upstream?.kill('SIGTERM');
+  notes?.kill('SIGTERM');
 });
 
 const mint = (scopes) => call('POST', '/tokens', { name: `gw ${scopes.join(' ')}`, scopes, expires_in_days: 1 });
 
-async function connect(secret) {
-  const transport = new StreamableHTTPClientTransport(new URL(`${server.url}/mcp/every`), {
-    requestInit: { headers: { Authorization: `Bearer ${secret}` } },
+async function connect(secret, name = 'every', extraHeaders = {}) {
+  const transport = new StreamableHTTPClientTransport(new URL(`${server.url}/mcp/${name}`), {
+    requestInit: { headers: { Authorization: `Bearer ${secret}`, ...extraHeaders } },
   });
   const client = new Client({ name: 'tessera-gateway-test', version: '0.0.0' });
   await client.connect(transport);
   return { client, transport };
 }
 
-async function toolNames(scopes) {
+async function toolNames(scopes, name = 'every') {
   const t = await mint(scopes);
-  const { client } = await connect(t.token);
+  const { client } = await connect(t.token, name);
   try {
     return (await client.listTools()).tools.map((x) => x.name).sort();
   } finally {
@@ -163,4 +188,28 @@ test('an upstream that is down is 502 upstream_unavailable with Retry-After', as
   assert.equal(res.status, 502);
   assert.ok(res.headers.get('retry-after'));
   assert.equal((await res.json()).error.data.error, 'upstream_unavailable');
+});
+
+test('FastMCP: read sees the read-only tool, write sees both', async () => {
+  assert.deepEqual(await toolNames(['read:notes'], 'notes'), ['list_notes']);
+  assert.deepEqual(await toolNames(['write:notes'], 'notes'), ['add_note', 'list_notes']);
+});
+
+test('FastMCP: the upstream gets its configured header, never the client\'s Authorization or Cookie', async () => {
+  const t = await mint(['write:notes', 'execute:mcp']);
+  const { client } = await connect(t.token, 'notes', { Cookie: 'tessera_session=client-cookie' });
+  try {
+    await client.listTools();
+    const added = await client.callTool({ name: 'add_note', arguments: { text: 'through the gateway' } });
+    assert.match(added.content.map((c) => c.text).join(''), /added note/);
+  } finally {
+    await client.close();
+  }
+  const seen = await (await fetch(`http://127.0.0.1:${notesPort}/seen-headers`)).json();
+  assert.ok(seen.length >= 2, JSON.stringify(seen));
+  for (const headers of seen) {
+    assert.equal(headers.authorization, undefined, JSON.stringify(headers));
+    assert.equal(headers.cookie, undefined, JSON.stringify(headers));
+    assert.equal(headers['x-upstream-key'], UPSTREAM_KEY);
+  }
 });
