@@ -122,7 +122,9 @@ pub(crate) async fn handle(
     } else {
         (Bytes::new(), Rpc { method: None, id: None, name: None })
     };
-    let label = gateway_label(&req, &rpc);
+    // Until the call is authorized its label is the method: a client naming made-up tools
+    // must not mint usage rows.
+    let mut label = gateway_label(&req, &rpc, false);
 
     match inner.metering.limits.check(principal.token_id, principal.rate_limit_per_hour) {
         Decision::Limited { limit, retry_after_secs } => {
@@ -157,6 +159,8 @@ pub(crate) async fn handle(
             })),
         };
     }
+
+    label = gateway_label(&req, &rpc, true);
 
     let session = req.headers().get("mcp-session-id").and_then(|v| v.to_str().ok()).map(str::to_owned);
     if let Some(sid) = &session
@@ -266,12 +270,35 @@ fn header_mismatch(req: &HttpRequest, rpc: &Rpc) -> Option<&'static str> {
     None
 }
 
-/// Usage label: the tool for a call, else the method, else the HTTP method.
-fn gateway_label(req: &HttpRequest, rpc: &Rpc) -> String {
+/// MCP methods counted under their own name; anything else is `other`, so usage rows stay
+/// bounded whatever a client sends.
+const KNOWN_METHODS: &[&str] = &[
+    "initialize",
+    "ping",
+    "tools/list",
+    "tools/call",
+    "resources/list",
+    "resources/read",
+    "resources/templates/list",
+    "resources/subscribe",
+    "resources/unsubscribe",
+    "prompts/list",
+    "prompts/get",
+    "completion/complete",
+    "logging/setLevel",
+    "notifications/initialized",
+    "notifications/cancelled",
+    "notifications/progress",
+    "notifications/roots/list_changed",
+];
+
+/// Usage label: the tool of an authorized call, else the known method, else the HTTP method.
+fn gateway_label(req: &HttpRequest, rpc: &Rpc, authorized: bool) -> String {
     match (rpc.method.as_deref(), rpc.name.as_deref()) {
-        (Some("tools/call"), Some(tool)) if tessera_core::catalog::ToolName::parse(tool).is_ok() => tool.to_owned(),
-        (Some(m), _) if m.len() <= 64 && m.bytes().all(|b| b.is_ascii_graphic()) => m.to_owned(),
-        (Some(_), _) => "other".to_owned(),
+        (Some("tools/call"), Some(tool)) if authorized && tessera_core::catalog::ToolName::parse(tool).is_ok() => {
+            tool.to_owned()
+        }
+        (Some(m), _) => KNOWN_METHODS.iter().find(|k| **k == m).copied().unwrap_or("other").to_owned(),
         (None, _) if req.method() == Method::POST => "response".to_owned(),
         (None, _) => format!("http_{}", req.method().as_str().to_ascii_lowercase()),
     }

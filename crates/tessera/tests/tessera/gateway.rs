@@ -57,6 +57,10 @@ impl Gateway {
 
     /// A client's token with `scopes`, bound to `/mcp` and `/mcp/up` (as minting does).
     async fn token(&self, scopes: &str) -> String {
+        self.token_and_id(scopes).await.0
+    }
+
+    async fn token_and_id(&self, scopes: &str) -> (String, uuid::Uuid) {
         let email = format!("{}@example.com", uuid::Uuid::now_v7());
         let user = self.store.create_user(&email, None, false, &Actor::cli()).await.unwrap();
         let spec = TokenSpec {
@@ -67,7 +71,8 @@ impl Gateway {
             ],
             ..TokenSpec::new(user.id, scopes, &self.base, &format!("{}/mcp", self.base))
         };
-        spec.insert(&self.store, &self.state.validator.key_ring()).await.0
+        let (secret, record) = spec.insert(&self.store, &self.state.validator.key_ring()).await;
+        (secret, record.id)
     }
 
     async fn rpc(&self, server: &str, token: &str, body: Value) -> reqwest::Response {
@@ -245,4 +250,24 @@ async fn each_server_has_its_own_protected_resource_metadata_and_unknown_ones_ar
     let token = gw.token("read:up").await;
     let res = gw.rpc("nope", &token, json!({"jsonrpc": "2.0", "id": 1, "method": "ping"})).await;
     assert_eq!(res.status(), StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn usage_is_counted_per_tool_and_made_up_tools_are_counted_as_calls() {
+    let gw = spawn().await;
+    let (token, id) = gw.token_and_id("read:up execute:mcp").await;
+    gw.tool_names(&token).await;
+    gw.rpc("up", &token, call("echo", json!({"text": "hi"}))).await.text().await.unwrap();
+    gw.rpc("up", &token, call("no-such-tool-4711", json!({}))).await.text().await.unwrap();
+    gw.state.metering.usage.flush(&gw.store).await.unwrap();
+    let now = chrono::Utc::now();
+    let rows =
+        gw.store.usage_rows(id, now - chrono::Duration::hours(2), now + chrono::Duration::hours(2)).await.unwrap();
+    let mut labels: Vec<(String, String)> =
+        rows.into_iter().map(|r| (r.method, r.outcome.as_str().to_owned())).collect();
+    labels.sort();
+    assert_eq!(
+        labels,
+        [("echo".into(), "ok".into()), ("tools/call".into(), "403".into()), ("tools/list".into(), "ok".into())]
+    );
 }
