@@ -168,6 +168,30 @@ test('a session belongs to the token that opened it', async () => {
   assert.equal(theirs.status, 404);
 });
 
+test('revoking the token ends its open notification stream', { timeout: 15_000 }, async () => {
+  const t = await mint(['read:every']);
+  const session = await rawSession(t.token);
+  const initialized = await post(t.token, session, { jsonrpc: '2.0', method: 'notifications/initialized' });
+  await initialized.text();
+  const stream = await fetch(`${server.url}/mcp/every`, {
+    headers: {
+      Authorization: `Bearer ${t.token}`, Accept: 'text/event-stream',
+      'Mcp-Session-Id': session, 'MCP-Protocol-Version': '2025-11-25',
+    },
+  });
+  assert.equal(stream.status, 200);
+  assert.match(stream.headers.get('content-type'), /text\/event-stream/);
+  const reader = stream.body.getReader();
+  await call('DELETE', `/tokens/${t.id}`, { reason: 'gateway test' });
+  // The stream ends (the test's timeout is the bound); whatever was pending may come first.
+  for (;;) {
+    const { done } = await reader.read().catch(() => ({ done: true }));
+    if (done) break;
+  }
+  const refused = await post(t.token, session, { jsonrpc: '2.0', id: 5, method: 'ping' });
+  assert.equal(refused.status, 401);
+});
+
 test('a hidden tool disappears from every list and cannot be called', async () => {
   const hide = server.cli(['server', 'tool', 'every', 'echo', '--access', 'hidden']);
   assert.equal(hide.status, 0, hide.stderr);

@@ -102,7 +102,8 @@ pub(crate) async fn handle(
             return deny(McpDenial::Unavailable);
         }
     };
-    drop(token);
+    // Kept only for a stream's periodic re-check (below); never logged.
+    let token = Credential(token);
     let from = {
         let forwarded = req.headers().get_all("x-forwarded-for").filter_map(|v| v.to_str().ok());
         inner.config.trusted_proxies.client_ip(req.peer_addr().map(|a| a.ip()), forwarded).map(|ip| ip.to_string())
@@ -215,8 +216,11 @@ pub(crate) async fn handle(
     if is_sse {
         // Only our `tools/list` answer on its own stream; any tool list on another stream.
         let id = if is_list { rpc.id } else { None };
-        return res
-            .streaming(filtered_sse(upstream, ListView { state: state.clone(), server, principal, classes, id }));
+        return res.streaming(filtered_sse(
+            upstream,
+            ListView { state: state.clone(), server, principal, classes, id },
+            token,
+        ));
     }
     if is_list && status.is_success() {
         let view = ListView { state: state.clone(), server, principal, classes, id: rpc.id };
@@ -430,6 +434,19 @@ async fn read_limited(mut res: reqwest::Response, timeout: std::time::Duration) 
     tokio::time::timeout(timeout, read).await.ok().flatten()
 }
 
+/// The bearer token of an open stream. Its `Debug` prints nothing of it.
+struct Credential(String);
+
+impl std::fmt::Debug for Credential {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Credential([redacted])")
+    }
+}
+
+/// How often an open stream checks that its token still holds (revoked, expired, narrowed
+/// away): revocation ends it within about this long.
+const RECHECK: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// What filtering a `tools/list` answer needs.
 struct ListView {
     state: web::Data<GatewayState>,
@@ -440,6 +457,13 @@ struct ListView {
 }
 
 impl ListView {
+    /// Whether the stream's token is still good for this server (cached by the Validator;
+    /// a revocation evicts it at once through NOTIFY).
+    async fn still_valid(&self, token: &Credential) -> bool {
+        let inner = &self.state.inner;
+        inner.validator.validate_for(&token.0, &inner.config.resource(&self.server.name), Utc::now()).await.is_ok()
+    }
+
     /// Filters one JSON-RPC message if it is a tool list (the answer to our `tools/list`,
     /// or on any other stream any answer carrying `result.tools`, such as one replayed on a
     /// resumed stream); records what it showed.
@@ -488,15 +512,25 @@ impl ListView {
 }
 
 /// The SSE answer with the event answering our `tools/list` rewritten; every other event
-/// passes as soon as it is complete.
+/// passes as soon as it is complete. The stream ends once its token stops being valid.
 fn filtered_sse(
     res: reqwest::Response,
     view: ListView,
+    token: Credential,
 ) -> impl futures_util::Stream<Item = Result<Bytes, actix_web::Error>> {
-    futures_util::stream::unfold(Some((res, SseEvents::default(), view)), |st| async move {
-        let (mut res, mut events, view) = st?;
+    let checked = tokio::time::Instant::now();
+    futures_util::stream::unfold(Some((res, SseEvents::default(), view, token, checked)), |st| async move {
+        let (mut res, mut events, view, token, mut checked) = st?;
         loop {
-            match res.chunk().await {
+            if checked.elapsed() >= RECHECK {
+                if !view.still_valid(&token).await {
+                    return None;
+                }
+                checked = tokio::time::Instant::now();
+            }
+            // Waiting at most until the next check; an unfinished read loses nothing.
+            let Ok(next) = tokio::time::timeout(RECHECK, res.chunk()).await else { continue };
+            match next {
                 Ok(Some(chunk)) => {
                     let Some(complete) = events.push(&chunk) else {
                         return Some((Err(actix_web::error::ErrorBadGateway("upstream event too large")), None));
@@ -508,7 +542,7 @@ fn filtered_sse(
                     for event in complete {
                         out.extend_from_slice(&view.filter_event(event).await);
                     }
-                    return Some((Ok(out.freeze()), Some((res, events, view))));
+                    return Some((Ok(out.freeze()), Some((res, events, view, token, checked))));
                 }
                 Ok(None) => {
                     // An unterminated last event is still an event: filter it too.
