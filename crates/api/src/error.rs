@@ -266,6 +266,10 @@ impl From<ServerError> for ApiError {
                 tracing::error!(error = %e, "stored server headers cannot be opened");
                 Self::Internal
             }
+            ServerError::KeyUnavailable(cause) => {
+                tracing::error!(%cause, "no secret key for upstream credentials (set TESSERA_SECRET_KEY)");
+                Self::Internal
+            }
             ServerError::Store(e) => e.into(),
         }
     }

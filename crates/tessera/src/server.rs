@@ -41,8 +41,13 @@ impl AppState {
     /// Loads the key ring, builds the validator and starts its change-feed listener.
     pub async fn start(db: &Database, settings: Settings) -> Result<Self, CliError> {
         let ring = db.key_ring(&settings).await?;
-        let key = crate::secret_key::load(&settings)?;
-        Ok(Self::assemble(db.store.clone(), ring, key, settings))
+        // Loaded when a credential header is first sealed or opened: a deployment without any
+        // needs no key, nor a writable data directory for its file.
+        let key_settings = settings.clone();
+        let loader: Box<tessera_tokens::KeyLoader> =
+            Box::new(move || crate::secret_key::load(&key_settings).map_err(|e| e.to_string()));
+        let servers = ServerService::with_key_loader(db.store.clone(), loader);
+        Ok(Self::assemble(db.store.clone(), ring, servers, settings))
     }
 
     /// The same from a bare store (tests): the key is `TESSERA_SECRET_KEY` or a throwaway
@@ -59,19 +64,19 @@ impl AppState {
             Some(text) => SealKey::parse(text)?,
             None => SealKey::generate(),
         };
-        Ok(Self::assemble(store, ring, key, settings))
+        let servers = ServerService::new(store.clone(), key);
+        Ok(Self::assemble(store, ring, servers, settings))
     }
 
     /// Wires the process and starts its background tasks, the only place that spawns them:
     /// the validator's change-feed listener and the usage flusher.
-    fn assemble(store: Store, ring: tessera_core::KeyRing, key: SealKey, settings: Settings) -> Self {
+    fn assemble(store: Store, ring: tessera_core::KeyRing, servers: ServerService, settings: Settings) -> Self {
         let validator = Validator::new(store.clone(), ring, settings.validator_config());
         let metering = Arc::new(Metering::default());
         let tasks = vec![
             validator.spawn_listener(),
             metering.usage.spawn_flusher(store.clone(), settings.mcp_config().usage_flush_interval),
         ];
-        let servers = ServerService::new(store.clone(), key);
         Self { store, validator, settings: Arc::new(settings), metering, servers, tasks: Arc::new(tasks) }
     }
 

@@ -14,5 +14,5 @@ mod servers;
 mod service;
 
 pub use minter::{KeySource, Minter};
-pub use servers::{ServerError, ServerInput, ServerPatch, ServerService, ToolView, catalog};
+pub use servers::{KeyLoader, ServerError, ServerInput, ServerPatch, ServerService, ToolView, catalog};
 pub use service::{IssueInput, Issued, PatchInput, Revoked, TokenError, TokenService};

@@ -33,6 +33,9 @@ pub enum ServerError {
     /// A stored header could not be opened with this key.
     #[error(transparent)]
     Seal(#[from] SealError),
+    /// No sealing key could be had (TESSERA_SECRET_KEY unset and the key file not usable).
+    #[error("the secret key for upstream credentials is unavailable: {0}")]
+    KeyUnavailable(String),
     /// The database failed.
     #[error(transparent)]
     Store(StoreError),
@@ -80,17 +83,49 @@ pub struct ToolView {
     pub access: ToolAccess,
 }
 
+/// Where the sealing key comes from, asked the first time a header is sealed or opened, so
+/// a deployment that never registers a credential never needs a key (or a writable data
+/// directory for its key file).
+pub type KeyLoader = dyn Fn() -> Result<SealKey, String> + Send + Sync;
+
+/// The sealing key, loaded once on first use.
+struct LazyKey {
+    key: std::sync::OnceLock<SealKey>,
+    load: Box<KeyLoader>,
+}
+
+impl std::fmt::Debug for LazyKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("LazyKey([redacted])")
+    }
+}
+
 /// The registry, with the key that seals its credentials.
 #[derive(Debug, Clone)]
 pub struct ServerService {
     store: Store,
-    key: SealKey,
+    key: std::sync::Arc<LazyKey>,
 }
 
 impl ServerService {
     /// A registry on `store`, sealing with `key`.
     pub fn new(store: Store, key: SealKey) -> Self {
-        Self { store, key }
+        let lazy = LazyKey { key: std::sync::OnceLock::from(key), load: Box::new(|| Err("no key".to_owned())) };
+        Self { store, key: std::sync::Arc::new(lazy) }
+    }
+
+    /// A registry on `store` whose key `load` gives the first time one is needed.
+    pub fn with_key_loader(store: Store, load: Box<KeyLoader>) -> Self {
+        Self { store, key: std::sync::Arc::new(LazyKey { key: std::sync::OnceLock::new(), load }) }
+    }
+
+    fn key(&self) -> Result<SealKey, ServerError> {
+        if let Some(key) = self.key.key.get() {
+            return Ok(key.clone());
+        }
+        let key = (self.key.load)().map_err(ServerError::KeyUnavailable)?;
+        // Two first uses at once load the same key (env or the one file); either is kept.
+        Ok(self.key.key.get_or_init(|| key).clone())
     }
 
     /// The scope catalog: the built-in scopes and every registered server's.
@@ -112,7 +147,7 @@ impl ServerService {
             name: input.name.as_str().to_owned(),
             url: input.url.as_str().to_owned(),
             description: input.description.map(|d| d.as_str().to_owned()),
-            headers: self.seal_all(id, &input.headers),
+            headers: self.seal_all(id, &input.headers)?,
         };
         Ok(self.store.insert_server(actor, &server, now).await?)
     }
@@ -139,7 +174,7 @@ impl ServerService {
         let headers = match &patch.headers {
             Some(headers) => {
                 check_headers(headers)?;
-                Some(self.seal_all(current.id, headers))
+                Some(self.seal_all(current.id, headers)?)
             }
             None => None,
         };
@@ -195,24 +230,32 @@ impl ServerService {
     /// A server's headers, opened, for a call to it.
     pub async fn open_headers(&self, server: &ServerRecord) -> Result<Vec<UpstreamHeader>, ServerError> {
         let sealed = self.store.server_headers(server.id).await?;
+        if sealed.is_empty() {
+            return Ok(Vec::new());
+        }
+        let key = self.key()?;
         sealed
             .into_iter()
             .map(|h| {
-                let value = self.key.open(&h.value, &context(server.id, &h.name))?;
+                let value = key.open(&h.value, &context(server.id, &h.name))?;
                 let value = String::from_utf8(value).map_err(|_| SealError::Open)?;
                 Ok(UpstreamHeader::new(&h.name, &value)?)
             })
             .collect()
     }
 
-    fn seal_all(&self, id: Uuid, headers: &[UpstreamHeader]) -> Vec<SealedHeader> {
-        headers
+    fn seal_all(&self, id: Uuid, headers: &[UpstreamHeader]) -> Result<Vec<SealedHeader>, ServerError> {
+        if headers.is_empty() {
+            return Ok(Vec::new());
+        }
+        let key = self.key()?;
+        Ok(headers
             .iter()
             .map(|h| SealedHeader {
                 name: h.name().to_owned(),
-                value: self.key.seal(h.expose_value().as_bytes(), &context(id, h.name())),
+                value: key.seal(h.expose_value().as_bytes(), &context(id, h.name())),
             })
-            .collect()
+            .collect())
     }
 }
 

@@ -142,3 +142,17 @@ async fn a_tools_class_is_the_admins_override_else_its_read_only_hint() {
     let class: Vec<_> = tools.iter().map(|t| (t.record.name.as_str(), t.access)).collect();
     assert_eq!(class, [("add", ToolAccess::Write), ("list", ToolAccess::Hidden)]);
 }
+
+#[tokio::test]
+async fn the_key_is_needed_only_once_a_credential_is_stored() {
+    let db = fresh_db().await;
+    let servers = ServerService::with_key_loader(db.store.clone(), Box::new(|| Err("no key configured".to_owned())));
+    let mut bare = server("bare");
+    bare.headers.clear();
+    let record = servers.add(&Actor::cli(), bare, Utc::now()).await.unwrap();
+    assert!(servers.open_headers(&record).await.unwrap().is_empty());
+    assert!(matches!(
+        servers.add(&Actor::cli(), server("notes"), Utc::now()).await,
+        Err(ServerError::KeyUnavailable(_))
+    ));
+}
