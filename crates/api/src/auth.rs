@@ -41,6 +41,8 @@ pub enum Access {
     Read,
     /// Changes (`write:tokens`).
     Write,
+    /// Administration (upstream servers): an admin's session, or `mcp:admin` in the token.
+    Admin,
 }
 
 /// A session id: the cookie's value. Only its hash is stored; it is never printed.
@@ -159,7 +161,18 @@ pub async fn authenticate(
         return bearer_caller(req, state, access, now, ip).await;
     }
     match session_cookie(req) {
-        Some(id) => session_caller(req, state, id, now, ip).await,
+        Some(id) => {
+            let caller = session_caller(req, state, id, now, ip).await?;
+            if access == Access::Admin && !caller.user.is_admin {
+                return Err(ApiError::Forbidden {
+                    code: "admin_required",
+                    message: "only an administrator may do this".to_owned(),
+                    details: None,
+                    missing_scope: None,
+                });
+            }
+            Ok(caller)
+        }
         None => Err(ApiError::Unauthenticated {
             code: "unauthenticated",
             message: "sign in, or send a bearer token with read:tokens / write:tokens".to_owned(),
@@ -193,6 +206,7 @@ async fn bearer_caller(
     let needed = match access {
         Access::Read => READ_SCOPE,
         Access::Write => WRITE_SCOPE,
+        Access::Admin => tessera_core::scope::ADMIN,
     };
     if !principal.effective.contains(needed) {
         // The precise cause goes to the log; the client gets a stable code.

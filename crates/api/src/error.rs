@@ -16,7 +16,7 @@ use tessera_auth::AuthError;
 use tessera_core::lifecycle::TokenRuleViolation;
 use tessera_core::values::InvalidValue;
 use tessera_store::StoreError;
-use tessera_tokens::TokenError;
+use tessera_tokens::{ServerError, TokenError};
 use utoipa::ToSchema;
 
 /// How long clients should wait before retrying when the database is out of reach.
@@ -256,6 +256,30 @@ impl From<TokenError> for ApiError {
             e @ (TokenError::GrantInvalid | TokenError::RefreshReused) => {
                 Self::BadRequest { code: "invalid_grant", message: e.to_string(), details: None }
             }
+        }
+    }
+}
+
+impl From<ServerError> for ApiError {
+    fn from(e: ServerError) -> Self {
+        let bad = |code: &'static str, message: String| Self::BadRequest { code, message, details: None };
+        match e {
+            ServerError::NotFound => Self::NotFound("server"),
+            ServerError::Conflict => {
+                Self::Conflict { code: "server_exists", message: "a server with that name already exists".to_owned() }
+            }
+            ServerError::Name(e) => bad("invalid_name", e.to_string()),
+            ServerError::Upstream(e) => bad("invalid_server", e.to_string()),
+            ServerError::Value(e) => e.into(),
+            ServerError::Seal(e) => {
+                tracing::error!(error = %e, "stored server headers cannot be opened");
+                Self::Internal
+            }
+            ServerError::KeyUnavailable(cause) => {
+                tracing::error!(%cause, "no secret key for upstream credentials (set TESSERA_SECRET_KEY)");
+                Self::Internal
+            }
+            ServerError::Store(e) => e.into(),
         }
     }
 }

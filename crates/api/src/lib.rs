@@ -1,5 +1,6 @@
 //! Tessera's REST API, `/api/v2`: tokens (issue, list, get, patch, revoke, rotate, validate,
-//! usage), browser sessions, and the OpenAPI document generated from this code.
+//! usage), upstream servers (admin), browser sessions, and the OpenAPI document generated
+//! from this code.
 //!
 //! Mount it with [`configure`]; every error leaving it has one JSON shape ([`error`]).
 
@@ -14,6 +15,7 @@ pub mod error;
 pub mod models;
 pub mod oauth;
 mod openapi;
+mod servers;
 pub mod throttle;
 mod tokens;
 pub mod usage;
@@ -27,7 +29,7 @@ use actix_web::web::{self, ServiceConfig};
 use tessera_auth::{Metering, Validator};
 use tessera_core::keys::KeyRing;
 use tessera_store::Store;
-use tessera_tokens::{KeySource, Minter, TokenService};
+use tessera_tokens::{KeySource, Minter, ServerService, TokenService};
 
 pub use openapi::{ApiDoc, openapi_json};
 pub use throttle::{LoginThrottle, ThrottleConfig};
@@ -102,6 +104,8 @@ pub struct ApiState {
     pub oauth: Option<tessera_oauth::OAuthService>,
     /// Per-address limit of `POST /oauth/register`, shared by every worker.
     pub registrations: Arc<oauth::RegistrationLimiter>,
+    /// The registry of upstream servers (whose scopes join the catalog).
+    pub servers: ServerService,
 }
 
 /// The process's validator as the lifecycle's key source: it signs with the validator's
@@ -131,6 +135,9 @@ impl ApiState {
         );
         let tokens = TokenService::new(store.clone(), minter);
         let oauth = config.oauth.clone().map(|c| tessera_oauth::OAuthService::new(store.clone(), tokens.clone(), c));
+        // A throwaway sealing key until the composition root hands in the real one
+        // (`with_servers`): headers sealed with it do not survive a restart.
+        let servers = ServerService::new(store.clone(), tessera_core::sealed::SealKey::generate());
         Self {
             store,
             validator,
@@ -140,7 +147,13 @@ impl ApiState {
             tokens,
             oauth,
             registrations: Arc::default(),
+            servers,
         }
+    }
+
+    /// The same state with the process's server registry (sealing with the configured key).
+    pub fn with_servers(self, servers: ServerService) -> Self {
+        Self { servers, ..self }
     }
 
     /// The same state counting against the process's shared [`Metering`].
@@ -205,6 +218,22 @@ pub fn configure(state: ApiState) -> impl FnOnce(&mut ServiceConfig) {
                         .route(web::delete().to(webhooks::delete)),
                 )
                 .service(web::resource("/webhooks/{id}/deliveries").route(web::get().to(webhooks::deliveries)))
+                .service(
+                    web::resource("/servers")
+                        .route(web::get().to(servers::list))
+                        .route(web::post().to(servers::create)),
+                )
+                .service(
+                    web::resource("/servers/{name}")
+                        .route(web::get().to(servers::get))
+                        .route(web::patch().to(servers::patch))
+                        .route(web::delete().to(servers::remove)),
+                )
+                .service(
+                    web::resource("/servers/{name}/tools")
+                        .route(web::get().to(servers::tools))
+                        .route(web::patch().to(servers::patch_tools)),
+                )
                 .service(web::resource("/limits").route(web::get().to(tokens::limits)))
                 .service(web::resource("/users").route(web::get().to(users::list)))
                 .service(web::resource("/users/{id}").route(web::patch().to(users::patch)))

@@ -141,19 +141,29 @@ pub struct CreateTokenRequest {
     pub rate_limit_per_hour: Option<i32>,
 }
 
-/// A scope the API may grant: the catalog, whose one home is `tessera_core::scope::CATALOG`
-/// (`mcp:admin` is the CLI's alone, so it is not listed).
+/// A scope the API may grant: the built-in catalog, whose one home is
+/// `tessera_core::scope::CATALOG` (`mcp:admin` is the CLI's alone, so it is not listed), or a
+/// registered upstream server's `read:S`, `write:S` or `call:S/TOOL`.
 #[derive(Debug)]
 pub struct GrantableScope;
 
+/// The shape of a server scope (`tessera_core::catalog`: server names `[a-z0-9-]{1,32}`, tool
+/// names 1 to 128 of `A-Za-z0-9_.-`); only registered servers' scopes are granted.
+pub const SERVER_SCOPE_PATTERN: &str =
+    r"^(?:(?:read|write):[a-z0-9-]{1,32}|call:[a-z0-9-]{1,32}/[A-Za-z0-9_.-]{1,128})$";
+
 impl utoipa::PartialSchema for GrantableScope {
     fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
-        use utoipa::openapi::schema::{ObjectBuilder, SchemaType, Type};
-        ObjectBuilder::new()
+        use utoipa::openapi::schema::{AnyOfBuilder, ObjectBuilder, SchemaType, Type};
+        let builtin = ObjectBuilder::new()
             .schema_type(SchemaType::Type(Type::String))
-            .description(Some("A grantable scope"))
-            .enum_values(Some(tessera_core::scope::CATALOG.iter().copied()))
-            .into()
+            .description(Some("A built-in scope"))
+            .enum_values(Some(tessera_core::scope::CATALOG.iter().copied()));
+        let server = ObjectBuilder::new()
+            .schema_type(SchemaType::Type(Type::String))
+            .description(Some("A registered upstream server's scope (GET /api/v2/limits lists the grantable ones)"))
+            .pattern(Some(SERVER_SCOPE_PATTERN));
+        AnyOfBuilder::new().description(Some("A grantable scope")).item(builtin).item(server).into()
     }
 }
 
@@ -185,7 +195,7 @@ pub struct PatchTokenRequest {
 }
 
 /// Tells an absent field (`None`) from an explicit `null` (`Some(None)`).
-fn double_option<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
+pub(crate) fn double_option<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
 where
     D: Deserializer<'de>,
     T: Deserialize<'de>,
@@ -427,7 +437,8 @@ pub struct LimitsView {
     pub lifetime_max_days: i64,
     /// Lifetime when none is asked for, in days.
     pub lifetime_default_days: i64,
-    /// Scopes a token can be granted through the API (`mcp:admin` is CLI-only).
+    /// Scopes a token can be granted through the API (`mcp:admin` is CLI-only): the built-in
+    /// ones and `read:S`/`write:S` of every registered server (`call:S/TOOL` too, for any tool).
     pub grantable_scopes: Vec<String>,
 }
 

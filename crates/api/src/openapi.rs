@@ -5,7 +5,7 @@ use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder
 use utoipa::{Modify, OpenApi};
 
 use crate::auth::SESSION_COOKIE;
-use crate::{auth_routes, consent, error, models, tokens, usage, users, webhooks};
+use crate::{auth_routes, consent, error, models, servers, tokens, usage, users, webhooks};
 
 /// The `/api/v2` description.
 #[derive(OpenApi)]
@@ -19,6 +19,7 @@ use crate::{auth_routes, consent, error, models, tokens, usage, users, webhooks}
     paths(
         tokens::create, tokens::list, tokens::get, tokens::patch, tokens::revoke, tokens::rotate,
         tokens::validate, tokens::audit, tokens::limits, usage::usage, auth_routes::login, auth_routes::logout, auth_routes::me, users::list, users::patch, webhooks::create, webhooks::list, webhooks::get, webhooks::patch, webhooks::delete, webhooks::deliveries, webhooks::token_alerts, consent::show, consent::decide, consent::clients, serve,
+        servers::list, servers::create, servers::get, servers::patch, servers::remove, servers::tools, servers::patch_tools,
     ),
     components(schemas(
         error::ErrorBody, models::TokenView, models::IssuedTokenView, models::CreateTokenRequest,
@@ -28,6 +29,8 @@ use crate::{auth_routes, consent, error, models, tokens, usage, users, webhooks}
         usage::Granularity,
         models::OAuthClientRef, consent::ConsentView, consent::ConsentDecision,
         consent::ConsentRedirect, consent::OAuthClientView,
+        servers::ServerView, servers::CreateServerRequest, servers::PatchServerRequest,
+        servers::AccessClass, servers::ServerToolView, servers::PatchToolsRequest,
     )),
     modifiers(&SecuritySchemes),
     tags(
@@ -35,6 +38,7 @@ use crate::{auth_routes, consent, error, models, tokens, usage, users, webhooks}
         (name = "auth", description = "Browser sign-in sessions"),
         (name = "oauth", description = "The consent page of the OAuth authorization server (the protocol \
             endpoints /oauth/* and /.well-known/oauth-authorization-server follow RFC 6749/8414/7591/7009)"),
+        (name = "servers", description = "Upstream MCP servers served through the gateway at /mcp/{name} (administrators)"),
         (name = "meta", description = "This document"),
     )
 )]

@@ -6,7 +6,8 @@ use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
 use chrono::Utc;
 use tessera_auth::bearer_token;
-use tessera_core::scope::{CATALOG, ScopeError, ScopeSet};
+use tessera_core::catalog::Catalog;
+use tessera_core::scope::{ScopeError, ScopeSet};
 use tessera_core::values::{Description, Grace, Lifetime, RateLimit, RevokeReason, TokenName};
 use tessera_store::{TokenFilter, TokenRecord, TokenStatus};
 use tessera_tokens::{IssueInput, PatchInput};
@@ -65,7 +66,7 @@ pub async fn create(
         owner: caller.user.id,
         name: TokenName::parse(&body.name)?,
         description: body.description.as_deref().map(Description::parse).transpose()?,
-        scopes: parse_grant(&body.scopes)?,
+        scopes: parse_grant(&state.servers.catalog().await?, &body.scopes)?,
         lifetime: body.expires_in_days.map_or(Ok(Lifetime::default_days()), Lifetime::from_days)?,
         rate_limit: body.rate_limit_per_hour.map(|l| RateLimit::new(l.into())).transpose()?,
     };
@@ -225,7 +226,10 @@ pub async fn patch(
         name: body.name.as_deref().map(TokenName::parse).transpose()?,
         description: body.description.map(|d| d.as_deref().map(Description::parse).transpose()).transpose()?,
         rate_limit: body.rate_limit_per_hour.map(|l| l.map(|l| RateLimit::new(l.into())).transpose()).transpose()?,
-        scopes: body.scopes.as_deref().map(parse_grant).transpose()?,
+        scopes: match body.scopes.as_deref() {
+            Some(scopes) => Some(parse_grant(&state.servers.catalog().await?, scopes)?),
+            None => None,
+        },
         expires_at: body.expires_at,
     };
     let record = state.tokens.patch(&caller.requester(), caller.ip.clone(), id.into_inner(), input, now).await?;
@@ -356,11 +360,11 @@ fn created(view: IssuedTokenView) -> HttpResponse {
         .json(view)
 }
 
-/// Parses requested scopes: catalog and `mcp:admin` (which the lifecycle rules refuse to
-/// the API with a pointer to the CLI).
-fn parse_grant(scopes: &[String]) -> Result<ScopeSet, ApiError> {
-    let valid: Vec<&str> = CATALOG.to_vec();
-    let set = ScopeSet::from_grant(scopes).map_err(|e| match e {
+/// Parses requested scopes: the catalog (built-in and registered servers' scopes) and
+/// `mcp:admin` (which the lifecycle rules refuse to the API with a pointer to the CLI).
+fn parse_grant(catalog: &Catalog, scopes: &[String]) -> Result<ScopeSet, ApiError> {
+    let valid: Vec<String> = catalog.grantable().into_iter().filter(|s| s != tessera_core::scope::ADMIN).collect();
+    let set = catalog.grant(scopes).map_err(|e| match e {
         ScopeError::Empty => ApiError::BadRequest {
             code: "invalid_scopes",
             message: format!("at least one scope is required; valid scopes are: {}", valid.join(", ")),
@@ -378,9 +382,17 @@ fn parse_grant(scopes: &[String]) -> Result<ScopeSet, ApiError> {
 /// The bounds every token field must respect, so clients and the web UI need not copy them.
 #[utoipa::path(
     get, path = "/api/v2/limits", tag = "tokens",
-    responses((status = 200, description = "The bounds of this server", body = LimitsView)),
+    responses(
+        (status = 200, description = "The bounds of this server, and the scopes it grants (with every registered \
+            server's)", body = LimitsView),
+        (status = 503, description = "The database is unreachable; retry after `Retry-After`", body = ErrorBody,
+            headers(("Retry-After" = u64, description = "Seconds to wait"))),
+    ),
     security(())
 )]
-pub async fn limits() -> web::Json<LimitsView> {
-    web::Json(LimitsView::current())
+pub async fn limits(state: web::Data<ApiState>) -> Result<web::Json<LimitsView>, ApiError> {
+    let mut view = LimitsView::current();
+    view.grantable_scopes = state.servers.catalog().await?.grantable();
+    view.grantable_scopes.retain(|s| s != tessera_core::scope::ADMIN);
+    Ok(web::Json(view))
 }

@@ -115,18 +115,44 @@ impl Validator {
 
     /// Validates a bearer token at `now`: signature, claims, row state, effective scopes.
     pub async fn validate(&self, token: &str, now: DateTime<Utc>) -> Result<Principal, AuthError> {
+        self.validate_with(token, &self.policy, now).await
+    }
+
+    /// The same for another resource of this issuer (a gateway server's `{mcp}/S`): `aud`
+    /// must name `resource` (RFC 8707).
+    pub async fn validate_for(&self, token: &str, resource: &str, now: DateTime<Utc>) -> Result<Principal, AuthError> {
+        let policy = VerifyPolicy { audience: resource.to_owned(), ..self.policy.clone() };
+        self.validate_with(token, &policy, now).await
+    }
+
+    async fn validate_with(
+        &self,
+        token: &str,
+        policy: &VerifyPolicy,
+        now: DateTime<Utc>,
+    ) -> Result<Principal, AuthError> {
         let sha = token_sha256(token);
-        let claims = self.verify(token, &sha, now).await?;
+        let claims = self.verify(token, &sha, policy, now).await?;
         let state = self.row_state(claims.jti).await?;
         decide(&claims, &sha, state.as_ref(), now).map_err(|r| AuthError::Rejected(Rejection::Denied(r)))
     }
 
-    async fn verify(&self, token: &str, sha: &TokenHash, now: DateTime<Utc>) -> Result<Claims, AuthError> {
+    async fn verify(
+        &self,
+        token: &str,
+        sha: &TokenHash,
+        policy: &VerifyPolicy,
+        now: DateTime<Utc>,
+    ) -> Result<Claims, AuthError> {
         let ts = now.timestamp();
         let cached = self.verified.lock().ok().and_then(|m| m.get(sha).cloned());
         if let Some(claims) = cached {
-            // The signature was checked; time-bound claims must still hold now.
-            let leeway = self.policy.leeway_secs;
+            // The signature was checked (for some resource); the audience must be this one
+            // and time-bound claims must still hold now.
+            if !claims.aud.contains(&policy.audience) {
+                return Err(AuthError::Rejected(Rejection::Codec(CodecError::WrongAudience)));
+            }
+            let leeway = policy.leeway_secs;
             if claims.exp <= ts - leeway {
                 return Err(AuthError::Rejected(Rejection::Codec(CodecError::Expired)));
             }
@@ -136,10 +162,10 @@ impl Validator {
             return Ok(claims);
         }
         let ring = self.key_ring();
-        let claims = match decode(&ring, token, &self.policy, ts) {
+        let claims = match decode(&ring, token, policy, ts) {
             Err(CodecError::UnknownKey) if self.may_reload_keys() => {
                 let ring = self.reload_keys(now).await?;
-                decode(&ring, token, &self.policy, ts)
+                decode(&ring, token, policy, ts)
             }
             other => other,
         }

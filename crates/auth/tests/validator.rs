@@ -118,6 +118,48 @@ async fn token_for_another_resource_is_wrong_audience() {
     assert_eq!(err.code(), "wrong_audience");
 }
 
+#[tokio::test]
+async fn a_gateway_resource_accepts_only_tokens_naming_it_even_after_the_signature_is_cached() {
+    let db = fresh_db().await;
+    let ring = ring(&db.store).await;
+    let plain = issue(&db.store, &ring, "read:tasks").await;
+    let user = db.store.create_user("gw@example.com", None, false, &Actor::cli()).await.unwrap();
+    let notes = tessera_store::NewServer {
+        id: uuid::Uuid::now_v7(),
+        name: "notes".into(),
+        url: "http://127.0.0.1:9/mcp".into(),
+        description: None,
+        headers: vec![],
+    };
+    db.store.insert_server(&Actor::cli(), &notes, Utc::now()).await.unwrap();
+    let spec = TokenSpec {
+        audience: vec![AUD.into(), format!("{AUD}/notes")],
+        ..TokenSpec::new(user.id, "read:notes", ISS, AUD)
+    };
+    let (for_notes, _) = spec.insert(&db.store, &ring).await;
+    let v = Validator::new(db.store.clone(), ring, config());
+    let notes = format!("{AUD}/notes");
+    // Cached as verified for /mcp first: the cache must not carry that to /mcp/notes.
+    v.validate(plain.secret.as_str(), Utc::now()).await.unwrap();
+    let err = v.validate_for(plain.secret.as_str(), &notes, Utc::now()).await.unwrap_err();
+    assert_eq!(err.code(), "wrong_audience");
+    let p = v.validate_for(&for_notes, &notes, Utc::now()).await.unwrap();
+    assert!(p.effective.contains("read:notes"));
+    let err = v.validate_for(&for_notes, &format!("{AUD}/other"), Utc::now()).await.unwrap_err();
+    assert_eq!(err.code(), "wrong_audience");
+}
+
+#[tokio::test]
+async fn a_scope_of_a_server_that_is_not_registered_grants_nothing_and_the_rest_survives() {
+    let db = fresh_db().await;
+    let ring = ring(&db.store).await;
+    let t = issue(&db.store, &ring, "read:tasks read:gone call:gone/tool").await;
+    let v = Validator::new(db.store.clone(), ring, config());
+    let p = v.validate(t.secret.as_str(), Utc::now()).await.unwrap();
+    assert!(p.effective.contains("read:tasks"));
+    assert!(!p.effective.contains("read:gone") && !p.effective.covers("call:gone/tool"));
+}
+
 /// A TCP proxy to the test database that can go silent: after `freeze`, it keeps every
 /// connection open but forwards nothing, like a peer behind a dropped NAT entry.
 struct FreezableProxy {

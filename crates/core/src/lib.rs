@@ -4,6 +4,7 @@
 #![warn(missing_docs)]
 
 pub mod alerts;
+pub mod catalog;
 pub mod claims;
 pub mod codec;
 pub mod keys;
@@ -12,9 +13,12 @@ pub mod mint;
 pub mod outcome;
 pub mod password;
 pub mod scope;
+pub mod sealed;
+pub mod upstream;
 pub mod validate;
 pub mod values;
 
+pub use catalog::{Catalog, NameError, ServerGrant, ServerName, ServerScope, ToolName};
 pub use claims::{Audience, Claims};
 pub use codec::{CodecError, VerifyPolicy};
 pub use keys::{Algorithm, KeyError, KeyRing, SecretBytes, StoredKey};

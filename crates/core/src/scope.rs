@@ -1,9 +1,13 @@
-//! The scope catalog and inheritance rules.
+//! The scope catalog and inheritance rules. Server scopes (`read:S`, `write:S`,
+//! `call:S/TOOL`) are well-formed scopes here; whether `S` is registered is the grant's
+//! question, answered by [`crate::catalog::Catalog`].
 
 use std::collections::BTreeSet;
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
+
+use crate::catalog::{Catalog, ServerGrant, ServerScope};
 
 /// Scopes a token can be granted. Adding a resource is adding its read/write pair here.
 pub const CATALOG: &[&str] = &[
@@ -54,7 +58,7 @@ pub fn grantable() -> Vec<String> {
 }
 
 fn is_known(s: &str) -> bool {
-    CATALOG.contains(&s) || DERIVED.contains(&s) || s == ADMIN
+    CATALOG.contains(&s) || DERIVED.contains(&s) || s == ADMIN || ServerScope::parse(s).is_some()
 }
 
 /// One known scope.
@@ -63,7 +67,7 @@ fn is_known(s: &str) -> bool {
 pub struct Scope(String);
 
 impl Scope {
-    /// Any known scope (catalog, derived or admin).
+    /// Any known scope (catalog, derived, admin, or a well-formed server scope).
     pub fn parse(s: &str) -> Result<Self, ScopeError> {
         if is_known(s) {
             Ok(Self(s.to_owned()))
@@ -75,6 +79,11 @@ impl Scope {
     /// The scope's text.
     pub fn as_str(&self) -> &str {
         &self.0
+    }
+
+    /// The server and grant, if this is a server scope.
+    pub fn server_scope(&self) -> Option<ServerScope> {
+        ServerScope::parse(&self.0)
     }
 }
 
@@ -107,32 +116,19 @@ impl ScopeSet {
         Self::from_grant(s.split_whitespace())
     }
 
-    /// Builds a grant from a list: catalog scopes and `mcp:admin` only, at least one.
+    /// Builds a grant from a list: built-in catalog scopes and `mcp:admin` only, at least
+    /// one. Grants that may name registered servers go through [`Catalog::grant`].
     pub fn from_grant<I, S>(iter: I) -> Result<Self, ScopeError>
     where
         I: IntoIterator<Item = S>,
         S: AsRef<str>,
     {
-        let mut set = BTreeSet::new();
-        let mut unknown = Vec::new();
-        for word in iter {
-            let word = word.as_ref().trim();
-            if word.is_empty() {
-                continue;
-            }
-            if CATALOG.contains(&word) || word == ADMIN {
-                set.insert(Scope(word.to_owned()));
-            } else if !unknown.iter().any(|u| u == word) {
-                unknown.push(word.to_owned());
-            }
-        }
-        if !unknown.is_empty() {
-            return Err(ScopeError::Unknown { unknown, valid: grantable() });
-        }
-        if set.is_empty() {
-            return Err(ScopeError::Empty);
-        }
-        Ok(Self(set))
+        Catalog::builtin().grant(iter)
+    }
+
+    /// A set of already parsed scopes.
+    pub(crate) fn from_scopes(set: BTreeSet<Scope>) -> Self {
+        Self(set)
     }
 
     /// Parses any known scopes (configuration such as required scopes); may be empty.
@@ -155,13 +151,9 @@ impl ScopeSet {
         Self(s.split_whitespace().filter_map(|w| Scope::parse(w).ok()).collect())
     }
 
-    /// The effective scopes: the grant closed under the inheritance rules.
+    /// The effective scopes: the grant closed under the inheritance rules. `mcp:admin` adds
+    /// every built-in scope; server scopes it implies are answered by [`ScopeSet::covers`].
     pub fn expand(&self) -> Self {
-        if self.has_admin() {
-            return Self(
-                CATALOG.iter().chain(DERIVED).chain(std::iter::once(&ADMIN)).map(|s| Scope((*s).to_owned())).collect(),
-            );
-        }
         let mut out = self.0.clone();
         out.insert(Scope(ACCESS.to_owned()));
         for scope in &self.0 {
@@ -179,7 +171,22 @@ impl ScopeSet {
                 out.insert(Scope(EXECUTE.to_owned()));
             }
         }
+        if self.has_admin() {
+            out.extend(CATALOG.iter().chain(DERIVED).map(|s| Scope((*s).to_owned())));
+        }
         Self(out)
+    }
+
+    /// Whether this (effective) set grants `scope`: it holds it, holds `mcp:admin`, or holds
+    /// `write:S` for `call:S/TOOL` (write calls every visible tool of `S`).
+    pub fn covers(&self, scope: &str) -> bool {
+        if self.contains(scope) || self.has_admin() {
+            return true;
+        }
+        match ServerScope::parse(scope) {
+            Some(ServerScope { server, grant: ServerGrant::Call(_) }) => self.contains(&format!("write:{server}")),
+            _ => false,
+        }
     }
 
     /// Whether `scope` is in the set (no expansion).
@@ -232,9 +239,14 @@ impl ScopeSet {
         self.to_vec().join(" ")
     }
 
-    /// Scopes of `self` that `effective` lacks.
+    /// Scopes of `self` that `effective` does not cover.
     pub fn missing_from(&self, effective: &Self) -> Vec<String> {
-        self.0.difference(&effective.0).map(|s| s.0.clone()).collect()
+        self.0.iter().filter(|s| !effective.covers(s.as_str())).map(|s| s.0.clone()).collect()
+    }
+
+    /// The servers this set names (in `read:S`, `write:S` or `call:S/TOOL`), sorted.
+    pub fn servers(&self) -> BTreeSet<String> {
+        self.0.iter().filter_map(Scope::server_scope).map(|s| s.server.into()).collect()
     }
 }
 
@@ -323,6 +335,54 @@ mod tests {
     #[test]
     fn parse_any_accepts_derived_scopes() {
         assert!(ScopeSet::parse_any("mcp:access mcp:read").unwrap().contains(ACCESS));
+    }
+
+    #[test]
+    fn write_on_a_server_implies_read_on_it_only() {
+        let e = ScopeSet::parse_lenient("write:github").expand();
+        assert!(e.contains("read:github") && e.contains(READ) && e.contains(WRITE));
+        assert!(!e.contains("read:notes"));
+    }
+
+    #[test]
+    fn write_on_a_server_covers_calling_any_of_its_tools() {
+        let e = ScopeSet::parse_lenient("write:github").expand();
+        assert!(e.covers("call:github/create_issue"));
+        assert!(!e.covers("call:notes/create_issue"));
+        assert!(!ScopeSet::parse_lenient("read:github").expand().covers("call:github/create_issue"));
+    }
+
+    #[test]
+    fn admin_covers_every_server_scope() {
+        let e = set("mcp:admin").expand();
+        for s in ["read:github", "write:github", "call:github/anything"] {
+            assert!(e.covers(s), "{s}");
+        }
+    }
+
+    #[test]
+    fn a_call_scope_does_not_imply_read_on_its_server() {
+        let e = ScopeSet::parse_lenient("call:github/create_issue").expand();
+        assert!(!e.contains("read:github") && !e.contains(READ));
+    }
+
+    #[test]
+    fn scopes_of_unregistered_servers_survive_in_signed_claims_beside_the_rest() {
+        let s = ScopeSet::parse_lenient("read:tasks read:gone call:gone/tool fly:away");
+        assert_eq!(s.to_claim(), "call:gone/tool read:gone read:tasks");
+        assert!(s.expand().contains("read:tasks"));
+    }
+
+    #[test]
+    fn reserved_names_are_not_server_scopes() {
+        assert!(Scope::parse("write:mcp").is_err());
+        assert!(Scope::parse("read:sse").is_err());
+    }
+
+    #[test]
+    fn servers_lists_each_named_server_once() {
+        let s = ScopeSet::parse_lenient("read:github call:github/x write:notes read:tasks");
+        assert_eq!(s.servers().into_iter().collect::<Vec<_>>(), ["github", "notes"]);
     }
 
     fn any_grant() -> impl Strategy<Value = ScopeSet> {

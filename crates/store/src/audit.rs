@@ -62,6 +62,14 @@ pub enum AuditAction {
     OAuthReuse,
     /// A client registered itself (RFC 7591).
     OAuthRegister,
+    /// An upstream server was registered.
+    ServerCreate,
+    /// An upstream server's URL, description or headers changed.
+    ServerUpdate,
+    /// An upstream server was removed (and its scopes taken out of tokens).
+    ServerRemove,
+    /// A tool's class was overridden.
+    ServerToolAccess,
 }
 
 impl AuditAction {
@@ -85,6 +93,10 @@ impl AuditAction {
             Self::OAuthRefresh => "oauth.refresh",
             Self::OAuthReuse => "oauth.reuse_detected",
             Self::OAuthRegister => "oauth.register",
+            Self::ServerCreate => "server.create",
+            Self::ServerUpdate => "server.update",
+            Self::ServerRemove => "server.remove",
+            Self::ServerToolAccess => "server.tool_access",
         }
     }
 }

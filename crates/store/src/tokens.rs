@@ -225,8 +225,17 @@ impl Store {
     /// What the validator needs to know about a token's row, in one query.
     pub async fn token_state(&self, id: Uuid) -> Result<Option<TokenState>, StoreError> {
         let row: Option<StateRow> = sqlx::query_as(
-            "SELECT t.id, t.user_id, t.name, t.token_sha256, t.scopes, t.expires_at, t.rate_limit_per_hour,
-                    u.rate_limit_per_hour AS user_rate_limit_per_hour, r.kind, r.effective_at, u.disabled_at IS NOT NULL AS user_disabled
+            // A server scope (read:S, write:S, call:S/TOOL) counts only while S is registered:
+            // whatever a row still names for a server that is gone grants nothing.
+            "SELECT t.id, t.user_id, t.name, t.token_sha256, t.expires_at, t.rate_limit_per_hour,
+                    u.rate_limit_per_hour AS user_rate_limit_per_hour,
+                    ARRAY(SELECT s FROM unnest(t.scopes) AS s
+                          WHERE substring(s FROM '^(?:read|write|call):([a-z0-9-]{1,32})(?:/.*)?$') IS NULL
+                             OR substring(s FROM '^(?:read|write|call):([a-z0-9-]{1,32})(?:/.*)?$')
+                                IN ('tasks', 'context', 'agents', 'tokens', 'mcp')
+                             OR EXISTS (SELECT 1 FROM servers v WHERE v.name =
+                                substring(s FROM '^(?:read|write|call):([a-z0-9-]{1,32})(?:/.*)?$'))) AS scopes,
+                    r.kind, r.effective_at, u.disabled_at IS NOT NULL AS user_disabled
              FROM tokens t JOIN users u ON u.id = t.user_id LEFT JOIN revocations r ON r.token_id = t.id
              WHERE t.id = $1",
         )

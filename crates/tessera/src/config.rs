@@ -37,6 +37,17 @@ pub struct Settings {
     #[arg(long, env = "TESSERA_JWT_SECRET", global = true, hide_env_values = true)]
     pub jwt_secret: Option<String>,
 
+    /// Key that encrypts upstream servers' credential headers at rest: 32 bytes as base64 or
+    /// 64 hex digits. Unset: `secret.key` in TESSERA_DATA_DIR, created on first use (give every
+    /// replica the same key).
+    #[arg(long, env = "TESSERA_SECRET_KEY", global = true, hide_env_values = true)]
+    pub secret_key: Option<String>,
+
+    /// Seconds a gateway upstream may take to answer a request (the answer's start; streams
+    /// then run as long as they run).
+    #[arg(long, env = "TESSERA_UPSTREAM_TIMEOUT", default_value_t = 60, global = true)]
+    pub upstream_timeout: u64,
+
     /// Address the HTTP server listens on.
     #[arg(long, env = "TESSERA_BIND", default_value = "127.0.0.1:8080", global = true)]
     pub bind: SocketAddr,
@@ -145,6 +156,8 @@ impl fmt::Debug for Settings {
             .field("data_dir", &self.data_dir)
             .field("public_url", &self.public_url)
             .field("jwt_secret", &self.jwt_secret.as_ref().map(|_| "[redacted]"))
+            .field("secret_key", &self.secret_key.as_ref().map(|_| "[redacted]"))
+            .field("upstream_timeout", &self.upstream_timeout)
             .field("bind", &self.bind)
             .field("workers", &self.workers)
             .field("db_max_connections", &self.db_max_connections)
@@ -291,6 +304,15 @@ impl Settings {
             allow_local_clients: self.oauth_allow_local_clients,
             extra_ca_pem,
         }))
+    }
+
+    /// The gateway's settings derived from these.
+    pub fn gateway_config(&self) -> tessera_gateway::GatewayConfig {
+        let mut config = tessera_gateway::GatewayConfig::new(&self.public_url());
+        config.allowed_origins = self.mcp_config().allowed_origins;
+        config.upstream_timeout = std::time::Duration::from_secs(self.upstream_timeout.max(1));
+        config.trusted_proxies = self.trusted_proxies();
+        config
     }
 
     /// The proxies whose `X-Forwarded-For` is believed.

@@ -2,10 +2,11 @@
 
 use tessera_core::keys::KeyError;
 use tessera_core::scope::ScopeError;
+use tessera_core::sealed::SealError;
 use tessera_core::values::InvalidValue;
 use tessera_pgcluster::ClusterError;
 use tessera_store::StoreError;
-use tessera_tokens::TokenError;
+use tessera_tokens::{ServerError, TokenError};
 
 /// Why a command failed.
 #[derive(Debug, thiserror::Error)]
@@ -25,6 +26,20 @@ pub enum CliError {
     /// A lifecycle rule or the database refused the change.
     #[error("{0}")]
     Token(#[from] TokenError),
+    /// The server registry refused the change.
+    #[error("{0}")]
+    Registry(#[from] ServerError),
+    /// The secret key is malformed.
+    #[error("TESSERA_SECRET_KEY: {0}")]
+    Seal(#[from] SealError),
+    /// The key file could not be read or created.
+    #[error("secret key file {path}: {cause}")]
+    KeyFile {
+        /// Where.
+        path: String,
+        /// Why.
+        cause: std::io::Error,
+    },
     /// Bad signing configuration.
     #[error("{0}")]
     Key(#[from] KeyError),

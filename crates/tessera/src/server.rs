@@ -9,7 +9,9 @@ use actix_web::http::header;
 use actix_web::{App, HttpResponse, HttpServer, web};
 use serde_json::json;
 use tessera_auth::{Metering, Validator};
+use tessera_core::sealed::SealKey;
 use tessera_store::Store;
+use tessera_tokens::ServerService;
 
 use crate::access_log::PathOnlySpan;
 use crate::config::{Role, Settings};
@@ -28,6 +30,8 @@ pub struct AppState {
     pub settings: Arc<Settings>,
     /// Per-token rate limits and usage counters, shared by the API and MCP faces.
     pub metering: Arc<Metering>,
+    /// The registry of upstream servers, sealing their credentials with the configured key.
+    pub servers: ServerService,
     /// The background tasks this root started (change-feed listener, usage flusher), stopped
     /// after the last usage flush.
     tasks: Arc<Vec<tokio::task::JoinHandle<()>>>,
@@ -37,10 +41,17 @@ impl AppState {
     /// Loads the key ring, builds the validator and starts its change-feed listener.
     pub async fn start(db: &Database, settings: Settings) -> Result<Self, CliError> {
         let ring = db.key_ring(&settings).await?;
-        Ok(Self::assemble(db.store.clone(), ring, settings))
+        // Loaded when a credential header is first sealed or opened: a deployment without any
+        // needs no key, nor a writable data directory for its file.
+        let key_settings = settings.clone();
+        let loader: Box<tessera_tokens::KeyLoader> =
+            Box::new(move || crate::secret_key::load(&key_settings).map_err(|e| e.to_string()));
+        let servers = ServerService::with_key_loader(db.store.clone(), loader);
+        Ok(Self::assemble(db.store.clone(), ring, servers, settings))
     }
 
-    /// The same from a bare store (tests).
+    /// The same from a bare store (tests): the key is `TESSERA_SECRET_KEY` or a throwaway
+    /// one, never a file in the working directory.
     pub async fn for_store(store: Store, settings: Settings) -> Result<Self, CliError> {
         let ring = match &settings.jwt_secret {
             Some(secret) => tessera_core::KeyRing::hs256(secret.as_bytes())?,
@@ -49,12 +60,17 @@ impl AppState {
                 tessera_core::KeyRing::ed25519(&set.keys, &set.signing_kid)?
             }
         };
-        Ok(Self::assemble(store, ring, settings))
+        let key = match &settings.secret_key {
+            Some(text) => SealKey::parse(text)?,
+            None => SealKey::generate(),
+        };
+        let servers = ServerService::new(store.clone(), key);
+        Ok(Self::assemble(store, ring, servers, settings))
     }
 
     /// Wires the process and starts its background tasks, the only place that spawns them:
     /// the validator's change-feed listener, the usage flusher and the alert tasks.
-    fn assemble(store: Store, ring: tessera_core::KeyRing, settings: Settings) -> Self {
+    fn assemble(store: Store, ring: tessera_core::KeyRing, servers: ServerService, settings: Settings) -> Self {
         let validator = Validator::new(store.clone(), ring, settings.validator_config());
         let metering = Arc::new(Metering::default());
         let mut tasks = vec![
@@ -64,7 +80,7 @@ impl AppState {
         // Every process records its own request-path alert signals and helps deliver
         // webhooks (claims use SKIP LOCKED, so replicas never send one delivery at once).
         tasks.extend(crate::alerts::spawn(&store, &metering, &settings.alert_config()));
-        Self { store, validator, settings: Arc::new(settings), metering, tasks: Arc::new(tasks) }
+        Self { store, validator, settings: Arc::new(settings), metering, servers, tasks: Arc::new(tasks) }
     }
 
     /// Writes the last usage counts and stops the background tasks; call after the HTTP
@@ -102,7 +118,8 @@ impl Application {
         api_config.webhooks_allow_local = state.settings.webhooks_allow_local;
         api_config.oauth = state.settings.oauth_config().map_err(std::io::Error::other)?;
         let api = tessera_api::ApiState::new(state.store.clone(), Arc::clone(&state.validator), api_config)
-            .with_metering(Arc::clone(&state.metering));
+            .with_metering(Arc::clone(&state.metering))
+            .with_servers(state.servers.clone());
         // The MCP face's state (metrics, rmcp service), likewise shared by every worker; rate
         // limits and usage are the process's, shared with the API.
         let mcp_face = state.settings.serves(Role::Mcp).then(|| {
@@ -113,6 +130,20 @@ impl Application {
                 Arc::clone(&state.metering),
             )
         });
+        // The gateway (`/mcp/{server}`) beside the built-in server, with the same validator,
+        // limits and usage.
+        let gateway = match &mcp_face {
+            Some(_) => Some(
+                tessera_gateway::GatewayState::new(
+                    state.servers.clone(),
+                    Arc::clone(&state.validator),
+                    Arc::clone(&state.metering),
+                    state.settings.gateway_config(),
+                )
+                .map_err(std::io::Error::other)?,
+            ),
+            None => None,
+        };
         crate::access_log::set_enabled(state.settings.access_log);
         let serve_api = state.settings.serves(Role::Api);
         let workers = state.settings.workers;
@@ -126,6 +157,10 @@ impl Application {
                 .service(web::resource("/health").route(web::get().to(health)).default_service(web::to(get_only)))
                 .service(web::resource("/ready").route(web::get().to(ready)).default_service(web::to(get_only)))
                 .configure(|cfg| {
+                    // Before the built-in: its `/mcp` scope would otherwise claim `/mcp/{server}`.
+                    if let Some(gateway) = &gateway {
+                        tessera_gateway::configure(gateway.clone())(cfg);
+                    }
                     if let Some(mcp) = &mcp_face {
                         tessera_mcp::configure(mcp.clone())(cfg);
                     }
@@ -138,7 +173,9 @@ impl Application {
                     }
                 })
         })
-        .shutdown_timeout(10);
+        .shutdown_timeout(10)
+        // The gateway streams SSE: without it, events on keep-alive connections stall ~40 ms.
+        .tcp_nodelay(true);
         let server = match workers {
             0 => server,
             n => server.workers(n),

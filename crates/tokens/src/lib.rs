@@ -1,6 +1,6 @@
 //! Tessera's token lifecycle service: the one caller of the lifecycle rules
 //! (`tessera_core::lifecycle`), used by the REST API, the CLI and (later) the OAuth token
-//! endpoint alike.
+//! endpoint alike; and the registry of upstream servers whose scopes join the catalog.
 //!
 //! Each change runs in one transaction: lock the row, check who may see it and the rules,
 //! mint (here, never in the store), persist, audit, NOTIFY, commit; then the local cache is
@@ -10,7 +10,9 @@
 #![warn(missing_docs)]
 
 mod minter;
+mod servers;
 mod service;
 
 pub use minter::{KeySource, Minter};
+pub use servers::{KeyLoader, ServerError, ServerInput, ServerPatch, ServerService, ToolView, catalog};
 pub use service::{GrantInput, IssueInput, Issued, IssuedAccess, PatchInput, Revoked, TokenError, TokenService};

@@ -53,6 +53,18 @@ impl Minter {
         &self.audience
     }
 
+    /// The audience of a new token with `scopes`: the default one, and for every server its
+    /// scopes name, that server's own resource `{mcp resource}/{S}` (RFC 8707), so the token
+    /// is accepted at `/mcp/S` and nowhere it was not meant for.
+    pub fn audience_for(&self, scopes: &ScopeSet) -> Vec<String> {
+        let mut audience = self.audience.clone();
+        if let Some(base) = self.audience.first() {
+            let base = base.trim_end_matches('/');
+            audience.extend(scopes.servers().into_iter().map(|s| format!("{base}/{s}")));
+        }
+        audience
+    }
+
     /// The key source (for cache eviction).
     pub(crate) fn keys(&self) -> &dyn KeySource {
         self.keys.as_ref()
@@ -113,4 +125,29 @@ pub(crate) struct AccessGrant<'a> {
     pub(crate) client_id: &'a str,
     pub(crate) now: DateTime<Utc>,
     pub(crate) expires_at: DateTime<Utc>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn minter() -> Minter {
+        let key = tessera_core::keys::generate_ed25519("k1".into());
+        let ring = KeyRing::ed25519(std::slice::from_ref(&key), "k1").unwrap();
+        Minter::new(Arc::new(ring), "https://t.test".into(), vec!["https://t.test/mcp".into()])
+    }
+
+    #[test]
+    fn a_token_with_server_scopes_names_each_servers_resource() {
+        let scopes = ScopeSet::parse_lenient("read:tasks write:github call:github/x call:notes/y");
+        assert_eq!(
+            minter().audience_for(&scopes),
+            ["https://t.test/mcp", "https://t.test/mcp/github", "https://t.test/mcp/notes"]
+        );
+    }
+
+    #[test]
+    fn a_token_without_server_scopes_keeps_the_default_audience() {
+        assert_eq!(minter().audience_for(&ScopeSet::parse_lenient("read:tasks")), ["https://t.test/mcp"]);
+    }
 }

@@ -10,6 +10,9 @@ use tessera_testkit::{TestDb, fresh_db, key_ring, token_service};
 use tessera_tokens::{IssueInput, Issued, PatchInput, TokenError, TokenService};
 use uuid::Uuid;
 
+#[path = "lifecycle/servers.rs"]
+mod servers;
+
 const ISS: &str = "http://tessera.test";
 const AUD: &str = "http://tessera.test/mcp";
 

@@ -13,6 +13,7 @@ mod logs;
 mod oauth;
 mod openapi;
 mod paths;
+mod servers;
 mod tokens;
 mod usage;
 mod user_limits;

@@ -76,13 +76,26 @@ fn documented_bounds_mirror_the_core_constants() {
 }
 
 #[test]
-fn documented_grantable_scopes_are_the_catalog() {
+fn documented_grantable_scopes_are_the_catalog_and_server_scopes() {
     let doc: serde_json::Value = serde_json::from_str(&tessera_api::openapi_json()).unwrap();
-    let listed: Vec<&str> = doc["components"]["schemas"]["GrantableScope"]["enum"]
+    let listed: Vec<&str> = doc["components"]["schemas"]["GrantableScope"]["anyOf"][0]["enum"]
         .as_array()
         .unwrap()
         .iter()
         .map(|v| v.as_str().unwrap())
         .collect();
     assert_eq!(listed, tessera_core::scope::CATALOG);
+}
+
+#[test]
+fn the_documented_server_scope_pattern_is_what_the_catalog_parses() {
+    use tessera_core::scope::Scope;
+    let pattern = tessera_api::models::SERVER_SCOPE_PATTERN;
+    assert!(pattern.starts_with('^') && pattern.ends_with('$'));
+    for ok in ["read:notes", "write:my-server-1", "call:notes/delete_all", "call:a/Tool.v2-x"] {
+        assert!(Scope::parse(ok).is_ok(), "{ok}");
+    }
+    for bad in ["read:Notes", "call:notes/", "call:notes/a b", "read:", "write:a/b"] {
+        assert!(Scope::parse(bad).is_err(), "{bad}");
+    }
 }

@@ -1,8 +1,9 @@
-//! The command line: `tessera serve | migrate | user | token | keys | openapi`.
+//! The command line: `tessera serve | migrate | user | token | server | keys | openapi`.
 
 mod keys;
 mod openapi;
 mod serve;
+mod server;
 mod token;
 mod user;
 
@@ -39,6 +40,9 @@ pub enum Command {
     /// Issue, list, revoke and rotate tokens.
     #[command(subcommand)]
     Token(token::TokenCommand),
+    /// Register upstream MCP servers served at /mcp/NAME, and classify their tools.
+    #[command(subcommand)]
+    Server(server::ServerCommand),
     /// List and rotate signing keys.
     #[command(subcommand)]
     Keys(keys::KeysCommand),
@@ -77,6 +81,7 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
         }
         Command::User(cmd) => user::run(cmd, &db).await,
         Command::Token(cmd) => token::run(cmd, &db, &settings).await,
+        Command::Server(cmd) => server::run(cmd, &db, &settings).await,
         Command::Keys(cmd) => keys::run(cmd, &db, &settings).await,
     };
     db.close().await;

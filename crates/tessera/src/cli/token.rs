@@ -5,7 +5,6 @@ use std::sync::Arc;
 use chrono::Utc;
 use clap::{Subcommand, ValueEnum};
 use tessera_core::lifecycle::Requester;
-use tessera_core::scope::ScopeSet;
 use tessera_core::values::{
     Description, GRACE_MAX_SECS, Grace, LIFETIME_DEFAULT_DAYS, Lifetime, RateLimit, RevokeReason, TokenName,
 };
@@ -28,7 +27,8 @@ pub enum TokenCommand {
         /// Token name, 1 to 100 characters (surrounding spaces are trimmed, as the API does).
         #[arg(long)]
         name: String,
-        /// Space-separated scopes, e.g. "read:tasks execute:mcp". The CLI may grant mcp:admin.
+        /// Space-separated scopes, e.g. "read:tasks execute:mcp read:github call:github/create_issue".
+        /// The CLI may grant mcp:admin.
         #[arg(long)]
         scopes: String,
         /// Lifetime in days (1 to 365).
@@ -98,7 +98,7 @@ pub async fn run(cmd: TokenCommand, db: &Database, settings: &Settings) -> Resul
     };
     match cmd {
         TokenCommand::Issue { user, name, scopes, days, rate_limit, description } => {
-            let scopes = ScopeSet::parse_grant(&scopes)?;
+            let scopes = tessera_tokens::catalog(&db.store).await?.grant(scopes.split_whitespace())?;
             let lifetime = Lifetime::from_days(days)?;
             let name = TokenName::parse(&name).map_err(|e| CliError::Usage(format!("--{e}")))?;
             let rate_limit = rate_limit

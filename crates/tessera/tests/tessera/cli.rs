@@ -66,6 +66,11 @@ fn every_command_has_help() {
         vec!["token", "list", "--help"],
         vec!["token", "revoke", "--help"],
         vec!["token", "rotate", "--help"],
+        vec!["server", "add", "--help"],
+        vec!["server", "list", "--help"],
+        vec!["server", "show", "--help"],
+        vec!["server", "remove", "--help"],
+        vec!["server", "tool", "--help"],
         vec!["keys", "list", "--help"],
         vec!["keys", "rotate", "--help"],
     ] {
@@ -270,6 +275,32 @@ async fn keys_rotate_adds_a_new_signing_key() {
     assert_eq!(before.lines().count() + 1, after.lines().count());
     let signing = after.lines().find(|l| l.contains(" yes ")).unwrap();
     assert!(signing.starts_with(&kid), "{after}");
+}
+
+#[tokio::test]
+async fn a_server_registered_at_the_cli_lends_its_scopes_and_never_prints_its_credentials() {
+    let db = fresh_db().await;
+    let data = tempfile::tempdir().unwrap();
+    let server = |args: &[&str]| {
+        let out = run(tessera(&db.url).env("TESSERA_DATA_DIR", data.path()).arg("server").args(args));
+        assert!(out.status.success(), "{args:?}: {}", stderr(&out));
+        format!("{}{}", stdout(&out), stderr(&out))
+    };
+    server(&["add", "notes", "--url", "http://127.0.0.1:9/mcp", "--header", "X-Api-Key: cli-secret-91"]);
+    server(&["tool", "notes", "wipe", "--access", "hidden"]);
+    let shown = server(&["show", "notes"]) + &server(&["list"]);
+    assert!(shown.contains("x-api-key") && shown.contains("wipe") && shown.contains("hidden"), "{shown}");
+    assert!(!shown.contains("cli-secret-91"), "{shown}");
+    assert!(data.path().join("secret.key").exists());
+
+    add_user(&db.url, "dev@example.com");
+    let out = issue(&db.url, "dev@example.com", "read:notes call:notes/add");
+    assert!(out.status.success(), "{}", stderr(&out));
+    let aud = jwt_part(&stdout(&out), 1)["aud"].clone();
+    assert!(aud.as_array().unwrap().iter().any(|a| a.as_str().unwrap().ends_with("/mcp/notes")), "{aud}");
+
+    server(&["remove", "notes"]);
+    assert_one_line_error(&issue(&db.url, "dev@example.com", "read:notes"), "read:notes");
 }
 
 /// An empty, unmigrated database on the test server (so `migrate` has work to log).

@@ -5,6 +5,7 @@
 mod alerts;
 mod api_mount;
 mod cli;
+mod gateway;
 mod http;
 mod managed;
 mod metering;

@@ -1,0 +1,358 @@
+//! `/api/v2/servers`: the registry of upstream MCP servers served at `/mcp/{name}` (admin
+//! session or `mcp:admin` bearer). Header values go in and never come out: answers name
+//! the headers only.
+
+use std::collections::BTreeMap;
+
+use actix_web::http::header;
+use actix_web::{HttpRequest, HttpResponse, web};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use tessera_core::catalog::{ServerName, ToolName};
+use tessera_core::upstream::{ToolAccess, UpstreamHeader, UpstreamUrl};
+use tessera_core::values::Description;
+use tessera_store::ServerRecord;
+use tessera_tokens::{ServerInput, ServerPatch, ToolView};
+use utoipa::ToSchema;
+
+use crate::ApiState;
+use crate::auth::{Access, authenticate};
+use crate::error::{ApiError, ErrorBody};
+
+/// A registered upstream server. Header values are never shown.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ServerView {
+    /// Its name: served at `/mcp/{name}`, scopes `read:{name}`, `write:{name}`, `call:{name}/TOOL`.
+    pub name: String,
+    /// The upstream's Streamable HTTP endpoint.
+    pub url: String,
+    /// Free text.
+    pub description: Option<String>,
+    /// Names of the headers sent upstream (values are write-only).
+    pub headers: Vec<String>,
+    /// The resource clients use (a token's `aud` must name it).
+    pub resource: String,
+    /// The scopes it contributes (besides `call:{name}/TOOL`).
+    pub scopes: Vec<String>,
+    /// When it was registered.
+    pub created_at: DateTime<Utc>,
+    /// When it last changed.
+    pub updated_at: DateTime<Utc>,
+}
+
+/// `POST /servers`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateServerRequest {
+    /// `[a-z0-9-]{1,32}`, not a built-in resource name.
+    pub name: String,
+    /// Absolute http(s) URL of its Streamable HTTP endpoint.
+    pub url: String,
+    /// Free text.
+    #[serde(default)]
+    pub description: Option<String>,
+    /// Headers sent upstream, name → value (its credentials); stored encrypted, never returned.
+    #[serde(default)]
+    pub headers: BTreeMap<String, String>,
+}
+
+/// `PATCH /servers/{name}`; absent fields stay.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PatchServerRequest {
+    /// New URL.
+    #[serde(default)]
+    pub url: Option<String>,
+    /// New description; `null` clears it.
+    #[serde(default, deserialize_with = "crate::models::double_option")]
+    #[schema(value_type = Option<String>)]
+    pub description: Option<Option<String>>,
+    /// Replaces every header (name → value); `{}` removes them all.
+    #[serde(default)]
+    pub headers: Option<BTreeMap<String, String>>,
+}
+
+/// A tool's class: `read` (needs `read:S`), `write` (needs `write:S`), `hidden` (never listed or callable).
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum AccessClass {
+    /// Listed and callable with `read:S`.
+    Read,
+    /// Needs `write:S` or `call:S/TOOL`.
+    Write,
+    /// Never listed, never callable.
+    Hidden,
+}
+
+impl From<ToolAccess> for AccessClass {
+    fn from(a: ToolAccess) -> Self {
+        match a {
+            ToolAccess::Read => Self::Read,
+            ToolAccess::Write => Self::Write,
+            ToolAccess::Hidden => Self::Hidden,
+        }
+    }
+}
+
+impl From<AccessClass> for ToolAccess {
+    fn from(a: AccessClass) -> Self {
+        match a {
+            AccessClass::Read => Self::Read,
+            AccessClass::Write => Self::Write,
+            AccessClass::Hidden => Self::Hidden,
+        }
+    }
+}
+
+/// A tool of a server.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ServerToolView {
+    /// Tool name.
+    pub name: String,
+    /// Its description upstream.
+    pub description: Option<String>,
+    /// The upstream's `readOnlyHint`, if any.
+    pub read_only_hint: Option<bool>,
+    /// The admin's override, if any.
+    pub access_override: Option<AccessClass>,
+    /// The class in force.
+    pub access: AccessClass,
+    /// The scope that calls just this tool.
+    pub scope: String,
+    /// When the gateway last saw it in a `tools/list` (`null`: only overridden so far).
+    pub discovered_at: Option<DateTime<Utc>>,
+}
+
+/// `PATCH /servers/{name}/tools`: tool name → class, or `null` to drop the override.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PatchToolsRequest {
+    /// Overrides to set: `read`, `write`, `hidden`, or `null` to clear.
+    #[schema(value_type = Object)]
+    pub tools: BTreeMap<String, Option<AccessClass>>,
+}
+
+/// Most tool overrides one request may set.
+const MAX_TOOL_PATCH: usize = 200;
+
+/// List the registered servers.
+#[utoipa::path(
+    get, path = "/api/v2/servers", tag = "servers",
+    responses(
+        (status = 200, description = "Every server, by name", body = [ServerView]),
+        (status = 401, description = "Not signed in / bad bearer token", body = ErrorBody),
+        (status = 403, description = "Not an administrator, or the token lacks `mcp:admin`", body = ErrorBody),
+        (status = 503, description = "The database is unreachable", body = ErrorBody),
+    ),
+    security(("session" = []), ("bearer" = ["mcp:admin"]))
+)]
+pub async fn list(req: HttpRequest, state: web::Data<ApiState>) -> Result<web::Json<Vec<ServerView>>, ApiError> {
+    authenticate(&req, &state, Access::Admin, Utc::now()).await?;
+    let servers = state.servers.list().await?;
+    Ok(web::Json(servers.into_iter().map(|s| view(&state, s)).collect()))
+}
+
+/// Register an upstream server.
+#[utoipa::path(
+    post, path = "/api/v2/servers", tag = "servers",
+    request_body = CreateServerRequest,
+    responses(
+        (status = 201, description = "Registered; `Location` names it", body = ServerView),
+        (status = 400, description = "Invalid name, URL, description or header", body = ErrorBody),
+        (status = 401, description = "Not signed in / bad bearer token", body = ErrorBody),
+        (status = 403, description = "Not an administrator, CSRF failure, or the token lacks `mcp:admin`", body = ErrorBody),
+        (status = 409, description = "The name is taken", body = ErrorBody),
+        (status = 503, description = "The database is unreachable", body = ErrorBody),
+    ),
+    security(("session" = []), ("bearer" = ["mcp:admin"]))
+)]
+pub async fn create(
+    req: HttpRequest,
+    state: web::Data<ApiState>,
+    body: web::Json<CreateServerRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let now = Utc::now();
+    let caller = authenticate(&req, &state, Access::Admin, now).await?;
+    let body = body.into_inner();
+    let input = ServerInput {
+        name: ServerName::parse(&body.name).map_err(tessera_tokens::ServerError::from)?,
+        url: UpstreamUrl::parse(&body.url).map_err(tessera_tokens::ServerError::from)?,
+        description: body.description.as_deref().map(Description::parse).transpose()?,
+        headers: headers(&body.headers)?,
+    };
+    let record = state.servers.add(&caller.actor(), input, now).await?;
+    Ok(HttpResponse::Created()
+        .insert_header((header::LOCATION, format!("/api/v2/servers/{}", record.name)))
+        .json(view(&state, record)))
+}
+
+/// One server.
+#[utoipa::path(
+    get, path = "/api/v2/servers/{name}", tag = "servers",
+    params(("name" = String, Path, description = "Server name")),
+    responses(
+        (status = 200, description = "The server", body = ServerView),
+        (status = 401, description = "Not signed in / bad bearer token", body = ErrorBody),
+        (status = 403, description = "Not an administrator, or the token lacks `mcp:admin`", body = ErrorBody),
+        (status = 404, description = "No such server", body = ErrorBody),
+    ),
+    security(("session" = []), ("bearer" = ["mcp:admin"]))
+)]
+pub async fn get(
+    req: HttpRequest,
+    state: web::Data<ApiState>,
+    name: web::Path<String>,
+) -> Result<web::Json<ServerView>, ApiError> {
+    authenticate(&req, &state, Access::Admin, Utc::now()).await?;
+    let record = state.servers.get(&name).await?;
+    Ok(web::Json(view(&state, record)))
+}
+
+/// Change a server's URL, description or headers.
+#[utoipa::path(
+    patch, path = "/api/v2/servers/{name}", tag = "servers",
+    params(("name" = String, Path, description = "Server name")),
+    request_body = PatchServerRequest,
+    responses(
+        (status = 200, description = "The changed server", body = ServerView),
+        (status = 400, description = "Invalid URL, description or header", body = ErrorBody),
+        (status = 401, description = "Not signed in / bad bearer token", body = ErrorBody),
+        (status = 403, description = "Not an administrator, CSRF failure, or the token lacks `mcp:admin`", body = ErrorBody),
+        (status = 404, description = "No such server", body = ErrorBody),
+    ),
+    security(("session" = []), ("bearer" = ["mcp:admin"]))
+)]
+pub async fn patch(
+    req: HttpRequest,
+    state: web::Data<ApiState>,
+    name: web::Path<String>,
+    body: web::Json<PatchServerRequest>,
+) -> Result<web::Json<ServerView>, ApiError> {
+    let now = Utc::now();
+    let caller = authenticate(&req, &state, Access::Admin, now).await?;
+    let body = body.into_inner();
+    let patch = ServerPatch {
+        url: body.url.as_deref().map(UpstreamUrl::parse).transpose().map_err(tessera_tokens::ServerError::from)?,
+        description: body.description.map(|d| d.as_deref().map(Description::parse).transpose()).transpose()?,
+        headers: body.headers.as_ref().map(headers).transpose()?,
+    };
+    let record = state.servers.patch(&caller.actor(), &name, patch, now).await?;
+    Ok(web::Json(view(&state, record)))
+}
+
+/// Remove a server: `/mcp/{name}` stops answering and every token loses its scopes.
+#[utoipa::path(
+    delete, path = "/api/v2/servers/{name}", tag = "servers",
+    params(("name" = String, Path, description = "Server name")),
+    responses(
+        (status = 204, description = "Removed"),
+        (status = 401, description = "Not signed in / bad bearer token", body = ErrorBody),
+        (status = 403, description = "Not an administrator, CSRF failure, or the token lacks `mcp:admin`", body = ErrorBody),
+        (status = 404, description = "No such server", body = ErrorBody),
+    ),
+    security(("session" = []), ("bearer" = ["mcp:admin"]))
+)]
+pub async fn remove(
+    req: HttpRequest,
+    state: web::Data<ApiState>,
+    name: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let caller = authenticate(&req, &state, Access::Admin, Utc::now()).await?;
+    state.servers.remove(&caller.actor(), &name).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// A server's tools (as last discovered through the gateway, and overridden) with their class.
+#[utoipa::path(
+    get, path = "/api/v2/servers/{name}/tools", tag = "servers",
+    params(("name" = String, Path, description = "Server name")),
+    responses(
+        (status = 200, description = "Its tools, by name", body = [ServerToolView]),
+        (status = 401, description = "Not signed in / bad bearer token", body = ErrorBody),
+        (status = 403, description = "Not an administrator, or the token lacks `mcp:admin`", body = ErrorBody),
+        (status = 404, description = "No such server", body = ErrorBody),
+    ),
+    security(("session" = []), ("bearer" = ["mcp:admin"]))
+)]
+pub async fn tools(
+    req: HttpRequest,
+    state: web::Data<ApiState>,
+    name: web::Path<String>,
+) -> Result<web::Json<Vec<ServerToolView>>, ApiError> {
+    authenticate(&req, &state, Access::Admin, Utc::now()).await?;
+    let server = state.servers.get(&name).await?;
+    let tools = state.servers.tools(&server).await?;
+    Ok(web::Json(tools.into_iter().map(|t| tool_view(&server, t)).collect()))
+}
+
+/// Override tool classes (a tool need not have been discovered yet); answers the tool list.
+#[utoipa::path(
+    patch, path = "/api/v2/servers/{name}/tools", tag = "servers",
+    params(("name" = String, Path, description = "Server name")),
+    request_body = PatchToolsRequest,
+    responses(
+        (status = 200, description = "Its tools after the change", body = [ServerToolView]),
+        (status = 400, description = "Invalid tool name or too many tools", body = ErrorBody),
+        (status = 401, description = "Not signed in / bad bearer token", body = ErrorBody),
+        (status = 403, description = "Not an administrator, CSRF failure, or the token lacks `mcp:admin`", body = ErrorBody),
+        (status = 404, description = "No such server", body = ErrorBody),
+    ),
+    security(("session" = []), ("bearer" = ["mcp:admin"]))
+)]
+pub async fn patch_tools(
+    req: HttpRequest,
+    state: web::Data<ApiState>,
+    name: web::Path<String>,
+    body: web::Json<PatchToolsRequest>,
+) -> Result<web::Json<Vec<ServerToolView>>, ApiError> {
+    let caller = authenticate(&req, &state, Access::Admin, Utc::now()).await?;
+    let body = body.into_inner();
+    if body.tools.len() > MAX_TOOL_PATCH {
+        return Err(ApiError::bad_request("too_many_tools", format!("at most {MAX_TOOL_PATCH} tools per request")));
+    }
+    let server = state.servers.get(&name).await?;
+    let parsed = body
+        .tools
+        .iter()
+        .map(|(tool, access)| Ok((ToolName::parse(tool)?, access.map(ToolAccess::from))))
+        .collect::<Result<Vec<_>, tessera_core::catalog::NameError>>()
+        .map_err(tessera_tokens::ServerError::from)?;
+    for (tool, access) in &parsed {
+        state.servers.set_tool_access(&caller.actor(), &server.name, tool, *access).await?;
+    }
+    let tools = state.servers.tools(&server).await?;
+    Ok(web::Json(tools.into_iter().map(|t| tool_view(&server, t)).collect()))
+}
+
+fn headers(map: &BTreeMap<String, String>) -> Result<Vec<UpstreamHeader>, ApiError> {
+    map.iter()
+        .map(|(name, value)| UpstreamHeader::new(name, value))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| tessera_tokens::ServerError::from(e).into())
+}
+
+fn view(state: &ApiState, s: ServerRecord) -> ServerView {
+    let base = state.config.audience.first().map_or("", |a| a.trim_end_matches('/'));
+    ServerView {
+        resource: format!("{base}/{}", s.name),
+        scopes: vec![format!("read:{}", s.name), format!("write:{}", s.name)],
+        name: s.name,
+        url: s.url,
+        description: s.description,
+        headers: s.header_names,
+        created_at: s.created_at,
+        updated_at: s.updated_at,
+    }
+}
+
+fn tool_view(server: &ServerRecord, t: ToolView) -> ServerToolView {
+    ServerToolView {
+        scope: format!("call:{}/{}", server.name, t.record.name),
+        access_override: t.record.access.as_deref().and_then(|a| ToolAccess::parse(a).ok()).map(AccessClass::from),
+        access: t.access.into(),
+        name: t.record.name,
+        description: t.record.description,
+        read_only_hint: t.record.read_only_hint,
+        discovered_at: t.record.discovered_at,
+    }
+}

@@ -1,0 +1,180 @@
+//! `/api/v2/servers`: the upstream registry, for administrators only; header values go in
+//! and never come out.
+
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+use crate::helpers::*;
+
+const SECRET: &str = "upstream-secret-5b1e77";
+
+async fn admin(app: &TestApp) -> Session {
+    app.create_user("admin@example.com", true).await;
+    app.login("admin@example.com").await
+}
+
+async fn add(app: &TestApp, session: &Session, name: &str) -> reqwest::Response {
+    app.as_session(session, Method::POST, "/api/v2/servers")
+        .json(&json!({"name": name, "url": "http://127.0.0.1:9/mcp", "description": "notes",
+                      "headers": {"Authorization": format!("Bearer {SECRET}"), "X-Team": "blue"}}))
+        .send()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn an_admin_registers_a_server_and_never_gets_header_values_back() {
+    let app = spawn_app().await;
+    let session = admin(&app).await;
+    let res = add(&app, &session, "notes").await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+    assert_eq!(res.headers()["location"], "/api/v2/servers/notes");
+    let created = res.text().await.unwrap();
+    let one =
+        app.as_session(&session, Method::GET, "/api/v2/servers/notes").send().await.unwrap().text().await.unwrap();
+    let all = app.as_session(&session, Method::GET, "/api/v2/servers").send().await.unwrap().text().await.unwrap();
+    for body in [&created, &one, &all] {
+        assert!(!body.contains(SECRET), "{body}");
+    }
+    let view: Value = serde_json::from_str(&one).unwrap();
+    assert_eq!(view["headers"], json!(["authorization", "x-team"]));
+    assert_eq!(view["resource"], format!("{PUBLIC_URL}/mcp/notes"));
+    assert_eq!(view["scopes"], json!(["read:notes", "write:notes"]));
+}
+
+#[tokio::test]
+async fn a_person_who_is_not_admin_may_not_see_servers() {
+    let app = spawn_app().await;
+    let (_, session) = app.signed_in("user@example.com").await;
+    let res = app.as_session(&session, Method::GET, "/api/v2/servers").send().await.unwrap();
+    assert_eq!(error_code(res, StatusCode::FORBIDDEN).await.0, "admin_required");
+}
+
+#[tokio::test]
+async fn a_bearer_token_needs_mcp_admin_in_itself() {
+    let app = spawn_app().await;
+    let admin = app.create_user("admin@example.com", true).await;
+    let ordinary = app.issue_direct(&admin, "read:tokens write:tokens").await;
+    let res = app.as_bearer(&ordinary, Method::GET, "/api/v2/servers").send().await.unwrap();
+    assert!(res.headers()["www-authenticate"].to_str().unwrap().contains("scope=\"mcp:admin\""));
+    assert_eq!(error_code(res, StatusCode::FORBIDDEN).await.0, "insufficient_scope");
+    let token = app.issue_direct(&admin, "mcp:admin").await;
+    let res = app.as_bearer(&token, Method::GET, "/api/v2/servers").send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn reserved_or_malformed_names_and_bad_urls_are_400() {
+    let app = spawn_app().await;
+    let session = admin(&app).await;
+    for (body, code) in [
+        (json!({"name": "tasks", "url": "http://127.0.0.1:9/mcp"}), "invalid_name"),
+        (json!({"name": "Bad_Name", "url": "http://127.0.0.1:9/mcp"}), "invalid_name"),
+        (json!({"name": "ok", "url": "ftp://127.0.0.1/mcp"}), "invalid_server"),
+        (json!({"name": "ok", "url": "http://127.0.0.1/mcp", "headers": {"Host": "x"}}), "invalid_server"),
+    ] {
+        let res = app.as_session(&session, Method::POST, "/api/v2/servers").json(&body).send().await.unwrap();
+        assert_eq!(error_code(res, StatusCode::BAD_REQUEST).await.0, code, "{body}");
+    }
+}
+
+#[tokio::test]
+async fn a_taken_name_is_409() {
+    let app = spawn_app().await;
+    let session = admin(&app).await;
+    assert_eq!(add(&app, &session, "notes").await.status(), StatusCode::CREATED);
+    assert_eq!(error_code(add(&app, &session, "notes").await, StatusCode::CONFLICT).await.0, "server_exists");
+}
+
+#[tokio::test]
+async fn server_scopes_are_grantable_once_registered_and_bind_the_token_to_its_resource() {
+    let app = spawn_app().await;
+    let session = admin(&app).await;
+    let refused = app
+        .as_session(&session, Method::POST, "/api/v2/tokens")
+        .json(&json!({"name": "t", "scopes": ["read:notes"]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(error_code(refused, StatusCode::BAD_REQUEST).await.0, "unknown_scope");
+    add(&app, &session, "notes").await;
+    let issued = app.issue(&session, "t", &["read:tasks", "call:notes/add_note"]).await;
+    assert_eq!(issued["audience"], json!([format!("{PUBLIC_URL}/mcp"), format!("{PUBLIC_URL}/mcp/notes")]));
+    let limits: Value = app.request(Method::GET, "/api/v2/limits").send().await.unwrap().json().await.unwrap();
+    let grantable = limits["grantable_scopes"].as_array().unwrap();
+    assert!(grantable.contains(&json!("write:notes")) && !grantable.contains(&json!("mcp:admin")));
+}
+
+#[tokio::test]
+async fn tool_classes_can_be_overridden_before_discovery() {
+    let app = spawn_app().await;
+    let session = admin(&app).await;
+    add(&app, &session, "notes").await;
+    let res = app
+        .as_session(&session, Method::PATCH, "/api/v2/servers/notes/tools")
+        .json(&json!({"tools": {"delete_all": "hidden", "list_notes": "read"}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    let tools: Value = app
+        .as_session(&session, Method::GET, "/api/v2/servers/notes/tools")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(tools[0]["name"], "delete_all");
+    assert_eq!(tools[0]["access"], "hidden");
+    assert_eq!(tools[0]["scope"], "call:notes/delete_all");
+    assert_eq!(tools[1]["access_override"], "read");
+    let missing = app
+        .as_session(&session, Method::PATCH, "/api/v2/servers/nope/tools")
+        .json(&json!({"tools": {"x": "read"}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(error_code(missing, StatusCode::NOT_FOUND).await.0, "not_found");
+}
+
+#[tokio::test]
+async fn patching_headers_replaces_them_and_still_hides_values() {
+    let app = spawn_app().await;
+    let session = admin(&app).await;
+    add(&app, &session, "notes").await;
+    let res = app
+        .as_session(&session, Method::PATCH, "/api/v2/servers/notes")
+        .json(&json!({"headers": {"X-Api-Key": SECRET}, "description": null}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    let body = res.text().await.unwrap();
+    assert!(!body.contains(SECRET));
+    let view: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(view["headers"], json!(["x-api-key"]));
+    assert_eq!(view["description"], Value::Null);
+}
+
+#[tokio::test]
+async fn removing_a_server_is_204_then_404_and_its_scopes_leave_tokens() {
+    let app = spawn_app().await;
+    let session = admin(&app).await;
+    add(&app, &session, "notes").await;
+    let issued = app.issue(&session, "t", &["read:tasks", "write:notes"]).await;
+    let res = app.as_session(&session, Method::DELETE, "/api/v2/servers/notes").send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::NO_CONTENT);
+    let again = app.as_session(&session, Method::DELETE, "/api/v2/servers/notes").send().await.unwrap();
+    assert_eq!(error_code(again, StatusCode::NOT_FOUND).await.0, "not_found");
+    let id = issued["id"].as_str().unwrap();
+    let token: Value = app
+        .as_session(&session, Method::GET, &format!("/api/v2/tokens/{id}"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(token["scopes"], json!(["read:tasks"]));
+}

@@ -1,0 +1,561 @@
+//! One request to `/mcp/S`: Origin → bearer → Validator (aud `{mcp}/S`) → rate limit →
+//! JSON-RPC peek and header/body agreement → per-server and per-tool authorization →
+//! session binding → upstream (configured headers only) → answer streamed back, a
+//! `tools/list` answer cut to what the token may call.
+
+use std::sync::Arc;
+
+use actix_web::http::{Method, StatusCode, header};
+use actix_web::web::{self, Bytes, BytesMut};
+use actix_web::{HttpRequest, HttpResponse};
+use chrono::Utc;
+use futures_util::StreamExt;
+use serde_json::{Value, json};
+use tessera_auth::{AuthError, Decision, Outcome, bearer_token};
+use tessera_core::catalog::ServerName;
+use tessera_core::validate::Principal;
+use tessera_mcp::McpDenial;
+use tessera_store::{DiscoveredTool, ServerRecord};
+use tessera_tokens::ServerError;
+
+use crate::filter::{Classes, Refusal, SseEvents, authorize, event_data, filter_tools, rewrite_event};
+use crate::{GatewayState, MAX_BODY_BYTES, not_found, unavailable};
+
+/// Client headers passed upstream (besides the server's configured ones). Never
+/// `Authorization` or `Cookie`.
+const FORWARDED_REQUEST_HEADERS: &[&str] =
+    &["accept", "content-type", "mcp-session-id", "mcp-protocol-version", "last-event-id", "mcp-method", "mcp-name"];
+/// Upstream headers passed back to the client.
+const FORWARDED_RESPONSE_HEADERS: &[&str] =
+    &["content-type", "mcp-session-id", "mcp-protocol-version", "cache-control"];
+/// Largest JSON answer read to filter a `tools/list`.
+const MAX_ANSWER_BYTES: usize = 32 * 1024 * 1024;
+
+/// The JSON-RPC facts of a POST body.
+struct Rpc {
+    method: Option<String>,
+    id: Option<Value>,
+    /// `params.name` (`tools/call`, `prompts/get`) or `params.uri` (`resources/read`).
+    name: Option<String>,
+}
+
+/// Handles POST, GET and DELETE on `/mcp/{server}`.
+pub(crate) async fn handle(
+    req: HttpRequest,
+    payload: web::Payload,
+    name: web::Path<String>,
+    state: web::Data<GatewayState>,
+) -> HttpResponse {
+    let inner = &state.inner;
+    let Ok(server_name) = ServerName::parse(&name) else { return not_found() };
+    let server = match inner.servers.get(server_name.as_str()).await {
+        Ok(server) => server,
+        Err(ServerError::NotFound) => return not_found(),
+        Err(e) => return unavailable(&e),
+    };
+    let metadata = inner.config.metadata_url(&server.name);
+    // No `scope=` in its challenges yet: the authorization server issues grants for the
+    // built-in resource only, so naming a server scope would send OAuth clients nowhere.
+    let deny = |d: McpDenial| d.response(&metadata, "");
+
+    if let Some(origin) = req.headers().get(header::ORIGIN)
+        && !origin.to_str().is_ok_and(|o| inner.config.origin_allowed(o))
+    {
+        return deny(McpDenial::OriginNotAllowed);
+    }
+    let in_query = req.query_string().split('&').any(|p| {
+        let key = p.split('=').next().unwrap_or(p);
+        key.eq_ignore_ascii_case("access_token") || key.eq_ignore_ascii_case("token")
+    });
+    if in_query {
+        return deny(McpDenial::Unauthorized {
+            presented: true,
+            error: "invalid_request",
+            code: "token_in_query",
+            message: "tokens are accepted only in the Authorization header, never in the URL".to_owned(),
+        });
+    }
+    let token = match bearer_token(req.headers().get_all(header::AUTHORIZATION).map(|v| v.as_bytes())) {
+        Ok(token) => token.to_owned(),
+        Err(e) => {
+            let error =
+                if matches!(e, tessera_auth::BearerError::Multiple) { "invalid_request" } else { "invalid_token" };
+            return deny(McpDenial::Unauthorized {
+                presented: e.token_presented(),
+                error,
+                code: e.code(),
+                message: e.to_string(),
+            });
+        }
+    };
+    let now = Utc::now();
+    let principal = match inner.validator.validate_for(&token, &inner.config.resource(&server.name), now).await {
+        Ok(p) => Arc::new(p),
+        Err(AuthError::Rejected(r)) => {
+            return deny(McpDenial::Unauthorized {
+                presented: true,
+                error: "invalid_token",
+                code: r.code(),
+                message: r.message(),
+            });
+        }
+        Err(AuthError::Unavailable(why)) => {
+            tracing::warn!(reason = %why, "token state unavailable: refusing with 503");
+            return deny(McpDenial::Unavailable);
+        }
+    };
+    // Kept only for a stream's periodic re-check (below); never logged.
+    let token = Credential(token);
+    let from = {
+        let forwarded = req.headers().get_all("x-forwarded-for").filter_map(|v| v.to_str().ok());
+        inner.config.trusted_proxies.client_ip(req.peer_addr().map(|a| a.ip()), forwarded).map(|ip| ip.to_string())
+    };
+    let count = |label: &str, outcome: Outcome| {
+        inner.metering.usage.record(principal.token_id, label, outcome, now, from.clone());
+    };
+
+    let (body, rpc) = if req.method() == Method::POST {
+        match read_rpc(&req, payload).await {
+            Ok(found) => found,
+            Err(denial) => {
+                count("invalid", Outcome::Error);
+                return deny(denial);
+            }
+        }
+    } else {
+        (Bytes::new(), Rpc { method: None, id: None, name: None })
+    };
+    // Until the call is authorized its label is the method: a client naming made-up tools
+    // must not mint usage rows.
+    let mut label = gateway_label(&req, &rpc, false);
+
+    match inner.metering.admit(&principal, from.as_deref(), now) {
+        Decision::Limited { scope, limit, retry_after_secs } => {
+            count(&label, Outcome::RateLimited);
+            return deny(McpDenial::RateLimited { scope, limit, retry_after_secs });
+        }
+        Decision::Unlimited | Decision::Allowed { .. } => {}
+    }
+
+    if let Some(mismatch) = header_mismatch(&req, &rpc) {
+        count(&label, Outcome::Error);
+        return HttpResponse::BadRequest().json(json!({
+            "jsonrpc": "2.0", "id": rpc.id,
+            "error": {"code": -32600, "message": format!("Invalid Request: the {mismatch} header does not match the body")},
+        }));
+    }
+
+    let classes = match classes(&state, &server).await {
+        Ok(c) => c,
+        Err(e) => return unavailable(&e),
+    };
+    if let Some(method) = rpc.method.as_deref()
+        && let Err(refusal) = authorize(&principal.effective, &server_name, method, rpc.name.as_deref(), &classes)
+    {
+        count(&label, Outcome::Forbidden);
+        return match refusal {
+            Refusal::Scope(needed) => deny(McpDenial::InsufficientScope { needed }),
+            // Invisible: answered as the upstream answers a tool it does not have.
+            Refusal::Hidden => HttpResponse::Ok().json(json!({
+                "jsonrpc": "2.0", "id": rpc.id,
+                "error": {"code": -32602, "message": format!("Unknown tool: {}", rpc.name.unwrap_or_default())},
+            })),
+        };
+    }
+
+    label = gateway_label(&req, &rpc, true);
+
+    let session = req.headers().get("mcp-session-id").and_then(|v| v.to_str().ok()).map(str::to_owned);
+    if let Some(sid) = &session
+        && !inner.sessions.owned_by(&server.name, sid, principal.token_id)
+    {
+        count(&label, Outcome::Error);
+        return HttpResponse::NotFound().json(
+            json!({"error": "session_not_found", "message": "no such session for this token; initialize again"}),
+        );
+    }
+
+    let upstream = match forward(&state, &req, &server, body).await {
+        Ok(res) => res,
+        Err(failure) => {
+            count(&label, Outcome::Error);
+            return failure.response(rpc.id.as_ref());
+        }
+    };
+    let status = StatusCode::from_u16(upstream.status().as_u16()).unwrap_or(StatusCode::BAD_GATEWAY);
+    if status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN {
+        // The upstream refused *our* credentials: the client can do nothing about it.
+        tracing::warn!(server = %server.name, %status, "upstream refused the gateway's credentials");
+        count(&label, Outcome::Error);
+        return Failure::Refused.response(rpc.id.as_ref());
+    }
+    count(&label, if status.is_success() { Outcome::Ok } else { Outcome::Error });
+
+    let mut res = HttpResponse::build(status);
+    for name in FORWARDED_RESPONSE_HEADERS {
+        if let Some(v) = upstream.headers().get(*name)
+            && let Ok(v) = header::HeaderValue::from_bytes(v.as_bytes())
+        {
+            res.insert_header((*name, v));
+        }
+    }
+    if status.is_success() {
+        if let Some(sid) = upstream.headers().get("mcp-session-id").and_then(|v| v.to_str().ok()) {
+            inner.sessions.bind(&server.name, sid, principal.token_id);
+        }
+        if req.method() == Method::DELETE
+            && let Some(sid) = &session
+        {
+            inner.sessions.end(&server.name, sid);
+        }
+    }
+    let is_sse = upstream
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|ct| ct.to_ascii_lowercase().starts_with("text/event-stream"));
+    let is_list = rpc.method.as_deref() == Some("tools/list");
+    if is_sse {
+        // Only our `tools/list` answer on its own stream; any tool list on another stream.
+        let id = if is_list { rpc.id } else { None };
+        return res.streaming(filtered_sse(
+            upstream,
+            ListView { state: state.clone(), server, principal, classes, id },
+            token,
+        ));
+    }
+    if is_list && status.is_success() {
+        let view = ListView { state: state.clone(), server, principal, classes, id: rpc.id };
+        return match read_limited(upstream, inner.config.upstream_timeout).await {
+            Some(bytes) => res.body(view.filter_json(&bytes).await),
+            None => Failure::Timeout.response(view.id.as_ref()),
+        };
+    }
+    res.streaming(passthrough(upstream))
+}
+
+/// Reads a POST body (bounded), checks it is one JSON-RPC object, and learns its method.
+async fn read_rpc(req: &HttpRequest, mut payload: web::Payload) -> Result<(Bytes, Rpc), McpDenial> {
+    let content_type = req.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+    if !content_type.split(';').next().unwrap_or("").trim().eq_ignore_ascii_case("application/json") {
+        return Err(McpDenial::UnsupportedMediaType);
+    }
+    let mut body = BytesMut::new();
+    while let Some(chunk) = payload.next().await {
+        let chunk = chunk.map_err(|_| McpDenial::ParseError)?;
+        if body.len().saturating_add(chunk.len()) > MAX_BODY_BYTES {
+            return Err(McpDenial::PayloadTooLarge);
+        }
+        body.extend_from_slice(&chunk);
+    }
+    let body = body.freeze();
+    let message: Value = serde_json::from_slice(&body).map_err(|_| McpDenial::ParseError)?;
+    let Value::Object(object) = &message else {
+        return Err(McpDenial::InvalidRequest("a JSON-RPC message must be one object (batches are not supported)"));
+    };
+    let method = object.get("method").and_then(Value::as_str).map(str::to_owned);
+    let params = object.get("params");
+    let name = params.and_then(|p| p.get("name").or_else(|| p.get("uri"))).and_then(Value::as_str).map(str::to_owned);
+    Ok((body, Rpc { method, id: object.get("id").cloned(), name }))
+}
+
+/// 2026-07-28 clients repeat the method and name in headers; they must say what the body
+/// says, or authorization could be judged on one and the upstream act on the other.
+fn header_mismatch(req: &HttpRequest, rpc: &Rpc) -> Option<&'static str> {
+    let header = |n: &str| req.headers().get(n).map(|v| v.to_str().unwrap_or("\u{0}"));
+    if let Some(m) = header("mcp-method")
+        && Some(m) != rpc.method.as_deref()
+    {
+        return Some("Mcp-Method");
+    }
+    if let Some(n) = header("mcp-name")
+        && Some(n) != rpc.name.as_deref()
+    {
+        return Some("Mcp-Name");
+    }
+    None
+}
+
+/// MCP methods counted under their own name; anything else is `other`, so usage rows stay
+/// bounded whatever a client sends.
+const KNOWN_METHODS: &[&str] = &[
+    "initialize",
+    "ping",
+    "tools/list",
+    "tools/call",
+    "resources/list",
+    "resources/read",
+    "resources/templates/list",
+    "resources/subscribe",
+    "resources/unsubscribe",
+    "prompts/list",
+    "prompts/get",
+    "completion/complete",
+    "logging/setLevel",
+    "notifications/initialized",
+    "notifications/cancelled",
+    "notifications/progress",
+    "notifications/roots/list_changed",
+];
+
+/// Usage label: the tool of an authorized call, else the known method, else the HTTP method.
+fn gateway_label(req: &HttpRequest, rpc: &Rpc, authorized: bool) -> String {
+    match (rpc.method.as_deref(), rpc.name.as_deref()) {
+        (Some("tools/call"), Some(tool)) if authorized && tessera_core::catalog::ToolName::parse(tool).is_ok() => {
+            tool.to_owned()
+        }
+        (Some(m), _) => KNOWN_METHODS.iter().find(|k| **k == m).copied().unwrap_or("other").to_owned(),
+        (None, _) if req.method() == Method::POST => "response".to_owned(),
+        (None, _) => format!("http_{}", req.method().as_str().to_ascii_lowercase()),
+    }
+}
+
+/// The server's tool classes: overrides, else discovered hints.
+async fn classes(state: &GatewayState, server: &ServerRecord) -> Result<Classes, ServerError> {
+    let tools = state.inner.servers.tools(server).await?;
+    Ok(Classes(tools.into_iter().map(|t| (t.record.name, t.access)).collect()))
+}
+
+/// Why the upstream gave no answer.
+enum Failure {
+    /// Connection refused, reset, DNS: 502 with `Retry-After`.
+    Unreachable,
+    /// No answer within `TESSERA_UPSTREAM_TIMEOUT`: 504.
+    Timeout,
+    /// It refused the gateway's credentials: 502.
+    Refused,
+}
+
+impl Failure {
+    /// The answer, in JSON-RPC form when the client sent a request with an id.
+    fn response(&self, id: Option<&Value>) -> HttpResponse {
+        let (status, code, message) = match self {
+            Self::Unreachable => {
+                (StatusCode::BAD_GATEWAY, "upstream_unavailable", "the upstream MCP server cannot be reached")
+            }
+            Self::Timeout => {
+                (StatusCode::GATEWAY_TIMEOUT, "upstream_timeout", "the upstream MCP server did not answer in time")
+            }
+            Self::Refused => (
+                StatusCode::BAD_GATEWAY,
+                "upstream_unavailable",
+                "the upstream MCP server refused the gateway's credentials",
+            ),
+        };
+        let mut res = HttpResponse::build(status);
+        res.insert_header((header::CACHE_CONTROL, "no-store"));
+        if !matches!(self, Self::Timeout) {
+            res.insert_header((header::RETRY_AFTER, "5"));
+        }
+        match id {
+            Some(id) => res.json(json!({
+                "jsonrpc": "2.0", "id": id,
+                "error": {"code": -32000, "message": message, "data": {"error": code}},
+            })),
+            None => res.json(json!({"error": code, "message": message})),
+        }
+    }
+}
+
+/// Sends the request upstream with the server's headers and the allowed client headers.
+async fn forward(
+    state: &GatewayState,
+    req: &HttpRequest,
+    server: &ServerRecord,
+    body: Bytes,
+) -> Result<reqwest::Response, Failure> {
+    let inner = &state.inner;
+    let method = match *req.method() {
+        Method::POST => reqwest::Method::POST,
+        Method::DELETE => reqwest::Method::DELETE,
+        _ => reqwest::Method::GET,
+    };
+    let mut up = inner.client.request(method, &server.url);
+    for name in FORWARDED_REQUEST_HEADERS {
+        for v in req.headers().get_all(*name) {
+            up = up.header(*name, v.as_bytes());
+        }
+    }
+    let configured = inner.servers.open_headers(server).await.map_err(|e| {
+        tracing::error!(server = %server.name, error = %e, "cannot open the server's headers");
+        Failure::Refused
+    })?;
+    for h in &configured {
+        up = up.header(h.name(), h.expose_value());
+    }
+    if !body.is_empty() {
+        up = up.body(body);
+    }
+    // The timeout covers the answer's headers; a stream then runs as long as it runs.
+    match tokio::time::timeout(inner.config.upstream_timeout, up.send()).await {
+        Ok(Ok(res)) => Ok(res),
+        Ok(Err(e)) if e.is_timeout() => Err(Failure::Timeout),
+        Ok(Err(e)) => {
+            tracing::warn!(server = %server.name, error = %without_url(&e), "upstream unreachable");
+            Err(Failure::Unreachable)
+        }
+        Err(_) => Err(Failure::Timeout),
+    }
+}
+
+/// An error's text without its URL (which may carry credentials in its query).
+fn without_url(e: &reqwest::Error) -> String {
+    let mut text = String::new();
+    let mut source: Option<&dyn std::error::Error> = Some(e);
+    while let Some(err) = source {
+        text = err.to_string();
+        source = err.source();
+    }
+    text
+}
+
+/// The upstream's body, chunk by chunk as it arrives.
+fn passthrough(res: reqwest::Response) -> impl futures_util::Stream<Item = Result<Bytes, actix_web::Error>> {
+    futures_util::stream::unfold(Some(res), |res| async move {
+        let mut res = res?;
+        match res.chunk().await {
+            Ok(Some(chunk)) => Some((Ok(chunk), Some(res))),
+            Ok(None) => None,
+            Err(e) => Some((Err(actix_web::error::ErrorBadGateway(without_url(&e))), None)),
+        }
+    })
+}
+
+/// Reads a whole (JSON) answer within the timeout and size bound.
+async fn read_limited(mut res: reqwest::Response, timeout: std::time::Duration) -> Option<Bytes> {
+    let read = async {
+        let mut buf = BytesMut::new();
+        while let Some(chunk) = res.chunk().await.ok()? {
+            if buf.len().saturating_add(chunk.len()) > MAX_ANSWER_BYTES {
+                return None;
+            }
+            buf.extend_from_slice(&chunk);
+        }
+        Some(buf.freeze())
+    };
+    tokio::time::timeout(timeout, read).await.ok().flatten()
+}
+
+/// The bearer token of an open stream. Its `Debug` prints nothing of it.
+struct Credential(String);
+
+impl std::fmt::Debug for Credential {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Credential([redacted])")
+    }
+}
+
+/// How often an open stream checks that its token still holds (revoked, expired, narrowed
+/// away): revocation ends it within about this long.
+const RECHECK: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// What filtering a `tools/list` answer needs.
+struct ListView {
+    state: web::Data<GatewayState>,
+    server: ServerRecord,
+    principal: Arc<Principal>,
+    classes: Classes,
+    id: Option<Value>,
+}
+
+impl ListView {
+    /// Whether the stream's token is still good for this server (cached by the Validator;
+    /// a revocation evicts it at once through NOTIFY).
+    async fn still_valid(&self, token: &Credential) -> bool {
+        let inner = &self.state.inner;
+        inner.validator.validate_for(&token.0, &inner.config.resource(&self.server.name), Utc::now()).await.is_ok()
+    }
+
+    /// Filters one JSON-RPC message if it is a tool list (the answer to our `tools/list`,
+    /// or on any other stream any answer carrying `result.tools`, such as one replayed on a
+    /// resumed stream); records what it showed.
+    async fn filter(&self, message: &mut Value) -> bool {
+        if let Some(id) = &self.id
+            && message.get("id") != Some(id)
+        {
+            return false;
+        }
+        if message.get("result").and_then(|r| r.get("tools")).is_none() {
+            return false;
+        }
+        let Ok(name) = ServerName::parse(&self.server.name) else { return false };
+        let mut seen = Vec::new();
+        let changed = filter_tools(message, &self.principal.effective, &name, &self.classes, &mut seen);
+        let found: Vec<DiscoveredTool> = seen
+            .into_iter()
+            .filter(|(n, ..)| tessera_core::catalog::ToolName::parse(n).is_ok())
+            .map(|(name, description, read_only_hint)| DiscoveredTool { name, description, read_only_hint })
+            .collect();
+        if let Err(e) = self.state.inner.servers.record_discovered(&self.server, &found, Utc::now()).await {
+            tracing::warn!(error = %e, "could not record discovered tools");
+        }
+        changed
+    }
+
+    async fn filter_json(&self, bytes: &Bytes) -> Bytes {
+        // Unchanged, or not JSON (nothing to list, nothing to leak): passed on as it came.
+        if let Ok(mut message) = serde_json::from_slice::<Value>(bytes)
+            && self.filter(&mut message).await
+        {
+            return Bytes::from(message.to_string());
+        }
+        bytes.clone()
+    }
+
+    /// One SSE event, rewritten when it is a tool list to filter.
+    async fn filter_event(&self, event: Vec<u8>) -> Vec<u8> {
+        if let Some(mut message) = event_data(&event)
+            && self.filter(&mut message).await
+        {
+            return rewrite_event(&event, &message);
+        }
+        event
+    }
+}
+
+/// The SSE answer with the event answering our `tools/list` rewritten; every other event
+/// passes as soon as it is complete. The stream ends once its token stops being valid.
+fn filtered_sse(
+    res: reqwest::Response,
+    view: ListView,
+    token: Credential,
+) -> impl futures_util::Stream<Item = Result<Bytes, actix_web::Error>> {
+    let checked = tokio::time::Instant::now();
+    futures_util::stream::unfold(Some((res, SseEvents::default(), view, token, checked)), |st| async move {
+        let (mut res, mut events, view, token, mut checked) = st?;
+        loop {
+            if checked.elapsed() >= RECHECK {
+                if !view.still_valid(&token).await {
+                    return None;
+                }
+                checked = tokio::time::Instant::now();
+            }
+            // Waiting at most until the next check; an unfinished read loses nothing.
+            let Ok(next) = tokio::time::timeout(RECHECK, res.chunk()).await else { continue };
+            match next {
+                Ok(Some(chunk)) => {
+                    let Some(complete) = events.push(&chunk) else {
+                        return Some((Err(actix_web::error::ErrorBadGateway("upstream event too large")), None));
+                    };
+                    if complete.is_empty() {
+                        continue;
+                    }
+                    let mut out = BytesMut::new();
+                    for event in complete {
+                        out.extend_from_slice(&view.filter_event(event).await);
+                    }
+                    return Some((Ok(out.freeze()), Some((res, events, view, token, checked))));
+                }
+                Ok(None) => {
+                    // An unterminated last event is still an event: filter it too.
+                    let rest = events.finish();
+                    if rest.is_empty() {
+                        return None;
+                    }
+                    return Some((Ok(Bytes::from(view.filter_event(rest).await)), None));
+                }
+                Err(e) => return Some((Err(actix_web::error::ErrorBadGateway(without_url(&e))), None)),
+            }
+        }
+    })
+}

@@ -1,0 +1,271 @@
+//! The upstream server registry: register, change, remove servers, override tool classes,
+//! and the scope catalog they contribute. Header values are sealed here (the store only sees
+//! ciphertext) and opened only for the gateway's upstream calls.
+
+use chrono::{DateTime, Utc};
+use tessera_core::catalog::{Catalog, NameError, ServerName, ToolName};
+use tessera_core::sealed::{SealError, SealKey};
+use tessera_core::upstream::{InvalidUpstream, ToolAccess, UpstreamHeader, UpstreamUrl, check_headers};
+use tessera_core::values::{Description, InvalidValue};
+use tessera_store::{
+    Actor, DiscoveredTool, NewServer, SealedHeader, ServerRecord, ServerUpdate, Store, StoreError, ToolRecord,
+};
+use uuid::Uuid;
+
+/// Why a registry operation did not happen.
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    /// No server of that name.
+    #[error("server not found")]
+    NotFound,
+    /// The name is taken.
+    #[error("a server with that name already exists")]
+    Conflict,
+    /// A server or tool name was refused.
+    #[error(transparent)]
+    Name(#[from] NameError),
+    /// URL, header or access was refused.
+    #[error(transparent)]
+    Upstream(#[from] InvalidUpstream),
+    /// The description was refused.
+    #[error(transparent)]
+    Value(#[from] InvalidValue),
+    /// A stored header could not be opened with this key.
+    #[error(transparent)]
+    Seal(#[from] SealError),
+    /// No sealing key could be had (TESSERA_SECRET_KEY unset and the key file not usable).
+    #[error("the secret key for upstream credentials is unavailable: {0}")]
+    KeyUnavailable(String),
+    /// The database failed.
+    #[error(transparent)]
+    Store(StoreError),
+}
+
+impl From<StoreError> for ServerError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Conflict(_) => Self::Conflict,
+            other => Self::Store(other),
+        }
+    }
+}
+
+/// A server to register; every field already parsed.
+#[derive(Debug, Clone)]
+pub struct ServerInput {
+    /// Its name.
+    pub name: ServerName,
+    /// Its endpoint.
+    pub url: UpstreamUrl,
+    /// Its description.
+    pub description: Option<Description>,
+    /// Headers sent upstream.
+    pub headers: Vec<UpstreamHeader>,
+}
+
+/// A change to a server; `None` fields stay as they are.
+#[derive(Debug, Clone, Default)]
+pub struct ServerPatch {
+    /// New endpoint.
+    pub url: Option<UpstreamUrl>,
+    /// New description (`Some(None)` clears it).
+    pub description: Option<Option<Description>>,
+    /// Replaces every header.
+    pub headers: Option<Vec<UpstreamHeader>>,
+}
+
+/// A tool and the class in force.
+#[derive(Debug, Clone)]
+pub struct ToolView {
+    /// The stored row.
+    pub record: ToolRecord,
+    /// Override, else hint.
+    pub access: ToolAccess,
+}
+
+/// Where the sealing key comes from, asked the first time a header is sealed or opened, so
+/// a deployment that never registers a credential never needs a key (or a writable data
+/// directory for its key file).
+pub type KeyLoader = dyn Fn() -> Result<SealKey, String> + Send + Sync;
+
+/// The sealing key, loaded once on first use.
+struct LazyKey {
+    key: std::sync::OnceLock<SealKey>,
+    load: Box<KeyLoader>,
+}
+
+impl std::fmt::Debug for LazyKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("LazyKey([redacted])")
+    }
+}
+
+/// The registry, with the key that seals its credentials.
+#[derive(Debug, Clone)]
+pub struct ServerService {
+    store: Store,
+    key: std::sync::Arc<LazyKey>,
+}
+
+impl ServerService {
+    /// A registry on `store`, sealing with `key`.
+    pub fn new(store: Store, key: SealKey) -> Self {
+        let lazy = LazyKey { key: std::sync::OnceLock::from(key), load: Box::new(|| Err("no key".to_owned())) };
+        Self { store, key: std::sync::Arc::new(lazy) }
+    }
+
+    /// A registry on `store` whose key `load` gives the first time one is needed.
+    pub fn with_key_loader(store: Store, load: Box<KeyLoader>) -> Self {
+        Self { store, key: std::sync::Arc::new(LazyKey { key: std::sync::OnceLock::new(), load }) }
+    }
+
+    fn key(&self) -> Result<SealKey, ServerError> {
+        if let Some(key) = self.key.key.get() {
+            return Ok(key.clone());
+        }
+        let key = (self.key.load)().map_err(ServerError::KeyUnavailable)?;
+        // Two first uses at once load the same key (env or the one file); either is kept.
+        Ok(self.key.key.get_or_init(|| key).clone())
+    }
+
+    /// The scope catalog: the built-in scopes and every registered server's.
+    pub async fn catalog(&self) -> Result<Catalog, ServerError> {
+        Ok(catalog(&self.store).await?)
+    }
+
+    /// Registers a server.
+    pub async fn add(
+        &self,
+        actor: &Actor,
+        input: ServerInput,
+        now: DateTime<Utc>,
+    ) -> Result<ServerRecord, ServerError> {
+        check_headers(&input.headers)?;
+        let id = Uuid::now_v7();
+        let server = NewServer {
+            id,
+            name: input.name.as_str().to_owned(),
+            url: input.url.as_str().to_owned(),
+            description: input.description.map(|d| d.as_str().to_owned()),
+            headers: self.seal_all(id, &input.headers)?,
+        };
+        Ok(self.store.insert_server(actor, &server, now).await?)
+    }
+
+    /// Every server.
+    pub async fn list(&self) -> Result<Vec<ServerRecord>, ServerError> {
+        Ok(self.store.list_servers().await?)
+    }
+
+    /// One server.
+    pub async fn get(&self, name: &str) -> Result<ServerRecord, ServerError> {
+        self.store.get_server(name).await?.ok_or(ServerError::NotFound)
+    }
+
+    /// Changes a server.
+    pub async fn patch(
+        &self,
+        actor: &Actor,
+        name: &str,
+        patch: ServerPatch,
+        now: DateTime<Utc>,
+    ) -> Result<ServerRecord, ServerError> {
+        let current = self.get(name).await?;
+        let headers = match &patch.headers {
+            Some(headers) => {
+                check_headers(headers)?;
+                Some(self.seal_all(current.id, headers)?)
+            }
+            None => None,
+        };
+        let update = ServerUpdate {
+            url: patch.url.map(|u| u.as_str().to_owned()),
+            description: patch.description.map(|d| d.map(|d| d.as_str().to_owned())),
+            headers,
+        };
+        self.store.update_server(actor, name, &update, now).await?.ok_or(ServerError::NotFound)
+    }
+
+    /// Removes a server; tokens lose its scopes at once.
+    pub async fn remove(&self, actor: &Actor, name: &str) -> Result<(), ServerError> {
+        if self.store.delete_server(actor, name).await? { Ok(()) } else { Err(ServerError::NotFound) }
+    }
+
+    /// A server's tools with their class in force.
+    pub async fn tools(&self, server: &ServerRecord) -> Result<Vec<ToolView>, ServerError> {
+        let rows = self.store.server_tools(server.id).await?;
+        Ok(rows
+            .into_iter()
+            .map(|record| {
+                let overridden = record.access.as_deref().and_then(|a| ToolAccess::parse(a).ok());
+                let access = ToolAccess::effective(overridden, record.read_only_hint);
+                ToolView { record, access }
+            })
+            .collect())
+    }
+
+    /// Overrides (or with `None` clears the override of) one tool's class.
+    pub async fn set_tool_access(
+        &self,
+        actor: &Actor,
+        name: &str,
+        tool: &ToolName,
+        access: Option<ToolAccess>,
+    ) -> Result<(), ServerError> {
+        let server = self.get(name).await?;
+        Ok(self.store.set_tool_access(actor, &server, tool.as_str(), access.map(ToolAccess::as_str)).await?)
+    }
+
+    /// Records the tools an upstream's `tools/list` showed (for the admin's view and
+    /// classes); overrides are kept.
+    pub async fn record_discovered(
+        &self,
+        server: &ServerRecord,
+        tools: &[DiscoveredTool],
+        now: DateTime<Utc>,
+    ) -> Result<(), ServerError> {
+        Ok(self.store.record_discovered_tools(server.id, tools, now).await?)
+    }
+
+    /// A server's headers, opened, for a call to it.
+    pub async fn open_headers(&self, server: &ServerRecord) -> Result<Vec<UpstreamHeader>, ServerError> {
+        let sealed = self.store.server_headers(server.id).await?;
+        if sealed.is_empty() {
+            return Ok(Vec::new());
+        }
+        let key = self.key()?;
+        sealed
+            .into_iter()
+            .map(|h| {
+                let value = key.open(&h.value, &context(server.id, &h.name))?;
+                let value = String::from_utf8(value).map_err(|_| SealError::Open)?;
+                Ok(UpstreamHeader::new(&h.name, &value)?)
+            })
+            .collect()
+    }
+
+    fn seal_all(&self, id: Uuid, headers: &[UpstreamHeader]) -> Result<Vec<SealedHeader>, ServerError> {
+        if headers.is_empty() {
+            return Ok(Vec::new());
+        }
+        let key = self.key()?;
+        Ok(headers
+            .iter()
+            .map(|h| SealedHeader {
+                name: h.name().to_owned(),
+                value: key.seal(h.expose_value().as_bytes(), &context(id, h.name())),
+            })
+            .collect())
+    }
+}
+
+/// The scope catalog of `store`'s registry (needs no key: only names).
+pub async fn catalog(store: &Store) -> Result<Catalog, StoreError> {
+    let names = store.server_names().await?;
+    Ok(Catalog::with_servers(names.iter().filter_map(|n| ServerName::parse(n).ok())))
+}
+
+/// What a header value is sealed for: its server and its name, so it opens nowhere else.
+fn context(server_id: Uuid, name: &str) -> Vec<u8> {
+    format!("tessera-server-header:{server_id}/{name}").into_bytes()
+}

@@ -1,0 +1,239 @@
+// The gateway (issue 14): Tessera in front of an MCP server no one on this team wrote
+// (@modelcontextprotocol/server-everything, Streamable HTTP with sessions and SSE answers),
+// registered with the CLI and driven through `/mcp/every` by the official TypeScript SDK
+// client with Tessera tokens of different scopes; and a small FastMCP 4 server
+// (interop/upstreams/notes_server.py) that records the raw headers it received.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { createServer } from 'node:net';
+import path from 'node:path';
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import { startTessera, apiSession, uniqueEmail, ROOT, TARGET_DIR } from './helpers.mjs';
+
+const EVERYTHING = path.join(ROOT, 'frontend/node_modules/@modelcontextprotocol/server-everything/dist/index.js');
+const PRELOAD = path.join(ROOT, 'frontend/tests/loopback-preload.cjs');
+const PYTHON = path.join(TARGET_DIR, 'interop-venv/bin/python');
+const NOTES = path.join(ROOT, 'interop/upstreams/notes_server.py');
+const UPSTREAM_KEY = 'k-gw-upstream-123';
+
+let server;
+let call;
+let upstream;
+let upstreamPort;
+let notes;
+let notesPort;
+
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.on('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address();
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+async function startEverything() {
+  upstreamPort = await freePort();
+  upstream = spawn(process.execPath, [EVERYTHING, 'streamableHttp'], {
+    env: { ...process.env, PORT: String(upstreamPort), NODE_OPTIONS: `--require ${PRELOAD}` },
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  let log = '';
+  upstream.stderr.on('data', (d) => { log = (log + d).slice(-5000); });
+  const deadline = Date.now() + 20_000;
+  while (!log.includes('listening')) {
+    if (Date.now() > deadline || upstream.exitCode !== null) throw new Error(`server-everything did not start:\n${log}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+async function startNotes() {
+  notesPort = await freePort();
+  notes = spawn(PYTHON, [NOTES, String(notesPort)], { stdio: ['ignore', 'ignore', 'pipe'] });
+  let log = '';
+  notes.stderr.on('data', (d) => { log = (log + d).slice(-5000); });
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    try {
+      if ((await fetch(`http://127.0.0.1:${notesPort}/seen-headers`)).ok) return;
+    } catch { /* not yet */ }
+    if (Date.now() > deadline || notes.exitCode !== null) throw new Error(`notes server did not start:\n${log}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+before(async () => {
+  await Promise.all([startEverything(), startNotes()]);
+  server = await startTessera();
+  const email = server.addUser(uniqueEmail('gateway'), undefined, { admin: true });
+  call = await apiSession(server, email);
+  const added = server.cli(['server', 'add', 'every', '--url', `http://127.0.0.1:${upstreamPort}/mcp`]);
+  assert.equal(added.status, 0, added.stderr);
+  await call('POST', '/servers', {
+    name: 'notes', url: `http://127.0.0.1:${notesPort}/mcp`, headers: { 'X-Upstream-Key': UPSTREAM_KEY },
+  });
+});
+
+after(async () => {
+  await server?.stop();
+  upstream?.kill('SIGTERM');
+  notes?.kill('SIGTERM');
+});
+
+const mint = (scopes) => call('POST', '/tokens', { name: `gw ${scopes.join(' ')}`, scopes, expires_in_days: 1 });
+
+async function connect(secret, name = 'every', extraHeaders = {}) {
+  const transport = new StreamableHTTPClientTransport(new URL(`${server.url}/mcp/${name}`), {
+    requestInit: { headers: { Authorization: `Bearer ${secret}`, ...extraHeaders } },
+  });
+  const client = new Client({ name: 'tessera-gateway-test', version: '0.0.0' });
+  await client.connect(transport);
+  return { client, transport };
+}
+
+async function toolNames(scopes, name = 'every') {
+  const t = await mint(scopes);
+  const { client } = await connect(t.token, name);
+  try {
+    return (await client.listTools()).tools.map((x) => x.name).sort();
+  } finally {
+    await client.close();
+  }
+}
+
+/** initialize by hand: the session id and the secret, for raw requests. */
+async function rawSession(secret) {
+  const res = await post(secret, null, {
+    jsonrpc: '2.0', id: 1, method: 'initialize',
+    params: { protocolVersion: '2025-11-25', capabilities: {}, clientInfo: { name: 'raw', version: '0' } },
+  });
+  assert.equal(res.status, 200);
+  await res.text();
+  return res.headers.get('mcp-session-id');
+}
+
+function post(secret, session, body, path = '/mcp/every') {
+  const headers = {
+    Authorization: `Bearer ${secret}`, 'Content-Type': 'application/json',
+    Accept: 'application/json, text/event-stream', 'MCP-Protocol-Version': '2025-11-25',
+  };
+  if (session) headers['Mcp-Session-Id'] = session;
+  return fetch(`${server.url}${path}`, { method: 'POST', headers, body: JSON.stringify(body) });
+}
+
+test('read, write and call scopes each see exactly the tools they may call', async () => {
+  const all = await toolNames(['write:every']);
+  const read = await toolNames(['read:every']);
+  assert.ok(all.includes('gzip-file-as-resource'), all.join());
+  assert.ok(read.includes('echo') && !read.includes('gzip-file-as-resource'), read.join());
+  assert.ok(read.length < all.length);
+  assert.deepEqual(await toolNames(['call:every/get-sum']), ['get-sum']);
+});
+
+test('the SDK client calls a read-only tool through the gateway', async () => {
+  const t = await mint(['read:every', 'execute:mcp']);
+  const { client } = await connect(t.token);
+  try {
+    await client.listTools();
+    const result = await client.callTool({ name: 'get-sum', arguments: { a: 2, b: 3 } });
+    assert.match(result.content.map((c) => c.text).join(''), /5/);
+  } finally {
+    await client.close();
+  }
+});
+
+test('a write tool with a read scope is 403 naming write:every', async () => {
+  const t = await mint(['read:every', 'execute:mcp']);
+  const session = await rawSession(t.token);
+  const res = await post(t.token, session, {
+    jsonrpc: '2.0', id: 2, method: 'tools/call', params: { name: 'toggle-simulated-logging', arguments: {} },
+  });
+  assert.equal(res.status, 403);
+  assert.match(res.headers.get('www-authenticate'), /scope="write:every"/);
+  assert.equal((await res.json()).error, 'insufficient_scope');
+});
+
+test('a session belongs to the token that opened it', async () => {
+  const a = await mint(['read:every']);
+  const b = await mint(['read:every']);
+  const session = await rawSession(a.token);
+  const mine = await post(a.token, session, { jsonrpc: '2.0', id: 3, method: 'tools/list', params: {} });
+  assert.equal(mine.status, 200);
+  await mine.text();
+  const theirs = await post(b.token, session, { jsonrpc: '2.0', id: 3, method: 'tools/list', params: {} });
+  assert.equal(theirs.status, 404);
+});
+
+test('revoking the token ends its open notification stream', { timeout: 15_000 }, async () => {
+  const t = await mint(['read:every']);
+  const session = await rawSession(t.token);
+  const initialized = await post(t.token, session, { jsonrpc: '2.0', method: 'notifications/initialized' });
+  await initialized.text();
+  const stream = await fetch(`${server.url}/mcp/every`, {
+    headers: {
+      Authorization: `Bearer ${t.token}`, Accept: 'text/event-stream',
+      'Mcp-Session-Id': session, 'MCP-Protocol-Version': '2025-11-25',
+    },
+  });
+  assert.equal(stream.status, 200);
+  assert.match(stream.headers.get('content-type'), /text\/event-stream/);
+  const reader = stream.body.getReader();
+  await call('DELETE', `/tokens/${t.id}`, { reason: 'gateway test' });
+  // The stream ends (the test's timeout is the bound); whatever was pending may come first.
+  for (;;) {
+    const { done } = await reader.read().catch(() => ({ done: true }));
+    if (done) break;
+  }
+  const refused = await post(t.token, session, { jsonrpc: '2.0', id: 5, method: 'ping' });
+  assert.equal(refused.status, 401);
+});
+
+test('a hidden tool disappears from every list and cannot be called', async () => {
+  const hide = server.cli(['server', 'tool', 'every', 'echo', '--access', 'hidden']);
+  assert.equal(hide.status, 0, hide.stderr);
+  assert.ok(!(await toolNames(['write:every'])).includes('echo'));
+  const t = await mint(['write:every', 'execute:mcp']);
+  const { client } = await connect(t.token);
+  try {
+    await assert.rejects(client.callTool({ name: 'echo', arguments: { message: 'hi' } }), /Unknown tool/);
+  } finally {
+    await client.close();
+  }
+});
+
+test('an upstream that is down is 502 upstream_unavailable with Retry-After', async () => {
+  await call('POST', '/servers', { name: 'down', url: `http://127.0.0.1:${await freePort()}/mcp` });
+  const t = await mint(['read:down']);
+  const res = await post(t.token, null, { jsonrpc: '2.0', id: 7, method: 'ping' }, '/mcp/down');
+  assert.equal(res.status, 502);
+  assert.ok(res.headers.get('retry-after'));
+  assert.equal((await res.json()).error.data.error, 'upstream_unavailable');
+});
+
+test('FastMCP: read sees the read-only tool, write sees both', async () => {
+  assert.deepEqual(await toolNames(['read:notes'], 'notes'), ['list_notes']);
+  assert.deepEqual(await toolNames(['write:notes'], 'notes'), ['add_note', 'list_notes']);
+});
+
+test('FastMCP: the upstream gets its configured header, never the client\'s Authorization or Cookie', async () => {
+  const t = await mint(['write:notes', 'execute:mcp']);
+  const { client } = await connect(t.token, 'notes', { Cookie: 'tessera_session=client-cookie' });
+  try {
+    await client.listTools();
+    const added = await client.callTool({ name: 'add_note', arguments: { text: 'through the gateway' } });
+    assert.match(added.content.map((c) => c.text).join(''), /added note/);
+  } finally {
+    await client.close();
+  }
+  const seen = await (await fetch(`http://127.0.0.1:${notesPort}/seen-headers`)).json();
+  assert.ok(seen.length >= 2, JSON.stringify(seen));
+  for (const headers of seen) {
+    assert.equal(headers.authorization, undefined, JSON.stringify(headers));
+    assert.equal(headers.cookie, undefined, JSON.stringify(headers));
+    assert.equal(headers['x-upstream-key'], UPSTREAM_KEY);
+  }
+});
