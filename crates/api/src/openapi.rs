@@ -32,7 +32,7 @@ use crate::{auth_routes, consent, error, models, servers, tokens, usage, users, 
         servers::ServerView, servers::CreateServerRequest, servers::PatchServerRequest,
         servers::AccessClass, servers::ServerToolView, servers::PatchToolsRequest,
     )),
-    modifiers(&SecuritySchemes),
+    modifiers(&SecuritySchemes, &StandardErrors),
     tags(
         (name = "tokens", description = "Scoped bearer tokens"),
         (name = "auth", description = "Browser sign-in sessions"),
@@ -69,6 +69,69 @@ impl Modify for SecuritySchemes {
             ),
         );
     }
+}
+
+/// Adds the error answers every operation of its shape can give, where the handler's own
+/// annotation does not already describe them: one place for the 400/401/413/415/429/503
+/// every handler shares (the handlers keep the answers particular to them).
+struct StandardErrors;
+
+impl Modify for StandardErrors {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::path::ParameterIn;
+        for (path, item) in openapi.paths.paths.iter_mut() {
+            if !path.starts_with("/api/v2/") {
+                continue;
+            }
+            let operations = [&mut item.get, &mut item.put, &mut item.post, &mut item.delete, &mut item.patch];
+            for operation in operations.into_iter().flatten() {
+                let params = operation.parameters.as_deref().unwrap_or_default();
+                let in_path = params.iter().any(|p| matches!(p.parameter_in, ParameterIn::Path));
+                let in_query = params.iter().any(|p| matches!(p.parameter_in, ParameterIn::Query));
+                let body = operation.request_body.is_some();
+                let anonymous = operation.security.as_ref().is_some_and(|reqs| {
+                    reqs.iter()
+                        .any(|r| serde_json::to_value(r).is_ok_and(|v| v.as_object().is_some_and(|o| o.is_empty())))
+                });
+                let mut add = |status: &str, description: &str| {
+                    operation
+                        .responses
+                        .responses
+                        .entry(status.to_owned())
+                        .or_insert_with(|| error_response(description));
+                };
+                if in_path {
+                    add("400", "A path parameter is malformed (`invalid_path`)");
+                }
+                if in_query {
+                    add("400", "A query parameter is malformed (`invalid_query`)");
+                }
+                if body {
+                    add(
+                        "400",
+                        "The body is not valid JSON or not the expected object (`malformed_json`, `invalid_body`)",
+                    );
+                    add("413", "Body too large");
+                    add("415", "Body is not JSON (`Content-Type: application/json`)");
+                }
+                if !anonymous {
+                    add("401", "Not signed in / bad bearer token");
+                    add("429", "The bearer token's (or its user's) rate limit is used up; see `Retry-After`");
+                }
+                add("503", "The database is unreachable; retry after `Retry-After`");
+            }
+        }
+    }
+}
+
+/// A JSON error answer described by `description`.
+fn error_response(description: &str) -> utoipa::openapi::RefOr<utoipa::openapi::Response> {
+    use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
+    ResponseBuilder::new()
+        .description(description)
+        .content("application/json", ContentBuilder::new().schema(Some(Ref::from_schema_name("ErrorBody"))).build())
+        .build()
+        .into()
 }
 
 /// The document as pretty JSON, exactly what `tessera openapi` prints and `/openapi.json` serves.
