@@ -10,6 +10,9 @@
 //! for `initialize`), and answers any other malformed `initialize` with `-32602` naming the
 //! field, before rmcp sees it.
 //!
+//! The same holds for the other methods Tessera serves: a `tools/call` whose `params` are
+//! malformed is `-32602` naming the field (`check_params`), never "method not found".
+//!
 //! `initialize` and `sse` are thereby taken as names under `/mcp`: a gateway server mounted at
 //! `/mcp/{name}` may not use them.
 
@@ -62,6 +65,38 @@ pub(crate) fn complete_initialize(message: &mut Map<String, Value>) -> Result<Ve
         Ok(_) => Err("`initialize` must be a JSON-RPC request with an `id`".to_owned()),
         Err(e) => Err(format!("the initialize request is invalid: {e}")),
     }
+}
+
+/// Checks the `params` of a request for a method Tessera serves, where rmcp would otherwise
+/// read a malformed one as an unknown method (`-32601`): `params` is an object when present,
+/// and `tools/call` names its tool with a string and passes its arguments as an object. The
+/// error names the field (for `-32602`). Cheap field checks, not a second typed parse: this
+/// runs on every request.
+pub(crate) fn check_params(method: &str, message: &Map<String, Value>) -> Result<(), String> {
+    let params = match message.get("params") {
+        None | Some(Value::Null) if method == "tools/call" => {
+            return Err("`params` is required (with at least `name`)".to_owned());
+        }
+        None | Some(Value::Null) => return Ok(()),
+        Some(Value::Object(params)) => params,
+        Some(_) => return Err("`params` must be an object".to_owned()),
+    };
+    if matches!(method, "tools/list" | "resources/list" | "resources/templates/list" | "prompts/list")
+        && params.get("cursor").is_some_and(|c| !c.is_string() && !c.is_null())
+    {
+        return Err("`params.cursor` must be a string".to_owned());
+    }
+    if method == "tools/call" {
+        match params.get("name") {
+            None => return Err("`params.name` is required".to_owned()),
+            Some(Value::String(_)) => {}
+            Some(_) => return Err("`params.name` must be a string".to_owned()),
+        }
+        if params.get("arguments").is_some_and(|a| !a.is_object() && !a.is_null()) {
+            return Err("`params.arguments` must be an object".to_owned());
+        }
+    }
+    Ok(())
 }
 
 /// Whether `value` reads as a `T`; the error names `field`.

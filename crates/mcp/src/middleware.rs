@@ -399,6 +399,16 @@ async fn peek_body(req: &mut ServiceRequest) -> Result<Peek, McpDenial> {
             req.headers_mut().insert(header::CONTENT_LENGTH, header::HeaderValue::from(body.len()));
         }
     }
+    if let Some(method) = object.get("method").and_then(|m| m.as_str())
+        && method != "initialize"
+        && KNOWN_METHODS.contains(&method)
+        && object.contains_key("id")
+    {
+        compat::check_params(method, object).map_err(|message| McpDenial::InvalidParams {
+            id: object.get("id").cloned().and_then(|id| serde_json::from_value(id).ok()),
+            message,
+        })?;
+    }
     req.set_payload(body.into());
     let method = object.get("method").and_then(|m| m.as_str());
     let label = match method {

@@ -166,3 +166,49 @@ async fn get_mcp_sse_without_a_token_is_401_like_every_mcp_path() {
     assert_eq!(res.status(), 401);
     assert!(challenge(&res).starts_with("Bearer "));
 }
+
+/// A request for a method Tessera serves, with the given `params`.
+async fn request_with(app: &TestApp, token: &str, method: &str, params: Value) -> Value {
+    let body = json!({"jsonrpc": "2.0", "id": 3, "method": method, "params": params});
+    let res = post_mcp(app, Some(token), &body).await;
+    assert_eq!(res.status(), 200);
+    res.json().await.unwrap()
+}
+
+#[tokio::test]
+async fn a_tools_call_without_a_name_is_invalid_params_naming_the_field_not_method_not_found() {
+    let app = spawn_app().await;
+    let token = issue(&app, "read:tasks execute:mcp").await;
+    let body = request_with(&app, &token.secret, "tools/call", json!({"arguments": {}})).await;
+    assert_eq!(body["error"]["code"], -32602, "{body}");
+    assert!(body["error"]["message"].as_str().unwrap().contains("params.name"), "{body}");
+}
+
+#[tokio::test]
+async fn a_tools_call_whose_name_is_not_a_string_is_invalid_params() {
+    let app = spawn_app().await;
+    let token = issue(&app, "read:tasks execute:mcp").await;
+    let body = request_with(&app, &token.secret, "tools/call", json!({"name": 5})).await;
+    assert_eq!(body["error"]["code"], -32602, "{body}");
+    assert!(body["error"]["message"].as_str().unwrap().contains("params.name"), "{body}");
+}
+
+#[tokio::test]
+async fn params_that_are_not_an_object_are_invalid_params_for_any_served_method() {
+    let app = spawn_app().await;
+    let token = issue(&app, "read:tasks execute:mcp").await;
+    for method in ["tools/list", "tools/call", "ping"] {
+        let body = request_with(&app, &token.secret, method, json!("x")).await;
+        assert_eq!(body["error"]["code"], -32602, "{method}: {body}");
+        assert_eq!(body["id"], 3, "{method}: {body}");
+    }
+}
+
+#[tokio::test]
+async fn tool_arguments_that_are_not_an_object_are_invalid_params() {
+    let app = spawn_app().await;
+    let token = issue(&app, "read:tasks execute:mcp").await;
+    let body = request_with(&app, &token.secret, "tools/call", json!({"name": "whoami", "arguments": [1]})).await;
+    assert_eq!(body["error"]["code"], -32602, "{body}");
+    assert!(body["error"]["message"].as_str().unwrap().contains("params.arguments"), "{body}");
+}
