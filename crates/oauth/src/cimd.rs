@@ -1,6 +1,6 @@
 //! Client ID Metadata Documents: a `client_id` that is an `https` URL is fetched (short
 //! timeout, small size limit, no redirects, pinned to an address that passed the SSRF
-//! guard) and cached for a bounded time.
+//! guard) and cached as its `Cache-Control` says, within bounds.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -15,8 +15,11 @@ use crate::rules::{self, ClientMetadata, OAuthError, ValidClient};
 pub const FETCH_TIMEOUT: Duration = Duration::from_secs(5);
 /// Largest metadata document read.
 pub const MAX_DOCUMENT_BYTES: usize = 64 * 1024;
-/// A fetched document is trusted this long before it is fetched again.
+/// How long a fetched document is trusted when its answer says nothing about caching.
 pub const CACHE_TTL: Duration = Duration::from_secs(300);
+/// The longest a document is trusted, whatever its `max-age`: a client that changes its
+/// redirect URIs (or is taken over) is seen within this time.
+pub const MAX_CACHE_TTL: Duration = Duration::from_secs(3600);
 /// Documents cached at most (the cache is cleared when full).
 const MAX_CACHED: usize = 1000;
 
@@ -32,6 +35,7 @@ struct Document {
 pub struct CimdFetcher {
     allow_local: bool,
     extra_roots: Vec<reqwest::Certificate>,
+    /// Client id → (trusted until, checked metadata).
     cache: Mutex<HashMap<String, (Instant, ValidClient)>>,
 }
 
@@ -65,7 +69,7 @@ impl CimdFetcher {
     pub async fn fetch(&self, client_id: &str) -> Result<ValidClient, OAuthError> {
         let url = rules::check_cimd_url(client_id)?;
         let cached = self.cache.lock().ok().and_then(|m| {
-            m.get(client_id).filter(|(at, _)| at.elapsed() < CACHE_TTL).map(|(_, client)| client.clone())
+            m.get(client_id).filter(|(until, _)| Instant::now() < *until).map(|(_, client)| client.clone())
         });
         if let Some(client) = cached {
             return Ok(client);
@@ -98,6 +102,7 @@ impl CimdFetcher {
             .send()
             .await
             .map_err(|_| refused("it could not be fetched"))?;
+        let lifetime = cache_lifetime(res.headers().get(reqwest::header::CACHE_CONTROL).and_then(|v| v.to_str().ok()));
         if !res.status().is_success() {
             return Err(refused(&format!("fetching it answered {}", res.status().as_u16())));
         }
@@ -110,12 +115,65 @@ impl CimdFetcher {
         }
         let doc: Document = serde_json::from_slice(&body).map_err(|_| refused("it is not a JSON object"))?;
         let client = rules::check_cimd_document(client_id, doc.client_id.as_deref(), &doc.meta)?;
-        if let Ok(mut m) = self.cache.lock() {
+        if !lifetime.is_zero()
+            && let Ok(mut m) = self.cache.lock()
+        {
             if m.len() >= MAX_CACHED {
                 m.clear();
             }
-            m.insert(client_id.to_owned(), (Instant::now(), client.clone()));
+            m.insert(client_id.to_owned(), (Instant::now() + lifetime, client.clone()));
         }
         Ok(client)
+    }
+}
+
+/// How long to trust a document served with this `Cache-Control` (RFC 9111 §5.2.2):
+/// `no-store` and `no-cache` not at all, `max-age` up to [`MAX_CACHE_TTL`], otherwise
+/// [`CACHE_TTL`].
+pub fn cache_lifetime(cache_control: Option<&str>) -> Duration {
+    let Some(header) = cache_control else { return CACHE_TTL };
+    let mut lifetime = CACHE_TTL;
+    for directive in header.split(',').map(str::trim) {
+        let (name, value) = directive.split_once('=').map_or((directive, None), |(n, v)| (n.trim(), Some(v.trim())));
+        if name.eq_ignore_ascii_case("no-store") || name.eq_ignore_ascii_case("no-cache") {
+            return Duration::ZERO;
+        }
+        if name.eq_ignore_ascii_case("max-age") {
+            // An unreadable max-age is treated as stale (RFC 9111 §4.2.1).
+            let secs = value.map(|v| v.trim_matches('"')).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+            lifetime = Duration::from_secs(secs).min(MAX_CACHE_TTL);
+        }
+    }
+    lifetime
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn no_header_is_the_default_lifetime() {
+        assert_eq!(cache_lifetime(None), CACHE_TTL);
+    }
+
+    #[test]
+    fn max_age_sets_the_lifetime() {
+        assert_eq!(cache_lifetime(Some("public, max-age=60")), Duration::from_secs(60));
+    }
+
+    #[test]
+    fn max_age_is_capped() {
+        assert_eq!(cache_lifetime(Some("max-age=31536000")), MAX_CACHE_TTL);
+    }
+
+    #[test]
+    fn no_store_and_no_cache_are_not_cached() {
+        assert_eq!(cache_lifetime(Some("no-store")), Duration::ZERO);
+        assert_eq!(cache_lifetime(Some("max-age=600, no-cache")), Duration::ZERO);
+    }
+
+    #[test]
+    fn an_unreadable_max_age_is_stale() {
+        assert_eq!(cache_lifetime(Some("max-age=soon")), Duration::ZERO);
     }
 }
