@@ -276,35 +276,13 @@ fn header_mismatch(req: &HttpRequest, rpc: &Rpc) -> Option<&'static str> {
     None
 }
 
-/// MCP methods counted under their own name; anything else is `other`, so usage rows stay
-/// bounded whatever a client sends.
-const KNOWN_METHODS: &[&str] = &[
-    "initialize",
-    "ping",
-    "tools/list",
-    "tools/call",
-    "resources/list",
-    "resources/read",
-    "resources/templates/list",
-    "resources/subscribe",
-    "resources/unsubscribe",
-    "prompts/list",
-    "prompts/get",
-    "completion/complete",
-    "logging/setLevel",
-    "notifications/initialized",
-    "notifications/cancelled",
-    "notifications/progress",
-    "notifications/roots/list_changed",
-];
-
 /// Usage label: the tool of an authorized call, else the known method, else the HTTP method.
 fn gateway_label(req: &HttpRequest, rpc: &Rpc, authorized: bool) -> String {
     match (rpc.method.as_deref(), rpc.name.as_deref()) {
         (Some("tools/call"), Some(tool)) if authorized && tessera_core::catalog::ToolName::parse(tool).is_ok() => {
             tool.to_owned()
         }
-        (Some(m), _) => KNOWN_METHODS.iter().find(|k| **k == m).copied().unwrap_or("other").to_owned(),
+        (Some(m), _) => tessera_mcp::KNOWN_METHODS.iter().find(|k| **k == m).copied().unwrap_or("other").to_owned(),
         (None, _) if req.method() == Method::POST => "response".to_owned(),
         (None, _) => format!("http_{}", req.method().as_str().to_ascii_lowercase()),
     }

@@ -38,15 +38,19 @@ const DRAIN_LIMIT: usize = 64 * 1024;
 const DRAIN_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(1);
 /// Largest JSON answer passed through (far above any tool result we produce).
 const MAX_RESPONSE_BYTES: usize = 32 * 1024 * 1024;
-/// MCP methods counted under their own name; anything else is counted as `other`.
-const KNOWN_METHODS: &[&str] = &[
+/// MCP methods counted under their own name (here and at the gateway); anything else is
+/// counted as `other`, so usage rows stay bounded whatever a client sends.
+pub const KNOWN_METHODS: &[&str] = &[
     "initialize",
+    "server/discover",
     "ping",
     "tools/list",
     "tools/call",
     "resources/list",
     "resources/read",
     "resources/templates/list",
+    "resources/subscribe",
+    "resources/unsubscribe",
     "prompts/list",
     "prompts/get",
     "completion/complete",
