@@ -300,3 +300,22 @@ test('the MCP Inspector CLI lists and calls server-everything\'s tools through t
   assert.ok(!result.isError, summed.stdout);
   assert.match(result.content.map((c) => c.text).join(), /42/);
 });
+
+test('a 2026-07-28 client in front of a 2025-era upstream gets a JSON-RPC error naming both versions', async () => {
+  const t = await mint(['read:every']);
+  const res = await fetch(`${server.url}/mcp/every`, {
+    method: 'POST',
+    headers: {
+      Authorization: `Bearer ${t.token}`, 'Content-Type': 'application/json', Accept: 'application/json, text/event-stream',
+      'MCP-Protocol-Version': '2026-07-28', 'Mcp-Method': 'tools/list',
+    },
+    body: JSON.stringify({ jsonrpc: '2.0', id: 7, method: 'tools/list', params: {} }),
+  });
+  assert.equal(res.status, 400);
+  const body = await res.json();
+  assert.equal(body.id, 7);
+  assert.equal(body.error.code, -32602);
+  assert.match(body.error.message, /2026-07-28/);
+  assert.match(body.error.message, /2025-11-25/);
+  assert.deepEqual(body.error.data, { requested: '2026-07-28', supported: ['2025-11-25'] });
+});
