@@ -1,7 +1,7 @@
 // Tessera's web UI: sign in, list, create, inspect, edit, rotate and revoke tokens.
 // Hash routes: #/tokens (list), #/tokens/new (create), #/tokens/<id> (detail),
-// #/oauth/consent?<authorize query> (OAuth consent, consent.js); #/webhooks and #/users live in
-// alerts.js.
+// #/oauth/consent?<authorize query> (OAuth consent, consent.js); #/servers (servers.js);
+// #/webhooks and #/users live in alerts.js.
 
 import { api, ApiError, setCsrf } from './api.js';
 import { h, replace, announce, newId, time, formatDate } from './dom.js';
@@ -10,6 +10,7 @@ import { limits, loadLimits } from './limits.js';
 import { clientConfigs, mcpUrl } from './configs.js';
 import { usageChart } from './chart.js';
 import { alertsCard, viewWebhooks, viewUsers } from './alerts.js';
+import { viewServers } from './servers.js';
 import { viewConsent } from './consent.js';
 
 const main = document.getElementById('main');
@@ -98,6 +99,7 @@ function route() {
   const ui = { page, notice, handle, me };
   if (parts.length === 1 && parts[0] === 'webhooks') return viewWebhooks(ui);
   if (parts.length === 1 && parts[0] === 'users' && me.is_admin) return viewUsers(ui);
+  if (parts.length === 1 && parts[0] === 'servers' && me.is_admin) return viewServers(ui);
   if (path === '/oauth/consent') return viewConsent({ page, notice, field, handle });
   if (parts[0] !== 'tokens' || parts.length > 2) {
     location.replace('#/tokens');
@@ -216,7 +218,8 @@ async function viewList(params) {
   page('Your tokens',
     h('div', { class: 'toolbar' },
       h('a', { href: '#/webhooks', class: 'button secondary', id: 'webhooks-link' }, 'Alert webhooks'), ' ',
-      me.is_admin ? [h('a', { href: '#/users', class: 'button secondary', id: 'users-link' }, 'Accounts'), ' '] : null,
+      me.is_admin ? [h('a', { href: '#/users', class: 'button secondary', id: 'users-link' }, 'Accounts'), ' ',
+        h('a', { href: '#/servers', class: 'button secondary', id: 'servers-link' }, 'Servers'), ' '] : null,
       h('a', { href: '#/tokens/new', class: 'button primary', id: 'new-token' }, 'New token')),
     filters,
     results);
@@ -399,21 +402,39 @@ function rateHint() {
   return `Empty for unlimited; ${min} to ${max}.`;
 }
 
+/** Every scope the picker offers: the grantable ones and `call:S/TOOL` per callable tool. */
+function offeredScopes() {
+  const L = limits();
+  return [...L.grantable_scopes, ...(L.servers ?? []).flatMap((sv) => sv.tools.map((tool) => `call:${sv.name}/${tool}`))];
+}
+
 /**
  * Scope checkboxes grouped by resource: checking `write:X` checks and locks `read:X`
  * ("included by write:X"). `allowed` limits the choices (narrowing an existing token).
  */
-function scopePicker(selected, { allowed = limits().grantable_scopes, legend = 'Scopes' } = {}) {
+function scopePicker(selected, { allowed = offeredScopes(), legend = 'Scopes' } = {}) {
   const layout = scopeLayout(limits().grantable_scopes);
   const boxes = new Map();
   const notes = new Map();
   const box = (scope) => {
     const input = h('input', {
-      type: 'checkbox', name: 'scope', value: scope, id: `scope-${scope.replace(':', '-')}`,
+      type: 'checkbox', name: 'scope', value: scope, id: `scope-${scope.replace(/[:/]/g, '-')}`,
       checked: selected.includes(scope), disabled: !allowed.includes(scope),
     });
     boxes.set(scope, input);
     return input;
+  };
+  // A registered server's group also offers `call:S/TOOL` for each of its callable tools.
+  const serverTools = new Map((limits().servers ?? []).map((s) => [s.name, s.tools]));
+  const toolBoxes = (resource) => {
+    const tools = serverTools.get(resource) ?? [];
+    if (!tools.length) return null;
+    return h('div', { class: 'tool-scopes', dataset: { server: resource } },
+      h('p', { class: 'hint' }, 'Or just these tools:'),
+      tools.map((tool) => {
+        const input = box(`call:${resource}/${tool}`);
+        return h('div', { class: 'check' }, input, h('label', { for: input.id }, h('code', {}, input.value)));
+      }));
   };
   const groups = layout.groups.map((g) => {
     const note = h('span', { class: 'implied-note', id: `implied-${g.resource}`, hidden: true }, `included by ${g.write}`);
@@ -424,7 +445,8 @@ function scopePicker(selected, { allowed = limits().grantable_scopes, legend = '
       h('legend', {}, g.label),
       g.hint ? h('p', { class: 'hint' }, g.hint) : null,
       h('div', { class: 'check' }, read, h('label', { for: read.id }, h('code', {}, g.read)), note),
-      h('div', { class: 'check' }, write, h('label', { for: write.id }, h('code', {}, g.write), h('span', { class: 'muted' }, ` (includes ${g.read})`))));
+      h('div', { class: 'check' }, write, h('label', { for: write.id }, h('code', {}, g.write), h('span', { class: 'muted' }, ` (includes ${g.read})`))),
+      toolBoxes(g.resource));
   });
   const singles = layout.singles.map((s) => {
     const input = box(s.scope);
@@ -836,7 +858,7 @@ function editForm(t) {
     ev.preventDefault();
     clearErrors(form);
     // Granted scopes the picker does not offer (mcp:admin from the CLI) are kept as they are.
-    const offered = new Set(L.grantable_scopes);
+    const offered = new Set(offeredScopes());
     const kept = t.scopes.filter((s) => !offered.has(s));
     const errors = [
       ['name', checkName(name.value)],

@@ -2,12 +2,16 @@
 // (@modelcontextprotocol/server-everything, Streamable HTTP with sessions and SSE answers),
 // registered with the CLI and driven through `/mcp/every` by the official TypeScript SDK
 // client with Tessera tokens of different scopes; and a small FastMCP 4 server
-// (interop/upstreams/notes_server.py) that records the raw headers it received.
+// (interop/upstreams/notes_server.py) that records the raw headers it received. The official
+// Python SDK (interop/python/gateway_client.py) and the MCP Inspector CLI go through it too.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { spawn, execFile } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { promisify } from 'node:util';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { startTessera, apiSession, uniqueEmail, ROOT, TARGET_DIR } from './helpers.mjs';
@@ -16,6 +20,9 @@ const EVERYTHING = path.join(ROOT, 'frontend/node_modules/@modelcontextprotocol/
 const PRELOAD = path.join(ROOT, 'frontend/tests/loopback-preload.cjs');
 const PYTHON = path.join(TARGET_DIR, 'interop-venv/bin/python');
 const NOTES = path.join(ROOT, 'interop/upstreams/notes_server.py');
+const PY_CLIENT = path.join(ROOT, 'interop/python/gateway_client.py');
+const INSPECTOR = path.join(ROOT, 'frontend/node_modules/@modelcontextprotocol/inspector/clients/launcher/build/index.js');
+const run = promisify(execFile);
 const UPSTREAM_KEY = 'k-gw-upstream-123';
 
 let server;
@@ -24,6 +31,7 @@ let upstream;
 let upstreamPort;
 let notes;
 let notesPort;
+let home;
 
 function freePort() {
   return new Promise((resolve, reject) => {
@@ -67,6 +75,8 @@ async function startNotes() {
 }
 
 before(async () => {
+  // The Inspector keeps a catalog under $HOME; give it a throwaway one.
+  home = mkdtempSync(path.join(tmpdir(), 'tessera-gw-inspector-'));
   await Promise.all([startEverything(), startNotes()]);
   server = await startTessera();
   const email = server.addUser(uniqueEmail('gateway'), undefined, { admin: true });
@@ -82,6 +92,7 @@ after(async () => {
   await server?.stop();
   upstream?.kill('SIGTERM');
   notes?.kill('SIGTERM');
+  if (home) rmSync(home, { recursive: true, force: true });
 });
 
 const mint = (scopes) => call('POST', '/tokens', { name: `gw ${scopes.join(' ')}`, scopes, expires_in_days: 1 });
@@ -236,4 +247,75 @@ test('FastMCP: the upstream gets its configured header, never the client\'s Auth
     assert.equal(headers.cookie, undefined, JSON.stringify(headers));
     assert.equal(headers['x-upstream-key'], UPSTREAM_KEY);
   }
+});
+
+/** Runs the official Python SDK (interop/python/gateway_client.py); the token goes in its environment. */
+async function pythonClient(secret, name, tool, args) {
+  try {
+    const { stdout } = await run(PYTHON, [PY_CLIENT, `${server.url}/mcp/${name}`, tool, JSON.stringify(args)], {
+      env: { ...process.env, TESSERA_TOKEN: secret }, timeout: 60_000,
+    });
+    return { code: 0, out: JSON.parse(stdout) };
+  } catch (err) {
+    return { code: err.code, out: err.stdout ? JSON.parse(err.stdout) : { error: String(err.stderr || err) } };
+  }
+}
+
+test('the Python SDK lists and calls the FastMCP upstream\'s tools through the gateway', async () => {
+  const t = await mint(['write:notes', 'execute:mcp']);
+  const { code, out } = await pythonClient(t.token, 'notes', 'add_note', { text: 'from the Python SDK' });
+  assert.equal(code, 0, JSON.stringify(out));
+  assert.deepEqual(out.tools, ['add_note', 'list_notes']);
+  assert.equal(out.call.is_error, false, JSON.stringify(out));
+  assert.match(out.call.text, /added note \d+/);
+});
+
+test('the Python SDK with a read scope sees and calls only the read-only tool', async () => {
+  const t = await mint(['read:notes', 'execute:mcp']);
+  const { code, out } = await pythonClient(t.token, 'notes', 'list_notes', {});
+  assert.equal(code, 0, JSON.stringify(out));
+  assert.deepEqual(out.tools, ['list_notes']);
+  assert.equal(out.call.is_error, false, JSON.stringify(out));
+});
+
+/** Runs the MCP Inspector CLI against /mcp/{name}; resolves to its exit code, stdout and stderr. */
+async function inspector(secret, name, ...args) {
+  const argv = [INSPECTOR, '--cli', `${server.url}/mcp/${name}`, '--transport', 'http', '--header', `Authorization: Bearer ${secret}`, ...args];
+  try {
+    const { stdout, stderr } = await run(process.execPath, argv, { env: { ...process.env, HOME: home }, timeout: 60_000 });
+    return { code: 0, stdout, stderr };
+  } catch (err) {
+    return { code: err.code ?? 1, stdout: err.stdout ?? '', stderr: err.stderr ?? String(err) };
+  }
+}
+
+test('the MCP Inspector CLI lists and calls server-everything\'s tools through the gateway', async () => {
+  const t = await mint(['call:every/get-sum', 'execute:mcp']);
+  const listed = await inspector(t.token, 'every', '--method', 'tools/list');
+  assert.equal(listed.code, 0, listed.stderr);
+  assert.deepEqual(JSON.parse(listed.stdout).tools.map((x) => x.name), ['get-sum']);
+  const summed = await inspector(t.token, 'every', '--method', 'tools/call', '--tool-name', 'get-sum', '--tool-arg', 'a=2', '--tool-arg', 'b=40');
+  assert.equal(summed.code, 0, summed.stderr);
+  const result = JSON.parse(summed.stdout);
+  assert.ok(!result.isError, summed.stdout);
+  assert.match(result.content.map((c) => c.text).join(), /42/);
+});
+
+test('a 2026-07-28 client in front of a 2025-era upstream gets a JSON-RPC error naming both versions', async () => {
+  const t = await mint(['read:every']);
+  const res = await fetch(`${server.url}/mcp/every`, {
+    method: 'POST',
+    headers: {
+      Authorization: `Bearer ${t.token}`, 'Content-Type': 'application/json', Accept: 'application/json, text/event-stream',
+      'MCP-Protocol-Version': '2026-07-28', 'Mcp-Method': 'tools/list',
+    },
+    body: JSON.stringify({ jsonrpc: '2.0', id: 7, method: 'tools/list', params: {} }),
+  });
+  assert.equal(res.status, 400);
+  const body = await res.json();
+  assert.equal(body.id, 7);
+  assert.equal(body.error.code, -32602);
+  assert.match(body.error.message, /2026-07-28/);
+  assert.match(body.error.message, /2025-11-25/);
+  assert.deepEqual(body.error.data, { requested: '2026-07-28', supported: ['2025-11-25'] });
 });

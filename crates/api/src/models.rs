@@ -440,6 +440,20 @@ pub struct LimitsView {
     /// Scopes a token can be granted through the API (`mcp:admin` is CLI-only): the built-in
     /// ones and `read:S`/`write:S` of every registered server (`call:S/TOOL` too, for any tool).
     pub grantable_scopes: Vec<String>,
+    /// Every registered server with the tools a `call:S/TOOL` scope can name (known and not
+    /// hidden), so the token form can offer one checkbox per tool.
+    pub servers: Vec<ServerToolsView>,
+}
+
+/// A registered server and its callable tools, as the token form offers them.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ServerToolsView {
+    /// The server's name (`read:{name}`, `write:{name}`).
+    pub name: String,
+    /// Free text.
+    pub description: Option<String>,
+    /// Names of its known, not hidden tools.
+    pub tools: Vec<String>,
 }
 
 impl LimitsView {
@@ -457,6 +471,7 @@ impl LimitsView {
             lifetime_max_days: l.lifetime_max_days,
             lifetime_default_days: l.lifetime_default_days,
             grantable_scopes: tessera_core::scope::CATALOG.iter().map(|s| (*s).to_owned()).collect(),
+            servers: Vec::new(),
         }
     }
 }

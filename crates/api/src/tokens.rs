@@ -20,7 +20,7 @@ use crate::cursor;
 use crate::error::{ApiError, ErrorBody};
 use crate::models::{
     AuditPageView, AuditQuery, CreateTokenRequest, IssuedTokenView, LimitsView, ListQuery, PatchTokenRequest,
-    RevokeRequest, RotateRequest, StatusFilter, TokenPageView, TokenView, ValidationView,
+    RevokeRequest, RotateRequest, ServerToolsView, StatusFilter, TokenPageView, TokenView, ValidationView,
 };
 
 /// Default and largest page sizes.
@@ -394,5 +394,17 @@ pub async fn limits(state: web::Data<ApiState>) -> Result<web::Json<LimitsView>,
     let mut view = LimitsView::current();
     view.grantable_scopes = state.servers.catalog().await?.grantable();
     view.grantable_scopes.retain(|s| s != tessera_core::scope::ADMIN);
+    for server in state.servers.list().await? {
+        let tools = state.servers.tools(&server).await?;
+        view.servers.push(ServerToolsView {
+            tools: tools
+                .into_iter()
+                .filter(|t| t.access != tessera_core::upstream::ToolAccess::Hidden)
+                .map(|t| t.record.name)
+                .collect(),
+            name: server.name,
+            description: server.description,
+        });
+    }
     Ok(web::Json(view))
 }

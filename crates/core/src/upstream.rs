@@ -214,6 +214,44 @@ pub fn tool_permission(
     }
 }
 
+/// The first MCP protocol version of the stateless era (no `initialize`, no session).
+pub const STATELESS_ERA: &str = "2026-07-28";
+/// The newest version of the handshake era, which a 2025-era upstream may speak.
+pub const LAST_HANDSHAKE_ERA: &str = "2025-11-25";
+
+/// A client's stateless-era request an upstream refused.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EraMismatch {
+    /// The version the client asked for.
+    pub requested: String,
+}
+
+impl EraMismatch {
+    /// What the client is told: both versions, and how to get through.
+    pub fn message(&self) -> String {
+        format!(
+            "Unsupported protocol version: the upstream server does not speak MCP {} (it refused the \
+             request without an initialize); this gateway does not translate between protocol eras: \
+             connect with {LAST_HANDSHAKE_ERA} and initialize first",
+            self.requested
+        )
+    }
+}
+
+/// Whether an upstream's HTTP 400 to a request without a session means it is of the handshake
+/// era (it wants an `initialize` first) while the client speaks the stateless era: the
+/// gateway then answers a clear JSON-RPC error instead of the upstream's "not initialized".
+pub fn era_mismatch(client_version: Option<&str>, has_session: bool, upstream_status: u16) -> Option<EraMismatch> {
+    let version = client_version?.trim();
+    let well_formed = version.len() == 10
+        && version.bytes().enumerate().all(|(i, b)| match i {
+            4 | 7 => b == b'-',
+            _ => b.is_ascii_digit(),
+        });
+    (well_formed && version >= STATELESS_ERA && !has_session && upstream_status == 400)
+        .then(|| EraMismatch { requested: version.to_owned() })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -224,6 +262,23 @@ mod tests {
 
     fn gh() -> ServerName {
         ServerName::parse("gh").unwrap()
+    }
+
+    #[test]
+    fn a_stateless_era_client_refused_without_a_session_is_an_era_mismatch() {
+        let m = era_mismatch(Some("2026-07-28"), false, 400).unwrap();
+        assert_eq!(m.requested, "2026-07-28");
+        assert!(m.message().contains("2026-07-28") && m.message().contains(LAST_HANDSHAKE_ERA));
+    }
+
+    #[test]
+    fn handshake_era_clients_sessions_and_other_answers_are_not_era_mismatches() {
+        assert_eq!(era_mismatch(Some("2025-11-25"), false, 400), None);
+        assert_eq!(era_mismatch(None, false, 400), None);
+        assert_eq!(era_mismatch(Some("2026-07-28"), true, 400), None);
+        assert_eq!(era_mismatch(Some("2026-07-28"), false, 200), None);
+        assert_eq!(era_mismatch(Some("2026-07-28"), false, 404), None);
+        assert_eq!(era_mismatch(Some("garbage-2027"), false, 400), None);
     }
 
     #[test]

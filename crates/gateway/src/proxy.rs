@@ -190,6 +190,16 @@ pub(crate) async fn handle(
         return Failure::Refused.response(rpc.id.as_ref());
     }
     count(&label, if status.is_success() { Outcome::Ok } else { Outcome::Error });
+    let client_version = req.headers().get("mcp-protocol-version").and_then(|v| v.to_str().ok());
+    if let Some(mismatch) = tessera_core::upstream::era_mismatch(client_version, session.is_some(), status.as_u16()) {
+        return HttpResponse::BadRequest().json(json!({
+            "jsonrpc": "2.0", "id": rpc.id,
+            "error": {"code": -32602, "message": mismatch.message(), "data": {
+                "requested": mismatch.requested,
+                "supported": [tessera_core::upstream::LAST_HANDSHAKE_ERA],
+            }},
+        }));
+    }
 
     let mut res = HttpResponse::build(status);
     for name in FORWARDED_RESPONSE_HEADERS {

@@ -139,6 +139,22 @@ async fn tool_classes_can_be_overridden_before_discovery() {
 }
 
 #[tokio::test]
+async fn the_limits_list_each_server_with_its_tools_that_are_not_hidden() {
+    let app = spawn_app().await;
+    let session = admin(&app).await;
+    add(&app, &session, "notes").await;
+    let res = app
+        .as_session(&session, Method::PATCH, "/api/v2/servers/notes/tools")
+        .json(&json!({"tools": {"delete_all": "hidden", "list_notes": "read"}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    let limits: Value = app.request(Method::GET, "/api/v2/limits").send().await.unwrap().json().await.unwrap();
+    assert_eq!(limits["servers"], json!([{"name": "notes", "description": "notes", "tools": ["list_notes"]}]));
+}
+
+#[tokio::test]
 async fn patching_headers_replaces_them_and_still_hides_values() {
     let app = spawn_app().await;
     let session = admin(&app).await;

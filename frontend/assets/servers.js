@@ -1,0 +1,180 @@
+// #/servers (administrators, issue #14): the upstream MCP servers served at /mcp/{name}.
+// Add, edit and remove them, and set each tool's class. Header values are write-only: the
+// server answers their names only, so the edit form can replace headers but never shows them.
+// The views get the app's page helpers as `ui` ({ page, notice, handle, me }).
+
+import { api } from './api.js';
+import { h, replace, announce, time } from './dom.js';
+import { loadLimits } from './limits.js';
+
+const CLASSES = [
+  ['read', 'read: listed and callable with read:S'],
+  ['write', 'write: needs write:S or call:S/TOOL'],
+  ['hidden', 'hidden: never listed, never callable'],
+];
+
+/** #/servers: the registered servers and a form to add one. */
+export async function viewServers(ui) {
+  const list = h('div', { id: 'server-list', 'aria-live': 'polite' }, h('p', { class: 'loading' }, 'Loading servers…'));
+  ui.page('MCP servers',
+    h('p', { class: 'crumbs' }, h('a', { href: '#/tokens' }, '← Your tokens')),
+    h('p', {}, 'Tessera serves each registered server at /mcp/NAME. Tokens reach it with read:NAME (read-only tools), ',
+      'write:NAME (every tool) or call:NAME/TOOL (one tool). Tools appear here once a client has listed them through Tessera.'),
+    serverForm(ui, null, () => load()),
+    h('h2', {}, 'Registered'),
+    list);
+
+  async function load() {
+    try {
+      const servers = await api('GET', '/servers');
+      replace(list, servers.length
+        ? servers.map((s) => serverCard(s, ui, load))
+        : h('p', { class: 'empty' }, 'No servers yet.'));
+      // The token form's scope list comes from the limits: keep it in step with the registry.
+      await loadLimits();
+    } catch (e) {
+      ui.handle(e, list);
+    }
+  }
+  await load();
+}
+
+/** One header row: a name and a write-only value. */
+function headerRow(name = '') {
+  const row = h('div', { class: 'header-row check' },
+    h('input', { type: 'text', class: 'header-name', 'aria-label': 'Header name', placeholder: 'Authorization', value: name, autocomplete: 'off' }),
+    h('input', { type: 'password', class: 'header-value', 'aria-label': 'Header value', placeholder: name ? 'new value (required to keep it)' : 'value', autocomplete: 'new-password' }),
+    h('button', { type: 'button', class: 'button secondary', onclick: () => row.remove() }, 'Remove header'));
+  return row;
+}
+
+/** The add form (`existing` null) or the edit form of `existing`. */
+function serverForm(ui, existing, reload) {
+  const idp = existing ? `server-${existing.name}` : 'server';
+  const name = existing ? null : h('input', { id: `${idp}-name`, name: 'name', type: 'text', required: true, pattern: '[a-z0-9-]{1,32}', placeholder: 'notes', autocomplete: 'off' });
+  const url = h('input', { id: `${idp}-url`, name: 'url', type: 'url', required: true, value: existing?.url ?? '', placeholder: 'https://mcp.example.com/mcp', autocomplete: 'off' });
+  const description = h('input', { id: `${idp}-description`, name: 'description', type: 'text', value: existing?.description ?? '', autocomplete: 'off' });
+  const rows = h('div', { class: 'header-rows' });
+  const headerBox = h('fieldset', { class: 'field' },
+    h('legend', {}, 'Headers sent upstream'),
+    h('p', { class: 'hint' }, existing
+      ? 'Values are never shown. Leave "replace headers" unticked to keep the current ones.'
+      : 'For the upstream\'s own credentials. Values are stored encrypted and never shown again.'),
+    rows,
+    h('button', { type: 'button', class: 'button secondary', onclick: () => rows.append(headerRow()) }, 'Add header'));
+  let replaceBox = null;
+  if (existing) {
+    replaceBox = h('input', { type: 'checkbox', id: `${idp}-replace-headers` });
+    headerBox.insertBefore(h('div', { class: 'check' }, replaceBox,
+      h('label', { for: replaceBox.id }, 'Replace headers (current: ', existing.headers.length ? existing.headers.join(', ') : 'none', ')')), rows);
+    for (const n of existing.headers) rows.append(headerRow(n));
+  }
+  const error = h('p', { class: 'field-error', role: 'alert', hidden: true });
+  const form = h('form', { class: existing ? 'server-edit' : 'card', id: existing ? null : 'server-form', novalidate: true },
+    existing ? null : h('h2', {}, 'Add a server'),
+    name ? h('div', { class: 'field' }, h('label', { for: name.id }, 'Name'), name) : null,
+    h('div', { class: 'field' }, h('label', { for: url.id }, 'URL'), url),
+    h('div', { class: 'field' }, h('label', { for: description.id }, 'Description'), description),
+    headerBox,
+    error,
+    h('div', { class: 'actions' }, h('button', { type: 'submit', class: 'button primary' }, existing ? 'Save server' : 'Add server')));
+  form.addEventListener('submit', async (ev) => {
+    ev.preventDefault();
+    error.hidden = true;
+    const headers = {};
+    for (const row of rows.querySelectorAll('.header-row')) {
+      const n = row.querySelector('.header-name').value.trim();
+      if (n) headers[n] = row.querySelector('.header-value').value;
+    }
+    const desc = description.value.trim();
+    try {
+      if (existing) {
+        const body = { url: url.value.trim(), description: desc || null };
+        if (replaceBox.checked) body.headers = headers;
+        await api('PATCH', `/servers/${encodeURIComponent(existing.name)}`, body);
+        announce('Server saved');
+      } else {
+        await api('POST', '/servers', { name: name.value.trim(), url: url.value.trim(), description: desc || null, headers });
+        form.reset();
+        replace(rows);
+        announce('Server added');
+      }
+      await reload();
+    } catch (e) {
+      if (!ui.handle(e)) {
+        error.textContent = e.message;
+        error.hidden = false;
+      }
+    }
+  });
+  return form;
+}
+
+function serverCard(s, ui, reload) {
+  const tools = h('div', { class: 'server-tools' }, h('p', { class: 'loading' }, 'Loading tools…'));
+  const editSlot = h('div', {});
+  const edit = h('button', { type: 'button', class: 'button secondary', dataset: { action: 'edit' } }, 'Edit');
+  edit.addEventListener('click', () => {
+    if (editSlot.firstChild) replace(editSlot);
+    else replace(editSlot, serverForm(ui, s, reload));
+  });
+  const del = h('button', { type: 'button', class: 'button danger', dataset: { action: 'remove' } }, 'Remove');
+  del.addEventListener('click', async () => {
+    if (!window.confirm(`Remove the server ${s.name}? Tokens keep their scopes, but /mcp/${s.name} stops answering.`)) return;
+    try {
+      await api('DELETE', `/servers/${encodeURIComponent(s.name)}`);
+      announce('Server removed');
+      await reload();
+    } catch (e) {
+      ui.handle(e, tools);
+    }
+  });
+  loadTools(s, tools, ui);
+  return h('section', { class: 'card server', dataset: { server: s.name } },
+    h('h3', {}, h('code', {}, `/mcp/${s.name}`), ' → ', h('code', {}, s.url)),
+    s.description ? h('p', {}, s.description) : null,
+    h('p', { class: 'hint' },
+      'Headers: ', s.headers.length ? s.headers.join(', ') : 'none',
+      ' · scopes ', s.scopes.join(', '), ', call:', s.name, '/TOOL · added ', time(s.created_at)),
+    h('div', { class: 'actions' }, edit, del),
+    editSlot,
+    tools);
+}
+
+async function loadTools(s, where, ui) {
+  try {
+    const list = await api('GET', `/servers/${encodeURIComponent(s.name)}/tools`);
+    replace(where, list.length
+      ? h('table', { class: 'compact tools' },
+        h('thead', {}, h('tr', {}, ['Tool', 'Upstream hint', 'Class', 'Scope'].map((c) => h('th', { scope: 'col' }, c)))),
+        h('tbody', {}, list.map((t) => toolRow(s, t, ui))))
+      : h('p', { class: 'muted' }, 'No tools known yet: they appear once a client lists them through Tessera.'));
+  } catch (e) {
+    ui.handle(e, where);
+  }
+}
+
+function toolRow(s, t, ui) {
+  const status = h('span', { class: 'hint', role: 'status' });
+  const select = h('select', { 'aria-label': `Class of ${t.name}` },
+    h('option', { value: '', selected: !t.access_override }, `automatic (${hintClass(t)})`),
+    CLASSES.map(([value, label]) => h('option', { value, selected: t.access_override === value }, label)));
+  select.addEventListener('change', async () => {
+    try {
+      const after = await api('PATCH', `/servers/${encodeURIComponent(s.name)}/tools`, { tools: { [t.name]: select.value || null } });
+      const mine = after.find((x) => x.name === t.name);
+      status.textContent = `Saved: ${mine?.access ?? select.value}`;
+      await loadLimits();
+    } catch (e) {
+      if (!ui.handle(e)) status.textContent = e.message;
+    }
+  });
+  return h('tr', { dataset: { tool: t.name } },
+    h('th', { scope: 'row' }, h('code', {}, t.name), t.description ? h('div', { class: 'hint' }, t.description) : null),
+    h('td', {}, t.read_only_hint === true ? 'read-only' : t.read_only_hint === false ? 'writes' : '—'),
+    h('td', {}, select, ' ', status),
+    h('td', {}, h('code', {}, t.scope)));
+}
+
+/** The class a tool gets without an override: read when the upstream says read-only. */
+const hintClass = (t) => (t.read_only_hint === true ? 'read' : 'write');

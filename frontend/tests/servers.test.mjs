@@ -1,0 +1,159 @@
+// The Servers page (issue #14): an administrator registers the FastMCP notes upstream
+// (interop/upstreams/notes_server.py) through the UI with a write-only header, hides a tool,
+// and mints a token for one tool in the token form; the gateway then lists exactly that tool.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { createServer } from 'node:net';
+import path from 'node:path';
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import { startTessera, launchBrowser, openPage, signIn, createToken, screenshot, apiSession, ROOT, TARGET_DIR } from './helpers.mjs';
+
+const PYTHON = path.join(TARGET_DIR, 'interop-venv/bin/python');
+const NOTES = path.join(ROOT, 'interop/upstreams/notes_server.py');
+const UPSTREAM_KEY = 'k-servers-page-456';
+const admin = 'ada-servers@example.com';
+
+let server;
+let browser;
+let call;
+let notes;
+let notesPort;
+
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.on('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address();
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+async function startNotes() {
+  notesPort = await freePort();
+  notes = spawn(PYTHON, [NOTES, String(notesPort)], { stdio: ['ignore', 'ignore', 'pipe'] });
+  let log = '';
+  notes.stderr.on('data', (d) => { log = (log + d).slice(-5000); });
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    try {
+      if ((await fetch(`http://127.0.0.1:${notesPort}/seen-headers`)).ok) return;
+    } catch { /* not yet */ }
+    if (Date.now() > deadline || notes.exitCode !== null) throw new Error(`notes server did not start:\n${log}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+before(async () => {
+  await startNotes();
+  server = await startTessera();
+  server.addUser(admin, undefined, { admin: true });
+  server.addUser('plain-servers@example.com');
+  browser = await launchBrowser();
+  call = await apiSession(server, admin);
+});
+
+after(async () => {
+  await browser?.close();
+  await server?.stop();
+  notes?.kill('SIGTERM');
+});
+
+async function toolNames(secret) {
+  const transport = new StreamableHTTPClientTransport(new URL(`${server.url}/mcp/notes`), {
+    requestInit: { headers: { Authorization: `Bearer ${secret}` } },
+  });
+  const client = new Client({ name: 'tessera-servers-page-test', version: '0.0.0' });
+  await client.connect(transport);
+  try {
+    return (await client.listTools()).tools.map((x) => x.name).sort();
+  } finally {
+    await client.close();
+  }
+}
+
+test('a server added on the Servers page, with a hidden tool, gives a one-tool token exactly that tool', async () => {
+  const { page, problems } = await openPage(browser, server);
+  try {
+    await signIn(page, admin);
+    await page.getByRole('link', { name: 'Servers' }).click();
+    await page.getByRole('heading', { level: 1, name: 'MCP servers' }).waitFor();
+    const form = page.locator('#server-form');
+    await form.getByLabel('Name').fill('notes');
+    await form.getByLabel('URL').fill(`http://127.0.0.1:${notesPort}/mcp`);
+    await form.getByLabel('Description').fill('FastMCP notes');
+    await form.getByRole('button', { name: 'Add header' }).click();
+    await form.getByLabel('Header name').fill('X-Upstream-Key');
+    await form.getByLabel('Header value').fill(UPSTREAM_KEY);
+    await form.getByRole('button', { name: 'Add server' }).click();
+    const card = page.locator('section.server[data-server="notes"]');
+    await card.waitFor();
+    assert.match(await card.textContent(), /x-upstream-key/i);
+    assert.ok(!(await page.content()).includes(UPSTREAM_KEY), 'a header value is never shown back');
+
+    // Tools become known once a client lists them through the gateway.
+    const reader = await call('POST', '/tokens', { name: 'notes reader', scopes: ['read:notes'], expires_in_days: 1 });
+    assert.deepEqual(await toolNames(reader.token), ['list_notes']);
+    await page.reload();
+    const hideRow = card.locator('tr[data-tool="list_notes"]');
+    await hideRow.getByLabel('Class of list_notes').selectOption('hidden');
+    await hideRow.getByText('Saved: hidden').waitFor();
+    await screenshot(page, 'servers-page');
+
+    await page.goto('/#/tokens/new');
+    const notesGroup = page.locator('.tool-scopes[data-server="notes"]');
+    await notesGroup.waitFor();
+    assert.equal(await notesGroup.locator('input[value="call:notes/list_notes"]').count(), 0, 'hidden tools are not offered');
+    const { secret } = await createToken(page, { name: 'one tool', scopes: ['call:notes/add_note'] });
+    assert.deepEqual(await toolNames(secret), ['add_note']);
+
+    const seen = await (await fetch(`http://127.0.0.1:${notesPort}/seen-headers`)).json();
+    assert.ok(seen.length > 0 && seen.every((hd) => hd['x-upstream-key'] === UPSTREAM_KEY && !hd.authorization), JSON.stringify(seen));
+    assert.deepEqual(problems, []);
+  } finally {
+    await page.close();
+  }
+});
+
+test('editing keeps the header values unless replaced, and removing asks first', async () => {
+  await call('POST', '/servers', { name: 'spare', url: 'http://127.0.0.1:9/mcp', headers: { Authorization: 'Bearer upstream-secret' } });
+  const { page, problems } = await openPage(browser, server);
+  try {
+    await signIn(page, admin);
+    await page.goto('/#/servers');
+    const card = page.locator('section.server[data-server="spare"]');
+    await card.getByRole('button', { name: 'Edit' }).click();
+    await card.getByLabel('Description').fill('kept headers');
+    await card.getByRole('button', { name: 'Save server' }).click();
+    await card.getByText('kept headers').waitFor();
+    const [kept] = (await call('GET', '/servers')).filter((s) => s.name === 'spare');
+    assert.deepEqual(kept.headers, ['authorization']);
+    assert.ok(!(await page.content()).includes('upstream-secret'));
+
+    let asked = null;
+    page.once('dialog', (d) => { asked = d.message(); d.dismiss(); });
+    await card.getByRole('button', { name: 'Remove' }).click();
+    assert.match(asked, /Remove the server spare/);
+    assert.equal((await call('GET', '/servers')).filter((s) => s.name === 'spare').length, 1);
+    page.once('dialog', (d) => d.accept());
+    await card.getByRole('button', { name: 'Remove' }).click();
+    await card.waitFor({ state: 'detached' });
+    assert.equal((await call('GET', '/servers')).filter((s) => s.name === 'spare').length, 0);
+    assert.deepEqual(problems, []);
+  } finally {
+    await page.close();
+  }
+});
+
+test('the Servers link is for administrators only', async () => {
+  const { page } = await openPage(browser, server);
+  try {
+    await signIn(page, 'plain-servers@example.com');
+    assert.equal(await page.locator('#servers-link').count(), 0);
+  } finally {
+    await page.close();
+  }
+});
