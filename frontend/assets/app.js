@@ -150,6 +150,8 @@ function viewSignIn() {
       const res = await api('POST', '/auth/login', { email: email.value.trim(), password: password.value });
       password.value = '';
       signedIn(res.user, res.csrf_token);
+      // Registered servers' scopes are listed to signed-in callers only.
+      await loadLimits().catch(() => {});
       announce(`Signed in as ${res.user.email}`);
       if (location.hash === '#/tokens' || !location.hash) route();
       else route();

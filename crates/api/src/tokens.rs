@@ -383,15 +383,20 @@ fn parse_grant(catalog: &Catalog, scopes: &[String]) -> Result<ScopeSet, ApiErro
 #[utoipa::path(
     get, path = "/api/v2/limits", tag = "tokens",
     responses(
-        (status = 200, description = "The bounds of this server, and the scopes it grants (with every registered \
-            server's)", body = LimitsView),
+        (status = 200, description = "The bounds of this server and the scopes it grants; signed-in callers \
+            also get every registered server's scopes and tools", body = LimitsView),
         (status = 503, description = "The database is unreachable; retry after `Retry-After`", body = ErrorBody,
             headers(("Retry-After" = u64, description = "Seconds to wait"))),
     ),
-    security(())
+    security((), ("session" = []), ("bearer" = ["read:tokens"]))
 )]
-pub async fn limits(state: web::Data<ApiState>) -> Result<web::Json<LimitsView>, ApiError> {
+pub async fn limits(req: HttpRequest, state: web::Data<ApiState>) -> Result<web::Json<LimitsView>, ApiError> {
     let mut view = LimitsView::current();
+    // Registered servers and their tools are for signed-in callers only: anonymous ones get
+    // the built-in catalog, learn nothing about the upstreams, and cost no database reads.
+    if authenticate(&req, &state, Access::Read, Utc::now()).await.is_err() {
+        return Ok(web::Json(view));
+    }
     view.grantable_scopes = state.servers.catalog().await?.grantable();
     view.grantable_scopes.retain(|s| s != tessera_core::scope::ADMIN);
     for server in state.servers.list().await? {

@@ -100,7 +100,8 @@ async fn server_scopes_are_grantable_once_registered_and_bind_the_token_to_its_r
     add(&app, &session, "notes").await;
     let issued = app.issue(&session, "t", &["read:tasks", "call:notes/add_note"]).await;
     assert_eq!(issued["audience"], json!([format!("{PUBLIC_URL}/mcp"), format!("{PUBLIC_URL}/mcp/notes")]));
-    let limits: Value = app.request(Method::GET, "/api/v2/limits").send().await.unwrap().json().await.unwrap();
+    let limits: Value =
+        app.as_session(&session, Method::GET, "/api/v2/limits").send().await.unwrap().json().await.unwrap();
     let grantable = limits["grantable_scopes"].as_array().unwrap();
     assert!(grantable.contains(&json!("write:notes")) && !grantable.contains(&json!("mcp:admin")));
 }
@@ -150,8 +151,20 @@ async fn the_limits_list_each_server_with_its_tools_that_are_not_hidden() {
         .await
         .unwrap();
     assert_eq!(res.status(), StatusCode::OK);
-    let limits: Value = app.request(Method::GET, "/api/v2/limits").send().await.unwrap().json().await.unwrap();
+    let limits: Value =
+        app.as_session(&session, Method::GET, "/api/v2/limits").send().await.unwrap().json().await.unwrap();
     assert_eq!(limits["servers"], json!([{"name": "notes", "description": "notes", "tools": ["list_notes"]}]));
+}
+
+#[tokio::test]
+async fn anonymous_callers_of_the_limits_learn_nothing_about_registered_servers() {
+    let app = spawn_app().await;
+    let session = admin(&app).await;
+    add(&app, &session, "notes").await;
+    let limits: Value = app.request(Method::GET, "/api/v2/limits").send().await.unwrap().json().await.unwrap();
+    assert_eq!(limits["servers"], json!([]));
+    let grantable = limits["grantable_scopes"].as_array().unwrap();
+    assert!(!grantable.iter().any(|s| s.as_str().unwrap().contains("notes")), "{limits}");
 }
 
 #[tokio::test]
