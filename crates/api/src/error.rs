@@ -279,6 +279,8 @@ impl From<ServerError> for ApiError {
                 tracing::error!(%cause, "no secret key for upstream credentials (set TESSERA_SECRET_KEY)");
                 Self::Internal
             }
+            // Only introspection authenticates servers, and it answers in RFC 6749's shape itself.
+            ServerError::BadCredentials => bad("invalid_client", e.to_string()),
             ServerError::Store(e) => e.into(),
         }
     }

@@ -12,6 +12,7 @@ mod body;
 mod consent;
 mod cursor;
 pub mod error;
+mod introspect;
 pub mod models;
 pub mod oauth;
 mod openapi;
@@ -233,6 +234,9 @@ pub fn configure(state: ApiState) -> impl FnOnce(&mut ServiceConfig) {
                     web::resource("/servers/{name}/tools")
                         .route(web::get().to(servers::tools))
                         .route(web::patch().to(servers::patch_tools)),
+                )
+                .service(
+                    web::resource("/servers/{name}/credentials").route(web::post().to(servers::rotate_credentials)),
                 )
                 .service(web::resource("/limits").route(web::get().to(tokens::limits)))
                 .service(web::resource("/users").route(web::get().to(users::list)))

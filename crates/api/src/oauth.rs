@@ -85,9 +85,16 @@ pub(crate) fn configure(cfg: &mut ServiceConfig, state: &ApiState) {
     .service(
         web::resource("/oauth/revoke")
             .app_data(data.clone())
-            .app_data(form.error_handler(form_error))
+            .app_data(form.clone().error_handler(form_error))
             .route(web::post().to(revoke))
             .route(web::method(actix_web::http::Method::OPTIONS).to(preflight))
+            .default_service(web::to(|| async { method_not_allowed("POST") })),
+    )
+    .service(
+        web::resource("/oauth/introspect")
+            .app_data(data.clone())
+            .app_data(form.clone().error_handler(form_error))
+            .route(web::post().to(crate::introspect::introspect))
             .default_service(web::to(|| async { method_not_allowed("POST") })),
     )
     .service(
@@ -102,7 +109,7 @@ pub(crate) fn configure(cfg: &mut ServiceConfig, state: &ApiState) {
 
 /// Browser-based MCP clients call these endpoints cross-origin. They take no cookies and
 /// no ambient credentials, so any origin may read their answers.
-fn cors(res: &mut HttpResponseBuilder) -> &mut HttpResponseBuilder {
+pub(crate) fn cors(res: &mut HttpResponseBuilder) -> &mut HttpResponseBuilder {
     res.insert_header((header::ACCESS_CONTROL_ALLOW_ORIGIN, "*"))
 }
 
@@ -134,7 +141,7 @@ pub(crate) fn oauth_error(e: &OAuthError) -> HttpResponse {
     res.json(json!({"error": e.code(), "error_description": e.to_string()}))
 }
 
-fn method_not_allowed(allow: &'static str) -> HttpResponse {
+pub(crate) fn method_not_allowed(allow: &'static str) -> HttpResponse {
     HttpResponse::MethodNotAllowed()
         .insert_header((header::ALLOW, allow))
         .json(json!({"error": "invalid_request", "error_description": format!("this endpoint answers only {allow}")}))
@@ -180,6 +187,8 @@ async fn metadata(state: web::Data<ApiState>) -> HttpResponse {
         // Registration issues no secrets, so only public clients exist.
         "token_endpoint_auth_methods_supported": ["none"],
         "revocation_endpoint_auth_methods_supported": ["none"],
+        "introspection_endpoint": format!("{issuer}/oauth/introspect"),
+        "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
         "scopes_supported": CATALOG,
         "authorization_response_iss_parameter_supported": true,
         "client_id_metadata_document_supported": true,

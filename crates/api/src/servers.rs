@@ -34,11 +34,39 @@ pub struct ServerView {
     pub resource: String,
     /// The scopes it contributes (besides `call:{name}/TOOL`).
     pub scopes: Vec<String>,
+    /// Checks tokens itself (by introspection or JWKS); its resource is its own URL and the
+    /// gateway does not serve it.
+    pub direct: bool,
+    /// A direct server's introspection credential: only in the answer that made it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub credentials: Option<ServerCredentialsView>,
     /// When it was registered.
     pub created_at: DateTime<Utc>,
     /// When it last changed.
     pub updated_at: DateTime<Utc>,
 }
+
+/// A direct server's introspection credential (`client_secret_basic` or `client_secret_post`
+/// at `/oauth/introspect`). The secret is shown once; Tessera keeps only its hash.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ServerCredentialsView {
+    /// Client id.
+    pub client_id: String,
+    /// Client secret (shown once).
+    pub client_secret: String,
+}
+
+/// `POST /servers/{name}/credentials`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RotateCredentialsRequest {
+    /// Seconds the old credential keeps working (0 to 30 days; default 0).
+    #[serde(default)]
+    pub grace_seconds: u32,
+}
+
+/// Longest grace a rotated credential may keep.
+const MAX_CREDENTIAL_GRACE_SECS: u32 = 30 * 24 * 3600;
 
 /// `POST /servers`.
 #[derive(Debug, Deserialize, ToSchema)]
@@ -54,6 +82,10 @@ pub struct CreateServerRequest {
     /// Headers sent upstream, name → value (its credentials); stored encrypted, never returned.
     #[serde(default)]
     pub headers: BTreeMap<String, String>,
+    /// A server that checks tokens itself (no headers): the answer holds its introspection
+    /// credential, shown only this once.
+    #[serde(default)]
+    pub direct: bool,
 }
 
 /// `PATCH /servers/{name}`; absent fields stay.
@@ -180,10 +212,54 @@ pub async fn create(
         description: body.description.as_deref().map(Description::parse).transpose()?,
         headers: headers(&body.headers)?,
     };
-    let record = state.servers.add(&caller.actor(), input, now).await?;
+    let (record, credentials) = if body.direct {
+        let (record, c) = state.servers.add_direct(&caller.actor(), input, now).await?;
+        (record, Some(ServerCredentialsView { client_id: c.client_id, client_secret: c.secret }))
+    } else {
+        (state.servers.add(&caller.actor(), input, now).await?, None)
+    };
+    let mut answer = view(&state, record);
+    answer.credentials = credentials;
     Ok(HttpResponse::Created()
-        .insert_header((header::LOCATION, format!("/api/v2/servers/{}", record.name)))
-        .json(view(&state, record)))
+        .insert_header((header::LOCATION, format!("/api/v2/servers/{}", answer.name)))
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .json(answer))
+}
+
+/// Issue a new introspection credential for a direct server; the old one keeps working for
+/// `grace_seconds`.
+#[utoipa::path(
+    post, path = "/api/v2/servers/{name}/credentials", tag = "servers",
+    params(("name" = String, Path, description = "Server name")),
+    request_body = RotateCredentialsRequest,
+    responses(
+        (status = 201, description = "The new credential (shown once)", body = ServerCredentialsView),
+        (status = 400, description = "Grace out of range", body = ErrorBody),
+        (status = 401, description = "Not signed in / bad bearer token", body = ErrorBody),
+        (status = 403, description = "Not an administrator, CSRF failure, or the token lacks `mcp:admin`", body = ErrorBody),
+        (status = 404, description = "No such direct server", body = ErrorBody),
+    ),
+    security(("session" = []), ("bearer" = ["mcp:admin"]))
+)]
+pub async fn rotate_credentials(
+    req: HttpRequest,
+    state: web::Data<ApiState>,
+    name: web::Path<String>,
+    body: web::Json<RotateCredentialsRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let now = Utc::now();
+    let caller = authenticate(&req, &state, Access::Admin, now).await?;
+    if body.grace_seconds > MAX_CREDENTIAL_GRACE_SECS {
+        return Err(ApiError::bad_request(
+            "invalid_grace",
+            format!("grace_seconds must be at most {MAX_CREDENTIAL_GRACE_SECS}"),
+        ));
+    }
+    let grace = chrono::Duration::seconds(i64::from(body.grace_seconds));
+    let c = state.servers.rotate_credentials(&caller.actor(), &name, grace, now).await?;
+    Ok(HttpResponse::Created()
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .json(ServerCredentialsView { client_id: c.client_id, client_secret: c.secret }))
 }
 
 /// One server.
@@ -334,7 +410,9 @@ fn headers(map: &BTreeMap<String, String>) -> Result<Vec<UpstreamHeader>, ApiErr
 fn view(state: &ApiState, s: ServerRecord) -> ServerView {
     let base = state.config.audience.first().map_or("", |a| a.trim_end_matches('/'));
     ServerView {
-        resource: format!("{base}/{}", s.name),
+        resource: if s.direct { s.url.clone() } else { format!("{base}/{}", s.name) },
+        direct: s.direct,
+        credentials: None,
         scopes: vec![format!("read:{}", s.name), format!("write:{}", s.name)],
         name: s.name,
         url: s.url,

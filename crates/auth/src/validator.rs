@@ -125,6 +125,22 @@ impl Validator {
         self.validate_with(token, &policy, now).await
     }
 
+    /// The same, also giving the verified claims (for RFC 7662 introspection answers).
+    pub async fn validate_claims_for(
+        &self,
+        token: &str,
+        resource: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(Claims, Principal), AuthError> {
+        let policy = VerifyPolicy { audience: resource.to_owned(), ..self.policy.clone() };
+        let sha = token_sha256(token);
+        let claims = self.verify(token, &sha, &policy, now).await?;
+        let state = self.row_state(claims.jti).await?;
+        let principal =
+            decide(&claims, &sha, state.as_ref(), now).map_err(|r| AuthError::Rejected(Rejection::Denied(r)))?;
+        Ok((claims, principal))
+    }
+
     async fn validate_with(
         &self,
         token: &str,

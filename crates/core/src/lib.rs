@@ -6,6 +6,7 @@
 pub mod alerts;
 pub mod catalog;
 pub mod claims;
+pub mod client_secret;
 pub mod codec;
 pub mod keys;
 pub mod lifecycle;

@@ -244,6 +244,15 @@ impl ScopeSet {
         self.0.iter().filter(|s| !effective.covers(s.as_str())).map(|s| s.0.clone()).collect()
     }
 
+    /// This set's scopes of `server` (`read:S`, `write:S`, `call:S/T`), sorted.
+    pub fn for_server(&self, server: &str) -> Vec<String> {
+        self.0
+            .iter()
+            .filter(|s| s.server_scope().is_some_and(|ss| ss.server.as_str() == server))
+            .map(|s| s.0.clone())
+            .collect()
+    }
+
     /// The servers this set names (in `read:S`, `write:S` or `call:S/TOOL`), sorted.
     pub fn servers(&self) -> BTreeSet<String> {
         self.0.iter().filter_map(Scope::server_scope).map(|s| s.server.into()).collect()

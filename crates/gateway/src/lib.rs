@@ -141,6 +141,7 @@ pub fn configure(state: GatewayState) -> impl FnOnce(&mut web::ServiceConfig) {
 async fn protected_resource(state: web::Data<GatewayState>, name: web::Path<String>) -> HttpResponse {
     let Ok(server) = ServerName::parse(&name) else { return not_found() };
     match state.inner.servers.get(server.as_str()).await {
+        Ok(record) if record.direct => not_found(),
         Ok(record) => {
             let config = &state.inner.config;
             let s = record.name;

@@ -49,6 +49,8 @@ pub(crate) async fn handle(
     let inner = &state.inner;
     let Ok(server_name) = ServerName::parse(&name) else { return not_found() };
     let server = match inner.servers.get(server_name.as_str()).await {
+        // A direct server checks tokens itself; the gateway never speaks for it.
+        Ok(server) if server.direct => return not_found(),
         Ok(server) => server,
         Err(ServerError::NotFound) => return not_found(),
         Err(e) => return unavailable(&e),

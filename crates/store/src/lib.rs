@@ -31,7 +31,9 @@ pub use events::{EVENTS_CHANNEL, TokenEvent, TokenEvents};
 pub use keys::KeySet;
 pub use oauth::{ClientKind, CodeRecord, NewCode, OAuthClient, RefreshRecord};
 pub use server_settings::PUBLIC_URL_SETTING;
-pub use servers::{DiscoveredTool, NewServer, SealedHeader, ServerRecord, ServerUpdate, ToolRecord};
+pub use servers::{
+    CredentialRecord, DiscoveredTool, NewCredential, NewServer, SealedHeader, ServerRecord, ServerUpdate, ToolRecord,
+};
 pub use tokens::{NewToken, TokenFilter, TokenPage, TokenRecord, TokenStatus, TokenTx, TokenUpdate};
 pub use usage::UsageIncrement;
 pub use users::User;

@@ -24,6 +24,8 @@ pub struct ServerRecord {
     pub description: Option<String>,
     /// Names of the headers sent upstream, lower-case, sorted.
     pub header_names: Vec<String>,
+    /// Checks tokens itself (issue #15): its resource is `url`, the gateway does not serve it.
+    pub direct: bool,
     /// When it was registered.
     pub created_at: DateTime<Utc>,
     /// When it last changed.
@@ -52,6 +54,28 @@ pub struct NewServer {
     pub description: Option<String>,
     /// Sealed headers.
     pub headers: Vec<SealedHeader>,
+    /// A direct server, with its first introspection credential.
+    pub direct: Option<NewCredential>,
+}
+
+/// An introspection credential of a direct server: the secret only as its SHA-256.
+#[derive(Debug, Clone)]
+pub struct NewCredential {
+    /// Public client id.
+    pub client_id: String,
+    /// SHA-256 of the secret.
+    pub secret_sha256: [u8; 32],
+}
+
+/// A stored credential and the server it authenticates.
+#[derive(Debug, Clone)]
+pub struct CredentialRecord {
+    /// SHA-256 of the secret.
+    pub secret_sha256: Vec<u8>,
+    /// When it stops working (`None`: the current pair).
+    pub expires_at: Option<DateTime<Utc>>,
+    /// Its server.
+    pub server: ServerRecord,
 }
 
 /// A change to a server; `None` fields stay as they are.
@@ -98,6 +122,7 @@ struct ServerRow {
     url: String,
     description: Option<String>,
     header_names: Vec<String>,
+    direct: bool,
     created_at: DateTime<Utc>,
     updated_at: DateTime<Utc>,
 }
@@ -110,13 +135,14 @@ impl From<ServerRow> for ServerRecord {
             url: r.url,
             description: r.description,
             header_names: r.header_names,
+            direct: r.direct,
             created_at: r.created_at,
             updated_at: r.updated_at,
         }
     }
 }
 
-const SELECT_SERVER: &str = "SELECT s.id, s.name, s.url, s.description, s.created_at, s.updated_at,
+const SELECT_SERVER: &str = "SELECT s.id, s.name, s.url, s.description, s.direct, s.created_at, s.updated_at,
     ARRAY(SELECT h.name FROM server_headers h WHERE h.server_id = s.id ORDER BY h.name) AS header_names
     FROM servers s";
 
@@ -130,18 +156,23 @@ impl Store {
     ) -> Result<ServerRecord, StoreError> {
         let mut tx = self.pool.begin().await?;
         sqlx::query(
-            "INSERT INTO servers (id, name, url, description, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $5)",
+            "INSERT INTO servers (id, name, url, description, direct, created_at, updated_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $6)",
         )
         .bind(server.id)
         .bind(&server.name)
         .bind(&server.url)
         .bind(server.description.as_deref())
+        .bind(server.direct.is_some())
         .bind(now)
         .execute(&mut *tx)
         .await
         .map_err(conflict_on_unique("server"))?;
         put_headers(&mut tx, server.id, &server.headers).await?;
-        let details = json!({"server": server.name, "url": server.url,
+        if let Some(credential) = &server.direct {
+            put_credential(&mut tx, server.id, credential, now).await?;
+        }
+        let details = json!({"server": server.name, "url": server.url, "direct": server.direct.is_some(),
             "headers": server.headers.iter().map(|h| &h.name).collect::<Vec<_>>()});
         audit::append(&mut tx, actor, AuditAction::ServerCreate, None, details).await?;
         let record = fetch_server(&mut tx, &server.name).await?.ok_or(StoreError::NotFound("server"))?;
@@ -286,6 +317,62 @@ impl Store {
         Ok(())
     }
 
+    /// A direct server's credential by client id, if it exists and has not expired at `now`.
+    pub async fn server_credential(
+        &self,
+        client_id: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<CredentialRecord>, StoreError> {
+        let mut conn = self.pool.acquire().await?;
+        let found: Option<(String, Vec<u8>, Option<DateTime<Utc>>)> = sqlx::query_as(
+            "SELECT s.name, c.secret_sha256, c.expires_at FROM server_credentials c JOIN servers s ON s.id = c.server_id
+             WHERE c.client_id = $1 AND s.direct AND (c.expires_at IS NULL OR c.expires_at > $2)",
+        )
+        .bind(client_id)
+        .bind(now)
+        .fetch_optional(&mut *conn)
+        .await?;
+        let Some((name, secret_sha256, expires_at)) = found else { return Ok(None) };
+        let server = fetch_server(&mut conn, &name).await?.ok_or(StoreError::NotFound("server"))?;
+        Ok(Some(CredentialRecord { secret_sha256, expires_at, server }))
+    }
+
+    /// Replaces a direct server's current credential by `credential`; the old ones stop
+    /// working at `old_until`. `false` if there is no such direct server.
+    pub async fn rotate_server_credential(
+        &self,
+        actor: &Actor,
+        name: &str,
+        credential: &NewCredential,
+        old_until: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let id: Option<Uuid> = sqlx::query_scalar("SELECT id FROM servers WHERE name = $1 AND direct FOR UPDATE")
+            .bind(name)
+            .fetch_optional(&mut *tx)
+            .await?;
+        let Some(id) = id else { return Ok(false) };
+        sqlx::query(
+            "UPDATE server_credentials SET expires_at = LEAST(COALESCE(expires_at, $2), $2) WHERE server_id = $1",
+        )
+        .bind(id)
+        .bind(old_until)
+        .execute(&mut *tx)
+        .await?;
+        // Pairs past their grace are of no use to anyone: drop them.
+        sqlx::query("DELETE FROM server_credentials WHERE server_id = $1 AND expires_at <= $2")
+            .bind(id)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        put_credential(&mut tx, id, credential, now).await?;
+        let details = json!({"server": name, "credentials_rotated": true, "old_valid_until": old_until});
+        audit::append(&mut tx, actor, AuditAction::ServerUpdate, None, details).await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
     /// Records what a `tools/list` from the upstream showed; overrides are kept.
     pub async fn record_discovered_tools(
         &self,
@@ -312,6 +399,25 @@ impl Store {
         tx.commit().await?;
         Ok(())
     }
+}
+
+async fn put_credential(
+    conn: &mut PgConnection,
+    server_id: Uuid,
+    credential: &NewCredential,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO server_credentials (client_id, server_id, secret_sha256, created_at) VALUES ($1, $2, $3, $4)",
+    )
+    .bind(&credential.client_id)
+    .bind(server_id)
+    .bind(credential.secret_sha256.as_slice())
+    .bind(now)
+    .execute(&mut *conn)
+    .await
+    .map_err(conflict_on_unique("credential"))?;
+    Ok(())
 }
 
 async fn put_headers(conn: &mut PgConnection, server_id: Uuid, headers: &[SealedHeader]) -> Result<(), StoreError> {

@@ -57,10 +57,23 @@ impl Minter {
     /// scopes name, that server's own resource `{mcp resource}/{S}` (RFC 8707), so the token
     /// is accepted at `/mcp/S` and nowhere it was not meant for.
     pub fn audience_for(&self, scopes: &ScopeSet) -> Vec<String> {
+        self.audience_with_direct(scopes, &std::collections::HashMap::new())
+    }
+
+    /// The same, where a direct server (name → its URL in `direct`) is named by its own URL:
+    /// that server checks the token itself, against its own resource (issue #15).
+    pub fn audience_with_direct(
+        &self,
+        scopes: &ScopeSet,
+        direct: &std::collections::HashMap<String, String>,
+    ) -> Vec<String> {
         let mut audience = self.audience.clone();
         if let Some(base) = self.audience.first() {
             let base = base.trim_end_matches('/');
-            audience.extend(scopes.servers().into_iter().map(|s| format!("{base}/{s}")));
+            audience.extend(scopes.servers().into_iter().map(|s| match direct.get(&s) {
+                Some(url) => url.clone(),
+                None => format!("{base}/{s}"),
+            }));
         }
         audience
     }

@@ -4,11 +4,13 @@
 
 use chrono::{DateTime, Utc};
 use tessera_core::catalog::{Catalog, NameError, ServerName, ToolName};
+use tessera_core::client_secret::{ClientCredential, hash_secret, secret_matches};
 use tessera_core::sealed::{SealError, SealKey};
 use tessera_core::upstream::{InvalidUpstream, ToolAccess, UpstreamHeader, UpstreamUrl, check_headers};
 use tessera_core::values::{Description, InvalidValue};
 use tessera_store::{
-    Actor, DiscoveredTool, NewServer, SealedHeader, ServerRecord, ServerUpdate, Store, StoreError, ToolRecord,
+    Actor, DiscoveredTool, NewCredential, NewServer, SealedHeader, ServerRecord, ServerUpdate, Store, StoreError,
+    ToolRecord,
 };
 use uuid::Uuid;
 
@@ -36,6 +38,9 @@ pub enum ServerError {
     /// No sealing key could be had (TESSERA_SECRET_KEY unset and the key file not usable).
     #[error("the secret key for upstream credentials is unavailable: {0}")]
     KeyUnavailable(String),
+    /// Client authentication of a direct server failed (unknown id, wrong or expired secret).
+    #[error("client authentication failed")]
+    BadCredentials,
     /// The database failed.
     #[error(transparent)]
     Store(StoreError),
@@ -148,8 +153,66 @@ impl ServerService {
             url: input.url.as_str().to_owned(),
             description: input.description.map(|d| d.as_str().to_owned()),
             headers: self.seal_all(id, &input.headers)?,
+            direct: None,
         };
         Ok(self.store.insert_server(actor, &server, now).await?)
+    }
+
+    /// Registers a direct server (one that checks tokens itself, issue #15); the answer holds
+    /// its introspection credential, the only time its secret is seen.
+    pub async fn add_direct(
+        &self,
+        actor: &Actor,
+        input: ServerInput,
+        now: DateTime<Utc>,
+    ) -> Result<(ServerRecord, ClientCredential), ServerError> {
+        if !input.headers.is_empty() {
+            // Tessera never calls a direct server, so headers for it would be secrets kept for nothing.
+            return Err(InvalidUpstream::Header.into());
+        }
+        let credential = ClientCredential::generate();
+        let server = NewServer {
+            id: Uuid::now_v7(),
+            name: input.name.as_str().to_owned(),
+            url: input.url.as_str().to_owned(),
+            description: input.description.map(|d| d.as_str().to_owned()),
+            headers: Vec::new(),
+            direct: Some(stored(&credential)),
+        };
+        let record = self.store.insert_server(actor, &server, now).await?;
+        Ok((record, credential))
+    }
+
+    /// Issues a new credential for direct server `name`; the old ones keep working for
+    /// `grace` (zero: they stop now).
+    pub async fn rotate_credentials(
+        &self,
+        actor: &Actor,
+        name: &str,
+        grace: chrono::Duration,
+        now: DateTime<Utc>,
+    ) -> Result<ClientCredential, ServerError> {
+        let credential = ClientCredential::generate();
+        let until = now.checked_add_signed(grace).unwrap_or(now);
+        if self.store.rotate_server_credential(actor, name, &stored(&credential), until, now).await? {
+            Ok(credential)
+        } else {
+            Err(ServerError::NotFound)
+        }
+    }
+
+    /// The direct server whose credential this is, if the secret is right and not expired.
+    pub async fn authenticate(
+        &self,
+        client_id: &str,
+        secret: &str,
+        now: DateTime<Utc>,
+    ) -> Result<ServerRecord, ServerError> {
+        let found = self.store.server_credential(client_id, now).await?;
+        match found {
+            Some(c) if secret_matches(secret, &c.secret_sha256) => Ok(c.server),
+            _ => Err(ServerError::BadCredentials),
+        }
     }
 
     /// Every server.
@@ -263,6 +326,10 @@ impl ServerService {
 pub async fn catalog(store: &Store) -> Result<Catalog, StoreError> {
     let names = store.server_names().await?;
     Ok(Catalog::with_servers(names.iter().filter_map(|n| ServerName::parse(n).ok())))
+}
+
+fn stored(credential: &ClientCredential) -> NewCredential {
+    NewCredential { client_id: credential.client_id.clone(), secret_sha256: hash_secret(&credential.secret) }
 }
 
 /// What a header value is sealed for: its server and its name, so it opens nowhere else.

@@ -138,6 +138,16 @@ impl TokenService {
         Self { store, minter }
     }
 
+    /// The URLs of the direct servers among those `scopes` name (empty without server scopes,
+    /// so plain tokens cost no query).
+    async fn direct_urls(&self, scopes: &ScopeSet) -> Result<std::collections::HashMap<String, String>, TokenError> {
+        if scopes.servers().is_empty() {
+            return Ok(std::collections::HashMap::new());
+        }
+        let servers = self.store.list_servers().await?;
+        Ok(servers.into_iter().filter(|s| s.direct).map(|s| (s.name, s.url)).collect())
+    }
+
     /// Issues a token for `input.owner`.
     pub async fn issue(
         &self,
@@ -153,11 +163,12 @@ impl TokenService {
         let expires_at = input.lifetime.expires_at(now).ok_or(TokenRuleViolation::ExpiryOutOfRange)?;
         let bounds =
             lifecycle::check_issue(who, &Grant { scopes: &input.scopes, expires_at, rate_limit: input.rate_limit })?;
+        let direct = self.direct_urls(&input.scopes).await?;
         let row = self.new_row(NewRow {
             owner: input.owner,
             name: input.name.as_str().to_owned(),
             description: input.description.map(|d| d.as_str().to_owned()),
-            audience: self.minter.audience_for(&input.scopes),
+            audience: self.minter.audience_with_direct(&input.scopes, &direct),
             scopes: input.scopes,
             expires_at: bounds.expires_at,
             rate_limit: bounds.rate_limit,

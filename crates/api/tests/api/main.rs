@@ -7,6 +7,7 @@ mod cimd;
 mod contract;
 mod errors;
 mod helpers;
+mod introspect;
 mod lifecycle;
 mod limits;
 mod logs;

@@ -29,6 +29,21 @@ pub enum ServerCommand {
         /// Free text.
         #[arg(long)]
         description: Option<String>,
+        /// A server that checks Tessera tokens itself (introspection or JWKS): not served at
+        /// /mcp/NAME; its tokens name URL in `aud`; prints its introspection credential once.
+        #[arg(long, conflicts_with = "headers")]
+        direct: bool,
+    },
+    /// Issue a new introspection credential for a direct server (printed once).
+    Credentials {
+        /// Server name.
+        name: String,
+        /// Required: makes a new pair (the command never shows the current secret).
+        #[arg(long, required = true)]
+        rotate: bool,
+        /// Seconds the old pair keeps working (at most 30 days).
+        #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u32).range(0..=2_592_000))]
+        grace: u32,
     },
     /// List the registered servers.
     List,
@@ -71,7 +86,7 @@ pub async fn run(cmd: ServerCommand, db: &Database, settings: &Settings) -> Resu
     let servers = ServerService::new(db.store.clone(), crate::secret_key::load(settings)?);
     let actor = Actor::cli();
     match cmd {
-        ServerCommand::Add { name, url, headers, description } => {
+        ServerCommand::Add { name, url, headers, description, direct } => {
             let input = ServerInput {
                 name: ServerName::parse(&name).map_err(ServerError::from)?,
                 url: UpstreamUrl::parse(&url).map_err(ServerError::from)?,
@@ -82,9 +97,25 @@ pub async fn run(cmd: ServerCommand, db: &Database, settings: &Settings) -> Resu
                     .collect::<Result<Vec<_>, _>>()
                     .map_err(ServerError::from)?,
             };
-            let record = servers.add(&actor, input, Utc::now()).await?;
-            println!("registered {} at {}/mcp/{}", record.name, settings.public_url(), record.name);
-            println!("scopes: read:{0} write:{0} call:{0}/TOOL", record.name);
+            if direct {
+                let (record, credential) = servers.add_direct(&actor, input, Utc::now()).await?;
+                println!("registered direct server {} (resource {})", record.name, record.url);
+                println!("scopes: read:{0} write:{0} call:{0}/TOOL", record.name);
+                print_credential(settings, &credential);
+            } else {
+                let record = servers.add(&actor, input, Utc::now()).await?;
+                println!("registered {} at {}/mcp/{}", record.name, settings.public_url(), record.name);
+                println!("scopes: read:{0} write:{0} call:{0}/TOOL", record.name);
+            }
+        }
+        ServerCommand::Credentials { name, rotate: _, grace } => {
+            let grace = chrono::Duration::seconds(i64::from(grace));
+            let credential =
+                servers.rotate_credentials(&actor, &name, grace, Utc::now()).await.map_err(|e| match e {
+                    ServerError::NotFound => CliError::Usage(format!("no direct server {name}")),
+                    other => CliError::Registry(other),
+                })?;
+            print_credential(settings, &credential);
         }
         ServerCommand::List => {
             println!("{:<32}  {:<48}  HEADERS", "NAME", "URL");
@@ -96,7 +127,11 @@ pub async fn run(cmd: ServerCommand, db: &Database, settings: &Settings) -> Resu
             let s = servers.get(&name).await.map_err(no_server(&name))?;
             println!("name:        {}", s.name);
             println!("url:         {}", s.url);
-            println!("served at:   {}/mcp/{}", settings.public_url(), s.name);
+            if s.direct {
+                println!("direct:      checks tokens itself; resource {}", s.url);
+            } else {
+                println!("served at:   {}/mcp/{}", settings.public_url(), s.name);
+            }
             println!("description: {}", s.description.as_deref().unwrap_or(""));
             println!("headers:     {}", s.header_names.join(", "));
             println!("scopes:      read:{0} write:{0} call:{0}/TOOL", s.name);
@@ -122,6 +157,14 @@ pub async fn run(cmd: ServerCommand, db: &Database, settings: &Settings) -> Resu
         }
     }
     Ok(())
+}
+
+/// The one place a direct server's secret is shown (on stdout, never in a log).
+fn print_credential(settings: &Settings, credential: &tessera_core::client_secret::ClientCredential) {
+    println!("introspection endpoint: {}/oauth/introspect", settings.public_url());
+    println!("client id:     {}", credential.client_id);
+    println!("client secret: {}", credential.secret);
+    println!("(the secret is shown only now; Tessera keeps only its hash)");
 }
 
 fn no_server(name: &str) -> impl Fn(ServerError) -> CliError + '_ {

@@ -71,6 +71,7 @@ fn every_command_has_help() {
         vec!["server", "show", "--help"],
         vec!["server", "remove", "--help"],
         vec!["server", "tool", "--help"],
+        vec!["server", "credentials", "--help"],
         vec!["keys", "list", "--help"],
         vec!["keys", "rotate", "--help"],
     ] {
@@ -324,4 +325,24 @@ async fn commands_log_no_info_lines_unless_verbose() {
     let out = run(tessera(&verbose).env_remove("RUST_LOG").args(["-v", "migrate"]));
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(stderr(&out).contains("applied database migrations"), "{}", stderr(&out));
+}
+
+#[tokio::test]
+async fn a_direct_server_prints_its_credential_once_and_its_tokens_name_its_url() {
+    let db = fresh_db().await;
+    let out =
+        run(tessera(&db.url).args(["server", "add", "notes", "--url", "https://notes.example.com/mcp", "--direct"]));
+    assert!(out.status.success(), "{}", stderr(&out));
+    let printed = stdout(&out);
+    assert!(printed.contains("client id:     tsc_") && printed.contains("client secret: tss_"), "{printed}");
+    add_user(&db.url, "dev@example.com");
+    let out = issue(&db.url, "dev@example.com", "read:notes");
+    assert!(out.status.success(), "{}", stderr(&out));
+    let aud = jwt_part(&stdout(&out), 1)["aud"].to_string();
+    assert!(aud.contains("https://notes.example.com/mcp") && !aud.contains("/mcp/notes"), "{aud}");
+    let out = run(tessera(&db.url).args(["server", "credentials", "notes", "--rotate", "--grace", "60"]));
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stdout(&out).contains("client secret: tss_"));
+    let out = run(tessera(&db.url).args(["server", "credentials", "nope", "--rotate"]));
+    assert_one_line_error(&out, "no direct server nope");
 }

@@ -271,3 +271,23 @@ async fn usage_is_counted_per_tool_and_made_up_tools_are_counted_as_calls() {
         [("echo".into(), "ok".into()), ("tools/call".into(), "403".into()), ("tools/list".into(), "ok".into())]
     );
 }
+
+#[tokio::test]
+async fn a_direct_server_is_not_served_by_the_gateway() {
+    use tessera_core::catalog::ServerName;
+    use tessera_core::upstream::UpstreamUrl;
+    let gw = spawn().await;
+    let input = tessera_tokens::ServerInput {
+        name: ServerName::parse("down").unwrap(),
+        url: UpstreamUrl::parse(&format!("{}/mcp", gw.base)).unwrap(),
+        description: None,
+        headers: Vec::new(),
+    };
+    gw.state.servers.add_direct(&Actor::cli(), input, chrono::Utc::now()).await.unwrap();
+    let token = gw.token("read:down").await;
+    let res = gw.rpc("down", &token, json!({"jsonrpc": "2.0", "id": 1, "method": "ping"})).await;
+    assert_eq!(res.status(), StatusCode::NOT_FOUND);
+    let meta =
+        gw.client.get(format!("{}/.well-known/oauth-protected-resource/mcp/down", gw.base)).send().await.unwrap();
+    assert_eq!(meta.status(), StatusCode::NOT_FOUND);
+}

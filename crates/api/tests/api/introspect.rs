@@ -1,0 +1,203 @@
+//! `POST /oauth/introspect` (RFC 7662) for direct servers: only the server a token is for
+//! learns anything about it, and an inactive answer never says why.
+
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+use crate::helpers::*;
+
+const NOTES_URL: &str = "https://notes.example.com/mcp";
+
+struct Direct {
+    app: TestApp,
+    session: Session,
+    client_id: String,
+    secret: String,
+}
+
+async fn direct_server() -> Direct {
+    let app = spawn_app().await;
+    app.create_user("admin@example.com", true).await;
+    let session = app.login("admin@example.com").await;
+    let res = app
+        .as_session(&session, Method::POST, "/api/v2/servers")
+        .json(&json!({"name": "notes", "url": NOTES_URL, "direct": true}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["resource"], NOTES_URL);
+    let client_id = body["credentials"]["client_id"].as_str().unwrap().to_owned();
+    let secret = body["credentials"]["client_secret"].as_str().unwrap().to_owned();
+    Direct { app, session, client_id, secret }
+}
+
+impl Direct {
+    async fn introspect_as(&self, client_id: &str, secret: &str, token: &str) -> reqwest::Response {
+        self.app
+            .request(Method::POST, "/oauth/introspect")
+            .basic_auth(client_id, Some(secret))
+            .form(&[("token", token)])
+            .send()
+            .await
+            .unwrap()
+    }
+
+    async fn introspect(&self, token: &str) -> Value {
+        let res = self.introspect_as(&self.client_id, &self.secret, token).await;
+        assert_eq!(res.status(), StatusCode::OK);
+        res.json().await.unwrap()
+    }
+
+    async fn issue(&self, scopes: &[&str]) -> (String, String) {
+        let t = self.app.issue(&self.session, "for-notes", scopes).await;
+        (t["token"].as_str().unwrap().to_owned(), t["id"].as_str().unwrap().to_owned())
+    }
+}
+
+#[tokio::test]
+async fn a_token_for_the_server_is_active_with_its_scopes_for_that_server_and_its_claims() {
+    let d = direct_server().await;
+    let (token, id) = d.issue(&["write:notes", "read:tokens"]).await;
+    let answer = d.introspect(&token).await;
+    assert_eq!(answer["active"], true);
+    assert_eq!(answer["scope"], "read:notes write:notes mcp:access");
+    assert_eq!(answer["token_type"], "Bearer");
+    assert_eq!(answer["jti"], id);
+    assert_eq!(answer["iss"], PUBLIC_URL);
+    assert!(answer["aud"].to_string().contains(NOTES_URL), "{answer}");
+    for claim in ["sub", "exp", "iat", "nbf", "client_id"] {
+        assert!(!answer[claim].is_null(), "{claim} missing in {answer}");
+    }
+}
+
+#[tokio::test]
+async fn client_secret_post_authenticates_too() {
+    let d = direct_server().await;
+    let (token, _) = d.issue(&["read:notes"]).await;
+    let res = d
+        .app
+        .request(Method::POST, "/oauth/introspect")
+        .form(&[("token", token.as_str()), ("client_id", &d.client_id), ("client_secret", &d.secret)])
+        .send()
+        .await
+        .unwrap();
+    let answer: Value = res.json().await.unwrap();
+    assert_eq!(answer["active"], true);
+}
+
+#[tokio::test]
+async fn a_wrong_or_missing_client_secret_is_401_with_a_basic_challenge() {
+    let d = direct_server().await;
+    let (token, _) = d.issue(&["read:notes"]).await;
+    let wrong = d.introspect_as(&d.client_id, "tss_wrong", &token).await;
+    assert_eq!(wrong.status(), StatusCode::UNAUTHORIZED);
+    assert!(wrong.headers()["www-authenticate"].to_str().unwrap().starts_with("Basic"));
+    assert_eq!(wrong.json::<Value>().await.unwrap()["error"], "invalid_client");
+    let none =
+        d.app.request(Method::POST, "/oauth/introspect").form(&[("token", token.as_str())]).send().await.unwrap();
+    assert_eq!(none.status(), StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn a_token_for_another_audience_is_inactive_without_a_reason() {
+    let d = direct_server().await;
+    let (token, _) = d.issue(&["read:tokens"]).await;
+    assert_eq!(d.introspect(&token).await, json!({"active": false}));
+    assert_eq!(d.introspect("not-a-token").await, json!({"active": false}));
+}
+
+#[tokio::test]
+async fn a_revoked_token_is_inactive() {
+    let d = direct_server().await;
+    let (token, id) = d.issue(&["read:notes"]).await;
+    assert_eq!(d.introspect(&token).await["active"], true);
+    let res = d.app.as_session(&d.session, Method::DELETE, &format!("/api/v2/tokens/{id}")).send().await.unwrap();
+    assert!(res.status().is_success());
+    assert_eq!(d.introspect(&token).await, json!({"active": false}));
+}
+
+#[tokio::test]
+async fn an_expired_token_is_inactive() {
+    let d = direct_server().await;
+    let user = d.app.create_user("old@example.com", false).await;
+    let minted = |issued_at, expires_at| tessera_testkit::TokenSpec {
+        issued_at,
+        expires_at,
+        ..tessera_testkit::TokenSpec::new(user.id, "read:notes", PUBLIC_URL, NOTES_URL)
+    };
+    let now = chrono::Utc::now();
+    let (live, _) =
+        minted(now, now + chrono::Duration::hours(1)).insert(&d.app.store, &d.app.validator.key_ring()).await;
+    assert_eq!(d.introspect(&live).await["active"], true);
+    let past = now - chrono::Duration::days(2);
+    let (expired, _) =
+        minted(past, past + chrono::Duration::hours(1)).insert(&d.app.store, &d.app.validator.key_ring()).await;
+    assert_eq!(d.introspect(&expired).await, json!({"active": false}));
+}
+
+#[tokio::test]
+async fn a_narrowed_token_answers_with_the_narrowed_scope() {
+    let d = direct_server().await;
+    let (token, id) = d.issue(&["write:notes", "read:tokens"]).await;
+    let res = d
+        .app
+        .as_session(&d.session, Method::PATCH, &format!("/api/v2/tokens/{id}"))
+        .json(&json!({"scopes": ["read:notes"]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK, "{}", res.text().await.unwrap());
+    assert_eq!(d.introspect(&token).await["scope"], "read:notes mcp:access");
+}
+
+#[tokio::test]
+async fn rotated_credentials_keep_the_old_pair_working_for_the_grace() {
+    let d = direct_server().await;
+    let (token, _) = d.issue(&["read:notes"]).await;
+    let rotate = |grace: u32| {
+        d.app
+            .as_session(&d.session, Method::POST, "/api/v2/servers/notes/credentials")
+            .json(&json!({"grace_seconds": grace}))
+            .send()
+    };
+    let res = rotate(3600).await.unwrap();
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let new: Value = res.json().await.unwrap();
+    let (new_id, new_secret) = (new["client_id"].as_str().unwrap(), new["client_secret"].as_str().unwrap());
+    assert_eq!(d.introspect_as(new_id, new_secret, &token).await.status(), StatusCode::OK);
+    assert_eq!(d.introspect(&token).await["active"], true);
+    // A rotation without grace ends every earlier pair at once.
+    rotate(0).await.unwrap();
+    assert_eq!(d.introspect_as(&d.client_id, &d.secret, &token).await.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(d.introspect_as(new_id, new_secret, &token).await.status(), StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn an_introspection_counts_as_a_use_of_the_token() {
+    let d = direct_server().await;
+    let (token, _) = d.issue(&["read:notes"]).await;
+    let before = d.app.metering.usage.pending_len();
+    d.introspect(&token).await;
+    assert_eq!(d.app.metering.usage.pending_len(), before + 1);
+}
+
+#[tokio::test]
+async fn the_authorization_server_metadata_names_the_introspection_endpoint() {
+    let d = direct_server().await;
+    let meta: Value = d
+        .app
+        .request(Method::GET, "/.well-known/oauth-authorization-server")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(meta["introspection_endpoint"], format!("{PUBLIC_URL}/oauth/introspect"));
+    assert_eq!(
+        meta["introspection_endpoint_auth_methods_supported"],
+        json!(["client_secret_basic", "client_secret_post"])
+    );
+}
