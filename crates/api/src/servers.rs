@@ -17,6 +17,7 @@ use utoipa::ToSchema;
 
 use crate::ApiState;
 use crate::auth::{Access, authenticate};
+use crate::body::JsonObject;
 use crate::error::{ApiError, ErrorBody};
 
 /// A registered upstream server. Header values are never shown.
@@ -201,7 +202,7 @@ pub async fn list(req: HttpRequest, state: web::Data<ApiState>) -> Result<web::J
 pub async fn create(
     req: HttpRequest,
     state: web::Data<ApiState>,
-    body: web::Json<CreateServerRequest>,
+    body: JsonObject<CreateServerRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let now = Utc::now();
     let caller = authenticate(&req, &state, Access::Admin, now).await?;
@@ -245,7 +246,7 @@ pub async fn rotate_credentials(
     req: HttpRequest,
     state: web::Data<ApiState>,
     name: web::Path<String>,
-    body: web::Json<RotateCredentialsRequest>,
+    body: JsonObject<RotateCredentialsRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let now = Utc::now();
     let caller = authenticate(&req, &state, Access::Admin, now).await?;
@@ -302,7 +303,7 @@ pub async fn patch(
     req: HttpRequest,
     state: web::Data<ApiState>,
     name: web::Path<String>,
-    body: web::Json<PatchServerRequest>,
+    body: JsonObject<PatchServerRequest>,
 ) -> Result<web::Json<ServerView>, ApiError> {
     let now = Utc::now();
     let caller = authenticate(&req, &state, Access::Admin, now).await?;
@@ -379,7 +380,7 @@ pub async fn patch_tools(
     req: HttpRequest,
     state: web::Data<ApiState>,
     name: web::Path<String>,
-    body: web::Json<PatchToolsRequest>,
+    body: JsonObject<PatchToolsRequest>,
 ) -> Result<web::Json<Vec<ServerToolView>>, ApiError> {
     let caller = authenticate(&req, &state, Access::Admin, Utc::now()).await?;
     let body = body.into_inner();
