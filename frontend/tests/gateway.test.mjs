@@ -14,6 +14,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import { CreateMessageRequestSchema, ElicitRequestSchema, LoggingMessageNotificationSchema } from '@modelcontextprotocol/sdk/types.js';
 import { startTessera, apiSession, uniqueEmail, ROOT, TARGET_DIR } from './helpers.mjs';
 
 const EVERYTHING = path.join(ROOT, 'frontend/node_modules/@modelcontextprotocol/server-everything/dist/index.js');
@@ -97,11 +98,12 @@ after(async () => {
 
 const mint = (scopes) => call('POST', '/tokens', { name: `gw ${scopes.join(' ')}`, scopes, expires_in_days: 1 });
 
-async function connect(secret, name = 'every', extraHeaders = {}) {
+async function connect(secret, name = 'every', extraHeaders = {}, setup = () => {}, capabilities = {}) {
   const transport = new StreamableHTTPClientTransport(new URL(`${server.url}/mcp/${name}`), {
     requestInit: { headers: { Authorization: `Bearer ${secret}`, ...extraHeaders } },
   });
-  const client = new Client({ name: 'tessera-gateway-test', version: '0.0.0' });
+  const client = new Client({ name: 'tessera-gateway-test', version: '0.0.0' }, { capabilities });
+  setup(client);
   await client.connect(transport);
   return { client, transport };
 }
@@ -155,6 +157,105 @@ test('the SDK client calls a read-only tool through the gateway', async () => {
   } finally {
     await client.close();
   }
+});
+
+test('progress notifications of a long call arrive through the gateway as they are sent, not at the end', async () => {
+  const t = await mint(['read:every', 'execute:mcp']);
+  const { client } = await connect(t.token);
+  try {
+    // Listing first, as clients do: a tool the gateway has not seen listed yet counts as
+    // write-class (the conservative default) until its readOnlyHint is known.
+    await client.listTools();
+    const progress = [];
+    const at = [];
+    const result = await client.callTool(
+      { name: 'trigger-long-running-operation', arguments: { duration: 0.6, steps: 3 } },
+      undefined,
+      { onprogress: (p) => { progress.push(`${p.progress}/${p.total}`); at.push(Date.now()); } },
+    );
+    assert.deepEqual(progress, ['1/3', '2/3', '3/3']);
+    // The upstream sends them 200 ms apart; a gateway that buffered the answer would hand
+    // all three over at once.
+    assert.ok(at[2] - at[0] >= 150, `progress came ${at[2] - at[0]} ms apart`);
+    assert.match(result.content.map((c) => c.text).join(''), /completed/);
+  } finally {
+    await client.close();
+  }
+});
+
+test('a sampling request from the upstream reaches the client and its answer goes back', async () => {
+  const t = await mint(['write:every', 'execute:mcp']);
+  let asked;
+  const { client } = await connect(t.token, 'every', {}, (c) => {
+    c.setRequestHandler(CreateMessageRequestSchema, async (req) => {
+      asked = req.params.messages[0].content.text;
+      return { model: 'client-side-model', role: 'assistant', content: { type: 'text', text: 'sampled through Tessera' } };
+    });
+  }, { sampling: {} });
+  try {
+    assert.ok((await client.listTools()).tools.some((x) => x.name === 'trigger-sampling-request'));
+    const result = await client.callTool({ name: 'trigger-sampling-request', arguments: { prompt: 'hello upstream', maxTokens: 5 } });
+    assert.match(asked, /hello upstream/);
+    assert.match(result.content.map((c) => c.text).join(''), /sampled through Tessera/);
+  } finally {
+    await client.close();
+  }
+});
+
+test('an elicitation request from the upstream reaches the client and its answer goes back', async () => {
+  const t = await mint(['write:every', 'execute:mcp']);
+  let message;
+  const { client } = await connect(t.token, 'every', {}, (c) => {
+    c.setRequestHandler(ElicitRequestSchema, async (req) => {
+      message = req.params.message;
+      return { action: 'accept', content: { name: 'Ada Lovelace', check: true } };
+    });
+  }, { elicitation: {} });
+  try {
+    const result = await client.callTool({ name: 'trigger-elicitation-request', arguments: {} });
+    assert.match(message, /provide inputs/);
+    assert.match(result.content.map((c) => c.text).join(''), /Ada Lovelace/);
+  } finally {
+    await client.close();
+  }
+});
+
+test('notifications the upstream sends on the session\'s GET stream reach the client', async () => {
+  const t = await mint(['write:every', 'execute:mcp']);
+  const logs = [];
+  const { client } = await connect(t.token, 'every', {}, (c) => {
+    c.setNotificationHandler(LoggingMessageNotificationSchema, (n) => { logs.push(n.params.data); });
+  });
+  try {
+    // The tool starts a per-session log feed (one message at once, then one every 5 s),
+    // sent outside any request: only the GET stream can carry it.
+    await client.callTool({ name: 'toggle-simulated-logging', arguments: {} });
+    const deadline = Date.now() + 8_000;
+    while (logs.length === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    assert.ok(logs.length > 0, 'no notifications/message arrived');
+    assert.match(logs[0], /message - SessionId /);
+    await client.callTool({ name: 'toggle-simulated-logging', arguments: {} });
+  } finally {
+    await client.close();
+  }
+});
+
+test('resources need read:every and are read through the gateway', async () => {
+  const reader = await mint(['read:every']);
+  const { client } = await connect(reader.token);
+  try {
+    const { resources } = await client.listResources();
+    assert.ok(resources.length > 0);
+    const read = await client.readResource({ uri: resources[0].uri });
+    assert.equal(read.contents[0].uri, resources[0].uri);
+  } finally {
+    await client.close();
+  }
+  const caller = await mint(['call:every/get-sum']);
+  const session = await rawSession(caller.token);
+  const res = await post(caller.token, session, { jsonrpc: '2.0', id: 9, method: 'resources/list', params: {} });
+  assert.equal(res.status, 403);
+  assert.match(res.headers.get('www-authenticate'), /scope="read:every"/);
 });
 
 test('a write tool with a read scope is 403 naming write:every', async () => {
