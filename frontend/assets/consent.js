@@ -1,5 +1,6 @@
 // The OAuth consent page (#/oauth/consent?<the /oauth/authorize query>): who is asking,
-// where it comes from, which scopes (pre-ticked, untickable), how long and how fast; then
+// where it comes from, for which server (a registered one: its description and tools with their
+// class), which scopes (requested ones pre-ticked, narrower ones offered), how long and how fast; then
 // Allow or Deny. The server re-checks the whole request on both calls and says where the
 // browser goes next (the client's redirect URI with a code, or with access_denied).
 
@@ -12,6 +13,36 @@ function authorizeQuery() {
   const hash = location.hash;
   const at = hash.indexOf('?');
   return at < 0 ? '' : hash.slice(at + 1);
+}
+
+/** A short gloss after a server scope's checkbox: which tools it lets the application call. */
+function scopeHint(scope, server) {
+  if (!server) return null;
+  const [kind, rest] = scope.split(':');
+  const text = {
+    read: 'list its tools and call the read-only ones',
+    write: 'call every tool it shows',
+    execute: 'needed to call any tool at all',
+  }[kind];
+  if (kind === 'call') return h('span', { class: 'hint' }, ` — only the tool ${rest.split('/')[1]}`);
+  return text ? h('span', { class: 'hint' }, ` — ${text}`) : null;
+}
+
+/** Which registered server the application asks for, and its tools with their access class. */
+function serverCard(server) {
+  const how = server.direct
+    ? 'This server checks Tessera tokens itself.'
+    : `Tessera serves this server at /mcp/${server.name} and checks every call.`;
+  const tools = server.tools.length
+    ? h('ul', { class: 'scope-list', id: 'consent-tools' }, server.tools.map((t) => h('li', {},
+      h('code', {}, t.name), ' ', h('span', { class: 'badge' }, t.access === 'read' ? 'read-only' : 'write'),
+      t.description ? h('span', { class: 'hint' }, ` — ${t.description}`) : null)))
+    : h('p', { class: 'hint' }, 'Tessera has not seen this server\'s tools yet.');
+  return h('section', { id: 'consent-server', 'aria-label': 'Server' },
+    h('h2', {}, `Server “${server.name}”`),
+    server.description ? h('p', {}, server.description) : null,
+    h('p', { class: 'hint' }, how),
+    tools);
 }
 
 /**
@@ -35,10 +66,13 @@ export async function viewConsent({ page, notice, field, handle }) {
   document.title = `${heading.textContent} · Tessera`;
   const L = limits();
 
-  const boxes = req.scopes.map((scope) => {
+  // The server offers the requested scopes (pre-ticked) and narrower ones (unticked): the
+  // read of a write, one tool of a server instead of all of it.
+  const requested = new Set(req.scopes);
+  const boxes = (req.offered || req.scopes).map((scope) => {
     const id = newId('scope');
-    const box = h('input', { type: 'checkbox', id, name: 'scope', value: scope, checked: true });
-    return h('li', {}, box, ' ', h('label', { for: id }, h('code', {}, scope)));
+    const box = h('input', { type: 'checkbox', id, name: 'scope', value: scope, checked: requested.has(scope) });
+    return h('li', {}, box, ' ', h('label', { for: id }, h('code', {}, scope), scopeHint(scope, req.server)));
   });
   const days = h('input', {
     name: 'expires_in_days', type: 'number', inputmode: 'numeric', required: true,
@@ -56,7 +90,8 @@ export async function viewConsent({ page, notice, field, handle }) {
       h('dt', {}, 'Application'), h('dd', { id: 'consent-client' }, req.client_name),
       h('dt', {}, 'Comes from'), h('dd', { id: 'consent-origin' }, req.client_origin),
       h('dt', {}, 'Sends you back to'), h('dd', {}, h('code', {}, req.redirect_host)),
-      h('dt', {}, 'For'), h('dd', {}, h('code', {}, req.resource))),
+      h('dt', {}, 'For'), h('dd', { id: 'consent-resource' }, h('code', {}, req.resource))),
+    req.server ? serverCard(req.server) : null,
     h('fieldset', {},
       h('legend', {}, 'It may'),
       h('p', { class: 'hint' }, 'Untick anything it should not do. It gets only what stays ticked.'),

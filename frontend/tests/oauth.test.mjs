@@ -1,12 +1,15 @@
 // The official MCP TypeScript SDK's OAuth support against Tessera's authorization server:
 // discovery → dynamic registration → authorize → consent (Chromium) → token → tools; then
-// a refresh; then the person revokes the grant in the web UI and the client is cut off.
+// a refresh; then the person revokes the grant in the web UI and the client is cut off. The
+// same client also connects to a gateway server (`/mcp/every`, in front of
+// @modelcontextprotocol/server-everything) with a grant narrowed to one tool on the consent page.
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:https';
+import { createServer as createTcpServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
@@ -22,6 +25,31 @@ let browser;
 let certDir;
 let docServer;
 let docUrl;
+let everything;
+
+const EVERYTHING = path.join(ROOT, 'frontend/node_modules/@modelcontextprotocol/server-everything/dist/index.js');
+const PRELOAD = path.join(ROOT, 'frontend/tests/loopback-preload.cjs');
+
+/** server-everything in Streamable HTTP mode on a free loopback port; resolves to its URL. */
+async function startEverything() {
+  const port = await new Promise((resolve, reject) => {
+    const srv = createTcpServer();
+    srv.on('error', reject);
+    srv.listen(0, '127.0.0.1', () => { const { port: p } = srv.address(); srv.close(() => resolve(p)); });
+  });
+  everything = spawn(process.execPath, [EVERYTHING, 'streamableHttp'], {
+    env: { ...process.env, PORT: String(port), NODE_OPTIONS: `--require ${PRELOAD}` },
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  let log = '';
+  everything.stderr.on('data', (d) => { log = (log + d).slice(-5000); });
+  const deadline = Date.now() + 20_000;
+  while (!log.includes('listening')) {
+    if (Date.now() > deadline || everything.exitCode !== null) throw new Error(`server-everything did not start:\n${log}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return `http://127.0.0.1:${port}/mcp`;
+}
 
 /** A throwaway CA and a 127.0.0.1 certificate it signed (openssl), for the metadata document. */
 function makeCerts(dir) {
@@ -56,13 +84,20 @@ before(async () => {
   docUrl = `https://127.0.0.1:${docServer.address().port}/client.json`;
   process.env.TESSERA_OAUTH_ALLOW_LOCAL_CLIENTS = '1';
   process.env.TESSERA_OAUTH_EXTRA_CA_FILE = path.join(certDir, 'ca.pem');
-  server = await startTessera();
+  const [everythingUrl] = await Promise.all([startEverything(), (async () => { server = await startTessera(); })()]);
   browser = await launchBrowser();
+  // A gateway server whose `echo` the admin marked read-only, so `read:every` covers it.
+  for (const args of [['server', 'add', 'every', '--url', everythingUrl, '--description', 'Everything test server'],
+    ['server', 'tool', 'every', 'echo', '--access', 'read']]) {
+    const out = server.cli(args);
+    assert.equal(out.status, 0, out.stderr);
+  }
 });
 
 after(async () => {
   await browser?.close();
   await server?.stop();
+  everything?.kill('SIGTERM');
   docServer?.close();
   if (certDir) rmSync(certDir, { recursive: true, force: true });
 });
@@ -101,8 +136,8 @@ class MemoryProvider {
   }
 }
 
-function connect(provider) {
-  const transport = new StreamableHTTPClientTransport(new URL(`${server.url}/mcp`), { authProvider: provider });
+function connect(provider, endpoint = '/mcp') {
+  const transport = new StreamableHTTPClientTransport(new URL(`${server.url}${endpoint}`), { authProvider: provider });
   const client = new Client({ name: 'tessera-oauth-test', version: '0.0.0' });
   return { client, transport };
 }
@@ -185,6 +220,60 @@ test('the TypeScript SDK connects with OAuth, refreshes, and is cut off when the
     await fourth.client.listTools();
   });
   await fourth.client.close().catch(() => {});
+});
+
+test('the TypeScript SDK connects with OAuth to a gateway server, narrowed to one tool on the consent page', async () => {
+  const email = server.addUser(uniqueEmail('oauth-gw'));
+  const provider = new MemoryProvider();
+  const resource = `${server.url}/mcp/every`;
+
+  // The 401 of /mcp/every points at that server's own metadata, which names Tessera.
+  const first = connect(provider, '/mcp/every');
+  await assert.rejects(first.client.connect(first.transport), UnauthorizedError);
+  assert.equal(provider.authorizationUrl.searchParams.get('resource'), resource);
+
+  const { page, context } = await openPage(browser, server);
+  const callback = new Promise((resolve) => {
+    page.route(`${REDIRECT}**`, (route) => {
+      resolve(route.request().url());
+      route.fulfill({ status: 200, contentType: 'text/plain', body: 'done' });
+    });
+  });
+  await page.goto(provider.authorizationUrl.href);
+  await page.getByLabel('Email').fill(email);
+  await page.getByLabel('Password').fill(PASSWORD);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await page.getByRole('heading', { level: 2, name: 'Server “every”' }).waitFor();
+  assert.match(await page.locator('#consent-server').textContent(), /Everything test server/);
+  assert.match(await page.locator('#consent-tools').textContent(), /echo\s*read-only/);
+  assert.ok(await page.locator('input[name=scope][value="read:every"]').isChecked());
+  assert.equal(await page.locator('input[name=scope][value="read:tasks"]').count(), 0);
+  // Narrowed from the whole server to its one tool.
+  await page.locator('input[name=scope][value="read:every"]').uncheck();
+  await page.locator('input[name=scope][value="call:every/echo"]').check();
+  await screenshot(page, 'oauth-consent-gateway');
+  await page.getByRole('button', { name: 'Allow' }).click();
+  const back = new URL(await callback);
+  await context.close();
+  await first.transport.finishAuth(back.searchParams.get('code'));
+  assert.deepEqual(provider.saved.tokens.scope.split(' ').sort(), ['call:every/echo', 'execute:mcp']);
+
+  const second = connect(provider, '/mcp/every');
+  await second.client.connect(second.transport);
+  const { tools } = await second.client.listTools();
+  assert.deepEqual(tools.map((t) => t.name), ['echo']);
+  const echoed = await second.client.callTool({ name: 'echo', arguments: { message: 'through the gateway' } });
+  assert.match(textOf(echoed), /through the gateway/);
+  await second.client.close();
+
+  // Bound to /mcp/every: Tessera's own /mcp refuses it.
+  const own = await fetch(`${server.url}/mcp`, {
+    method: 'POST',
+    headers: { Authorization: `Bearer ${provider.saved.tokens.access_token}`, 'Content-Type': 'application/json',
+      Accept: 'application/json, text/event-stream' },
+    body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'ping' }),
+  });
+  assert.equal(own.status, 401);
 });
 
 /** The same client, identified by its metadata document instead of registering. */

@@ -27,7 +27,7 @@ pub struct ConsentDecision {
     pub request: String,
     /// Allow (true) or Deny (false).
     pub approve: bool,
-    /// Scopes left ticked (a subset of the requested ones; never `mcp:admin`).
+    /// Scopes left ticked (a subset of the offered ones; never `mcp:admin`).
     #[serde(default)]
     pub scopes: Vec<String>,
     /// Grant lifetime in days, 1-365 (default 30).
@@ -59,8 +59,37 @@ pub struct ConsentView {
     pub redirect_host: String,
     /// Requested scopes, to show pre-ticked.
     pub scopes: Vec<String>,
-    /// The resource the grant is for.
+    /// Scopes the person may choose from: the requested ones, the `read:X` of each `write:X`,
+    /// and `call:S/TOOL` for each tool of server `S` the request covers.
+    pub offered: Vec<String>,
+    /// The resource the grant is for (RFC 8707): the access tokens' `aud`.
     pub resource: String,
+    /// The registered server that resource belongs to; absent for Tessera's own `/mcp`.
+    pub server: Option<ConsentServer>,
+}
+
+/// A registered server a client asks access to.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ConsentServer {
+    /// Its name (the `S` of `read:S`, `write:S`, `call:S/TOOL`).
+    pub name: String,
+    /// The admin's description.
+    pub description: Option<String>,
+    /// Whether it checks tokens itself (a direct server) instead of being served at `/mcp/S`.
+    pub direct: bool,
+    /// Its known tools, hidden ones left out.
+    pub tools: Vec<ConsentTool>,
+}
+
+/// A tool of a registered server.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ConsentTool {
+    /// Tool name.
+    pub name: String,
+    /// Its description upstream.
+    pub description: Option<String>,
+    /// `read` (callable with `read:S`) or `write` (needs `write:S` or `call:S/TOOL`).
+    pub access: String,
 }
 
 impl From<AuthorizeRequest> for ConsentView {
@@ -73,7 +102,18 @@ impl From<AuthorizeRequest> for ConsentView {
             client_origin: r.client_origin,
             redirect_host: r.redirect_host,
             scopes: r.scopes,
+            offered: r.offered,
             resource: r.resource,
+            server: r.server.map(|s| ConsentServer {
+                name: s.name,
+                description: s.description,
+                direct: s.direct,
+                tools: s
+                    .tools
+                    .into_iter()
+                    .map(|t| ConsentTool { name: t.name, description: t.description, access: t.access.to_owned() })
+                    .collect(),
+            }),
         }
     }
 }

@@ -147,6 +147,15 @@ impl ServerScope {
     }
 }
 
+/// What a client is offered for server `S` when it names no scope, and what a 401 at `/mcp/S`
+/// asks for: enough to list and call its read-class tools. Through the gateway that is
+/// `read:S execute:mcp` (every `tools/call` needs `execute:mcp`, as on the built-in server); a
+/// direct server checks `read:S` itself and never sees `execute:mcp`, so it gets `read:S` only.
+pub fn default_server_scopes(server: &ServerName, direct: bool) -> Vec<String> {
+    let read = format!("read:{server}");
+    if direct { vec![read] } else { vec![read, "execute:mcp".to_owned()] }
+}
+
 /// The scopes a grant may name: the built-in catalog, `mcp:admin`, and the scopes of the
 /// servers registered now. Built by the caller from the registry; nothing here reads it.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -287,6 +296,12 @@ mod tests {
     #[test]
     fn the_builtin_catalog_refuses_every_server_scope() {
         assert!(matches!(Catalog::builtin().grant(["read:github"]), Err(ScopeError::Unknown { .. })));
+    }
+
+    #[test]
+    fn a_gateway_server_defaults_to_read_and_execute_a_direct_one_to_read() {
+        assert_eq!(default_server_scopes(&name("github"), false), ["read:github", "execute:mcp"]);
+        assert_eq!(default_server_scopes(&name("github"), true), ["read:github"]);
     }
 
     #[test]

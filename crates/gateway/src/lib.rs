@@ -20,6 +20,7 @@ use actix_web::{HttpResponse, guard, web};
 use serde_json::json;
 use tessera_auth::{Metering, Validator};
 use tessera_core::catalog::{RESERVED_SERVER_NAMES, ServerName};
+use tessera_core::upstream::ToolAccess;
 use tessera_tokens::{ServerError, ServerService};
 
 pub use filter::{Classes, Refusal, authorize, filter_tools};
@@ -38,6 +39,9 @@ pub struct GatewayConfig {
     pub upstream_timeout: Duration,
     /// Proxies whose `X-Forwarded-For` is believed (usage's `last_used_from`).
     pub trusted_proxies: tessera_auth::TrustedProxies,
+    /// Whether Tessera's OAuth authorization server is on, so each server's RFC 9728
+    /// metadata names it in `authorization_servers`.
+    pub authorization_server: bool,
 }
 
 impl GatewayConfig {
@@ -48,6 +52,7 @@ impl GatewayConfig {
             allowed_origins: Vec::new(),
             upstream_timeout: Duration::from_secs(60),
             trusted_proxies: tessera_auth::TrustedProxies::default(),
+            authorization_server: true,
         }
     }
 
@@ -137,25 +142,37 @@ pub fn configure(state: GatewayState) -> impl FnOnce(&mut web::ServiceConfig) {
     }
 }
 
-/// RFC 9728 metadata of one gateway server, with its own scopes.
+/// RFC 9728 metadata of one gateway server, with its own scopes: `read:S`, `write:S`,
+/// `execute:mcp` and `call:S/TOOL` for each of its known, visible tools.
 async fn protected_resource(state: web::Data<GatewayState>, name: web::Path<String>) -> HttpResponse {
     let Ok(server) = ServerName::parse(&name) else { return not_found() };
-    match state.inner.servers.get(server.as_str()).await {
-        Ok(record) if record.direct => not_found(),
-        Ok(record) => {
-            let config = &state.inner.config;
-            let s = record.name;
-            HttpResponse::Ok().insert_header((header::CACHE_CONTROL, "public, max-age=60")).json(json!({
-                "resource": config.resource(&s),
-                "authorization_servers": [config.public_url],
-                "scopes_supported": [format!("read:{s}"), format!("write:{s}"), "execute:mcp"],
-                "bearer_methods_supported": ["header"],
-                "resource_name": record.description.unwrap_or_else(|| format!("{s} (through Tessera)")),
-            }))
-        }
-        Err(ServerError::NotFound) => not_found(),
-        Err(e) => unavailable(&e),
+    let servers = &state.inner.servers;
+    let record = match servers.get(server.as_str()).await {
+        Ok(record) if record.direct => return not_found(),
+        Ok(record) => record,
+        Err(ServerError::NotFound) => return not_found(),
+        Err(e) => return unavailable(&e),
+    };
+    let tools = match servers.tools(&record).await {
+        Ok(tools) => tools,
+        Err(e) => return unavailable(&e),
+    };
+    let config = &state.inner.config;
+    let s = record.name;
+    let mut scopes = vec![format!("read:{s}"), format!("write:{s}"), filter::EXECUTE.to_owned()];
+    scopes
+        .extend(tools.iter().filter(|t| t.access != ToolAccess::Hidden).map(|t| format!("call:{s}/{}", t.record.name)));
+    let mut doc = json!({
+        "resource": config.resource(&s),
+        "scopes_supported": scopes,
+        "bearer_methods_supported": ["header"],
+        "resource_name": record.description.unwrap_or_else(|| format!("{s} (through Tessera)")),
+    });
+    // With the authorization server off, naming one would start flows that go nowhere.
+    if config.authorization_server {
+        doc["authorization_servers"] = json!([config.public_url]);
     }
+    HttpResponse::Ok().insert_header((header::CACHE_CONTROL, "public, max-age=60")).json(doc)
 }
 
 pub(crate) fn not_found() -> HttpResponse {

@@ -12,7 +12,7 @@ use chrono::Utc;
 use futures_util::StreamExt;
 use serde_json::{Value, json};
 use tessera_auth::{AuthError, Decision, Outcome, bearer_token};
-use tessera_core::catalog::ServerName;
+use tessera_core::catalog::{ServerName, default_server_scopes};
 use tessera_core::validate::Principal;
 use tessera_mcp::McpDenial;
 use tessera_store::{DiscoveredTool, ServerRecord};
@@ -56,9 +56,10 @@ pub(crate) async fn handle(
         Err(e) => return unavailable(&e),
     };
     let metadata = inner.config.metadata_url(&server.name);
-    // No `scope=` in its challenges yet: the authorization server issues grants for the
-    // built-in resource only, so naming a server scope would send OAuth clients nowhere.
-    let deny = |d: McpDenial| d.response(&metadata, "");
+    // A 401 names what an OAuth client should ask for here (the server's default scopes, as
+    // the authorization server offers them); a 403 names what the request lacked.
+    let wanted = default_server_scopes(&server_name, false).join(" ");
+    let deny = |d: McpDenial| d.response(&metadata, &wanted);
 
     if let Some(origin) = req.headers().get(header::ORIGIN)
         && !origin.to_str().is_ok_and(|o| inner.config.origin_allowed(o))

@@ -14,5 +14,6 @@ mod service;
 
 pub use rules::OAuthError;
 pub use service::{
-    AuthorizeFailure, AuthorizeParams, AuthorizeRequest, Consent, OAuthConfig, OAuthService, TokenForm, TokenResponse,
+    AuthorizeFailure, AuthorizeParams, AuthorizeRequest, Consent, OAuthConfig, OAuthService, ServerInfo, TokenForm,
+    TokenResponse, ToolInfo,
 };

@@ -4,8 +4,10 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, Duration, Utc};
 use sha2::{Digest, Sha256};
+use tessera_core::catalog::{Catalog, ServerName, ServerScope, ToolName, default_server_scopes};
 use tessera_core::codec::constant_time_eq;
 use tessera_core::scope::{ADMIN, CATALOG, DERIVED, ScopeSet};
+use tessera_core::upstream::{ToolAccess, tool_permission};
 use url::{Host, Url};
 
 /// An authorization code lives this long (OAuth 2.1 recommends at most a minute).
@@ -197,41 +199,146 @@ pub fn redirect_uri_matches(registered: &[String], requested: &str) -> bool {
     })
 }
 
-/// The RFC 8707 resource of a request: one this server protects, or the default when none
-/// is named. A trailing slash is tolerated (clients differ on it).
-pub fn resolve_resource(requested: Option<&str>, known: &[String]) -> Result<String, OAuthError> {
-    let Some(requested) = requested else {
-        return known.first().cloned().ok_or(OAuthError::InvalidTarget);
-    };
-    let trimmed = requested.strip_suffix('/').unwrap_or(requested);
-    known.iter().find(|k| k.as_str() == requested || k.as_str() == trimmed).cloned().ok_or(OAuthError::InvalidTarget)
+/// A registered server a grant may be for: a gateway server (resource `{public}/mcp/S`) or a
+/// direct one (resource: its own URL).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServerTarget {
+    /// Its name, the `S` of its scopes.
+    pub name: ServerName,
+    /// Its RFC 8707 resource: the access tokens' `aud`.
+    pub resource: String,
+    /// Checks tokens itself (introspection), so `execute:mcp` means nothing to it.
+    pub direct: bool,
 }
 
-/// The scopes a client asks for: catalog scopes; derived ones (`mcp:read`, ...) say nothing
-/// a grant could carry and `mcp:admin` is never grantable over OAuth, so both are dropped;
-/// nothing left (or no `scope`) means [`DEFAULT_SCOPES`]. Unknown words are an error.
-pub fn requested_scopes(scope: Option<&str>) -> Result<ScopeSet, OAuthError> {
+/// What a grant is for (RFC 8707): Tessera's own MCP server, or one registered server.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Target {
+    /// The built-in `/mcp` (its resource URL).
+    Builtin(String),
+    /// A registered server, as the registry holds it at request time.
+    Server(ServerTarget),
+}
+
+impl Target {
+    /// The resource URL: the access tokens' `aud`.
+    pub fn resource(&self) -> &str {
+        match self {
+            Self::Builtin(resource) => resource,
+            Self::Server(server) => &server.resource,
+        }
+    }
+
+    /// The catalog the grant's scopes are checked against: the built-in scopes, or that one
+    /// server's (nothing of another resource is ever grantable for this one).
+    pub fn catalog(&self) -> Catalog {
+        match self {
+            Self::Builtin(_) => Catalog::builtin(),
+            Self::Server(server) => Catalog::with_servers([server.name.clone()]),
+        }
+    }
+
+    /// Whether a grant for this target may carry `word` (a known, non-derived, non-admin scope).
+    fn carries(&self, word: &str) -> bool {
+        match (self, ServerScope::parse(word)) {
+            (Self::Builtin(_), None) => CATALOG.contains(&word),
+            (Self::Server(s), None) => !s.direct && word == EXECUTE_MCP,
+            (Self::Builtin(_), Some(_)) => false,
+            (Self::Server(s), Some(scope)) => scope.server == s.name,
+        }
+    }
+}
+
+/// The scope every `tools/call` needs besides the tool's own (built-in and gateway alike).
+const EXECUTE_MCP: &str = "execute:mcp";
+
+fn same_resource(a: &str, b: &str) -> bool {
+    a.strip_suffix('/').unwrap_or(a) == b.strip_suffix('/').unwrap_or(b)
+}
+
+/// The RFC 8707 resource of a request: the built-in MCP resource (the default when none is
+/// named) or a registered server's, looked up in `servers` as registered now; anything else
+/// (a removed server included) is `invalid_target`. A trailing slash is tolerated (clients
+/// differ on it).
+pub fn resolve_target(
+    requested: Option<&str>,
+    builtin: &[String],
+    servers: &[ServerTarget],
+) -> Result<Target, OAuthError> {
+    let Some(requested) = requested else {
+        return builtin.first().cloned().map(Target::Builtin).ok_or(OAuthError::InvalidTarget);
+    };
+    if let Some(own) = builtin.iter().find(|k| same_resource(k, requested)) {
+        return Ok(Target::Builtin(own.clone()));
+    }
+    servers
+        .iter()
+        .find(|s| same_resource(&s.resource, requested))
+        .cloned()
+        .map(Target::Server)
+        .ok_or(OAuthError::InvalidTarget)
+}
+
+/// The scopes a client asks for `target`. Derived scopes (`mcp:read`, ...) say nothing a grant
+/// could carry and `mcp:admin` is never grantable over OAuth; scopes of another resource (a
+/// built-in scope for a server, another server's scope, `execute:mcp` for a direct server)
+/// could do nothing with this grant's `aud`. All of these are dropped: RFC 6749 §3.3 lets the
+/// server issue a narrower scope, and the token response's `scope` says what was granted.
+/// Nothing left (or no `scope`) means the target's default: [`DEFAULT_SCOPES`] for the
+/// built-in server, [`default_server_scopes`] for a registered one. Words that are no scope
+/// at all are `invalid_scope`.
+pub fn requested_scopes(scope: Option<&str>, target: &Target) -> Result<ScopeSet, OAuthError> {
     let mut kept = Vec::new();
     let mut unknown = Vec::new();
     for word in scope.unwrap_or_default().split_whitespace() {
-        if CATALOG.contains(&word) {
-            kept.push(word);
-        } else if !(DERIVED.contains(&word) || word == ADMIN) {
+        let known = CATALOG.contains(&word) || DERIVED.contains(&word) || word == ADMIN;
+        if target.carries(word) {
+            kept.push(word.to_owned());
+        } else if !(known || ServerScope::parse(word).is_some()) {
             unknown.push(word);
         }
     }
     if !unknown.is_empty() {
         return Err(OAuthError::InvalidScope(format!("unknown scope(s): {}", unknown.join(" "))));
     }
-    let words = if kept.is_empty() { DEFAULT_SCOPES.to_vec() } else { kept };
-    ScopeSet::from_grant(words).map_err(|e| OAuthError::InvalidScope(e.to_string()))
+    if kept.is_empty() {
+        kept = match target {
+            Target::Builtin(_) => DEFAULT_SCOPES.iter().map(|s| (*s).to_owned()).collect(),
+            Target::Server(s) => default_server_scopes(&s.name, s.direct),
+        };
+    }
+    target.catalog().grant(kept).map_err(|e| OAuthError::InvalidScope(e.to_string()))
 }
 
-/// What the user approved: a non-empty subset of what was requested (never `mcp:admin`).
-pub fn approved_scopes(requested: &ScopeSet, approved: &[String]) -> Result<ScopeSet, OAuthError> {
-    let set = ScopeSet::from_grant(approved).map_err(|e| bad(e.to_string()))?;
-    if set.has_admin() || !set.is_subset(requested) {
-        return Err(bad("approved scopes must be among the requested ones"));
+/// What the consent page offers: the requested scopes, the `read:X` each `write:X` implies,
+/// and for a server, `call:S/TOOL` for each visible tool the request already covers
+/// (`write:S`: every one; `read:S`: the read-class ones), so the person can narrow a
+/// server-wide request down to single tools. Hidden tools are never offered.
+pub fn offered_scopes(requested: &ScopeSet, target: &Target, tools: &[(ToolName, ToolAccess)]) -> ScopeSet {
+    let mut words: Vec<String> = requested.to_vec();
+    for scope in requested.iter() {
+        if let Some(resource) = scope.as_str().strip_prefix("write:") {
+            words.push(format!("read:{resource}"));
+        }
+    }
+    if let Target::Server(server) = target {
+        let effective = requested.expand();
+        for (tool, access) in tools {
+            if tool_permission(&effective, &server.name, tool.as_str(), *access).is_ok() {
+                words.push(format!("call:{}/{tool}", server.name));
+            }
+        }
+    }
+    // Every word is of the target's catalog, so this only fails on an empty request, which
+    // `requested_scopes` never returns.
+    target.catalog().grant(&words).unwrap_or_else(|_| requested.clone())
+}
+
+/// What the person approved: a non-empty subset of what was offered (never `mcp:admin`).
+pub fn approved_scopes(offered: &ScopeSet, approved: &[String], target: &Target) -> Result<ScopeSet, OAuthError> {
+    let set = target.catalog().grant(approved).map_err(|e| bad(e.to_string()))?;
+    if set.has_admin() || !set.is_subset(offered) {
+        return Err(bad("approved scopes must be among the offered ones"));
     }
     Ok(set)
 }
@@ -472,30 +579,102 @@ mod tests {
         assert!(check_redirect_uri("javascript:alert(1)").is_err());
     }
 
+    fn builtin() -> Target {
+        Target::Builtin("http://t.test/mcp".to_owned())
+    }
+
+    fn server(name: &str, direct: bool) -> ServerTarget {
+        let resource = if direct { format!("https://{name}.example/mcp") } else { format!("http://t.test/mcp/{name}") };
+        ServerTarget { name: ServerName::parse(name).unwrap(), resource, direct }
+    }
+
+    fn tool(name: &str, access: ToolAccess) -> (ToolName, ToolAccess) {
+        (ToolName::parse(name).unwrap(), access)
+    }
+
     #[test]
     fn resource_defaults_and_unknown_is_invalid_target() {
         let known = vec!["http://t.test/mcp".to_owned()];
-        assert_eq!(resolve_resource(None, &known).unwrap(), "http://t.test/mcp");
-        assert_eq!(resolve_resource(Some("http://t.test/mcp/"), &known).unwrap(), "http://t.test/mcp");
-        assert_eq!(resolve_resource(Some("http://evil.test/mcp"), &known), Err(OAuthError::InvalidTarget));
+        assert_eq!(resolve_target(None, &known, &[]).unwrap(), builtin());
+        assert_eq!(resolve_target(Some("http://t.test/mcp/"), &known, &[]).unwrap(), builtin());
+        assert_eq!(resolve_target(Some("http://evil.test/mcp"), &known, &[]), Err(OAuthError::InvalidTarget));
+    }
+
+    #[test]
+    fn a_registered_gateway_or_direct_servers_resource_is_a_target() {
+        let known = vec!["http://t.test/mcp".to_owned()];
+        let servers = [server("gh", false), server("notes", true)];
+        assert_eq!(
+            resolve_target(Some("http://t.test/mcp/gh"), &known, &servers).unwrap(),
+            Target::Server(servers[0].clone())
+        );
+        assert_eq!(
+            resolve_target(Some("https://notes.example/mcp/"), &known, &servers).unwrap(),
+            Target::Server(servers[1].clone())
+        );
+        assert_eq!(resolve_target(Some("http://t.test/mcp/gone"), &known, &servers), Err(OAuthError::InvalidTarget));
     }
 
     #[test]
     fn admin_and_derived_scopes_are_dropped_unknown_refused() {
-        let s = requested_scopes(Some("read:tasks mcp:admin mcp:read")).unwrap();
+        let s = requested_scopes(Some("read:tasks mcp:admin mcp:read"), &builtin()).unwrap();
         assert_eq!(s.to_vec(), vec!["read:tasks"]);
-        assert_eq!(requested_scopes(None).unwrap().len(), DEFAULT_SCOPES.len());
-        assert_eq!(requested_scopes(Some("mcp:admin")).unwrap().len(), DEFAULT_SCOPES.len());
-        assert_eq!(requested_scopes(Some("root")).unwrap_err().code(), "invalid_scope");
+        assert_eq!(requested_scopes(None, &builtin()).unwrap().len(), DEFAULT_SCOPES.len());
+        assert_eq!(requested_scopes(Some("mcp:admin"), &builtin()).unwrap().len(), DEFAULT_SCOPES.len());
+        assert_eq!(requested_scopes(Some("root"), &builtin()).unwrap_err().code(), "invalid_scope");
     }
 
     #[test]
-    fn approval_is_a_subset_without_admin() {
-        let req = requested_scopes(Some("read:tasks write:tasks")).unwrap();
-        assert!(approved_scopes(&req, &["read:tasks".to_owned()]).is_ok());
-        assert!(approved_scopes(&req, &["read:agents".to_owned()]).is_err());
-        assert!(approved_scopes(&req, &["mcp:admin".to_owned()]).is_err());
-        assert!(approved_scopes(&req, &[]).is_err());
+    fn scopes_of_another_resource_are_dropped() {
+        let gh = Target::Server(server("gh", false));
+        let s = requested_scopes(Some("read:tasks write:gh read:other call:gh/x execute:mcp"), &gh).unwrap();
+        assert_eq!(s.to_vec(), ["call:gh/x", "execute:mcp", "write:gh"]);
+        let s = requested_scopes(Some("read:tasks read:gh"), &builtin()).unwrap();
+        assert_eq!(s.to_vec(), ["read:tasks"]);
+        let notes = Target::Server(server("notes", true));
+        assert_eq!(requested_scopes(Some("write:notes execute:mcp"), &notes).unwrap().to_vec(), ["write:notes"]);
+    }
+
+    #[test]
+    fn a_server_without_a_requested_scope_gets_its_default() {
+        let gh = Target::Server(server("gh", false));
+        assert_eq!(requested_scopes(None, &gh).unwrap().to_vec(), ["execute:mcp", "read:gh"]);
+        assert_eq!(requested_scopes(Some("read:tasks mcp:access"), &gh).unwrap().to_vec(), ["execute:mcp", "read:gh"]);
+        let notes = Target::Server(server("notes", true));
+        assert_eq!(requested_scopes(None, &notes).unwrap().to_vec(), ["read:notes"]);
+    }
+
+    #[test]
+    fn the_offer_adds_implied_reads_and_the_tools_the_request_covers() {
+        let gh = Target::Server(server("gh", false));
+        let tools =
+            [tool("list", ToolAccess::Read), tool("delete", ToolAccess::Write), tool("secret", ToolAccess::Hidden)];
+        let read = requested_scopes(Some("read:gh execute:mcp"), &gh).unwrap();
+        assert_eq!(offered_scopes(&read, &gh, &tools).to_vec(), ["call:gh/list", "execute:mcp", "read:gh"]);
+        let write = requested_scopes(Some("write:gh"), &gh).unwrap();
+        assert_eq!(
+            offered_scopes(&write, &gh, &tools).to_vec(),
+            ["call:gh/delete", "call:gh/list", "read:gh", "write:gh"]
+        );
+        let tasks = requested_scopes(Some("write:tasks"), &builtin()).unwrap();
+        assert_eq!(offered_scopes(&tasks, &builtin(), &[]).to_vec(), ["read:tasks", "write:tasks"]);
+    }
+
+    #[test]
+    fn approval_is_a_subset_of_the_offer_without_admin() {
+        let req = requested_scopes(Some("read:tasks write:tasks"), &builtin()).unwrap();
+        let offer = offered_scopes(&req, &builtin(), &[]);
+        assert!(approved_scopes(&offer, &["read:tasks".to_owned()], &builtin()).is_ok());
+        assert!(approved_scopes(&offer, &["read:agents".to_owned()], &builtin()).is_err());
+        assert!(approved_scopes(&offer, &["mcp:admin".to_owned()], &builtin()).is_err());
+        assert!(approved_scopes(&offer, &[], &builtin()).is_err());
+        let gh = Target::Server(server("gh", false));
+        let req = requested_scopes(Some("write:gh execute:mcp"), &gh).unwrap();
+        let offer = offered_scopes(&req, &gh, &[tool("delete", ToolAccess::Write)]);
+        let narrowed = approved_scopes(&offer, &["call:gh/delete".to_owned(), "execute:mcp".to_owned()], &gh);
+        assert_eq!(narrowed.unwrap().to_vec(), ["call:gh/delete", "execute:mcp"]);
+        assert!(approved_scopes(&offer, &["call:gh/other".to_owned()], &gh).is_err());
+        assert!(approved_scopes(&offer, &["read:tasks".to_owned()], &gh).is_err());
     }
 
     #[test]

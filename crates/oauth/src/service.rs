@@ -6,16 +6,19 @@ use chrono::{DateTime, Duration, Utc};
 use rand::RngCore;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
+use tessera_core::catalog::{ServerName, ToolName};
 use tessera_core::lifecycle::Requester;
-use tessera_core::scope::ScopeSet;
+use tessera_core::upstream::ToolAccess;
 use tessera_core::values::{Lifetime, RateLimit, TokenName};
-use tessera_store::{Actor, AuditAction, ClientKind, NewCode, OAuthClient, Store, StoreError, TokenRecord};
+use tessera_store::{
+    Actor, AuditAction, ClientKind, NewCode, OAuthClient, ServerRecord, Store, StoreError, TokenRecord,
+};
 use tessera_tokens::{GrantInput, TokenError, TokenService};
 use url::Url;
 use uuid::Uuid;
 
 use crate::cimd::CimdFetcher;
-use crate::rules::{self, ClientMetadata, CodeFacts, Exchange, OAuthError};
+use crate::rules::{self, ClientMetadata, CodeFacts, Exchange, OAuthError, ServerTarget, Target};
 
 /// How the authorization server is deployed.
 #[derive(Debug, Clone)]
@@ -74,11 +77,43 @@ pub struct AuthorizeRequest {
     pub state: Option<String>,
     /// Scopes asked for (pre-ticked; never `mcp:admin`).
     pub scopes: Vec<String>,
+    /// Scopes the person may choose from: the requested ones and narrower ones
+    /// ([`rules::offered_scopes`]).
+    pub offered: Vec<String>,
     /// The resource the grant is for.
     pub resource: String,
+    /// The registered server that resource belongs to (`None`: the built-in `/mcp`).
+    pub server: Option<ServerInfo>,
+    /// What the grant is for, as resolved against the registry.
+    #[serde(skip)]
+    pub target: Target,
     /// PKCE challenge.
     #[serde(skip)]
     pub code_challenge: String,
+}
+
+/// A registered server as the consent page shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct ServerInfo {
+    /// Its name (the `S` of its scopes).
+    pub name: String,
+    /// The admin's description.
+    pub description: Option<String>,
+    /// Whether it checks tokens itself (else the gateway serves it at `/mcp/S`).
+    pub direct: bool,
+    /// Its known tools (hidden ones left out), by name.
+    pub tools: Vec<ToolInfo>,
+}
+
+/// A tool of a registered server and its access class.
+#[derive(Debug, Clone, Serialize)]
+pub struct ToolInfo {
+    /// Tool name.
+    pub name: String,
+    /// Its description upstream.
+    pub description: Option<String>,
+    /// `read` or `write`.
+    pub access: &'static str,
 }
 
 /// Why an authorization request cannot go on.
@@ -228,6 +263,44 @@ impl OAuthService {
         Ok(Some(client))
     }
 
+    /// What `resource` names: the built-in MCP resource (also when absent, without a query),
+    /// else a server registered right now (its row comes along for the consent page).
+    async fn target(&self, resource: Option<&str>) -> Result<(Target, Option<ServerRecord>), OAuthError> {
+        if let Ok(builtin) = rules::resolve_target(resource, &self.config.resources, &[]) {
+            return Ok((builtin, None));
+        }
+        let base = self.config.resources.first().map(|r| r.trim_end_matches('/')).unwrap_or_default();
+        let records = self.store.list_servers().await.map_err(store_err)?;
+        let servers: Vec<ServerTarget> = records
+            .iter()
+            .filter_map(|r| {
+                let name = ServerName::parse(&r.name).ok()?;
+                let resource = if r.direct { r.url.clone() } else { format!("{base}/{name}") };
+                Some(ServerTarget { name, resource, direct: r.direct })
+            })
+            .collect();
+        let target = rules::resolve_target(resource, &self.config.resources, &servers)?;
+        let record = match &target {
+            Target::Server(s) => records.into_iter().find(|r| r.name == s.name.as_str()),
+            Target::Builtin(_) => None,
+        };
+        Ok((target, record))
+    }
+
+    /// A server's known tools with their class in force; hidden ones are left out.
+    async fn tools(&self, server: &ServerRecord) -> Result<Vec<(ToolName, ToolAccess, Option<String>)>, OAuthError> {
+        let rows = self.store.server_tools(server.id).await.map_err(store_err)?;
+        Ok(rows
+            .into_iter()
+            .filter_map(|row| {
+                let overridden = row.access.as_deref().and_then(|a| ToolAccess::parse(a).ok());
+                let access = ToolAccess::effective(overridden, row.read_only_hint);
+                let name = ToolName::parse(&row.name).ok()?;
+                (access != ToolAccess::Hidden).then_some((name, access, row.description))
+            })
+            .collect())
+    }
+
     /// Deployment settings.
     pub fn config(&self) -> &OAuthConfig {
         &self.config
@@ -262,8 +335,23 @@ impl OAuthService {
         }
         let code_challenge = rules::check_challenge(p.code_challenge.as_deref(), p.code_challenge_method.as_deref())
             .map_err(to_client)?;
-        let resource = rules::resolve_resource(p.resource.as_deref(), &self.config.resources).map_err(to_client)?;
-        let scopes = rules::requested_scopes(p.scope.as_deref()).map_err(to_client)?;
+        let (target, record) = self.target(p.resource.as_deref()).await.map_err(to_client)?;
+        let scopes = rules::requested_scopes(p.scope.as_deref(), &target).map_err(to_client)?;
+        let tools = match &record {
+            Some(server) => self.tools(server).await.map_err(to_client)?,
+            None => Vec::new(),
+        };
+        let classes: Vec<(ToolName, ToolAccess)> = tools.iter().map(|(n, a, _)| (n.clone(), *a)).collect();
+        let offered = rules::offered_scopes(&scopes, &target, &classes);
+        let server = record.map(|r| ServerInfo {
+            name: r.name,
+            description: r.description,
+            direct: r.direct,
+            tools: tools
+                .into_iter()
+                .map(|(name, access, description)| ToolInfo { name: name.into(), description, access: access.as_str() })
+                .collect(),
+        });
         let kind = if client.kind == "metadata_document" { ClientKind::MetadataDocument } else { ClientKind::Dynamic };
         let client_origin = match kind {
             ClientKind::MetadataDocument => host_of(&client.id),
@@ -278,7 +366,10 @@ impl OAuthService {
             redirect_uri,
             state,
             scopes: scopes.to_vec(),
-            resource,
+            offered: offered.to_vec(),
+            resource: target.resource().to_owned(),
+            server,
+            target,
             code_challenge,
         })
     }
@@ -315,8 +406,8 @@ impl OAuthService {
         consent: &Consent,
         now: DateTime<Utc>,
     ) -> Result<String, OAuthError> {
-        let requested = ScopeSet::from_grant(&req.scopes).map_err(|e| OAuthError::InvalidScope(e.to_string()))?;
-        let scopes = rules::approved_scopes(&requested, &consent.scopes)?;
+        let offered = req.target.catalog().grant(&req.offered).map_err(|e| OAuthError::InvalidScope(e.to_string()))?;
+        let scopes = rules::approved_scopes(&offered, &consent.scopes, &req.target)?;
         let lifetime = consent
             .expires_in_days
             .map_or(Ok(Lifetime::default_days()), Lifetime::from_days)
@@ -412,6 +503,8 @@ impl OAuthService {
             resource: form.resource.as_deref(),
         };
         rules::check_exchange(&facts, &exchange, now)?;
+        // The server may have been removed since the consent: then there is nothing to issue for.
+        let (target, _) = self.target(Some(&stored.resource)).await?;
         let client = self.store.oauth_client(client_id).await.map_err(store_err)?;
         let name = client.map_or_else(|| client_id.to_owned(), |c| c.name);
         let name: String = name.chars().take(tessera_core::values::NAME_MAX_CHARS).collect();
@@ -419,11 +512,11 @@ impl OAuthService {
         let input = GrantInput {
             owner: stored.user_id,
             name: TokenName::parse(&name).map_err(|_| OAuthError::ServerError)?,
-            scopes: ScopeSet::from_grant(&stored.scopes).map_err(|e| OAuthError::InvalidScope(e.to_string()))?,
+            scopes: target.catalog().grant(&stored.scopes).map_err(|e| OAuthError::InvalidScope(e.to_string()))?,
             lifetime: Lifetime::from_days(i64::from(stored.lifetime_days)).map_err(|_| OAuthError::ServerError)?,
             rate_limit: stored.rate_limit_per_hour.map(RateLimit::from_stored),
             client_id: client_id.to_owned(),
-            resource: stored.resource.clone(),
+            resource: target.resource().to_owned(),
             access_ttl: self.config.access_ttl,
             code_sha256: code_sha,
             refresh_sha256: sha256(&refresh),

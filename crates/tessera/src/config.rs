@@ -312,6 +312,7 @@ impl Settings {
         config.allowed_origins = self.mcp_config().allowed_origins;
         config.upstream_timeout = std::time::Duration::from_secs(self.upstream_timeout.max(1));
         config.trusted_proxies = self.trusted_proxies();
+        config.authorization_server = self.oauth == Switch::On;
         config
     }
 

@@ -9,5 +9,6 @@ mod gateway;
 mod http;
 mod managed;
 mod metering;
+mod oauth_servers;
 mod roles;
 mod serve;
