@@ -16,7 +16,11 @@ struct Direct {
 }
 
 async fn direct_server() -> Direct {
-    let app = spawn_app().await;
+    direct_server_with(|_| {}).await
+}
+
+async fn direct_server_with(adjust: impl FnOnce(&mut tessera_api::ApiConfig)) -> Direct {
+    let app = spawn_app_with(adjust).await;
     app.create_user("admin@example.com", true).await;
     let session = app.login("admin@example.com").await;
     let res = app
@@ -200,4 +204,26 @@ async fn the_authorization_server_metadata_names_the_introspection_endpoint() {
         meta["introspection_endpoint_auth_methods_supported"],
         json!(["client_secret_basic", "client_secret_post"])
     );
+}
+
+#[tokio::test]
+async fn repeated_wrong_secrets_are_429_slow_down_with_retry_after_and_right_ones_are_not_counted() {
+    let d = direct_server_with(|c| c.throttle.client_auth_per_ip = 3).await;
+    let (token, _) = d.issue(&["read:notes"]).await;
+    // Successes before, between and after never count against the address.
+    for _ in 0..5 {
+        assert_eq!(d.introspect(&token).await["active"], true);
+    }
+    for _ in 0..3 {
+        let wrong = d.introspect_as(&d.client_id, "tss_wrong", &token).await;
+        assert_eq!(wrong.status(), StatusCode::UNAUTHORIZED);
+    }
+    let throttled = d.introspect_as(&d.client_id, "tss_wrong", &token).await;
+    assert_eq!(throttled.status(), StatusCode::TOO_MANY_REQUESTS);
+    let retry_after: u64 = throttled.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+    assert!(retry_after >= 1);
+    assert_eq!(throttled.headers()["cache-control"], "no-store");
+    let body: Value = throttled.json().await.unwrap();
+    assert_eq!(body["error"], "slow_down");
+    assert!(body["error_description"].is_string());
 }
