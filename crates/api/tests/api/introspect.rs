@@ -227,3 +227,63 @@ async fn repeated_wrong_secrets_are_429_slow_down_with_retry_after_and_right_one
     assert_eq!(body["error"], "slow_down");
     assert!(body["error_description"].is_string());
 }
+
+#[tokio::test]
+async fn upstream_headers_on_a_direct_server_are_400_naming_the_field() {
+    let d = direct_server().await;
+    let patched = d
+        .app
+        .as_session(&d.session, Method::PATCH, "/api/v2/servers/notes")
+        .json(&json!({"headers": {"X-Key": "secret"}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(patched.status(), StatusCode::BAD_REQUEST);
+    let body: Value = patched.json().await.unwrap();
+    assert_eq!(body["error"], "direct_server_headers");
+    assert_eq!(body["details"]["field"], "headers");
+    let created = d
+        .app
+        .as_session(&d.session, Method::POST, "/api/v2/servers")
+        .json(&json!({"name": "other", "url": "https://other.example.com/mcp", "direct": true, "headers": {"X-Key": "v"}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(created.json::<Value>().await.unwrap()["details"]["field"], "headers");
+}
+
+#[tokio::test]
+async fn moving_a_direct_server_is_409_until_the_caller_accepts_that_its_tokens_stop_working_for_it() {
+    let d = direct_server().await;
+    let (old, _) = d.issue(&["read:notes"]).await;
+    let (_other, _) = d.issue(&["read:tokens"]).await;
+    let moved = "https://notes2.example.com/mcp";
+    let refused = d
+        .app
+        .as_session(&d.session, Method::PATCH, "/api/v2/servers/notes")
+        .json(&json!({"url": moved}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), StatusCode::CONFLICT);
+    let body: Value = refused.json().await.unwrap();
+    assert_eq!(body["error"], "direct_server_url_is_audience");
+    assert!(body["message"].as_str().unwrap().contains("1 active token"), "{body}");
+    assert_eq!(d.introspect(&old).await["active"], true, "nothing changed");
+
+    let accepted = d
+        .app
+        .as_session(&d.session, Method::PATCH, "/api/v2/servers/notes")
+        .json(&json!({"url": moved, "invalidate_tokens": true}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(accepted.status(), StatusCode::OK);
+    let body: Value = accepted.json().await.unwrap();
+    assert_eq!(body["tokens_invalidated"], 1);
+    assert_eq!(body["resource"], moved);
+    assert_eq!(d.introspect(&old).await, json!({"active": false}));
+    let (new, _) = d.issue(&["read:notes"]).await;
+    assert_eq!(d.introspect(&new).await["active"], true);
+}
