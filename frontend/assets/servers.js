@@ -1,6 +1,8 @@
-// #/servers (administrators, issue #14): the upstream MCP servers served at /mcp/{name}.
+// #/servers (administrators, issues #14, #15): the upstream MCP servers served at /mcp/{name},
+// and direct servers (they check tokens themselves by introspection at /oauth/introspect).
 // Add, edit and remove them, and set each tool's class. Header values are write-only: the
 // server answers their names only, so the edit form can replace headers but never shows them.
+// A direct server's client secret is shown once, in a dialog that forgets it on close.
 // The views get the app's page helpers as `ui` ({ page, notice, handle, me }).
 
 import { api } from './api.js';
@@ -19,7 +21,8 @@ export async function viewServers(ui) {
   ui.page('MCP servers',
     h('p', { class: 'crumbs' }, h('a', { href: '#/tokens' }, '← Your tokens')),
     h('p', {}, 'Tessera serves each registered server at /mcp/NAME. Tokens reach it with read:NAME (read-only tools), ',
-      'write:NAME (every tool) or call:NAME/TOOL (one tool). Tools appear here once a client has listed them through Tessera.'),
+      'write:NAME (every tool) or call:NAME/TOOL (one tool). Tools appear here once a client has listed them through Tessera. ',
+      'A direct server is not served here: it checks tokens itself by asking Tessera (introspection).'),
     serverForm(ui, null, () => load()),
     h('h2', {}, 'Registered'),
     list);
@@ -62,6 +65,12 @@ function serverForm(ui, existing, reload) {
       : 'For the upstream\'s own credentials. Values are stored encrypted and never shown again.'),
     rows,
     h('button', { type: 'button', class: 'button secondary', onclick: () => rows.append(headerRow()) }, 'Add header'));
+  // A direct server is never called by Tessera: it takes no headers.
+  const direct = existing ? null : h('input', { type: 'checkbox', id: `${idp}-direct`, name: 'direct' });
+  direct?.addEventListener('change', () => { headerBox.hidden = direct.checked; });
+  if (existing?.direct) headerBox.hidden = true;
+  // Its URL is its tokens' audience: moving it is explicit.
+  const invalidate = existing?.direct ? h('input', { type: 'checkbox', id: `${idp}-invalidate` }) : null;
   let replaceBox = null;
   if (existing) {
     replaceBox = h('input', { type: 'checkbox', id: `${idp}-replace-headers` });
@@ -75,6 +84,10 @@ function serverForm(ui, existing, reload) {
     name ? h('div', { class: 'field' }, h('label', { for: name.id }, 'Name'), name) : null,
     h('div', { class: 'field' }, h('label', { for: url.id }, 'URL'), url),
     h('div', { class: 'field' }, h('label', { for: description.id }, 'Description'), description),
+    direct ? h('div', { class: 'check server-flag' }, direct,
+      h('label', { for: direct.id }, 'Checks tokens itself (direct): Tessera does not proxy it, its tokens carry its address as audience, and it gets introspection credentials')) : null,
+    invalidate ? h('div', { class: 'check server-flag' }, invalidate,
+      h('label', { for: invalidate.id }, 'If the address changes: tokens issued for the old address stop working for this server (their holders need new ones)')) : null,
     headerBox,
     error,
     h('div', { class: 'actions' }, h('button', { type: 'submit', class: 'button primary' }, existing ? 'Save server' : 'Add server')));
@@ -90,14 +103,22 @@ function serverForm(ui, existing, reload) {
     try {
       if (existing) {
         const body = { url: url.value.trim(), description: desc || null };
-        if (replaceBox.checked) body.headers = headers;
-        await api('PATCH', `/servers/${encodeURIComponent(existing.name)}`, body);
-        announce('Server saved');
+        if (replaceBox.checked && !existing.direct) body.headers = headers;
+        if (invalidate?.checked) body.invalidate_tokens = true;
+        const saved = await api('PATCH', `/servers/${encodeURIComponent(existing.name)}`, body);
+        announce(saved.tokens_invalidated === undefined
+          ? 'Server saved'
+          : `Server moved: ${saved.tokens_invalidated} token(s) naming the old URL no longer work for it`);
       } else {
-        await api('POST', '/servers', { name: name.value.trim(), url: url.value.trim(), description: desc || null, headers });
+        const isDirect = direct.checked;
+        const added = await api('POST', '/servers', {
+          name: name.value.trim(), url: url.value.trim(), description: desc || null, headers: isDirect ? {} : headers, direct: isDirect,
+        });
         form.reset();
+        headerBox.hidden = false;
         replace(rows);
         announce('Server added');
+        if (added.credentials) showCredential(added.name, added.credentials, 'Direct server added');
       }
       await reload();
     } catch (e) {
@@ -130,25 +151,84 @@ function serverCard(s, ui, reload) {
     }
   });
   loadTools(s, tools, ui);
-  return h('section', { class: 'card server', dataset: { server: s.name } },
-    h('h3', {}, h('code', {}, `/mcp/${s.name}`), ' → ', h('code', {}, s.url)),
+  return h('section', { class: 'card server', dataset: { server: s.name, direct: String(s.direct) } },
+    s.direct
+      ? h('h3', {}, h('code', {}, s.name), ' ', h('span', { class: 'badge' }, 'direct'), ' ', h('code', {}, s.url))
+      : h('h3', {}, h('code', {}, `/mcp/${s.name}`), ' → ', h('code', {}, s.url)),
     s.description ? h('p', {}, s.description) : null,
     h('p', { class: 'hint' },
-      'Headers: ', s.headers.length ? s.headers.join(', ') : 'none',
+      s.direct ? ['Checks tokens itself at ', h('code', {}, `${location.origin}/oauth/introspect`), '; tokens name ', h('code', {}, s.resource), ' in aud']
+        : ['Headers: ', s.headers.length ? s.headers.join(', ') : 'none'],
       ' · scopes ', s.scopes.join(', '), ', call:', s.name, '/TOOL · added ', time(s.created_at)),
-    h('div', { class: 'actions' }, edit, del),
+    h('div', { class: 'actions' }, edit, s.direct ? rotateForm(s, ui) : null, del),
     editSlot,
     tools);
+}
+
+/** A direct server's "rotate credentials" control: the old pair keeps working for the grace. */
+function rotateForm(s, ui) {
+  const grace = h('input', { type: 'number', id: `server-${s.name}-grace`, min: '0', max: '2592000', step: '1', value: '3600', class: 'narrow' });
+  const status = h('span', { class: 'hint', role: 'status' });
+  const button = h('button', { type: 'button', class: 'button secondary' }, 'Rotate credentials');
+  button.addEventListener('click', async () => {
+    try {
+      const c = await api('POST', `/servers/${encodeURIComponent(s.name)}/credentials`, { grace_seconds: Number(grace.value || 0) });
+      status.textContent = '';
+      showCredential(s.name, c, 'New introspection credentials');
+    } catch (e) {
+      if (!ui.handle(e)) status.textContent = e.message;
+    }
+  });
+  return h('span', { class: 'rotate-credentials' },
+    h('label', { for: grace.id }, 'Old pair works for (seconds) '), grace, ' ', button, ' ', status);
+}
+
+/**
+ * A direct server's introspection client id and secret, shown once in a modal dialog;
+ * closing it clears every copy of the secret from the page.
+ */
+function showCredential(name, credentials, title) {
+  const endpoint = `${location.origin}/oauth/introspect`;
+  const id = h('input', { id: 'client-id', type: 'text', readonly: true, value: credentials.client_id, class: 'secret', autocomplete: 'off' });
+  const secret = h('input', { id: 'client-secret', type: 'text', readonly: true, value: credentials.client_secret, class: 'secret', spellcheck: 'false', autocomplete: 'off' });
+  const close = h('button', { type: 'button', class: 'button primary', id: 'credential-done' }, 'I have saved it — close');
+  const dialog = h('dialog', { class: 'secret-dialog', 'aria-labelledby': 'credential-title', 'aria-describedby': 'credential-once' },
+    h('h2', { id: 'credential-title' }, `${title}: ${name}`),
+    h('p', { id: 'credential-once', class: 'notice warning' },
+      'This is the only time this client secret is shown. Tessera keeps only a hash of it: put it in the server\'s configuration now.'),
+    h('p', { class: 'hint' }, 'Introspection endpoint: ', h('code', {}, endpoint)),
+    h('div', { class: 'field' }, h('label', { for: id.id }, 'Client id'), id),
+    h('div', { class: 'field' }, h('label', { for: secret.id }, 'Client secret'), secret),
+    h('div', { class: 'actions' }, close));
+  let closed = false;
+  const discard = () => {
+    if (closed) return;
+    closed = true;
+    secret.value = '';
+    credentials.client_secret = undefined;
+    dialog.remove();
+    announce('The credential dialog is closed; the secret is no longer on this page.');
+  };
+  // As with token secrets: discard at once, not in the close event's later task.
+  close.addEventListener('click', () => { dialog.close(); discard(); });
+  dialog.addEventListener('close', discard);
+  document.body.append(dialog);
+  dialog.showModal();
+  secret.focus();
 }
 
 async function loadTools(s, where, ui) {
   try {
     const list = await api('GET', `/servers/${encodeURIComponent(s.name)}/tools`);
+    const none = s.direct
+      ? ['No tools declared. Tessera never calls a direct server, so it knows its tools only if told: ',
+        h('code', {}, `tessera server tool ${s.name} TOOL --access read|write`), '. read:', s.name, ' and write:', s.name, ' work without.']
+      : 'No tools known yet: they appear once a client lists them through Tessera.';
     replace(where, list.length
       ? h('table', { class: 'compact tools' },
         h('thead', {}, h('tr', {}, ['Tool', 'Upstream hint', 'Class', 'Scope'].map((c) => h('th', { scope: 'col' }, c)))),
         h('tbody', {}, list.map((t) => toolRow(s, t, ui))))
-      : h('p', { class: 'muted' }, 'No tools known yet: they appear once a client lists them through Tessera.'));
+      : h('p', { class: 'muted' }, none));
   } catch (e) {
     ui.handle(e, where);
   }

@@ -15,7 +15,7 @@ import path from 'node:path';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { UnauthorizedError } from '@modelcontextprotocol/sdk/client/auth.js';
-import { startTessera, launchBrowser, openPage, uniqueEmail, screenshot, PASSWORD, ROOT, TARGET_DIR } from './helpers.mjs';
+import { startTessera, launchBrowser, openPage, signIn, uniqueEmail, screenshot, PASSWORD, ROOT, TARGET_DIR } from './helpers.mjs';
 
 const REDIRECT = 'http://127.0.0.1:33418/callback';
 const CLIENT_NAME = 'SDK Test Client';
@@ -369,4 +369,29 @@ test('the Python SDK OAuthClientProvider connects with a Client ID Metadata Docu
   assert.equal(out.client_id, docUrl);
   assert.ok(out.tools.includes('whoami'), out.tools.join(', '));
   assert.equal(out.whoami.is_error, false);
+});
+
+test('administrators see the OAuth clients with their kind, redirect hosts and grants in force', async () => {
+  // The clients and grants the tests above made: the SDK's dynamic client (its grant revoked)
+  // and the metadata-document client (granted to the TypeScript and the Python SDK).
+  const admin = server.addUser(uniqueEmail('oauth-admin'), PASSWORD, { admin: true });
+  const { page, problems } = await openPage(browser, server);
+  try {
+    await signIn(page, admin);
+    await page.locator('#clients-link').click();
+    await page.getByRole('heading', { level: 1, name: 'OAuth clients' }).waitFor();
+    const listed = await (await page.request.get(`${server.url}/api/v2/oauth/clients`)).json();
+    const cimd = listed.find((c) => c.client_id === docUrl);
+    const row = page.locator(`tr[data-client-id="${docUrl}"]`);
+    assert.equal((await row.locator('.client-kind').textContent()).trim(), 'CIMD');
+    assert.equal((await row.locator('.client-hosts').textContent()).trim(), new URL(REDIRECT).host);
+    assert.equal(Number(await row.locator('.client-grants').textContent()), cimd.active_grants);
+    assert.ok(cimd.active_grants >= 1, JSON.stringify(cimd));
+    const dynamic = page.getByRole('row').filter({ hasText: CLIENT_NAME }).filter({ hasText: 'dynamic' }).first();
+    assert.equal(Number(await dynamic.locator('.client-grants').textContent()), 0, 'its grant was revoked');
+    await screenshot(page, 'oauth-clients');
+    assert.deepEqual(problems, []);
+  } finally {
+    await page.close();
+  }
 });

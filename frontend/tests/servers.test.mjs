@@ -1,6 +1,8 @@
 // The Servers page (issue #14): an administrator registers the FastMCP notes upstream
 // (interop/upstreams/notes_server.py) through the UI with a write-only header, hides a tool,
 // and mints a token for one tool in the token form; the gateway then lists exactly that tool.
+// A direct server (issue #15): its credential dialog, rotation with a grace, declared tools,
+// and the explicit move.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
@@ -143,6 +145,71 @@ test('editing keeps the header values unless replaced, and removing asks first',
     await card.waitFor({ state: 'detached' });
     assert.equal((await call('GET', '/servers')).filter((s) => s.name === 'spare').length, 0);
     assert.deepEqual(problems, []);
+  } finally {
+    await page.close();
+  }
+});
+
+/** `POST /oauth/introspect` as a direct server: the JSON answer (or the status when not 200). */
+async function introspect(clientId, secret, token) {
+  const res = await fetch(`${server.url}/oauth/introspect`, {
+    method: 'POST',
+    headers: { Authorization: `Basic ${Buffer.from(`${clientId}:${secret}`).toString('base64')}` },
+    body: new URLSearchParams({ token }),
+  });
+  return res.ok ? res.json() : { status: res.status };
+}
+
+test('a direct server added on the page shows its credential once, rotates with a grace, lists declared tools and moves only when told', async () => {
+  const { page, problems } = await openPage(browser, server);
+  try {
+    await signIn(page, admin);
+    await page.goto('/#/servers');
+    const form = page.locator('#server-form');
+    await form.getByLabel('Name').fill('straight');
+    await form.getByLabel('URL').fill('https://straight.example.com/mcp');
+    await form.getByLabel(/Checks tokens itself/).check();
+    assert.equal(await form.getByRole('button', { name: 'Add header' }).isVisible(), false, 'a direct server takes no headers');
+    await form.getByRole('button', { name: 'Add server' }).click();
+    const dialog = page.locator('dialog.secret-dialog');
+    await dialog.waitFor();
+    const firstId = await page.locator('#client-id').inputValue();
+    const first = await page.locator('#client-secret').inputValue();
+    assert.match(first, /^tss_/);
+    const reader = await call('POST', '/tokens', { name: 'straight reader', scopes: ['read:straight'], expires_in_days: 1 });
+    assert.equal((await introspect(firstId, first, reader.token)).active, true);
+    await page.locator('#credential-done').click();
+    await dialog.waitFor({ state: 'detached' });
+    assert.ok(!(await page.content()).includes(first), 'the secret leaves the page with its dialog');
+
+    const card = page.locator('section.server[data-server="straight"]');
+    await card.getByText('No tools declared').waitFor();
+    await card.getByLabel(/Old pair works for/).fill('600');
+    await card.getByRole('button', { name: 'Rotate credentials' }).click();
+    await dialog.waitFor();
+    const secondId = await page.locator('#client-id').inputValue();
+    const second = await page.locator('#client-secret').inputValue();
+    await page.locator('#credential-done').click();
+    await dialog.waitFor({ state: 'detached' });
+    assert.notEqual(second, first);
+    assert.equal((await introspect(firstId, first, reader.token)).active, true, 'the old pair works during the grace');
+    assert.equal((await introspect(secondId, second, reader.token)).active, true);
+
+    assert.equal(server.cli(['server', 'tool', 'straight', 'list_notes', '--access', 'read']).status, 0);
+    await page.reload();
+    await card.locator('tr[data-tool="list_notes"]').waitFor();
+    await screenshot(page, 'servers-direct');
+
+    await card.getByRole('button', { name: 'Edit' }).click();
+    await card.getByLabel('URL').fill('https://straight2.example.com/mcp');
+    await card.getByRole('button', { name: 'Save server' }).click();
+    await card.getByRole('alert').getByText(/audience/).waitFor();
+    await card.getByLabel(/tokens issued for the old address/).check();
+    await card.getByRole('button', { name: 'Save server' }).click();
+    await card.getByText('https://straight2.example.com/mcp').first().waitFor();
+    assert.equal((await introspect(secondId, second, reader.token)).active, false, 'the old token named the old URL');
+    // The browser logs the refused move (409) itself; nothing else may show up.
+    assert.deepEqual(problems.filter((p) => !/status of 409/.test(p)), []);
   } finally {
     await page.close();
   }

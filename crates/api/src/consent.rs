@@ -169,7 +169,8 @@ pub async fn show(
     query: web::Query<ConsentQuery>,
 ) -> Result<web::Json<ConsentView>, ApiError> {
     let service = oauth(&state)?;
-    let caller = authenticate(&req, &state, Access::Read, Utc::now()).await?;
+    let now = Utc::now();
+    let caller = authenticate(&req, &state, Access::Read, now).await?;
     session_only(&caller)?;
     Ok(web::Json(checked(service, &query.request).await?.into()))
 }
@@ -227,6 +228,8 @@ pub struct OAuthClientView {
     pub redirect_uris: Vec<String>,
     /// Registration instant.
     pub created_at: chrono::DateTime<Utc>,
+    /// Its grants (tokens made through it) neither expired nor revoked.
+    pub active_grants: i64,
 }
 
 /// The registered OAuth clients, newest first (administrators only).
@@ -245,7 +248,8 @@ pub async fn clients(
     state: web::Data<ApiState>,
 ) -> Result<web::Json<Vec<OAuthClientView>>, ApiError> {
     oauth(&state)?;
-    let caller = authenticate(&req, &state, Access::Read, Utc::now()).await?;
+    let now = Utc::now();
+    let caller = authenticate(&req, &state, Access::Read, now).await?;
     if !caller.requester().sees_everyone() {
         return Err(ApiError::Forbidden {
             code: "admin_only",
@@ -254,15 +258,16 @@ pub async fn clients(
             missing_scope: None,
         });
     }
-    let list = state.store.oauth_clients(CLIENTS_LIMIT).await?;
+    let list = state.store.oauth_clients(CLIENTS_LIMIT, now).await?;
     Ok(web::Json(
         list.into_iter()
-            .map(|c| OAuthClientView {
-                client_id: c.id,
-                kind: c.kind,
-                client_name: c.name,
-                redirect_uris: c.redirect_uris,
-                created_at: c.created_at,
+            .map(|listed| OAuthClientView {
+                client_id: listed.client.id,
+                kind: listed.client.kind,
+                client_name: listed.client.name,
+                redirect_uris: listed.client.redirect_uris,
+                created_at: listed.client.created_at,
+                active_grants: listed.active_grants,
             })
             .collect(),
     ))

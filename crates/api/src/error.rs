@@ -14,6 +14,7 @@ use serde::Serialize;
 use serde_json::Value;
 use tessera_auth::AuthError;
 use tessera_core::lifecycle::TokenRuleViolation;
+use tessera_core::upstream::DirectServerViolation;
 use tessera_core::values::InvalidValue;
 use tessera_store::StoreError;
 use tessera_tokens::{ServerError, TokenError};
@@ -270,6 +271,14 @@ impl From<ServerError> for ApiError {
             }
             ServerError::Name(e) => bad("invalid_name", e.to_string()),
             ServerError::Upstream(e) => bad("invalid_server", e.to_string()),
+            ServerError::Direct(v @ DirectServerViolation::Headers) => Self::BadRequest {
+                code: "direct_server_headers",
+                message: v.to_string(),
+                details: Some(Box::new(serde_json::json!({"field": "headers"}))),
+            },
+            ServerError::Direct(v @ DirectServerViolation::UrlIsAudience { .. }) => {
+                Self::Conflict { code: "direct_server_url_is_audience", message: v.to_string() }
+            }
             ServerError::Value(e) => e.into(),
             ServerError::Seal(e) => {
                 tracing::error!(error = %e, "stored server headers cannot be opened");

@@ -3,6 +3,8 @@
 //! it. The answer comes from the same Validator as every other use, and an inactive answer
 //! never says why (§2.2).
 
+use std::time::Instant;
+
 use actix_web::http::header;
 use actix_web::web;
 use actix_web::{HttpRequest, HttpResponse};
@@ -40,9 +42,23 @@ pub(crate) async fn introspect(
     form: web::Form<IntrospectForm>,
 ) -> HttpResponse {
     let now = Utc::now();
+    let ip = client_ip(&req);
+    let ip_key = ip.clone().unwrap_or_default();
+    if let Err(throttled) = state.client_auth.check(&ip_key, Instant::now()) {
+        if throttled.first {
+            tracing::warn!(client_ip = %ip_key, "introspection client authentication throttled after repeated failures");
+        }
+        return answer(
+            HttpResponse::TooManyRequests().insert_header((header::RETRY_AFTER, throttled.retry_after.to_string())),
+            json!({"error": "slow_down", "error_description": "too many failed client authentications; wait before trying again"}),
+        );
+    }
     let server = match authenticate(&req, &state, &form, now).await {
         Ok(server) => server,
-        Err(ClientAuthError::Invalid) => return unauthorized(),
+        Err(ClientAuthError::Invalid) => {
+            state.client_auth.failed(&ip_key, Instant::now());
+            return unauthorized();
+        }
         Err(ClientAuthError::Unavailable) => {
             return answer(
                 HttpResponse::ServiceUnavailable().insert_header((header::RETRY_AFTER, "5")),
@@ -74,7 +90,6 @@ pub(crate) async fn introspect(
     if scopes.is_empty() {
         return inactive();
     }
-    let ip = client_ip(&req);
     let label = format!("introspect {}", server.name);
     if let Decision::Limited { .. } = state.metering.admit(&principal, ip.as_deref(), now) {
         state.metering.usage.record(principal.token_id, &label, Outcome::RateLimited, now, ip);

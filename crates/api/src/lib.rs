@@ -33,7 +33,7 @@ use tessera_store::Store;
 use tessera_tokens::{KeySource, Minter, ServerService, TokenService};
 
 pub use openapi::{ApiDoc, openapi_json};
-pub use throttle::{LoginThrottle, ThrottleConfig};
+pub use throttle::{ClientAuthThrottle, LoginThrottle, ThrottleConfig};
 
 /// Largest JSON body accepted.
 const JSON_LIMIT: usize = 64 * 1024;
@@ -97,6 +97,8 @@ pub struct ApiState {
     pub config: Arc<ApiConfig>,
     /// Failed-login memory, shared by every worker.
     pub throttle: Arc<LoginThrottle>,
+    /// Failed introspection-client authentications, shared by every worker.
+    pub client_auth: Arc<ClientAuthThrottle>,
     /// Per-token rate limits and usage counters of bearer calls (shared with the MCP face).
     pub metering: Arc<Metering>,
     /// The token lifecycle: every issue, change, rotation and revocation goes through it.
@@ -129,6 +131,7 @@ impl ApiState {
     /// counts are written only by an explicit flush; see [`ApiState::with_metering`]).
     pub fn new(store: Store, validator: Arc<Validator>, config: ApiConfig) -> Self {
         let throttle = Arc::new(LoginThrottle::new(config.throttle.clone()));
+        let client_auth = Arc::new(ClientAuthThrottle::new(config.throttle.client_auth_per_ip, config.throttle.window));
         let minter = Minter::new(
             Arc::new(ValidatorKeys(Arc::clone(&validator))),
             config.issuer.clone(),
@@ -144,6 +147,7 @@ impl ApiState {
             validator,
             config: Arc::new(config),
             throttle,
+            client_auth,
             metering: Arc::default(),
             tokens,
             oauth,

@@ -38,6 +38,10 @@ pub struct ServerView {
     /// Checks tokens itself (by introspection or JWKS); its resource is its own URL and the
     /// gateway does not serve it.
     pub direct: bool,
+    /// Only in the answer to a `PATCH` that moved a direct server: the tokens in force whose
+    /// `aud` names its old URL (no longer accepted by it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tokens_invalidated: Option<u64>,
     /// A direct server's introspection credential: only in the answer that made it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub credentials: Option<ServerCredentialsView>,
@@ -100,9 +104,13 @@ pub struct PatchServerRequest {
     #[serde(default, deserialize_with = "crate::models::double_option")]
     #[schema(value_type = Option<String>)]
     pub description: Option<Option<String>>,
-    /// Replaces every header (name → value); `{}` removes them all.
+    /// Replaces every header (name → value); `{}` removes them all. A direct server takes none.
     #[serde(default)]
     pub headers: Option<BTreeMap<String, String>>,
+    /// Needed to change a direct server's URL: its tokens name the old URL in `aud` and stop
+    /// working for it (the answer's `tokens_invalidated` says how many were in force).
+    #[serde(default)]
+    pub invalidate_tokens: bool,
 }
 
 /// A tool's class: `read` (needs `read:S`), `write` (needs `write:S`), `hidden` (never listed or callable).
@@ -191,7 +199,7 @@ pub async fn list(req: HttpRequest, state: web::Data<ApiState>) -> Result<web::J
     request_body = CreateServerRequest,
     responses(
         (status = 201, description = "Registered; `Location` names it", body = ServerView),
-        (status = 400, description = "Invalid name, URL, description or header", body = ErrorBody),
+        (status = 400, description = "Invalid name, URL, description or header; headers on a direct server (`direct_server_headers`)", body = ErrorBody),
         (status = 401, description = "Not signed in / bad bearer token", body = ErrorBody),
         (status = 403, description = "Not an administrator, CSRF failure, or the token lacks `mcp:admin`", body = ErrorBody),
         (status = 409, description = "The name is taken", body = ErrorBody),
@@ -292,10 +300,11 @@ pub async fn get(
     request_body = PatchServerRequest,
     responses(
         (status = 200, description = "The changed server", body = ServerView),
-        (status = 400, description = "Invalid URL, description or header", body = ErrorBody),
+        (status = 400, description = "Invalid URL, description or header; headers on a direct server (`direct_server_headers`)", body = ErrorBody),
         (status = 401, description = "Not signed in / bad bearer token", body = ErrorBody),
         (status = 403, description = "Not an administrator, CSRF failure, or the token lacks `mcp:admin`", body = ErrorBody),
         (status = 404, description = "No such server", body = ErrorBody),
+        (status = 409, description = "A direct server's new URL without `invalidate_tokens` (`direct_server_url_is_audience`)", body = ErrorBody),
     ),
     security(("session" = []), ("bearer" = ["mcp:admin"]))
 )]
@@ -312,9 +321,12 @@ pub async fn patch(
         url: body.url.as_deref().map(UpstreamUrl::parse).transpose().map_err(tessera_tokens::ServerError::from)?,
         description: body.description.map(|d| d.as_deref().map(Description::parse).transpose()).transpose()?,
         headers: body.headers.as_ref().map(headers).transpose()?,
+        invalidate_tokens: body.invalidate_tokens,
     };
-    let record = state.servers.patch(&caller.actor(), &name, patch, now).await?;
-    Ok(web::Json(view(&state, record)))
+    let patched = state.servers.patch(&caller.actor(), &name, patch, now).await?;
+    let mut answer = view(&state, patched.record);
+    answer.tokens_invalidated = patched.tokens_invalidated;
+    Ok(web::Json(answer))
 }
 
 /// Remove a server: `/mcp/{name}` stops answering and every token loses its scopes.
@@ -414,6 +426,7 @@ fn view(state: &ApiState, s: ServerRecord) -> ServerView {
         resource: if s.direct { s.url.clone() } else { format!("{base}/{}", s.name) },
         direct: s.direct,
         credentials: None,
+        tokens_invalidated: None,
         scopes: vec![format!("read:{}", s.name), format!("write:{}", s.name)],
         name: s.name,
         url: s.url,

@@ -31,6 +31,9 @@ pub struct ThrottleConfig {
     pub concurrent_checks: usize,
     /// How long a login waits for a password-check slot before 503.
     pub check_wait: Duration,
+    /// Failed client authentications allowed per address (IPv6: per /64) within the window
+    /// at `POST /oauth/introspect`.
+    pub client_auth_per_ip: usize,
 }
 
 impl Default for ThrottleConfig {
@@ -41,6 +44,7 @@ impl Default for ThrottleConfig {
             window: Duration::from_secs(15 * 60),
             concurrent_checks: std::thread::available_parallelism().map_or(2, usize::from),
             check_wait: Duration::from_secs(2),
+            client_auth_per_ip: 20,
         }
     }
 }
@@ -169,6 +173,61 @@ impl LoginThrottle {
     /// Keys currently remembered (tests and diagnostics).
     pub fn remembered_keys(&self) -> usize {
         self.entries.lock().map_or(0, |map| map.len())
+    }
+}
+
+/// Failed client authentications at `POST /oauth/introspect`, per client address (IPv6: per
+/// /64), in a sliding window: an address at its limit gets 429 before its credential is looked
+/// up, so wrong secrets cannot keep the database busy.
+///
+/// Unlike the login throttle it checks first and counts failures after, without reserving: a
+/// direct server may have many introspections in flight at once, and reserving would count
+/// those (successful) calls against it. The race this leaves costs one indexed lookup per
+/// concurrent attempt (no argon2 here), bounded by the connection pool. Not keyed by client
+/// id: ids are not secret, and anyone could then lock a server out of introspection.
+#[derive(Debug)]
+pub struct ClientAuthThrottle {
+    limit: usize,
+    window: Duration,
+    entries: Mutex<HashMap<String, Entry>>,
+}
+
+impl ClientAuthThrottle {
+    /// A throttle allowing `limit` failures per address within `window`.
+    pub fn new(limit: usize, window: Duration) -> Self {
+        Self { limit: limit.max(1), window, entries: Mutex::new(HashMap::new()) }
+    }
+
+    /// Refuses an address that reached its limit of failures; otherwise lets it try.
+    pub fn check(&self, ip: &str, now: Instant) -> Result<(), Throttled> {
+        let Ok(mut map) = self.entries.lock() else {
+            return Err(Throttled { retry_after: 1, first: false });
+        };
+        let Some(entry) = map.get_mut(&ip_key(ip)) else { return Ok(()) };
+        prune(entry, now, self.window, self.limit);
+        if entry.times.len() < self.limit {
+            return Ok(());
+        }
+        let left = entry
+            .times
+            .front()
+            .map_or(self.window, |oldest| self.window.saturating_sub(now.saturating_duration_since(*oldest)));
+        entry.refusals = entry.refusals.saturating_add(1);
+        Err(Throttled { retry_after: left.as_secs().max(1), first: entry.refusals == 1 })
+    }
+
+    /// Counts one failed authentication from `ip`.
+    pub fn failed(&self, ip: &str, now: Instant) {
+        let Ok(mut map) = self.entries.lock() else { return };
+        bound(&mut map, now, self.window, self.limit);
+        let entry = map.entry(ip_key(ip)).or_default();
+        prune(entry, now, self.window, self.limit);
+        // Failures past the limit are refused before they are checked, so none is recorded
+        // beyond it; keeping at most `limit` instants bounds each entry.
+        if entry.times.len() >= self.limit {
+            entry.times.pop_front();
+        }
+        entry.times.push_back(now);
     }
 }
 
@@ -340,6 +399,32 @@ mod tests {
             t.release(attempt);
         }
         assert_eq!(t.remembered_keys(), 0);
+    }
+
+    #[test]
+    fn client_auth_refuses_an_address_at_its_limit_until_the_window_passes() {
+        let t = ClientAuthThrottle::new(3, Duration::from_secs(60));
+        let start = Instant::now();
+        for _ in 0..3 {
+            assert!(t.check("1.1.1.1", start).is_ok());
+            t.failed("1.1.1.1", start);
+        }
+        assert_eq!(
+            t.check("1.1.1.1", start + Duration::from_secs(10)),
+            Err(Throttled { retry_after: 50, first: true })
+        );
+        assert!(!t.check("1.1.1.1", start + Duration::from_secs(10)).unwrap_err().first);
+        assert!(t.check("2.2.2.2", start).is_ok(), "other addresses keep their budget");
+        assert!(t.check("1.1.1.1", start + Duration::from_secs(60)).is_ok());
+    }
+
+    #[test]
+    fn client_auth_successes_and_checks_never_count() {
+        let t = ClientAuthThrottle::new(3, Duration::from_secs(60));
+        let now = Instant::now();
+        for _ in 0..1000 {
+            assert!(t.check("1.1.1.1", now).is_ok());
+        }
     }
 
     #[test]

@@ -61,6 +61,42 @@ pub enum InvalidUpstream {
     Access,
 }
 
+/// Why a registration or change of a direct server (one that checks tokens itself) is refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DirectServerViolation {
+    /// Tessera never calls a direct server, so headers for it would be secrets kept for nothing.
+    #[error("a direct server takes no upstream headers: Tessera never calls it")]
+    Headers,
+    /// A direct server's URL is the `aud` of its tokens: a new URL leaves them useless for it.
+    #[error(
+        "a direct server's URL is the audience (aud) of its tokens: changing it leaves {tokens} active token(s) useless for it (their holders need new ones); repeat with invalidate_tokens to change it anyway"
+    )]
+    UrlIsAudience {
+        /// Active tokens with the server's scopes, which name the old URL.
+        tokens: u64,
+    },
+}
+
+/// What a change to a direct server may do: no headers; a new URL only when the caller said
+/// it knows that tokens naming the old one stop working for it (`invalidate_tokens`).
+/// `affected` counts the active tokens with the server's scopes.
+pub fn check_direct_change(
+    current_url: &str,
+    new_url: Option<&UpstreamUrl>,
+    new_headers: Option<&[UpstreamHeader]>,
+    invalidate_tokens: bool,
+    affected: u64,
+) -> Result<(), DirectServerViolation> {
+    if new_headers.is_some_and(|h| !h.is_empty()) {
+        return Err(DirectServerViolation::Headers);
+    }
+    let moves = new_url.is_some_and(|u| u.as_str() != current_url);
+    if moves && !invalidate_tokens {
+        return Err(DirectServerViolation::UrlIsAudience { tokens: affected });
+    }
+    Ok(())
+}
+
 /// An upstream's Streamable HTTP endpoint.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct UpstreamUrl(String);
@@ -250,6 +286,32 @@ pub fn era_mismatch(client_version: Option<&str>, has_session: bool, upstream_st
         });
     (well_formed && version >= STATELESS_ERA && !has_session && upstream_status == 400)
         .then(|| EraMismatch { requested: version.to_owned() })
+}
+
+#[cfg(test)]
+mod direct_tests {
+    use super::*;
+
+    const URL: &str = "https://notes.example.com/mcp";
+
+    #[test]
+    fn a_direct_server_takes_no_headers_but_an_empty_set_is_fine() {
+        let h = [UpstreamHeader::new("X-Key", "v").unwrap()];
+        assert_eq!(check_direct_change(URL, None, Some(&h), true, 0), Err(DirectServerViolation::Headers));
+        assert_eq!(check_direct_change(URL, None, Some(&[]), false, 0), Ok(()));
+    }
+
+    #[test]
+    fn moving_a_direct_server_needs_the_caller_to_accept_invalidating_its_tokens() {
+        let moved = UpstreamUrl::parse("https://notes2.example.com/mcp").unwrap();
+        assert_eq!(
+            check_direct_change(URL, Some(&moved), None, false, 3),
+            Err(DirectServerViolation::UrlIsAudience { tokens: 3 })
+        );
+        assert_eq!(check_direct_change(URL, Some(&moved), None, true, 3), Ok(()));
+        let same = UpstreamUrl::parse(URL).unwrap();
+        assert_eq!(check_direct_change(URL, Some(&same), None, false, 3), Ok(()), "the same URL moves nothing");
+    }
 }
 
 #[cfg(test)]

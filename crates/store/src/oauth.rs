@@ -45,6 +45,16 @@ pub struct OAuthClient {
     pub created_at: DateTime<Utc>,
 }
 
+/// A client as listed to administrators: the client and its grants in force.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct ListedOAuthClient {
+    /// The client.
+    #[sqlx(flatten)]
+    pub client: OAuthClient,
+    /// Its grants (token rows) neither expired nor revoked.
+    pub active_grants: i64,
+}
+
 /// A code to store: the consent's outcome, waiting for the token request.
 #[derive(Debug, Clone)]
 pub struct NewCode {
@@ -160,12 +170,17 @@ impl Store {
         .await?)
     }
 
-    /// Every client, newest first (admins).
-    pub async fn oauth_clients(&self, limit: i64) -> Result<Vec<OAuthClient>, StoreError> {
-        Ok(sqlx::query_as::<_, OAuthClient>(
-            "SELECT id, kind, name, redirect_uris, created_at FROM oauth_clients ORDER BY created_at DESC LIMIT $1",
+    /// Every client, newest first, with its grants in force at `now` (admins).
+    pub async fn oauth_clients(&self, limit: i64, now: DateTime<Utc>) -> Result<Vec<ListedOAuthClient>, StoreError> {
+        Ok(sqlx::query_as::<_, ListedOAuthClient>(
+            "SELECT c.id, c.kind, c.name, c.redirect_uris, c.created_at,
+                (SELECT count(*) FROM tokens t LEFT JOIN revocations r ON r.token_id = t.id
+                  WHERE t.oauth_client_id = c.id AND t.expires_at > $2
+                    AND (r.effective_at IS NULL OR r.effective_at > $2)) AS active_grants
+             FROM oauth_clients c ORDER BY c.created_at DESC LIMIT $1",
         )
         .bind(limit)
+        .bind(now)
         .fetch_all(&self.pool)
         .await?)
     }

@@ -245,6 +245,23 @@ impl Store {
         Ok(record)
     }
 
+    /// How many tokens in force (not expired, not revoked) hold one of server `name`'s scopes.
+    pub async fn count_active_server_tokens(&self, name: &str, now: DateTime<Utc>) -> Result<u64, StoreError> {
+        let exact = vec![format!("read:{name}"), format!("write:{name}")];
+        let call_prefix = format!("call:{name}/");
+        let count: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM tokens t LEFT JOIN revocations r ON r.token_id = t.id
+             WHERE t.expires_at > $3 AND (r.effective_at IS NULL OR r.effective_at > $3)
+               AND (t.scopes && $1 OR EXISTS (SELECT 1 FROM unnest(t.scopes) s WHERE starts_with(s, $2)))",
+        )
+        .bind(&exact)
+        .bind(&call_prefix)
+        .bind(now)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(u64::try_from(count).unwrap_or(0))
+    }
+
     /// Removes a server, its headers and tools, and takes its scopes out of every token's row
     /// (announcing each change), so a later server of the same name inherits no grant.
     /// Returns whether it existed.

@@ -14,5 +14,5 @@ mod servers;
 mod service;
 
 pub use minter::{KeySource, Minter};
-pub use servers::{KeyLoader, ServerError, ServerInput, ServerPatch, ServerService, ToolView, catalog};
+pub use servers::{KeyLoader, PatchedServer, ServerError, ServerInput, ServerPatch, ServerService, ToolView, catalog};
 pub use service::{GrantInput, IssueInput, Issued, IssuedAccess, PatchInput, Revoked, TokenError, TokenService};

@@ -6,7 +6,9 @@ use chrono::{DateTime, Utc};
 use tessera_core::catalog::{Catalog, NameError, ServerName, ToolName};
 use tessera_core::client_secret::{ClientCredential, hash_secret, secret_matches};
 use tessera_core::sealed::{SealError, SealKey};
-use tessera_core::upstream::{InvalidUpstream, ToolAccess, UpstreamHeader, UpstreamUrl, check_headers};
+use tessera_core::upstream::{
+    DirectServerViolation, InvalidUpstream, ToolAccess, UpstreamHeader, UpstreamUrl, check_direct_change, check_headers,
+};
 use tessera_core::values::{Description, InvalidValue};
 use tessera_store::{
     Actor, DiscoveredTool, NewCredential, NewServer, SealedHeader, ServerRecord, ServerUpdate, Store, StoreError,
@@ -29,6 +31,9 @@ pub enum ServerError {
     /// URL, header or access was refused.
     #[error(transparent)]
     Upstream(#[from] InvalidUpstream),
+    /// A direct server's rule was broken (headers, or a URL change not accepted).
+    #[error(transparent)]
+    Direct(#[from] DirectServerViolation),
     /// The description was refused.
     #[error(transparent)]
     Value(#[from] InvalidValue),
@@ -77,6 +82,19 @@ pub struct ServerPatch {
     pub description: Option<Option<Description>>,
     /// Replaces every header.
     pub headers: Option<Vec<UpstreamHeader>>,
+    /// The caller accepts that a direct server's new URL leaves tokens naming the old one
+    /// useless for it.
+    pub invalidate_tokens: bool,
+}
+
+/// A changed server, and how many active tokens a direct server's move left naming its old
+/// URL (`None`: it did not move).
+#[derive(Debug, Clone)]
+pub struct PatchedServer {
+    /// The server after the change.
+    pub record: ServerRecord,
+    /// Active tokens whose `aud` names the old URL.
+    pub tokens_invalidated: Option<u64>,
 }
 
 /// A tool and the class in force.
@@ -167,8 +185,7 @@ impl ServerService {
         now: DateTime<Utc>,
     ) -> Result<(ServerRecord, ClientCredential), ServerError> {
         if !input.headers.is_empty() {
-            // Tessera never calls a direct server, so headers for it would be secrets kept for nothing.
-            return Err(InvalidUpstream::Header.into());
+            return Err(DirectServerViolation::Headers.into());
         }
         let credential = ClientCredential::generate();
         let server = NewServer {
@@ -232,8 +249,20 @@ impl ServerService {
         name: &str,
         patch: ServerPatch,
         now: DateTime<Utc>,
-    ) -> Result<ServerRecord, ServerError> {
+    ) -> Result<PatchedServer, ServerError> {
         let current = self.get(name).await?;
+        let moves = current.direct && patch.url.as_ref().is_some_and(|u| u.as_str() != current.url);
+        let tokens_invalidated =
+            if moves { Some(self.store.count_active_server_tokens(name, now).await?) } else { None };
+        if current.direct {
+            check_direct_change(
+                &current.url,
+                patch.url.as_ref(),
+                patch.headers.as_deref(),
+                patch.invalidate_tokens,
+                tokens_invalidated.unwrap_or(0),
+            )?;
+        }
         let headers = match &patch.headers {
             Some(headers) => {
                 check_headers(headers)?;
@@ -246,7 +275,8 @@ impl ServerService {
             description: patch.description.map(|d| d.map(|d| d.as_str().to_owned())),
             headers,
         };
-        self.store.update_server(actor, name, &update, now).await?.ok_or(ServerError::NotFound)
+        let record = self.store.update_server(actor, name, &update, now).await?.ok_or(ServerError::NotFound)?;
+        Ok(PatchedServer { record, tokens_invalidated })
     }
 
     /// Removes a server; tokens lose its scopes at once.

@@ -16,7 +16,11 @@ struct Direct {
 }
 
 async fn direct_server() -> Direct {
-    let app = spawn_app().await;
+    direct_server_with(|_| {}).await
+}
+
+async fn direct_server_with(adjust: impl FnOnce(&mut tessera_api::ApiConfig)) -> Direct {
+    let app = spawn_app_with(adjust).await;
     app.create_user("admin@example.com", true).await;
     let session = app.login("admin@example.com").await;
     let res = app
@@ -200,4 +204,86 @@ async fn the_authorization_server_metadata_names_the_introspection_endpoint() {
         meta["introspection_endpoint_auth_methods_supported"],
         json!(["client_secret_basic", "client_secret_post"])
     );
+}
+
+#[tokio::test]
+async fn repeated_wrong_secrets_are_429_slow_down_with_retry_after_and_right_ones_are_not_counted() {
+    let d = direct_server_with(|c| c.throttle.client_auth_per_ip = 3).await;
+    let (token, _) = d.issue(&["read:notes"]).await;
+    // Successes before, between and after never count against the address.
+    for _ in 0..5 {
+        assert_eq!(d.introspect(&token).await["active"], true);
+    }
+    for _ in 0..3 {
+        let wrong = d.introspect_as(&d.client_id, "tss_wrong", &token).await;
+        assert_eq!(wrong.status(), StatusCode::UNAUTHORIZED);
+    }
+    let throttled = d.introspect_as(&d.client_id, "tss_wrong", &token).await;
+    assert_eq!(throttled.status(), StatusCode::TOO_MANY_REQUESTS);
+    let retry_after: u64 = throttled.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+    assert!(retry_after >= 1);
+    assert_eq!(throttled.headers()["cache-control"], "no-store");
+    let body: Value = throttled.json().await.unwrap();
+    assert_eq!(body["error"], "slow_down");
+    assert!(body["error_description"].is_string());
+}
+
+#[tokio::test]
+async fn upstream_headers_on_a_direct_server_are_400_naming_the_field() {
+    let d = direct_server().await;
+    let patched = d
+        .app
+        .as_session(&d.session, Method::PATCH, "/api/v2/servers/notes")
+        .json(&json!({"headers": {"X-Key": "secret"}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(patched.status(), StatusCode::BAD_REQUEST);
+    let body: Value = patched.json().await.unwrap();
+    assert_eq!(body["error"], "direct_server_headers");
+    assert_eq!(body["details"]["field"], "headers");
+    let created = d
+        .app
+        .as_session(&d.session, Method::POST, "/api/v2/servers")
+        .json(&json!({"name": "other", "url": "https://other.example.com/mcp", "direct": true, "headers": {"X-Key": "v"}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(created.json::<Value>().await.unwrap()["details"]["field"], "headers");
+}
+
+#[tokio::test]
+async fn moving_a_direct_server_is_409_until_the_caller_accepts_that_its_tokens_stop_working_for_it() {
+    let d = direct_server().await;
+    let (old, _) = d.issue(&["read:notes"]).await;
+    let (_other, _) = d.issue(&["read:tokens"]).await;
+    let moved = "https://notes2.example.com/mcp";
+    let refused = d
+        .app
+        .as_session(&d.session, Method::PATCH, "/api/v2/servers/notes")
+        .json(&json!({"url": moved}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), StatusCode::CONFLICT);
+    let body: Value = refused.json().await.unwrap();
+    assert_eq!(body["error"], "direct_server_url_is_audience");
+    assert!(body["message"].as_str().unwrap().contains("1 active token"), "{body}");
+    assert_eq!(d.introspect(&old).await["active"], true, "nothing changed");
+
+    let accepted = d
+        .app
+        .as_session(&d.session, Method::PATCH, "/api/v2/servers/notes")
+        .json(&json!({"url": moved, "invalidate_tokens": true}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(accepted.status(), StatusCode::OK);
+    let body: Value = accepted.json().await.unwrap();
+    assert_eq!(body["tokens_invalidated"], 1);
+    assert_eq!(body["resource"], moved);
+    assert_eq!(d.introspect(&old).await, json!({"active": false}));
+    let (new, _) = d.issue(&["read:notes"]).await;
+    assert_eq!(d.introspect(&new).await["active"], true);
 }

@@ -169,6 +169,29 @@ async fn admins_see_the_registered_clients_and_others_do_not() {
 }
 
 #[tokio::test]
+async fn the_client_list_counts_each_clients_grants_in_force() {
+    let app = spawn_app().await;
+    let (client, session, tokens) = granted(&app).await;
+    let idle = register(&app).await;
+    app.create_user("root@example.com", true).await;
+    let admin = app.login("root@example.com").await;
+    let grants = |list: &Value, id: &str| {
+        list.as_array().unwrap().iter().find(|c| c["client_id"] == id).map(|c| c["active_grants"].clone())
+    };
+    let list: Value =
+        app.as_session(&admin, Method::GET, "/api/v2/oauth/clients").send().await.unwrap().json().await.unwrap();
+    assert_eq!(grants(&list, &client), Some(json!(1)));
+    assert_eq!(grants(&list, &idle), Some(json!(0)));
+    let (_, valid) = app.validate(tokens["access_token"].as_str().unwrap()).await;
+    let id = valid["id"].as_str().unwrap();
+    let res = app.as_session(&session, Method::DELETE, &format!("/api/v2/tokens/{id}")).send().await.unwrap();
+    assert!(res.status().is_success());
+    let list: Value =
+        app.as_session(&admin, Method::GET, "/api/v2/oauth/clients").send().await.unwrap().json().await.unwrap();
+    assert_eq!(grants(&list, &client), Some(json!(0)), "a revoked grant is not in force");
+}
+
+#[tokio::test]
 async fn a_client_registered_a_day_ago_that_never_got_a_grant_is_dropped() {
     let app = spawn_app().await;
     let stale = register(&app).await;

@@ -1,4 +1,4 @@
-//! `tessera server add | list | show | remove | tool`: the registry of upstream MCP servers
+//! `tessera server add | edit | credentials | list | show | remove | tool`: the registry of upstream MCP servers
 //! served at `/mcp/NAME`. Header values are never printed.
 
 use chrono::Utc;
@@ -7,7 +7,7 @@ use tessera_core::catalog::{ServerName, ToolName};
 use tessera_core::upstream::{ToolAccess, UpstreamHeader, UpstreamUrl};
 use tessera_core::values::Description;
 use tessera_store::Actor;
-use tessera_tokens::{ServerError, ServerInput, ServerService};
+use tessera_tokens::{ServerError, ServerInput, ServerPatch, ServerService};
 
 use crate::config::Settings;
 use crate::database::Database;
@@ -33,6 +33,27 @@ pub enum ServerCommand {
         /// /mcp/NAME; its tokens name URL in `aud`; prints its introspection credential once.
         #[arg(long, conflicts_with = "headers")]
         direct: bool,
+    },
+    /// Change a server's URL, description or headers (absent options stay as they are).
+    Edit {
+        /// Server name.
+        name: String,
+        /// New endpoint. A direct server's URL is its tokens' audience: moving it needs
+        /// --invalidate-tokens.
+        #[arg(long)]
+        url: Option<String>,
+        /// New description ("" clears it).
+        #[arg(long)]
+        description: Option<String>,
+        /// Replaces every header sent upstream, "Name: value" (repeatable); not for a direct server.
+        #[arg(long = "header")]
+        headers: Vec<String>,
+        /// Removes every header sent upstream.
+        #[arg(long, conflicts_with = "headers")]
+        clear_headers: bool,
+        /// Accept that tokens naming a direct server's old URL stop working for it.
+        #[arg(long)]
+        invalidate_tokens: bool,
     },
     /// Issue a new introspection credential for a direct server (printed once).
     Credentials {
@@ -106,6 +127,36 @@ pub async fn run(cmd: ServerCommand, db: &Database, settings: &Settings) -> Resu
                 let record = servers.add(&actor, input, Utc::now()).await?;
                 println!("registered {} at {}/mcp/{}", record.name, settings.public_url(), record.name);
                 println!("scopes: read:{0} write:{0} call:{0}/TOOL", record.name);
+            }
+        }
+        ServerCommand::Edit { name, url, description, headers, clear_headers, invalidate_tokens } => {
+            let headers = if clear_headers {
+                Some(Vec::new())
+            } else if headers.is_empty() {
+                None
+            } else {
+                Some(
+                    headers
+                        .iter()
+                        .map(|h| UpstreamHeader::parse(h))
+                        .collect::<Result<Vec<_>, _>>()
+                        .map_err(ServerError::from)?,
+                )
+            };
+            let patch = ServerPatch {
+                url: url.as_deref().map(UpstreamUrl::parse).transpose().map_err(ServerError::from)?,
+                description: description
+                    .map(|d| if d.is_empty() { Ok(None) } else { Description::parse(&d).map(Some) })
+                    .transpose()?,
+                headers,
+                invalidate_tokens,
+            };
+            let patched = servers.patch(&actor, &name, patch, Utc::now()).await.map_err(no_server(&name))?;
+            println!("updated {} ({})", patched.record.name, patched.record.url);
+            if let Some(n) = patched.tokens_invalidated {
+                println!(
+                    "{n} token(s) in force name the old URL and no longer work for it; their holders need new ones"
+                );
             }
         }
         ServerCommand::Credentials { name, rotate: _, grace } => {

@@ -72,6 +72,7 @@ fn every_command_has_help() {
         vec!["server", "remove", "--help"],
         vec!["server", "tool", "--help"],
         vec!["server", "credentials", "--help"],
+        vec!["server", "edit", "--help"],
         vec!["keys", "list", "--help"],
         vec!["keys", "rotate", "--help"],
     ] {
@@ -345,4 +346,28 @@ async fn a_direct_server_prints_its_credential_once_and_its_tokens_name_its_url(
     assert!(stdout(&out).contains("client secret: tss_"));
     let out = run(tessera(&db.url).args(["server", "credentials", "nope", "--rotate"]));
     assert_one_line_error(&out, "no direct server nope");
+}
+
+#[tokio::test]
+async fn editing_a_direct_server_refuses_headers_and_a_move_unless_tokens_may_be_invalidated() {
+    let db = fresh_db().await;
+    let out =
+        run(tessera(&db.url).args(["server", "add", "notes", "--url", "https://notes.example.com/mcp", "--direct"]));
+    assert!(out.status.success(), "{}", stderr(&out));
+    add_user(&db.url, "dev@example.com");
+    assert!(issue(&db.url, "dev@example.com", "read:notes").status.success());
+    let out = run(tessera(&db.url).args(["server", "edit", "notes", "--header", "X-Key: v"]));
+    assert_one_line_error(&out, "takes no upstream headers");
+    let out = run(tessera(&db.url).args(["server", "edit", "notes", "--url", "https://notes2.example.com/mcp"]));
+    assert_one_line_error(&out, "1 active token(s)");
+    let out = run(tessera(&db.url).args([
+        "server",
+        "edit",
+        "notes",
+        "--url",
+        "https://notes2.example.com/mcp",
+        "--invalidate-tokens",
+    ]));
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stdout(&out).contains("1 token(s) in force name the old URL"), "{}", stdout(&out));
 }

@@ -1,0 +1,138 @@
+// Direct servers (issue 15): a FastMCP 4 server no one on this team wrote checks Tessera tokens
+// itself with its stock `IntrospectionTokenVerifier` (interop/upstreams/direct_server.py, the
+// README's three lines), registered with `tessera server add --direct`; the official Python SDK
+// client (interop/python/gateway_client.py) calls its tool with Tessera tokens.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, execFile } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { startTessera, apiSession, uniqueEmail, ROOT, TARGET_DIR } from './helpers.mjs';
+
+const PYTHON = path.join(TARGET_DIR, 'interop-venv/bin/python');
+const DIRECT = path.join(ROOT, 'interop/upstreams/direct_server.py');
+const PY_CLIENT = path.join(ROOT, 'interop/python/gateway_client.py');
+const run = promisify(execFile);
+
+let server;
+let call;
+let notes;
+let notesUrl;
+
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.on('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address();
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+/** Starts the FastMCP server with the credential `tessera server add --direct` printed. */
+async function startDirect(port, clientId, clientSecret) {
+  const env = { ...process.env, TESSERA_URL: server.url, TESSERA_CLIENT_ID: clientId, TESSERA_CLIENT_SECRET: clientSecret };
+  notes = spawn(PYTHON, [DIRECT, String(port)], { env, stdio: ['ignore', 'ignore', 'pipe'] });
+  let log = '';
+  notes.stderr.on('data', (d) => { log = (log + d).slice(-5000); });
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    try {
+      // Without a token FastMCP answers 401: it is listening.
+      if ((await fetch(notesUrl, { method: 'POST' })).status === 401) return;
+    } catch { /* not yet */ }
+    if (Date.now() > deadline || notes.exitCode !== null) throw new Error(`direct server did not start:\n${log}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+before(async () => {
+  server = await startTessera();
+  const email = server.addUser(uniqueEmail('direct'), undefined, { admin: true });
+  call = await apiSession(server, email);
+  const port = await freePort();
+  notesUrl = `http://127.0.0.1:${port}/mcp`;
+  const added = server.cli(['server', 'add', 'notes', '--url', notesUrl, '--direct']);
+  assert.equal(added.status, 0, added.stderr);
+  const clientId = added.stdout.match(/client id:\s+(\S+)/)[1];
+  const clientSecret = added.stdout.match(/client secret:\s+(\S+)/)[1];
+  assert.match(added.stdout, new RegExp(`introspection endpoint: ${server.url}/oauth/introspect`));
+  // Another direct server, for "a token for another server is refused".
+  assert.equal(server.cli(['server', 'add', 'other', '--url', `http://127.0.0.1:${await freePort()}/mcp`, '--direct']).status, 0);
+  await startDirect(port, clientId, clientSecret);
+});
+
+after(async () => {
+  notes?.kill('SIGTERM');
+  await server?.stop();
+});
+
+const mint = (scopes) => call('POST', '/tokens', { name: `direct ${scopes.join(' ')}`, scopes, expires_in_days: 1 });
+
+/** The Python SDK client against the direct server: its JSON answer, or `{error}` if refused. */
+async function listNotes(secret) {
+  try {
+    const { stdout } = await run(PYTHON, [PY_CLIENT, notesUrl, 'list_notes'], {
+      env: { ...process.env, TESSERA_TOKEN: secret }, timeout: 60_000,
+    });
+    return JSON.parse(stdout);
+  } catch (e) {
+    if (e.code === 1 && e.stdout) return JSON.parse(e.stdout);
+    throw e;
+  }
+}
+
+/** What the direct server answers a bare `initialize` with `secret`: status and challenge. */
+async function rawInitialize(secret) {
+  const res = await fetch(notesUrl, {
+    method: 'POST',
+    headers: { Authorization: `Bearer ${secret}`, 'Content-Type': 'application/json', Accept: 'application/json, text/event-stream' },
+    body: JSON.stringify({
+      jsonrpc: '2.0', id: 1, method: 'initialize',
+      params: { protocolVersion: '2025-11-25', capabilities: {}, clientInfo: { name: 'raw', version: '0' } },
+    }),
+  });
+  await res.text();
+  return { status: res.status, challenge: res.headers.get('www-authenticate') };
+}
+
+/** The SDK client fails and the server's answer is 401 invalid_token. */
+async function assertRefused(secret) {
+  const refused = await listNotes(secret);
+  assert.ok(refused.error, JSON.stringify(refused));
+  const raw = await rawInitialize(secret);
+  assert.equal(raw.status, 401);
+  assert.match(raw.challenge, /invalid_token/);
+}
+
+test('the README quotes the direct server\'s lines verbatim', () => {
+  const source = readFileSync(DIRECT, 'utf8');
+  const lines = source.split('# --- the lines a team adds (quoted in README.md) ---\n')[1].split('# --- end ---')[0];
+  assert.ok(readFileSync(path.join(ROOT, 'README.md'), 'utf8').includes(lines), `README lacks:\n${lines}`);
+});
+
+test('a token with read:notes calls the direct server\'s tool, and revoking it refuses the next call', async () => {
+  const t = await mint(['read:notes']);
+  const ok = await listNotes(t.token);
+  assert.equal(ok.error, undefined, JSON.stringify(ok));
+  assert.deepEqual(ok.tools, ['list_notes']);
+  assert.equal(ok.call.is_error, false);
+  assert.match(ok.call.text, /first note/);
+  await call('DELETE', `/tokens/${t.id}`, { reason: 'direct test' });
+  await assertRefused(t.token);
+});
+
+test('a token for another server is refused by the direct server', async () => {
+  const t = await mint(['read:other']);
+  await assertRefused(t.token);
+});
+
+test('a token with write:notes works: write brings read', async () => {
+  const t = await mint(['write:notes']);
+  const ok = await listNotes(t.token);
+  assert.equal(ok.error, undefined, JSON.stringify(ok));
+  assert.match(ok.call.text, /first note/);
+});
