@@ -3,6 +3,7 @@
 //! the headers only.
 
 use std::collections::BTreeMap;
+use tessera_core::ErrorCode;
 
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
@@ -173,9 +174,7 @@ const MAX_TOOL_PATCH: usize = 200;
     get, path = "/api/v2/servers", tag = "servers",
     responses(
         (status = 200, description = "Every server, by name", body = [ServerView]),
-        (status = 401, description = "Not signed in / bad bearer token", body = ErrorBody),
         (status = 403, description = "Not an administrator, or the token lacks `mcp:admin`", body = ErrorBody),
-        (status = 503, description = "The database is unreachable", body = ErrorBody),
     ),
     security(("session" = []), ("bearer" = ["mcp:admin"]))
 )]
@@ -192,10 +191,8 @@ pub async fn list(req: HttpRequest, state: web::Data<ApiState>) -> Result<web::J
     responses(
         (status = 201, description = "Registered; `Location` names it", body = ServerView),
         (status = 400, description = "Invalid name, URL, description or header", body = ErrorBody),
-        (status = 401, description = "Not signed in / bad bearer token", body = ErrorBody),
         (status = 403, description = "Not an administrator, CSRF failure, or the token lacks `mcp:admin`", body = ErrorBody),
         (status = 409, description = "The name is taken", body = ErrorBody),
-        (status = 503, description = "The database is unreachable", body = ErrorBody),
     ),
     security(("session" = []), ("bearer" = ["mcp:admin"]))
 )]
@@ -236,7 +233,6 @@ pub async fn create(
     responses(
         (status = 201, description = "The new credential (shown once)", body = ServerCredentialsView),
         (status = 400, description = "Grace out of range", body = ErrorBody),
-        (status = 401, description = "Not signed in / bad bearer token", body = ErrorBody),
         (status = 403, description = "Not an administrator, CSRF failure, or the token lacks `mcp:admin`", body = ErrorBody),
         (status = 404, description = "No such direct server", body = ErrorBody),
     ),
@@ -252,7 +248,7 @@ pub async fn rotate_credentials(
     let caller = authenticate(&req, &state, Access::Admin, now).await?;
     if body.grace_seconds > MAX_CREDENTIAL_GRACE_SECS {
         return Err(ApiError::bad_request(
-            "invalid_grace",
+            ErrorCode::InvalidGrace,
             format!("grace_seconds must be at most {MAX_CREDENTIAL_GRACE_SECS}"),
         ));
     }
@@ -269,7 +265,6 @@ pub async fn rotate_credentials(
     params(("name" = String, Path, description = "Server name")),
     responses(
         (status = 200, description = "The server", body = ServerView),
-        (status = 401, description = "Not signed in / bad bearer token", body = ErrorBody),
         (status = 403, description = "Not an administrator, or the token lacks `mcp:admin`", body = ErrorBody),
         (status = 404, description = "No such server", body = ErrorBody),
     ),
@@ -293,7 +288,6 @@ pub async fn get(
     responses(
         (status = 200, description = "The changed server", body = ServerView),
         (status = 400, description = "Invalid URL, description or header", body = ErrorBody),
-        (status = 401, description = "Not signed in / bad bearer token", body = ErrorBody),
         (status = 403, description = "Not an administrator, CSRF failure, or the token lacks `mcp:admin`", body = ErrorBody),
         (status = 404, description = "No such server", body = ErrorBody),
     ),
@@ -323,7 +317,6 @@ pub async fn patch(
     params(("name" = String, Path, description = "Server name")),
     responses(
         (status = 204, description = "Removed"),
-        (status = 401, description = "Not signed in / bad bearer token", body = ErrorBody),
         (status = 403, description = "Not an administrator, CSRF failure, or the token lacks `mcp:admin`", body = ErrorBody),
         (status = 404, description = "No such server", body = ErrorBody),
     ),
@@ -345,7 +338,6 @@ pub async fn remove(
     params(("name" = String, Path, description = "Server name")),
     responses(
         (status = 200, description = "Its tools, by name", body = [ServerToolView]),
-        (status = 401, description = "Not signed in / bad bearer token", body = ErrorBody),
         (status = 403, description = "Not an administrator, or the token lacks `mcp:admin`", body = ErrorBody),
         (status = 404, description = "No such server", body = ErrorBody),
     ),
@@ -370,7 +362,6 @@ pub async fn tools(
     responses(
         (status = 200, description = "Its tools after the change", body = [ServerToolView]),
         (status = 400, description = "Invalid tool name or too many tools", body = ErrorBody),
-        (status = 401, description = "Not signed in / bad bearer token", body = ErrorBody),
         (status = 403, description = "Not an administrator, CSRF failure, or the token lacks `mcp:admin`", body = ErrorBody),
         (status = 404, description = "No such server", body = ErrorBody),
     ),
@@ -385,7 +376,10 @@ pub async fn patch_tools(
     let caller = authenticate(&req, &state, Access::Admin, Utc::now()).await?;
     let body = body.into_inner();
     if body.tools.len() > MAX_TOOL_PATCH {
-        return Err(ApiError::bad_request("too_many_tools", format!("at most {MAX_TOOL_PATCH} tools per request")));
+        return Err(ApiError::bad_request(
+            ErrorCode::TooManyTools,
+            format!("at most {MAX_TOOL_PATCH} tools per request"),
+        ));
     }
     let server = state.servers.get(&name).await?;
     let parsed = body

@@ -207,7 +207,7 @@ impl Application {
 async fn get_only() -> HttpResponse {
     HttpResponse::MethodNotAllowed()
         .insert_header((header::ALLOW, "GET"))
-        .json(json!({"error": "method_not_allowed", "message": "this path answers only GET"}))
+        .json(json!({"error": tessera_core::ErrorCode::MethodNotAllowed, "message": "this path answers only GET"}))
 }
 
 async fn health() -> HttpResponse {
@@ -225,5 +225,5 @@ async fn ready(state: web::Data<AppState>) -> HttpResponse {
 fn not_ready(message: &str) -> HttpResponse {
     HttpResponse::ServiceUnavailable()
         .insert_header((header::RETRY_AFTER, "5"))
-        .json(json!({"error": "not_ready", "message": message}))
+        .json(json!({"error": tessera_core::ErrorCode::NotReady, "message": message}))
 }

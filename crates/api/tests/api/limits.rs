@@ -25,7 +25,7 @@ async fn bearer_call_past_the_rate_limit_is_429_with_retry_after_and_ratelimit_h
     let res = app.as_bearer(&token, Method::GET, "/api/v2/tokens").send().await.unwrap();
     let headers = res.headers().clone();
     let (code, body) = error_code(res, StatusCode::TOO_MANY_REQUESTS).await;
-    assert_eq!(code, "too_many_requests");
+    assert_eq!(code, "rate_limited");
     assert!(body["message"].as_str().unwrap().contains("60 requests per hour"), "{body}");
     let retry_after: u64 = headers["retry-after"].to_str().unwrap().parse().unwrap();
     assert!((1..=60).contains(&retry_after), "Retry-After {retry_after}");
@@ -52,7 +52,7 @@ async fn validate_spends_the_validated_tokens_rate_limit() {
     assert_eq!(app.validate(&token).await.0, StatusCode::OK);
     let (status, body) = app.validate(&token).await;
     assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{body}");
-    assert_eq!(body["error"], "too_many_requests");
+    assert_eq!(body["error"], "rate_limited");
 }
 
 #[tokio::test]
