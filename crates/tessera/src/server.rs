@@ -54,14 +54,14 @@ impl AppState {
     /// one, never a file in the working directory.
     pub async fn for_store(store: Store, settings: Settings) -> Result<Self, CliError> {
         let ring = match &settings.jwt_secret {
-            Some(secret) => tessera_core::KeyRing::hs256(secret.as_bytes())?,
+            Some(secret) => tessera_core::KeyRing::hs256(secret.expose().as_bytes())?,
             None => {
                 let set = store.load_or_create_keys(chrono::Utc::now()).await?;
                 tessera_core::KeyRing::ed25519(&set.keys, &set.signing_kid)?
             }
         };
         let key = match &settings.secret_key {
-            Some(text) => SealKey::parse(text)?,
+            Some(text) => SealKey::parse(text.expose())?,
             None => SealKey::generate(),
         };
         let servers = ServerService::new(store.clone(), key);
@@ -96,17 +96,38 @@ impl AppState {
     }
 }
 
+/// A change to one face's derived settings.
+pub type Tweak<C> = Option<Box<dyn FnOnce(&mut C) + Send>>;
+
+/// Changes to the faces' derived settings that no environment variable expresses (tests:
+/// a tighter login throttle, a short session); the default changes nothing, which is
+/// `tessera serve`'s wiring.
+#[derive(Default)]
+pub struct Tweaks {
+    /// Applied to the REST API's settings once they are derived.
+    pub api: Tweak<tessera_api::ApiConfig>,
+    /// Applied to the MCP face's settings once they are derived.
+    pub mcp: Tweak<tessera_mcp::McpConfig>,
+}
+
 /// A bound, not yet running server (bind port 0 in tests and read the port back).
 pub struct Application {
     port: u16,
     server: Server,
     /// Its usage is flushed after the server stops.
     state: AppState,
+    api: tessera_api::ApiState,
+    mcp: Option<tessera_mcp::McpState>,
 }
 
 impl Application {
     /// Binds `listener` and prepares the app.
     pub fn build(state: AppState, listener: TcpListener) -> std::io::Result<Self> {
+        Self::build_with(state, listener, Tweaks::default())
+    }
+
+    /// The same, with `tweaks` applied to the derived settings (the one wiring, for tests).
+    pub fn build_with(state: AppState, listener: TcpListener, tweaks: Tweaks) -> std::io::Result<Self> {
         let port = listener.local_addr()?.port();
         // The REST API's state, built once and shared by every worker.
         let mut api_config = tessera_api::ApiConfig::new(
@@ -117,16 +138,23 @@ impl Application {
         api_config.trusted_proxies = state.settings.trusted_proxies();
         api_config.webhooks_allow_local = state.settings.webhooks_allow_local;
         api_config.oauth = state.settings.oauth_config().map_err(std::io::Error::other)?;
+        if let Some(tweak) = tweaks.api {
+            tweak(&mut api_config);
+        }
         let api = tessera_api::ApiState::new(state.store.clone(), Arc::clone(&state.validator), api_config)
             .with_metering(Arc::clone(&state.metering))
             .with_servers(state.servers.clone());
         // The MCP face's state (metrics, rmcp service), likewise shared by every worker; rate
         // limits and usage are the process's, shared with the API.
+        let mut mcp_config = state.settings.mcp_config();
+        if let Some(tweak) = tweaks.mcp {
+            tweak(&mut mcp_config);
+        }
         let mcp_face = state.settings.serves(Role::Mcp).then(|| {
             tessera_mcp::McpState::with_metering(
                 state.store.clone(),
                 Arc::clone(&state.validator),
-                state.settings.mcp_config(),
+                mcp_config,
                 Arc::clone(&state.metering),
             )
         });
@@ -148,6 +176,7 @@ impl Application {
         let serve_api = state.settings.serves(Role::Api);
         let workers = state.settings.workers;
         let data = web::Data::new(state.clone());
+        let (api_state, mcp_state) = (api.clone(), mcp_face.clone());
         let server = HttpServer::new(move || {
             App::new()
                 .wrap(TracingLogger::<PathOnlySpan>::new())
@@ -181,7 +210,7 @@ impl Application {
             n => server.workers(n),
         };
         let server = server.listen(listener)?.run();
-        Ok(Self { port, server, state })
+        Ok(Self { port, server, state, api: api_state, mcp: mcp_state })
     }
 
     /// The bound port.
@@ -195,6 +224,21 @@ impl Application {
         // After the last request: the final usage counts reach the database.
         self.state.flush_usage().await;
         result
+    }
+
+    /// The REST API's state (tests look at its login throttle).
+    pub fn api(&self) -> &tessera_api::ApiState {
+        &self.api
+    }
+
+    /// The MCP face's state, when this process serves it.
+    pub fn mcp(&self) -> Option<&tessera_mcp::McpState> {
+        self.mcp.as_ref()
+    }
+
+    /// The process's wiring: store, validator, metering.
+    pub fn state(&self) -> &AppState {
+        &self.state
     }
 
     /// A handle that can stop the server.
