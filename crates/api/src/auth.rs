@@ -3,6 +3,7 @@
 
 use std::fmt;
 use std::sync::Arc;
+use tessera_core::ErrorCode;
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
@@ -165,7 +166,7 @@ pub async fn authenticate(
             let caller = session_caller(req, state, id, now, ip).await?;
             if access == Access::Admin && !caller.user.is_admin {
                 return Err(ApiError::Forbidden {
-                    code: "admin_required",
+                    code: ErrorCode::AdminRequired,
                     message: "only an administrator may do this".to_owned(),
                     details: None,
                     missing_scope: None,
@@ -174,7 +175,7 @@ pub async fn authenticate(
             Ok(caller)
         }
         None => Err(ApiError::Unauthenticated {
-            code: "unauthenticated",
+            code: ErrorCode::Unauthenticated,
             message: "sign in, or send a bearer token with read:tokens / write:tokens".to_owned(),
             invalid_token: false,
         }),
@@ -189,7 +190,11 @@ async fn bearer_caller(
     ip: Option<String>,
 ) -> Result<Caller, ApiError> {
     let token = bearer_token(req.headers().get_all(header::AUTHORIZATION).map(|v| v.as_bytes())).map_err(|e| {
-        ApiError::Unauthenticated { code: e.code(), message: e.to_string(), invalid_token: e.token_presented() }
+        ApiError::Unauthenticated {
+            code: crate::error::known(e.code(), ErrorCode::Unauthenticated),
+            message: e.to_string(),
+            invalid_token: e.token_presented(),
+        }
     })?;
     let principal = match state.validator.validate(token, now).await {
         Ok(principal) => principal,
@@ -212,14 +217,14 @@ async fn bearer_caller(
         // The precise cause goes to the log; the client gets a stable code.
         tracing::info!(token_id = %principal.token_id, needed, "bearer credential lacks scope");
         return Err(ApiError::Forbidden {
-            code: "insufficient_scope",
+            code: ErrorCode::InsufficientScope,
             message: format!("this token lacks the `{needed}` scope"),
             details: Some(Box::new(serde_json::json!({ "required_scope": needed }))),
             missing_scope: Some(needed),
         });
     }
     let user = state.store.user_by_id(principal.user_id).await?.ok_or(ApiError::Unauthenticated {
-        code: "not_found",
+        code: ErrorCode::NotFound,
         message: "the token's owner no longer exists".to_owned(),
         invalid_token: true,
     })?;
@@ -290,7 +295,7 @@ async fn session_caller(
     ip: Option<String>,
 ) -> Result<Caller, ApiError> {
     let user = state.store.session_user(&id.sha256(), now).await?.ok_or(ApiError::Unauthenticated {
-        code: "session_expired",
+        code: ErrorCode::SessionExpired,
         message: "the session has expired or was ended; sign in again".to_owned(),
         invalid_token: false,
     })?;
@@ -298,7 +303,7 @@ async fn session_caller(
         let sent = req.headers().get(CSRF_HEADER).map(|v| v.as_bytes()).unwrap_or_default();
         if !constant_time_eq(sent, id.csrf_token().as_bytes()) {
             return Err(ApiError::Forbidden {
-                code: "csrf_failed",
+                code: ErrorCode::CsrfFailed,
                 message: format!("missing or wrong {CSRF_HEADER} header (get it from login or /api/v2/auth/me)"),
                 details: None,
                 missing_scope: None,

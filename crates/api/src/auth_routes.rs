@@ -1,6 +1,7 @@
 //! `/api/v2/auth`: sign in (sets the session cookie), sign out, who am I.
 
 use std::time::Instant;
+use tessera_core::ErrorCode;
 
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
@@ -27,8 +28,6 @@ use crate::models::{LoginRequest, LoginView, MeView, UserView};
             headers(("Retry-After" = u64, description = "Seconds to wait"))),
         (status = 413, description = "Body too large", body = ErrorBody),
         (status = 415, description = "Body is not JSON", body = ErrorBody),
-        (status = 503, description = "The database is unreachable; retry after `Retry-After`", body = ErrorBody,
-            headers(("Retry-After" = u64, description = "Seconds to wait"))),
     ),
     security(())
 )]
@@ -79,7 +78,7 @@ pub async fn login(
             // The reservation stays: it is this failure's count.
             drop(attempt);
             Err(ApiError::Unauthenticated {
-                code: "invalid_credentials",
+                code: ErrorCode::InvalidCredentials,
                 message: "wrong email or password".to_owned(),
                 invalid_token: false,
             })
@@ -177,7 +176,7 @@ fn check_email(email: &str) -> Result<(), ApiError> {
         return Ok(());
     };
     Err(ApiError::BadRequest {
-        code: "invalid_email",
+        code: ErrorCode::InvalidEmail,
         message: problem,
         details: Some(Box::new(serde_json::json!({ "field": "email" }))),
     })
@@ -191,15 +190,16 @@ fn check_email(email: &str) -> Result<(), ApiError> {
         (status = 400, description = "Not a session (bearer tokens are revoked instead)", body = ErrorBody),
         (status = 401, description = "No session", body = ErrorBody),
         (status = 403, description = "CSRF failure", body = ErrorBody),
-        (status = 503, description = "The database is unreachable; retry after `Retry-After`", body = ErrorBody,
-            headers(("Retry-After" = u64, description = "Seconds to wait"))),
     ),
     security(("session" = []))
 )]
 pub async fn logout(req: HttpRequest, state: web::Data<ApiState>) -> Result<HttpResponse, ApiError> {
     let caller = authenticate(&req, &state, Access::Write, Utc::now()).await?;
     let Via::Session(session) = &caller.via else {
-        return Err(ApiError::bad_request("not_a_session", "logout ends a browser session; revoke a token instead"));
+        return Err(ApiError::bad_request(
+            ErrorCode::NotASession,
+            "logout ends a browser session; revoke a token instead",
+        ));
     };
     state.store.delete_session(&session.sha256()).await?;
     state.store.audit(&caller.actor(), AuditAction::Logout, None, serde_json::json!({})).await?;
@@ -213,11 +213,7 @@ pub async fn logout(req: HttpRequest, state: web::Data<ApiState>) -> Result<Http
     get, path = "/api/v2/auth/me", tag = "auth",
     responses(
         (status = 200, description = "The caller", body = MeView),
-        (status = 401, description = "Not signed in / bad bearer token", body = ErrorBody),
-        (status = 429, description = "The bearer token's rate limit is used up; see `Retry-After` and `RateLimit-*`", body = ErrorBody),
         (status = 403, description = "Bearer token without `read:tokens`", body = ErrorBody),
-        (status = 503, description = "The database is unreachable; retry after `Retry-After`", body = ErrorBody,
-            headers(("Retry-After" = u64, description = "Seconds to wait"))),
     ),
     security(("session" = []), ("bearer" = ["read:tokens"]))
 )]

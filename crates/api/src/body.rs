@@ -5,6 +5,7 @@
 
 use std::future::Future;
 use std::pin::Pin;
+use tessera_core::ErrorCode;
 
 use actix_web::dev::Payload;
 use actix_web::http::header;
@@ -51,7 +52,7 @@ impl<T: DeserializeOwned + 'static> FromRequest for JsonObject<T> {
 /// `value` as `T`, refusing anything but a JSON object.
 pub fn object<T: DeserializeOwned>(mut value: Value) -> Result<T, ApiError> {
     if !value.is_object() {
-        return Err(ApiError::bad_request("invalid_body", "the request body must be a JSON object"));
+        return Err(ApiError::bad_request(ErrorCode::InvalidBody, "the request body must be a JSON object"));
     }
     integral_floats_to_integers(&mut value);
     serde_json::from_value(value).map_err(|e| invalid_json(&e))
@@ -83,7 +84,7 @@ pub async fn optional_body<T: DeserializeOwned + Default>(
 ) -> Result<T, ApiError> {
     let bytes = match payload.to_bytes_limited(SMALL_BODY_LIMIT).await {
         Ok(Ok(bytes)) => bytes,
-        Ok(Err(_)) => return Err(ApiError::bad_request("invalid_body", "the request body could not be read")),
+        Ok(Err(_)) => return Err(ApiError::bad_request(ErrorCode::InvalidBody, "the request body could not be read")),
         Err(_) => return Err(ApiError::PayloadTooLarge(format!("the body must be at most {SMALL_BODY_LIMIT} bytes"))),
     };
     if bytes.iter().all(u8::is_ascii_whitespace) {

@@ -5,6 +5,7 @@
 use actix_web::{HttpRequest, HttpResponse, web};
 use chrono::Utc;
 use serde::{Deserialize, Serialize};
+use tessera_core::ErrorCode;
 use tessera_oauth::{AuthorizeFailure, AuthorizeParams, AuthorizeRequest, Consent, OAuthError, OAuthService};
 use utoipa::{IntoParams, ToSchema};
 
@@ -126,7 +127,7 @@ fn session_only(caller: &Caller) -> Result<(), ApiError> {
     match caller.via {
         Via::Session(_) => Ok(()),
         Via::Token(_) => Err(ApiError::Forbidden {
-            code: "session_required",
+            code: ErrorCode::SessionRequired,
             message: "only a signed-in person can approve an OAuth client".to_owned(),
             details: None,
             missing_scope: None,
@@ -138,13 +139,13 @@ fn invalid(e: &OAuthError) -> ApiError {
     match e {
         OAuthError::TemporarilyUnavailable => ApiError::Unavailable,
         OAuthError::ServerError => ApiError::Internal,
-        _ => ApiError::bad_request(e.code(), e.to_string()),
+        _ => ApiError::bad_request(crate::error::known(e.code(), ErrorCode::InvalidRequest), e.to_string()),
     }
 }
 
 async fn checked(service: &OAuthService, request: &str) -> Result<AuthorizeRequest, ApiError> {
     let params = web::Query::<AuthorizeParams>::from_query(request)
-        .map_err(|_| ApiError::bad_request("invalid_request", "malformed authorization request"))?;
+        .map_err(|_| ApiError::bad_request(ErrorCode::InvalidRequest, "malformed authorization request"))?;
     service.check_authorize(&params).await.map_err(|f| match f {
         AuthorizeFailure::Page(e) | AuthorizeFailure::Redirect { error: e, .. } => invalid(&e),
     })
@@ -237,7 +238,6 @@ pub struct OAuthClientView {
     get, path = "/api/v2/oauth/clients", tag = "oauth",
     responses(
         (status = 200, description = "At most 200 clients, newest first", body = [OAuthClientView]),
-        (status = 401, description = "Not signed in / bad bearer token", body = ErrorBody),
         (status = 403, description = "Not an administrator (or a token without `mcp:admin`)", body = ErrorBody),
         (status = 404, description = "The authorization server is off", body = ErrorBody),
     ),
@@ -252,7 +252,7 @@ pub async fn clients(
     let caller = authenticate(&req, &state, Access::Read, now).await?;
     if !caller.requester().sees_everyone() {
         return Err(ApiError::Forbidden {
-            code: "admin_only",
+            code: ErrorCode::AdminOnly,
             message: "only administrators see every registered OAuth client".to_owned(),
             details: None,
             missing_scope: None,

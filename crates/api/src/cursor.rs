@@ -3,6 +3,7 @@
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use tessera_core::ErrorCode;
 use uuid::Uuid;
 
 use crate::error::ApiError;
@@ -21,7 +22,7 @@ pub fn decode(cursor: &str) -> Result<Uuid, ApiError> {
         .ok()
         .and_then(|bytes| String::from_utf8(bytes).ok())
         .and_then(|text| text.strip_prefix(PREFIX).and_then(|id| id.parse().ok()))
-        .ok_or_else(|| ApiError::bad_request("invalid_cursor", "the cursor is not one this server returned"))
+        .ok_or_else(|| ApiError::bad_request(ErrorCode::InvalidCursor, "the cursor is not one this server returned"))
 }
 
 #[cfg(test)]

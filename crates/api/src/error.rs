@@ -13,6 +13,7 @@ use actix_web::{HttpRequest, HttpResponse, ResponseError};
 use serde::Serialize;
 use serde_json::Value;
 use tessera_auth::AuthError;
+use tessera_core::ErrorCode;
 use tessera_core::lifecycle::TokenRuleViolation;
 use tessera_core::upstream::DirectServerViolation;
 use tessera_core::values::InvalidValue;
@@ -26,8 +27,8 @@ const UNAVAILABLE_RETRY_SECS: u64 = 5;
 /// The body of every error response.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ErrorBody {
-    /// Stable snake_case code for programs.
-    #[schema(example = "not_found")]
+    /// Stable snake_case code for programs, one of the published vocabulary (`ErrorCode`).
+    #[schema(schema_with = error_code_schema)]
     pub error: String,
     /// A sentence for people.
     pub message: String,
@@ -46,7 +47,7 @@ pub enum ApiError {
     #[error("{message}")]
     BadRequest {
         /// Stable code.
-        code: &'static str,
+        code: ErrorCode,
         /// Human sentence.
         message: String,
         /// Structured facts (boxed: keeps every `Result<_, ApiError>` small).
@@ -56,7 +57,7 @@ pub enum ApiError {
     #[error("{message}")]
     Unauthenticated {
         /// Stable code.
-        code: &'static str,
+        code: ErrorCode,
         /// Human sentence.
         message: String,
         /// Whether a bearer token was presented and refused (RFC 6750 `error="invalid_token"`).
@@ -66,7 +67,7 @@ pub enum ApiError {
     #[error("{message}")]
     Inactive {
         /// Reason code (`expired`, `revoked`, `rotated`, ...).
-        code: &'static str,
+        code: ErrorCode,
         /// Human sentence.
         message: String,
     },
@@ -74,7 +75,7 @@ pub enum ApiError {
     #[error("{message}")]
     Forbidden {
         /// Stable code.
-        code: &'static str,
+        code: ErrorCode,
         /// Human sentence.
         message: String,
         /// Structured facts.
@@ -92,7 +93,7 @@ pub enum ApiError {
     #[error("{message}")]
     Conflict {
         /// Stable code.
-        code: &'static str,
+        code: ErrorCode,
         /// Human sentence.
         message: String,
     },
@@ -130,24 +131,25 @@ pub enum ApiError {
 
 impl ApiError {
     /// A 400 with a code and message.
-    pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
+    pub fn bad_request(code: ErrorCode, message: impl Into<String>) -> Self {
         Self::BadRequest { code, message: message.into(), details: None }
     }
 
-    fn code(&self) -> &'static str {
+    /// The `error` code of this answer.
+    pub fn code(&self) -> ErrorCode {
         match self {
             Self::BadRequest { code, .. }
             | Self::Unauthenticated { code, .. }
             | Self::Inactive { code, .. }
             | Self::Forbidden { code, .. }
-            | Self::Conflict { code, .. } => code,
-            Self::NotFound(_) => "not_found",
-            Self::MethodNotAllowed(_) => "method_not_allowed",
-            Self::PayloadTooLarge(_) => "payload_too_large",
-            Self::UnsupportedMediaType => "unsupported_media_type",
-            Self::TooManyRequests { .. } => "too_many_requests",
-            Self::Unavailable | Self::Busy { .. } => "temporarily_unavailable",
-            Self::Internal => "internal_error",
+            | Self::Conflict { code, .. } => *code,
+            Self::NotFound(_) => ErrorCode::NotFound,
+            Self::MethodNotAllowed(_) => ErrorCode::MethodNotAllowed,
+            Self::PayloadTooLarge(_) => ErrorCode::PayloadTooLarge,
+            Self::UnsupportedMediaType => ErrorCode::UnsupportedMediaType,
+            Self::TooManyRequests { .. } => ErrorCode::RateLimited,
+            Self::Unavailable | Self::Busy { .. } => ErrorCode::TemporarilyUnavailable,
+            Self::Internal => ErrorCode::InternalError,
         }
     }
 }
@@ -214,7 +216,7 @@ impl ResponseError for ApiError {
         };
         let active = matches!(self, Self::Inactive { .. }).then_some(false);
         res.insert_header((header::CACHE_CONTROL, "no-store"));
-        res.json(ErrorBody { error: self.code().to_owned(), message: self.to_string(), details, active })
+        res.json(ErrorBody { error: self.code().as_str().to_owned(), message: self.to_string(), details, active })
     }
 }
 
@@ -223,7 +225,7 @@ impl From<StoreError> for ApiError {
         match e {
             StoreError::NotFound(what) => Self::NotFound(what),
             StoreError::Conflict(what) => {
-                Self::Conflict { code: "conflict", message: format!("{what} already exists") }
+                Self::Conflict { code: ErrorCode::Conflict, message: format!("{what} already exists") }
             }
             StoreError::Unavailable(cause) => {
                 tracing::warn!(%cause, "database unavailable");
@@ -239,7 +241,7 @@ impl From<StoreError> for ApiError {
 
 impl From<InvalidValue> for ApiError {
     fn from(e: InvalidValue) -> Self {
-        Self::BadRequest { code: e.code(), message: e.to_string(), details: None }
+        Self::BadRequest { code: known(e.code(), ErrorCode::BadRequest), message: e.to_string(), details: None }
     }
 }
 
@@ -255,7 +257,7 @@ impl From<TokenError> for ApiError {
             }
             // Only the OAuth token endpoint meets these, and it maps them itself.
             e @ (TokenError::GrantInvalid | TokenError::RefreshReused) => {
-                Self::BadRequest { code: "invalid_grant", message: e.to_string(), details: None }
+                Self::BadRequest { code: ErrorCode::InvalidGrant, message: e.to_string(), details: None }
             }
         }
     }
@@ -263,21 +265,22 @@ impl From<TokenError> for ApiError {
 
 impl From<ServerError> for ApiError {
     fn from(e: ServerError) -> Self {
-        let bad = |code: &'static str, message: String| Self::BadRequest { code, message, details: None };
+        let bad = |code: ErrorCode, message: String| Self::BadRequest { code, message, details: None };
         match e {
             ServerError::NotFound => Self::NotFound("server"),
-            ServerError::Conflict => {
-                Self::Conflict { code: "server_exists", message: "a server with that name already exists".to_owned() }
-            }
-            ServerError::Name(e) => bad("invalid_name", e.to_string()),
-            ServerError::Upstream(e) => bad("invalid_server", e.to_string()),
+            ServerError::Conflict => Self::Conflict {
+                code: ErrorCode::ServerExists,
+                message: "a server with that name already exists".to_owned(),
+            },
+            ServerError::Name(e) => bad(ErrorCode::InvalidName, e.to_string()),
+            ServerError::Upstream(e) => bad(ErrorCode::InvalidServer, e.to_string()),
             ServerError::Direct(v @ DirectServerViolation::Headers) => Self::BadRequest {
-                code: "direct_server_headers",
+                code: ErrorCode::DirectServerHeaders,
                 message: v.to_string(),
                 details: Some(Box::new(serde_json::json!({"field": "headers"}))),
             },
             ServerError::Direct(v @ DirectServerViolation::UrlIsAudience { .. }) => {
-                Self::Conflict { code: "direct_server_url_is_audience", message: v.to_string() }
+                Self::Conflict { code: ErrorCode::DirectServerUrlIsAudience, message: v.to_string() }
             }
             ServerError::Value(e) => e.into(),
             ServerError::Seal(e) => {
@@ -289,7 +292,7 @@ impl From<ServerError> for ApiError {
                 Self::Internal
             }
             // Only introspection authenticates servers, and it answers in RFC 6749's shape itself.
-            ServerError::BadCredentials => bad("invalid_client", e.to_string()),
+            ServerError::BadCredentials => bad(ErrorCode::InvalidClient, e.to_string()),
             ServerError::Store(e) => e.into(),
         }
     }
@@ -313,22 +316,24 @@ impl From<TokenRuleViolation> for ApiError {
             missing_scope: None,
         };
         match &rule {
-            V::WidensScopes { missing } => bad("scope_widening", Some(serde_json::json!({ "missing": missing }))),
-            V::ExtendsExpiry => bad("expiry_extension", None),
-            V::ExpiryInPast => bad("expiry_in_past", None),
-            V::ExpiryOutOfRange => bad("invalid_expiry", None),
-            V::AdminScopeViaApi => bad("admin_scope_forbidden", None),
+            V::WidensScopes { missing } => {
+                bad(ErrorCode::ScopeWidening, Some(serde_json::json!({ "missing": missing })))
+            }
+            V::ExtendsExpiry => bad(ErrorCode::ExpiryExtension, None),
+            V::ExpiryInPast => bad(ErrorCode::ExpiryInPast, None),
+            V::ExpiryOutOfRange => bad(ErrorCode::InvalidExpiry, None),
+            V::AdminScopeViaApi => bad(ErrorCode::AdminScopeForbidden, None),
             V::ExceedsCredential { missing } => {
-                forbidden("scope_exceeds_credential", serde_json::json!({ "missing": missing }))
+                forbidden(ErrorCode::ScopeExceedsCredential, serde_json::json!({ "missing": missing }))
             }
             V::LooserThanCredential { credential_limit } => forbidden(
-                "rate_limit_exceeds_credential",
+                ErrorCode::RateLimitExceedsCredential,
                 serde_json::json!({ "credential_rate_limit_per_hour": credential_limit }),
             ),
-            V::RotateOthersToken => forbidden("not_owner", serde_json::json!({})),
-            V::Inactive => Self::Conflict { code: "token_inactive", message },
-            V::AlreadyRotated => Self::Conflict { code: "already_rotated", message },
-            V::RotateOAuthGrant => Self::Conflict { code: "oauth_grant", message },
+            V::RotateOthersToken => forbidden(ErrorCode::NotOwner, serde_json::json!({})),
+            V::Inactive => Self::Conflict { code: ErrorCode::TokenInactive, message },
+            V::AlreadyRotated => Self::Conflict { code: ErrorCode::AlreadyRotated, message },
+            V::RotateOAuthGrant => Self::Conflict { code: ErrorCode::OauthGrant, message },
         }
     }
 }
@@ -336,15 +341,33 @@ impl From<TokenRuleViolation> for ApiError {
 impl From<AuthError> for ApiError {
     fn from(e: AuthError) -> Self {
         match e {
-            AuthError::Rejected(r) => {
-                Self::Unauthenticated { code: r.code(), message: r.message(), invalid_token: true }
-            }
+            AuthError::Rejected(r) => Self::Unauthenticated {
+                code: known(r.code(), ErrorCode::Unauthenticated),
+                message: r.message(),
+                invalid_token: true,
+            },
             AuthError::Unavailable(cause) => {
                 tracing::warn!(%cause, "token state unavailable");
                 Self::Unavailable
             }
         }
     }
+}
+
+/// The vocabulary's code for `code` from another layer's typed error (every such code is in
+/// the vocabulary, which core's tests check); `fallback` only guards against a new one.
+pub fn known(code: &str, fallback: ErrorCode) -> ErrorCode {
+    ErrorCode::parse(code).unwrap_or(fallback)
+}
+
+/// `ErrorBody.error` in the OpenAPI document: the published list of codes as an enum.
+fn error_code_schema() -> utoipa::openapi::Object {
+    use utoipa::openapi::schema::{ObjectBuilder, Type};
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .enum_values(Some(ErrorCode::ALL.iter().map(|c| c.as_str())))
+        .examples([serde_json::json!("not_found")])
+        .build()
 }
 
 /// Turns actix's JSON body errors into [`ApiError`]s (wired through `JsonConfig`).
@@ -360,7 +383,7 @@ pub fn from_json_payload(err: &JsonPayloadError) -> ApiError {
             ApiError::PayloadTooLarge(err.to_string())
         }
         JsonPayloadError::Deserialize(e) => invalid_json(e),
-        _ => ApiError::bad_request("invalid_body", "the request body could not be read"),
+        _ => ApiError::bad_request(ErrorCode::InvalidBody, "the request body could not be read"),
     }
 }
 
@@ -369,12 +392,12 @@ pub fn invalid_json(e: &serde_json::Error) -> ApiError {
     use serde_json::error::Category;
     match e.classify() {
         Category::Data => ApiError::BadRequest {
-            code: "invalid_body",
+            code: ErrorCode::InvalidBody,
             message: format!("the request body does not match the expected shape: {e}"),
             details: None,
         },
         _ => ApiError::BadRequest {
-            code: "malformed_json",
+            code: ErrorCode::MalformedJson,
             message: format!("the request body is not valid JSON: {e}"),
             details: None,
         },
@@ -383,12 +406,12 @@ pub fn invalid_json(e: &serde_json::Error) -> ApiError {
 
 /// Turns actix's path errors (e.g. an id that is not a UUID) into [`ApiError`]s.
 pub fn path_error(err: PathError, _req: &HttpRequest) -> actix_web::Error {
-    ApiError::bad_request("invalid_path", format!("invalid path parameter: {err}")).into()
+    ApiError::bad_request(ErrorCode::InvalidPath, format!("invalid path parameter: {err}")).into()
 }
 
 /// Turns actix's query-string errors into [`ApiError`]s.
 pub fn query_error(err: QueryPayloadError, _req: &HttpRequest) -> actix_web::Error {
-    ApiError::bad_request("invalid_query", format!("invalid query string: {err}")).into()
+    ApiError::bad_request(ErrorCode::InvalidQuery, format!("invalid query string: {err}")).into()
 }
 
 /// The JSON 404 for paths under the API that match no route.
@@ -415,15 +438,15 @@ pub fn jsonify_error<B: MessageBody + 'static>(res: ServiceResponse<B>) -> actix
     }
     let status = res.status();
     let (code, message) = match status {
-        StatusCode::NOT_FOUND => ("not_found", "not found"),
-        StatusCode::METHOD_NOT_ALLOWED => ("method_not_allowed", "method not allowed"),
-        StatusCode::PAYLOAD_TOO_LARGE => ("payload_too_large", "the request body is too large"),
-        StatusCode::UNSUPPORTED_MEDIA_TYPE => ("unsupported_media_type", "unsupported content type"),
-        StatusCode::UNAUTHORIZED => ("unauthenticated", "authentication is required"),
-        StatusCode::FORBIDDEN => ("forbidden", "not allowed"),
-        StatusCode::TOO_MANY_REQUESTS => ("too_many_requests", "too many requests; retry later"),
-        s if s.is_client_error() => ("bad_request", "the request is invalid"),
-        _ => ("internal_error", "internal error"),
+        StatusCode::NOT_FOUND => (ErrorCode::NotFound, "not found"),
+        StatusCode::METHOD_NOT_ALLOWED => (ErrorCode::MethodNotAllowed, "method not allowed"),
+        StatusCode::PAYLOAD_TOO_LARGE => (ErrorCode::PayloadTooLarge, "the request body is too large"),
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => (ErrorCode::UnsupportedMediaType, "unsupported content type"),
+        StatusCode::UNAUTHORIZED => (ErrorCode::Unauthenticated, "authentication is required"),
+        StatusCode::FORBIDDEN => (ErrorCode::Forbidden, "not allowed"),
+        StatusCode::TOO_MANY_REQUESTS => (ErrorCode::RateLimited, "too many requests; retry later"),
+        s if s.is_client_error() => (ErrorCode::BadRequest, "the request is invalid"),
+        _ => (ErrorCode::InternalError, "internal error"),
     };
     let (req, old) = res.into_parts();
     let mut new = HttpResponse::build(status);
@@ -433,7 +456,7 @@ pub fn jsonify_error<B: MessageBody + 'static>(res: ServiceResponse<B>) -> actix
             new.append_header((name.clone(), value.clone()));
         }
     }
-    let body = ErrorBody { error: code.to_owned(), message: message.to_owned(), details: None, active: None };
+    let body = ErrorBody { error: code.as_str().to_owned(), message: message.to_owned(), details: None, active: None };
     let res = ServiceResponse::new(req, new.json(body)).map_into_right_body();
     Ok(ErrorHandlerResponse::Response(res))
 }
@@ -460,15 +483,42 @@ mod tests {
         assert_eq!(res.status(), StatusCode::TOO_MANY_REQUESTS);
         assert_eq!(res.headers().get("retry-after").map(|v| v.to_str().ok()), Some(Some("3")));
         let body: Value = http_test::read_body_json(res).await;
-        assert_eq!(body["error"], "too_many_requests");
+        assert_eq!(body["error"], "rate_limited");
         assert!(body["message"].is_string());
+    }
+
+    #[test]
+    fn every_code_from_a_lower_layer_is_in_the_published_vocabulary() {
+        use tessera_auth::BearerError as B;
+        use tessera_oauth::rules::OAuthError as O;
+        let bearer = [B::Missing, B::Multiple, B::WrongScheme, B::Malformed, B::TooLarge].map(B::code);
+        let oauth = [
+            O::InvalidRequest(String::new()),
+            O::InvalidClient(String::new()),
+            O::InvalidGrant(String::new()),
+            O::UnsupportedGrantType,
+            O::UnsupportedResponseType,
+            O::InvalidScope(String::new()),
+            O::InvalidTarget,
+            O::AccessDenied,
+            O::InvalidRedirectUri(String::new()),
+            O::InvalidClientMetadata(String::new()),
+            O::SlowDown(1),
+            O::ServerError,
+            O::TemporarilyUnavailable,
+        ];
+        for code in bearer.into_iter().chain(oauth.iter().map(O::code)) {
+            assert!(ErrorCode::parse(code).is_some(), "{code} is not in the vocabulary");
+        }
+        let limited = ApiError::TooManyRequests { message: String::new(), retry_after: 1, limit: None };
+        assert_eq!(limited.code(), ErrorCode::RateLimited);
     }
 
     #[test]
     fn lifecycle_rules_map_to_400_403_or_409_and_internal_causes_stay_private() {
         let widen = ApiError::from(TokenRuleViolation::WidensScopes { missing: vec!["write:x".into()] });
         assert_eq!(widen.status_code(), StatusCode::BAD_REQUEST);
-        assert_eq!(widen.code(), "scope_widening");
+        assert_eq!(widen.code(), ErrorCode::ScopeWidening);
         let inactive = ApiError::from(TokenRuleViolation::Inactive);
         assert_eq!(inactive.status_code(), StatusCode::CONFLICT);
         let exceeds = ApiError::from(TokenRuleViolation::ExceedsCredential { missing: vec!["write:x".into()] });

@@ -100,7 +100,7 @@ impl Modify for StandardErrors {
                         .responses
                         .responses
                         .entry(status.to_owned())
-                        .or_insert_with(|| error_response(description));
+                        .or_insert_with(|| error_response(status, description));
                 };
                 if in_path {
                     add("400", "A path parameter is malformed (`invalid_path`)");
@@ -118,22 +118,30 @@ impl Modify for StandardErrors {
                 }
                 if !anonymous {
                     add("401", "Not signed in / bad bearer token");
-                    add("429", "The bearer token's (or its user's) rate limit is used up; see `Retry-After`");
+                    add(
+                        "429",
+                        "The bearer token's (or its user's) rate limit is used up (`rate_limited`); see \
+                         `Retry-After` and `RateLimit-*`",
+                    );
                 }
-                add("503", "The database is unreachable; retry after `Retry-After`");
+                add("503", "The database is unreachable (`temporarily_unavailable`); retry after `Retry-After`");
             }
         }
     }
 }
 
-/// A JSON error answer described by `description`.
-fn error_response(description: &str) -> utoipa::openapi::RefOr<utoipa::openapi::Response> {
-    use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
-    ResponseBuilder::new()
+/// A JSON error answer described by `description`; a 429 or 503 names its `Retry-After`.
+fn error_response(status: &str, description: &str) -> utoipa::openapi::RefOr<utoipa::openapi::Response> {
+    use utoipa::openapi::{ContentBuilder, HeaderBuilder, Object, Ref, ResponseBuilder, Type};
+    let mut response = ResponseBuilder::new()
         .description(description)
-        .content("application/json", ContentBuilder::new().schema(Some(Ref::from_schema_name("ErrorBody"))).build())
-        .build()
-        .into()
+        .content("application/json", ContentBuilder::new().schema(Some(Ref::from_schema_name("ErrorBody"))).build());
+    if matches!(status, "429" | "503") {
+        let seconds =
+            HeaderBuilder::new().schema(Object::with_type(Type::Integer)).description(Some("Seconds to wait"));
+        response = response.header("Retry-After", seconds.build());
+    }
+    response.build().into()
 }
 
 /// The document as pretty JSON, exactly what `tessera openapi` prints and `/openapi.json` serves.

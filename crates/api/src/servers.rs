@@ -3,6 +3,7 @@
 //! the headers only.
 
 use std::collections::BTreeMap;
+use tessera_core::ErrorCode;
 
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
@@ -181,9 +182,7 @@ const MAX_TOOL_PATCH: usize = 200;
     get, path = "/api/v2/servers", tag = "servers",
     responses(
         (status = 200, description = "Every server, by name", body = [ServerView]),
-        (status = 401, description = "Not signed in / bad bearer token", body = ErrorBody),
         (status = 403, description = "Not an administrator, or the token lacks `mcp:admin`", body = ErrorBody),
-        (status = 503, description = "The database is unreachable", body = ErrorBody),
     ),
     security(("session" = []), ("bearer" = ["mcp:admin"]))
 )]
@@ -200,10 +199,8 @@ pub async fn list(req: HttpRequest, state: web::Data<ApiState>) -> Result<web::J
     responses(
         (status = 201, description = "Registered; `Location` names it", body = ServerView),
         (status = 400, description = "Invalid name, URL, description or header; headers on a direct server (`direct_server_headers`)", body = ErrorBody),
-        (status = 401, description = "Not signed in / bad bearer token", body = ErrorBody),
         (status = 403, description = "Not an administrator, CSRF failure, or the token lacks `mcp:admin`", body = ErrorBody),
         (status = 409, description = "The name is taken", body = ErrorBody),
-        (status = 503, description = "The database is unreachable", body = ErrorBody),
     ),
     security(("session" = []), ("bearer" = ["mcp:admin"]))
 )]
@@ -244,7 +241,6 @@ pub async fn create(
     responses(
         (status = 201, description = "The new credential (shown once)", body = ServerCredentialsView),
         (status = 400, description = "Grace out of range", body = ErrorBody),
-        (status = 401, description = "Not signed in / bad bearer token", body = ErrorBody),
         (status = 403, description = "Not an administrator, CSRF failure, or the token lacks `mcp:admin`", body = ErrorBody),
         (status = 404, description = "No such direct server", body = ErrorBody),
     ),
@@ -260,7 +256,7 @@ pub async fn rotate_credentials(
     let caller = authenticate(&req, &state, Access::Admin, now).await?;
     if body.grace_seconds > MAX_CREDENTIAL_GRACE_SECS {
         return Err(ApiError::bad_request(
-            "invalid_grace",
+            ErrorCode::InvalidGrace,
             format!("grace_seconds must be at most {MAX_CREDENTIAL_GRACE_SECS}"),
         ));
     }
@@ -277,7 +273,6 @@ pub async fn rotate_credentials(
     params(("name" = String, Path, description = "Server name")),
     responses(
         (status = 200, description = "The server", body = ServerView),
-        (status = 401, description = "Not signed in / bad bearer token", body = ErrorBody),
         (status = 403, description = "Not an administrator, or the token lacks `mcp:admin`", body = ErrorBody),
         (status = 404, description = "No such server", body = ErrorBody),
     ),
@@ -301,7 +296,6 @@ pub async fn get(
     responses(
         (status = 200, description = "The changed server", body = ServerView),
         (status = 400, description = "Invalid URL, description or header; headers on a direct server (`direct_server_headers`)", body = ErrorBody),
-        (status = 401, description = "Not signed in / bad bearer token", body = ErrorBody),
         (status = 403, description = "Not an administrator, CSRF failure, or the token lacks `mcp:admin`", body = ErrorBody),
         (status = 404, description = "No such server", body = ErrorBody),
         (status = 409, description = "A direct server's new URL without `invalidate_tokens` (`direct_server_url_is_audience`)", body = ErrorBody),
@@ -335,7 +329,6 @@ pub async fn patch(
     params(("name" = String, Path, description = "Server name")),
     responses(
         (status = 204, description = "Removed"),
-        (status = 401, description = "Not signed in / bad bearer token", body = ErrorBody),
         (status = 403, description = "Not an administrator, CSRF failure, or the token lacks `mcp:admin`", body = ErrorBody),
         (status = 404, description = "No such server", body = ErrorBody),
     ),
@@ -357,7 +350,6 @@ pub async fn remove(
     params(("name" = String, Path, description = "Server name")),
     responses(
         (status = 200, description = "Its tools, by name", body = [ServerToolView]),
-        (status = 401, description = "Not signed in / bad bearer token", body = ErrorBody),
         (status = 403, description = "Not an administrator, or the token lacks `mcp:admin`", body = ErrorBody),
         (status = 404, description = "No such server", body = ErrorBody),
     ),
@@ -382,7 +374,6 @@ pub async fn tools(
     responses(
         (status = 200, description = "Its tools after the change", body = [ServerToolView]),
         (status = 400, description = "Invalid tool name or too many tools", body = ErrorBody),
-        (status = 401, description = "Not signed in / bad bearer token", body = ErrorBody),
         (status = 403, description = "Not an administrator, CSRF failure, or the token lacks `mcp:admin`", body = ErrorBody),
         (status = 404, description = "No such server", body = ErrorBody),
     ),
@@ -397,7 +388,10 @@ pub async fn patch_tools(
     let caller = authenticate(&req, &state, Access::Admin, Utc::now()).await?;
     let body = body.into_inner();
     if body.tools.len() > MAX_TOOL_PATCH {
-        return Err(ApiError::bad_request("too_many_tools", format!("at most {MAX_TOOL_PATCH} tools per request")));
+        return Err(ApiError::bad_request(
+            ErrorCode::TooManyTools,
+            format!("at most {MAX_TOOL_PATCH} tools per request"),
+        ));
     }
     let server = state.servers.get(&name).await?;
     let parsed = body

@@ -6,6 +6,7 @@ use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
 use chrono::Utc;
 use tessera_auth::bearer_token;
+use tessera_core::ErrorCode;
 use tessera_core::catalog::Catalog;
 use tessera_core::scope::{ScopeError, ScopeSet};
 use tessera_core::values::{Description, Grace, Lifetime, RateLimit, RevokeReason, TokenName};
@@ -43,14 +44,10 @@ const MAX_AUDIT_LIMIT: i64 = 200;
         (status = 201, description = "Issued; `Location` names the new token", body = IssuedTokenView,
             headers(("Location" = String, description = "URL of the new token"))),
         (status = 400, description = "Invalid name, scopes, expiry or rate limit; `mcp:admin` requested", body = ErrorBody),
-        (status = 401, description = "Not signed in / bad bearer token", body = ErrorBody),
-        (status = 429, description = "The bearer token's rate limit is used up; see `Retry-After` and `RateLimit-*`", body = ErrorBody),
         (status = 403, description = "CSRF failure, missing `write:tokens`, or scopes beyond the credential's own \
             (`scope_exceeds_credential`)", body = ErrorBody),
         (status = 413, description = "Body too large", body = ErrorBody),
         (status = 415, description = "Body is not JSON", body = ErrorBody),
-        (status = 503, description = "The database is unreachable; retry after `Retry-After`", body = ErrorBody,
-            headers(("Retry-After" = u64, description = "Seconds to wait"))),
     ),
     security(("session" = []), ("bearer" = ["write:tokens"]))
 )]
@@ -81,11 +78,7 @@ pub async fn create(
     responses(
         (status = 200, description = "One page", body = TokenPageView),
         (status = 400, description = "Bad limit, cursor or status", body = ErrorBody),
-        (status = 401, description = "Not signed in / bad bearer token", body = ErrorBody),
-        (status = 429, description = "The bearer token's rate limit is used up; see `Retry-After` and `RateLimit-*`", body = ErrorBody),
         (status = 403, description = "Missing `read:tokens`", body = ErrorBody),
-        (status = 503, description = "The database is unreachable; retry after `Retry-After`", body = ErrorBody,
-            headers(("Retry-After" = u64, description = "Seconds to wait"))),
     ),
     security(("session" = []), ("bearer" = ["read:tokens"]))
 )]
@@ -99,7 +92,7 @@ pub async fn list(
     let query = query.into_inner();
     let limit = query.limit.unwrap_or(DEFAULT_LIMIT);
     if !(1..=MAX_LIMIT).contains(&limit) {
-        return Err(ApiError::bad_request("invalid_limit", format!("limit must be between 1 and {MAX_LIMIT}")));
+        return Err(ApiError::bad_request(ErrorCode::InvalidLimit, format!("limit must be between 1 and {MAX_LIMIT}")));
     }
     // An empty cursor is the first page, as if none was sent.
     let after = query.cursor.as_deref().filter(|c| !c.is_empty()).map(cursor::decode).transpose()?;
@@ -116,7 +109,7 @@ pub async fn list(
         q: match query.q.filter(|q| !q.is_empty()) {
             // PostgreSQL cannot hold a NUL character: refuse it here rather than answer 500.
             Some(q) if q.contains('\0') => {
-                return Err(ApiError::bad_request("invalid_query", "q must not contain NUL characters"));
+                return Err(ApiError::bad_request(ErrorCode::InvalidQuery, "q must not contain NUL characters"));
             }
             other => other,
         },
@@ -138,12 +131,8 @@ pub async fn list(
     responses(
         (status = 200, description = "The token", body = TokenView),
         (status = 400, description = "The id is not a UUID", body = ErrorBody),
-        (status = 401, description = "Not signed in / bad bearer token", body = ErrorBody),
-        (status = 429, description = "The bearer token's rate limit is used up; see `Retry-After` and `RateLimit-*`", body = ErrorBody),
         (status = 403, description = "Missing `read:tokens`", body = ErrorBody),
         (status = 404, description = "No such token, or another user's", body = ErrorBody),
-        (status = 503, description = "The database is unreachable; retry after `Retry-After`", body = ErrorBody,
-            headers(("Retry-After" = u64, description = "Seconds to wait"))),
     ),
     security(("session" = []), ("bearer" = ["read:tokens"]))
 )]
@@ -165,12 +154,8 @@ pub async fn get(
     responses(
         (status = 200, description = "The entries", body = AuditPageView),
         (status = 400, description = "The id is not a UUID, or bad limit", body = ErrorBody),
-        (status = 401, description = "Not signed in / bad bearer token", body = ErrorBody),
-        (status = 429, description = "The bearer token's rate limit is used up; see `Retry-After` and `RateLimit-*`", body = ErrorBody),
         (status = 403, description = "Missing `read:tokens`", body = ErrorBody),
         (status = 404, description = "No such token, or another user's", body = ErrorBody),
-        (status = 503, description = "The database is unreachable; retry after `Retry-After`", body = ErrorBody,
-            headers(("Retry-After" = u64, description = "Seconds to wait"))),
     ),
     security(("session" = []), ("bearer" = ["read:tokens"]))
 )]
@@ -184,7 +169,10 @@ pub async fn audit(
     let caller = authenticate(&req, &state, Access::Read, now).await?;
     let limit = query.limit.unwrap_or(DEFAULT_AUDIT_LIMIT);
     if !(1..=MAX_AUDIT_LIMIT).contains(&limit) {
-        return Err(ApiError::bad_request("invalid_limit", format!("limit must be between 1 and {MAX_AUDIT_LIMIT}")));
+        return Err(ApiError::bad_request(
+            ErrorCode::InvalidLimit,
+            format!("limit must be between 1 and {MAX_AUDIT_LIMIT}"),
+        ));
     }
     let id = id.into_inner();
     visible_token(&state, &caller, id).await?;
@@ -200,16 +188,12 @@ pub async fn audit(
     responses(
         (status = 200, description = "The changed token", body = TokenView),
         (status = 400, description = "Invalid field, scope widening, expiry extension", body = ErrorBody),
-        (status = 401, description = "Not signed in / bad bearer token", body = ErrorBody),
-        (status = 429, description = "The bearer token's rate limit is used up; see `Retry-After` and `RateLimit-*`", body = ErrorBody),
         (status = 403, description = "CSRF failure, missing `write:tokens`, or a bearer token setting a rate \
             limit looser than its own (`rate_limit_exceeds_credential`)", body = ErrorBody),
         (status = 404, description = "No such token, or another user's", body = ErrorBody),
         (status = 409, description = "The token is no longer active", body = ErrorBody),
         (status = 413, description = "Body too large", body = ErrorBody),
         (status = 415, description = "Body is not JSON", body = ErrorBody),
-        (status = 503, description = "The database is unreachable; retry after `Retry-After`", body = ErrorBody,
-            headers(("Retry-After" = u64, description = "Seconds to wait"))),
     ),
     security(("session" = []), ("bearer" = ["write:tokens"]))
 )]
@@ -246,14 +230,10 @@ pub async fn patch(
     responses(
         (status = 200, description = "Revoked (or already was)", body = TokenView),
         (status = 400, description = "Reason too long or bad body", body = ErrorBody),
-        (status = 401, description = "Not signed in / bad bearer token", body = ErrorBody),
-        (status = 429, description = "The bearer token's rate limit is used up; see `Retry-After` and `RateLimit-*`", body = ErrorBody),
         (status = 403, description = "CSRF failure or missing `write:tokens`", body = ErrorBody),
         (status = 404, description = "No such token, or another user's", body = ErrorBody),
         (status = 413, description = "Body too large", body = ErrorBody),
         (status = 415, description = "Body is not JSON", body = ErrorBody),
-        (status = 503, description = "The database is unreachable; retry after `Retry-After`", body = ErrorBody,
-            headers(("Retry-After" = u64, description = "Seconds to wait"))),
     ),
     security(("session" = []), ("bearer" = ["write:tokens"]))
 )]
@@ -283,8 +263,6 @@ pub async fn revoke(
         (status = 201, description = "The replacement, with its secret", body = IssuedTokenView,
             headers(("Location" = String, description = "URL of the new token"))),
         (status = 400, description = "Grace out of range or bad body", body = ErrorBody),
-        (status = 401, description = "Not signed in / bad bearer token", body = ErrorBody),
-        (status = 429, description = "The bearer token's rate limit is used up; see `Retry-After` and `RateLimit-*`", body = ErrorBody),
         (status = 403, description = "CSRF failure, missing `write:tokens`, scopes beyond the credential's own, or \
             another user's token (`not_owner`: nobody, admins included, receives a working secret for another \
             user's identity; revoke it instead, or its owner rotates it)", body = ErrorBody),
@@ -292,8 +270,6 @@ pub async fn revoke(
         (status = 409, description = "Not active, or already rotated", body = ErrorBody),
         (status = 413, description = "Body too large", body = ErrorBody),
         (status = 415, description = "Body is not JSON", body = ErrorBody),
-        (status = 503, description = "The database is unreachable; retry after `Retry-After`", body = ErrorBody,
-            headers(("Retry-After" = u64, description = "Seconds to wait"))),
     ),
     security(("session" = []), ("bearer" = ["write:tokens"]))
 )]
@@ -326,11 +302,14 @@ pub async fn rotate(
     security(("bearer" = []))
 )]
 pub async fn validate(req: HttpRequest, state: web::Data<ApiState>) -> Result<web::Json<ValidationView>, ApiError> {
-    let token = bearer_token(req.headers().get_all(header::AUTHORIZATION).map(|v| v.as_bytes()))
-        .map_err(|e| ApiError::Inactive { code: e.code(), message: e.to_string() })?;
+    let token = bearer_token(req.headers().get_all(header::AUTHORIZATION).map(|v| v.as_bytes())).map_err(|e| {
+        ApiError::Inactive { code: crate::error::known(e.code(), ErrorCode::Unauthenticated), message: e.to_string() }
+    })?;
     let now = Utc::now();
     let principal = state.validator.validate(token, now).await.map_err(|e| match e {
-        tessera_auth::AuthError::Rejected(r) => ApiError::Inactive { code: r.code(), message: r.message() },
+        tessera_auth::AuthError::Rejected(r) => {
+            ApiError::Inactive { code: crate::error::known(r.code(), ErrorCode::Unauthenticated), message: r.message() }
+        }
         other => ApiError::from(other),
     })?;
     // Validating a token is using it: same rate limit and usage as any other call.
@@ -366,12 +345,12 @@ fn parse_grant(catalog: &Catalog, scopes: &[String]) -> Result<ScopeSet, ApiErro
     let valid: Vec<String> = catalog.grantable().into_iter().filter(|s| s != tessera_core::scope::ADMIN).collect();
     let set = catalog.grant(scopes).map_err(|e| match e {
         ScopeError::Empty => ApiError::BadRequest {
-            code: "invalid_scopes",
+            code: ErrorCode::InvalidScopes,
             message: format!("at least one scope is required; valid scopes are: {}", valid.join(", ")),
             details: Some(Box::new(serde_json::json!({ "valid_scopes": valid }))),
         },
         ScopeError::Unknown { unknown, .. } => ApiError::BadRequest {
-            code: "unknown_scope",
+            code: ErrorCode::UnknownScope,
             message: format!("unknown scope(s) {}; valid scopes are: {}", unknown.join(", "), valid.join(", ")),
             details: Some(Box::new(serde_json::json!({ "unknown": unknown, "valid_scopes": valid }))),
         },
@@ -385,8 +364,6 @@ fn parse_grant(catalog: &Catalog, scopes: &[String]) -> Result<ScopeSet, ApiErro
     responses(
         (status = 200, description = "The bounds of this server and the scopes it grants; signed-in callers \
             also get every registered server's scopes and tools", body = LimitsView),
-        (status = 503, description = "The database is unreachable; retry after `Retry-After`", body = ErrorBody,
-            headers(("Retry-After" = u64, description = "Seconds to wait"))),
     ),
     security((), ("session" = []), ("bearer" = ["read:tokens"]))
 )]

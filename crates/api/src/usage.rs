@@ -2,6 +2,7 @@
 //! totals, a dense time series, per-method counts and denials.
 
 use std::collections::BTreeMap;
+use tessera_core::ErrorCode;
 
 use actix_web::{HttpRequest, web};
 use chrono::{DateTime, Datelike, Duration, TimeZone, Utc};
@@ -60,7 +61,7 @@ fn within_years(name: &'static str, t: DateTime<Utc>) -> Result<DateTime<Utc>, A
         return Ok(t);
     }
     Err(ApiError::BadRequest {
-        code: "invalid_query",
+        code: ErrorCode::InvalidQuery,
         message: format!("`{name}` must lie between the years {} and {}", YEARS.start(), YEARS.end()),
         details: Some(Box::new(serde_json::json!({ "parameter": name }))),
     })
@@ -205,12 +206,8 @@ pub fn aggregate(
     responses(
         (status = 200, description = "The report", body = UsageView),
         (status = 400, description = "Bad range or granularity", body = ErrorBody),
-        (status = 401, description = "Not signed in / bad bearer token", body = ErrorBody),
-        (status = 429, description = "The bearer token's rate limit is used up; see `Retry-After` and `RateLimit-*`", body = ErrorBody),
         (status = 403, description = "Missing `read:tokens`", body = ErrorBody),
         (status = 404, description = "No such token, or another user's", body = ErrorBody),
-        (status = 503, description = "The database is unreachable; retry after `Retry-After`", body = ErrorBody,
-            headers(("Retry-After" = u64, description = "Seconds to wait"))),
     ),
     security(("session" = []), ("bearer" = ["read:tokens"]))
 )]
@@ -236,11 +233,11 @@ pub async fn usage(
     };
     let from = granularity.floor(from);
     if from >= to {
-        return Err(ApiError::bad_request("invalid_range", "`from` must be before `to`"));
+        return Err(ApiError::bad_request(ErrorCode::InvalidRange, "`from` must be before `to`"));
     }
     if to.signed_duration_since(from) > granularity.max_span() {
         return Err(ApiError::bad_request(
-            "range_too_large",
+            ErrorCode::RangeTooLarge,
             format!("at most {} days per report at this granularity", granularity.max_span().num_days()),
         ));
     }

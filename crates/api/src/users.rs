@@ -2,6 +2,7 @@
 
 use actix_web::{HttpRequest, web};
 use chrono::Utc;
+use tessera_core::ErrorCode;
 use tessera_core::values::RateLimit;
 use uuid::Uuid;
 
@@ -16,10 +17,7 @@ use crate::models::{PatchUserRequest, UserView};
     get, path = "/api/v2/users", tag = "users",
     responses(
         (status = 200, description = "Every account, oldest first", body = [UserView]),
-        (status = 401, description = "Not signed in / bad bearer token", body = ErrorBody),
         (status = 403, description = "Not an administrator (`admin_required`), or missing `read:tokens`", body = ErrorBody),
-        (status = 429, description = "The bearer token's (or its user's) rate limit is used up; see `Retry-After` and `RateLimit-*`", body = ErrorBody),
-        (status = 503, description = "The database is unreachable; retry after `Retry-After`", body = ErrorBody),
     ),
     security(("session" = []), ("bearer" = ["mcp:admin"]))
 )]
@@ -38,11 +36,8 @@ pub async fn list(req: HttpRequest, state: web::Data<ApiState>) -> Result<web::J
     responses(
         (status = 200, description = "The changed account", body = UserView),
         (status = 400, description = "Limit out of range or missing", body = ErrorBody),
-        (status = 401, description = "Not signed in / bad bearer token", body = ErrorBody),
         (status = 403, description = "CSRF failure, not an administrator (`admin_required`), or missing `write:tokens`", body = ErrorBody),
         (status = 404, description = "No such user", body = ErrorBody),
-        (status = 429, description = "The bearer token's (or its user's) rate limit is used up; see `Retry-After` and `RateLimit-*`", body = ErrorBody),
-        (status = 503, description = "The database is unreachable; retry after `Retry-After`", body = ErrorBody),
     ),
     security(("session" = []), ("bearer" = ["mcp:admin"]))
 )]
@@ -57,7 +52,9 @@ pub async fn patch(
     let limit = body
         .into_inner()
         .rate_limit_per_hour
-        .ok_or_else(|| ApiError::bad_request("missing_field", "rate_limit_per_hour is required (a number or null)"))?
+        .ok_or_else(|| {
+            ApiError::bad_request(ErrorCode::MissingField, "rate_limit_per_hour is required (a number or null)")
+        })?
         .map(|n| RateLimit::new(n.into()))
         .transpose()?;
     let user =
@@ -71,7 +68,7 @@ pub(crate) fn require_admin(caller: &Caller) -> Result<(), ApiError> {
         return Ok(());
     }
     Err(ApiError::Forbidden {
-        code: "admin_required",
+        code: ErrorCode::AdminRequired,
         message: "only administrators may do this".to_owned(),
         details: None,
         missing_scope: None,

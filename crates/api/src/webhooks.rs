@@ -10,6 +10,7 @@ use base64::Engine;
 use chrono::{DateTime, Utc};
 use rand::RngCore;
 use serde::{Deserialize, Serialize};
+use tessera_core::ErrorCode;
 use tessera_core::alerts::{EVENT_KINDS, MAX_WEBHOOKS_PER_USER, WebhookRuleViolation, check_url, event_set};
 use tessera_store::{AlertEvent, Delivery, NewWebhook, Webhook};
 use utoipa::ToSchema;
@@ -156,9 +157,9 @@ impl From<AlertEvent> for AlertView {
 impl From<WebhookRuleViolation> for ApiError {
     fn from(v: WebhookRuleViolation) -> Self {
         let code = match v {
-            WebhookRuleViolation::BadUrl => "invalid_url",
-            WebhookRuleViolation::PrivateTarget => "private_target",
-            WebhookRuleViolation::UnknownEvent(_) | WebhookRuleViolation::NoEvents => "invalid_events",
+            WebhookRuleViolation::BadUrl => ErrorCode::InvalidUrl,
+            WebhookRuleViolation::PrivateTarget => ErrorCode::PrivateTarget,
+            WebhookRuleViolation::UnknownEvent(_) | WebhookRuleViolation::NoEvents => ErrorCode::InvalidEvents,
         };
         ApiError::BadRequest {
             code,
@@ -177,11 +178,8 @@ impl From<WebhookRuleViolation> for ApiError {
     responses(
         (status = 201, description = "Registered; the secret is in this answer only", body = CreatedWebhookView),
         (status = 400, description = "Bad URL (`invalid_url`), private target (`private_target`) or events", body = ErrorBody),
-        (status = 401, description = "Not signed in / bad bearer token", body = ErrorBody),
         (status = 403, description = "CSRF failure, missing `write:tokens`, or `all_users` by a non-admin", body = ErrorBody),
         (status = 409, description = "Already at the limit of webhooks per user (`too_many_webhooks`)", body = ErrorBody),
-        (status = 429, description = "The bearer token's (or its user's) rate limit is used up", body = ErrorBody),
-        (status = 503, description = "The database is unreachable; retry after `Retry-After`", body = ErrorBody),
     ),
     security(("session" = []), ("bearer" = ["write:tokens"]))
 )]
@@ -208,7 +206,7 @@ pub async fn create(
     };
     let hook =
         state.store.create_webhook(&new, MAX_WEBHOOKS_PER_USER, now).await?.ok_or_else(|| ApiError::Conflict {
-            code: "too_many_webhooks",
+            code: ErrorCode::TooManyWebhooks,
             message: format!("an account may have at most {MAX_WEBHOOKS_PER_USER} webhooks; delete one first"),
         })?;
     Ok(HttpResponse::Created()
@@ -222,10 +220,7 @@ pub async fn create(
     get, path = "/api/v2/webhooks", tag = "webhooks",
     responses(
         (status = 200, description = "Webhooks", body = [WebhookView]),
-        (status = 401, description = "Not signed in / bad bearer token", body = ErrorBody),
         (status = 403, description = "Missing `read:tokens`", body = ErrorBody),
-        (status = 429, description = "The bearer token's (or its user's) rate limit is used up", body = ErrorBody),
-        (status = 503, description = "The database is unreachable; retry after `Retry-After`", body = ErrorBody),
     ),
     security(("session" = []), ("bearer" = ["read:tokens"]))
 )]
@@ -241,11 +236,8 @@ pub async fn list(req: HttpRequest, state: web::Data<ApiState>) -> Result<web::J
     params(("id" = Uuid, Path, description = "Webhook id")),
     responses(
         (status = 200, description = "The webhook", body = WebhookView),
-        (status = 401, description = "Not signed in / bad bearer token", body = ErrorBody),
         (status = 403, description = "Missing `read:tokens`", body = ErrorBody),
         (status = 404, description = "No such webhook, or another user's", body = ErrorBody),
-        (status = 429, description = "The bearer token's (or its user's) rate limit is used up", body = ErrorBody),
-        (status = 503, description = "The database is unreachable; retry after `Retry-After`", body = ErrorBody),
     ),
     security(("session" = []), ("bearer" = ["read:tokens"]))
 )]
@@ -266,11 +258,8 @@ pub async fn get(
     responses(
         (status = 200, description = "The changed webhook", body = WebhookView),
         (status = 400, description = "Bad URL (`invalid_url`), private target (`private_target`) or events", body = ErrorBody),
-        (status = 401, description = "Not signed in / bad bearer token", body = ErrorBody),
         (status = 403, description = "CSRF failure or missing `write:tokens`", body = ErrorBody),
         (status = 404, description = "No such webhook, or another user's", body = ErrorBody),
-        (status = 429, description = "The bearer token's (or its user's) rate limit is used up", body = ErrorBody),
-        (status = 503, description = "The database is unreachable; retry after `Retry-After`", body = ErrorBody),
     ),
     security(("session" = []), ("bearer" = ["write:tokens"]))
 )]
@@ -297,11 +286,8 @@ pub async fn patch(
     params(("id" = Uuid, Path, description = "Webhook id")),
     responses(
         (status = 204, description = "Deleted"),
-        (status = 401, description = "Not signed in / bad bearer token", body = ErrorBody),
         (status = 403, description = "CSRF failure or missing `write:tokens`", body = ErrorBody),
         (status = 404, description = "No such webhook, or another user's", body = ErrorBody),
-        (status = 429, description = "The bearer token's (or its user's) rate limit is used up", body = ErrorBody),
-        (status = 503, description = "The database is unreachable; retry after `Retry-After`", body = ErrorBody),
     ),
     security(("session" = []), ("bearer" = ["write:tokens"]))
 )]
@@ -323,11 +309,8 @@ pub async fn delete(
     params(("id" = Uuid, Path, description = "Webhook id")),
     responses(
         (status = 200, description = "Deliveries", body = [DeliveryView]),
-        (status = 401, description = "Not signed in / bad bearer token", body = ErrorBody),
         (status = 403, description = "Missing `read:tokens`", body = ErrorBody),
         (status = 404, description = "No such webhook, or another user's", body = ErrorBody),
-        (status = 429, description = "The bearer token's (or its user's) rate limit is used up", body = ErrorBody),
-        (status = 503, description = "The database is unreachable; retry after `Retry-After`", body = ErrorBody),
     ),
     security(("session" = []), ("bearer" = ["read:tokens"]))
 )]
@@ -348,11 +331,8 @@ pub async fn deliveries(
     params(("id" = Uuid, Path, description = "Token id")),
     responses(
         (status = 200, description = "Alert events", body = [AlertView]),
-        (status = 401, description = "Not signed in / bad bearer token", body = ErrorBody),
         (status = 403, description = "Missing `read:tokens`", body = ErrorBody),
         (status = 404, description = "No such token, or another user's", body = ErrorBody),
-        (status = 429, description = "The bearer token's (or its user's) rate limit is used up", body = ErrorBody),
-        (status = 503, description = "The database is unreachable; retry after `Retry-After`", body = ErrorBody),
     ),
     security(("session" = []), ("bearer" = ["read:tokens"]))
 )]

@@ -130,7 +130,7 @@ pub fn configure(state: GatewayState) -> impl FnOnce(&mut web::ServiceConfig) {
                     .default_service(web::to(|| async {
                         HttpResponse::MethodNotAllowed().insert_header((header::ALLOW, "POST, GET, DELETE")).json(
                             json!({
-                                "error": "method_not_allowed", "message": "this path answers POST, GET and DELETE"
+                                "error": tessera_core::ErrorCode::MethodNotAllowed, "message": "this path answers POST, GET and DELETE"
                             }),
                         )
                     })),
@@ -176,12 +176,12 @@ async fn protected_resource(state: web::Data<GatewayState>, name: web::Path<Stri
 }
 
 pub(crate) fn not_found() -> HttpResponse {
-    HttpResponse::NotFound().json(json!({"error": "not_found", "message": "no such MCP server"}))
+    HttpResponse::NotFound().json(json!({"error": tessera_core::ErrorCode::NotFound, "message": "no such MCP server"}))
 }
 
 pub(crate) fn unavailable(e: &ServerError) -> HttpResponse {
     tracing::warn!(error = %e, "server registry unavailable");
     HttpResponse::ServiceUnavailable()
         .insert_header((header::RETRY_AFTER, "5"))
-        .json(json!({"error": "temporarily_unavailable", "message": "the server registry cannot be read right now"}))
+        .json(json!({"error": tessera_core::ErrorCode::TemporarilyUnavailable, "message": "the server registry cannot be read right now"}))
 }

@@ -4,6 +4,7 @@
 //! `tools/list` answer cut to what the token may call.
 
 use std::sync::Arc;
+use tessera_core::ErrorCode;
 
 use actix_web::http::{Method, StatusCode, header};
 use actix_web::web::{self, Bytes, BytesMut};
@@ -174,7 +175,7 @@ pub(crate) async fn handle(
     {
         count(&label, Outcome::Error);
         return HttpResponse::NotFound().json(
-            json!({"error": "session_not_found", "message": "no such session for this token; initialize again"}),
+            json!({"error": ErrorCode::SessionNotFound, "message": "no such session for this token; initialize again"}),
         );
     }
 
@@ -322,14 +323,16 @@ impl Failure {
     fn response(&self, id: Option<&Value>) -> HttpResponse {
         let (status, code, message) = match self {
             Self::Unreachable => {
-                (StatusCode::BAD_GATEWAY, "upstream_unavailable", "the upstream MCP server cannot be reached")
+                (StatusCode::BAD_GATEWAY, ErrorCode::UpstreamUnavailable, "the upstream MCP server cannot be reached")
             }
-            Self::Timeout => {
-                (StatusCode::GATEWAY_TIMEOUT, "upstream_timeout", "the upstream MCP server did not answer in time")
-            }
+            Self::Timeout => (
+                StatusCode::GATEWAY_TIMEOUT,
+                ErrorCode::UpstreamTimeout,
+                "the upstream MCP server did not answer in time",
+            ),
             Self::Refused => (
                 StatusCode::BAD_GATEWAY,
-                "upstream_unavailable",
+                ErrorCode::UpstreamUnavailable,
                 "the upstream MCP server refused the gateway's credentials",
             ),
         };

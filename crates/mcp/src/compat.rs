@@ -117,7 +117,7 @@ pub(crate) async fn sse_not_supported(state: actix_web::web::Data<McpState>) -> 
         .insert_header((header::ALLOW, ""))
         .insert_header((header::CACHE_CONTROL, "no-store"))
         .json(json!({
-            "error": "sse_transport_not_supported",
+            "error": tessera_core::ErrorCode::SseTransportNotSupported,
             "message": format!(
                 "Tessera speaks MCP over Streamable HTTP only: POST JSON-RPC messages to {endpoint} \
                  (the HTTP+SSE transport at /mcp/sse is not served)"

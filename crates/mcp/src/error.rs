@@ -10,6 +10,7 @@ use actix_web::http::header::{self, HeaderValue};
 use rmcp::ErrorData;
 use rmcp::model::{RequestId, ServerJsonRpcMessage};
 use serde_json::json;
+use tessera_core::ErrorCode;
 
 /// Why a request to `/mcp` was not passed to the MCP service.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -88,17 +89,17 @@ impl McpDenial {
     pub fn reason(&self) -> &'static str {
         match self {
             Self::Unauthorized { code, .. } => code,
-            Self::InsufficientScope { .. } => "insufficient_scope",
-            Self::OriginNotAllowed => "origin_not_allowed",
-            Self::RateLimited { .. } => "rate_limited",
-            Self::Unavailable => "temporarily_unavailable",
+            Self::InsufficientScope { .. } => ErrorCode::InsufficientScope.as_str(),
+            Self::OriginNotAllowed => ErrorCode::OriginNotAllowed.as_str(),
+            Self::RateLimited { .. } => ErrorCode::RateLimited.as_str(),
+            Self::Unavailable => ErrorCode::TemporarilyUnavailable.as_str(),
             Self::ParseError => "parse_error",
             Self::InvalidRequest(_) => "invalid_request",
             Self::InvalidParams { .. } => "invalid_params",
-            Self::NotAcceptable => "not_acceptable",
-            Self::PayloadTooLarge => "payload_too_large",
-            Self::UnsupportedMediaType => "unsupported_media_type",
-            Self::MethodNotAllowed => "method_not_allowed",
+            Self::NotAcceptable => ErrorCode::NotAcceptable.as_str(),
+            Self::PayloadTooLarge => ErrorCode::PayloadTooLarge.as_str(),
+            Self::UnsupportedMediaType => ErrorCode::UnsupportedMediaType.as_str(),
+            Self::MethodNotAllowed => ErrorCode::MethodNotAllowed.as_str(),
         }
     }
 
@@ -125,13 +126,13 @@ impl McpDenial {
                 );
                 insert(&mut res, header::WWW_AUTHENTICATE, &challenge);
                 res.json(json!({
-                    "error": "insufficient_scope",
+                    "error": ErrorCode::InsufficientScope,
                     "message": format!("this request needs the scope(s): {needed}"),
                     "details": {"required_scopes": needed.split(' ').collect::<Vec<_>>()},
                 }))
             }
             Self::OriginNotAllowed => res.json(json!({
-                "error": "origin_not_allowed",
+                "error": ErrorCode::OriginNotAllowed,
                 "message": "requests from this Origin are not allowed (add it to TESSERA_ALLOWED_ORIGINS)",
             })),
             Self::RateLimited { scope, limit, retry_after_secs } => {
@@ -141,7 +142,7 @@ impl McpDenial {
                 insert_named(&mut res, "RateLimit-Remaining", "0");
                 insert_named(&mut res, "RateLimit-Reset", &retry_after_secs.to_string());
                 res.json(json!({
-                    "error": "rate_limited",
+                    "error": ErrorCode::RateLimited,
                     "message": match scope {
                         tessera_auth::LimitScope::Token =>
                             format!("this token may make {limit} requests per hour; retry in {retry_after_secs} s"),
@@ -155,7 +156,7 @@ impl McpDenial {
             Self::Unavailable => {
                 insert(&mut res, header::RETRY_AFTER, "5");
                 res.json(json!({
-                    "error": "temporarily_unavailable",
+                    "error": ErrorCode::TemporarilyUnavailable,
                     "message": "token state cannot be checked right now; retry shortly",
                 }))
             }
@@ -172,21 +173,21 @@ impl McpDenial {
                 id.clone(),
             )),
             Self::NotAcceptable => res.json(json!({
-                "error": "not_acceptable",
+                "error": ErrorCode::NotAcceptable,
                 "message": "the client must accept both application/json and text/event-stream",
             })),
             Self::PayloadTooLarge => res.json(json!({
-                "error": "payload_too_large",
+                "error": ErrorCode::PayloadTooLarge,
                 "message": "the request body is too large",
             })),
             Self::UnsupportedMediaType => res.json(json!({
-                "error": "unsupported_media_type",
+                "error": ErrorCode::UnsupportedMediaType,
                 "message": "the request body must be application/json",
             })),
             Self::MethodNotAllowed => {
                 insert(&mut res, header::ALLOW, "POST");
                 res.json(json!({
-                    "error": "method_not_allowed",
+                    "error": ErrorCode::MethodNotAllowed,
                     "message": "this MCP endpoint is stateless: send JSON-RPC messages with POST",
                 }))
             }
@@ -215,7 +216,7 @@ fn quote_safe(s: &str) -> String {
 /// the documents served next to `/mcp`.
 pub(crate) fn method_not_allowed(allow: &'static str) -> HttpResponse {
     HttpResponse::MethodNotAllowed().insert_header((header::ALLOW, allow)).json(json!({
-        "error": "method_not_allowed",
+        "error": ErrorCode::MethodNotAllowed,
         "message": format!("this path answers only {allow}"),
     }))
 }

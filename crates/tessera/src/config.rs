@@ -1,10 +1,14 @@
-//! Settings shared by every command, read from flags or the environment (and `.env`).
+//! Settings shared by every command, read from flags or the environment (and `.env`), and
+//! parsed once: the public URL is a [`Url`], secrets are [`Secret`]s whose `Debug` shows
+//! nothing, and a bad value stops the start with a message naming the variable.
 
 use std::fmt;
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::str::FromStr;
 
 use clap::{Args, ValueEnum};
+use url::Url;
 
 /// How logs are written to stderr.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -15,14 +19,70 @@ pub enum LogFormat {
     Json,
 }
 
+/// A secret setting (a signing secret, a key): `Debug` prints `[redacted]`, so no log line
+/// or error that formats the settings can carry it; [`Secret::expose`] is the one way in.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    /// The secret's text, for the one place that uses it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl From<String> for Secret {
+    fn from(s: String) -> Self {
+        Self(s)
+    }
+}
+
+impl FromStr for Secret {
+    type Err = std::convert::Infallible;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(Self(s.to_owned()))
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt("[redacted]", f)
+    }
+}
+
+/// `DATABASE_URL`: its `Debug` shows the URL with its password (in the user-info or a
+/// `password=` parameter) replaced by `[redacted]`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct DatabaseUrl(Secret);
+
+impl DatabaseUrl {
+    /// The URL, password included, for connecting.
+    pub fn expose(&self) -> &str {
+        self.0.expose()
+    }
+}
+
+impl FromStr for DatabaseUrl {
+    type Err = std::convert::Infallible;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(Self(Secret(s.to_owned())))
+    }
+}
+
+impl fmt::Debug for DatabaseUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&redact_database_url(self.expose()), f)
+    }
+}
+
 /// Settings every command needs: where the database is and how tokens are signed.
 ///
-/// Its `Debug` is written by hand: it hides `jwt_secret` and the database password.
-#[derive(Clone, Args)]
+/// `Debug` is safe to log: secrets and the database password print as `[redacted]`.
+#[derive(Debug, Clone, Args)]
 pub struct Settings {
     /// PostgreSQL URL. When unset, Tessera runs its own local PostgreSQL under TESSERA_DATA_DIR.
     #[arg(long, env = "DATABASE_URL", global = true, hide_env_values = true)]
-    pub database_url: Option<String>,
+    pub database_url: Option<DatabaseUrl>,
 
     /// Directory for the managed local PostgreSQL (used only without DATABASE_URL).
     #[arg(long, env = "TESSERA_DATA_DIR", default_value = "./.tessera", global = true)]
@@ -30,18 +90,18 @@ pub struct Settings {
 
     /// The URL clients use to reach this server; it is the tokens' issuer and the base of
     /// their audience (`<url>/mcp`). Defaults to http://<TESSERA_BIND>.
-    #[arg(long, env = "TESSERA_PUBLIC_URL", global = true)]
-    pub public_url: Option<String>,
+    #[arg(long, env = "TESSERA_PUBLIC_URL", global = true, value_parser = parse_public_url)]
+    pub public_url: Option<Url>,
 
     /// Shared secret (at least 32 bytes) that switches signing from Ed25519 to HS256.
     #[arg(long, env = "TESSERA_JWT_SECRET", global = true, hide_env_values = true)]
-    pub jwt_secret: Option<String>,
+    pub jwt_secret: Option<Secret>,
 
     /// Key that encrypts upstream servers' credential headers at rest: 32 bytes as base64 or
     /// 64 hex digits. Unset: `secret.key` in TESSERA_DATA_DIR, created on first use (give every
     /// replica the same key).
     #[arg(long, env = "TESSERA_SECRET_KEY", global = true, hide_env_values = true)]
-    pub secret_key: Option<String>,
+    pub secret_key: Option<Secret>,
 
     /// Seconds a gateway upstream may take to answer a request (the answer's start; streams
     /// then run as long as they run).
@@ -64,6 +124,11 @@ pub struct Settings {
     /// 60000; revocations evict at once through LISTEN/NOTIFY regardless).
     #[arg(long, env = "TESSERA_CACHE_TTL_MS", default_value_t = 30_000, global = true)]
     pub cache_ttl_ms: u64,
+
+    /// How often counted usage is written to the database, in milliseconds (and once more at
+    /// shutdown).
+    #[arg(long, env = "TESSERA_USAGE_FLUSH_INTERVAL_MS", default_value_t = 1_000, global = true)]
+    pub usage_flush_interval_ms: u64,
 
     /// Log format on stderr.
     #[arg(long, env = "TESSERA_LOG_FORMAT", value_enum, default_value = "pretty", global = true)]
@@ -149,72 +214,49 @@ pub enum Switch {
     Off,
 }
 
-impl fmt::Debug for Settings {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Settings")
-            .field("database_url", &self.database_url.as_deref().map(redact_database_url))
-            .field("data_dir", &self.data_dir)
-            .field("public_url", &self.public_url)
-            .field("jwt_secret", &self.jwt_secret.as_ref().map(|_| "[redacted]"))
-            .field("secret_key", &self.secret_key.as_ref().map(|_| "[redacted]"))
-            .field("upstream_timeout", &self.upstream_timeout)
-            .field("bind", &self.bind)
-            .field("workers", &self.workers)
-            .field("db_max_connections", &self.db_max_connections)
-            .field("cache_ttl_ms", &self.cache_ttl_ms)
-            .field("log_format", &self.log_format)
-            .field("allowed_origins", &self.allowed_origins)
-            .field("mcp_required_scopes", &self.mcp_required_scopes)
-            .field("roles", &self.roles)
-            .field("trusted_proxies", &self.trusted_proxies)
-            .field("access_log", &self.access_log)
-            .field("webhooks_allow_local", &self.webhooks_allow_local)
-            .field("alert_dispatch_interval_ms", &self.alert_dispatch_interval_ms)
-            .field("alert_scan_interval_ms", &self.alert_scan_interval_ms)
-            .field("webhook_retry_base_ms", &self.webhook_retry_base_ms)
-            .field("alert_auth_failures", &self.alert_auth_failures)
-            .field("oauth", &self.oauth)
-            .field("oauth_access_ttl", &self.oauth_access_ttl)
-            .field("oauth_allow_local_clients", &self.oauth_allow_local_clients)
-            .field("oauth_extra_ca_file", &self.oauth_extra_ca_file)
-            .finish()
-    }
-}
-
 /// A PostgreSQL URL fit for logs: the password in the user-info part and any `password=`
-/// query parameter are replaced by `[redacted]`.
+/// query parameter are replaced by `[redacted]`; a string that is not a URL (a libpq
+/// `key=value` list) is shown as `[redacted]` whole.
 pub fn redact_database_url(url: &str) -> String {
     const REDACTED: &str = "[redacted]";
-    let (head, query) = match url.split_once('?') {
-        Some((head, query)) => (head, Some(query)),
-        None => (url, None),
+    let Ok(mut parsed) = Url::parse(url) else {
+        return if url.contains('=') || url.contains('@') { REDACTED.to_owned() } else { url.to_owned() };
     };
-    let mut out = match head.split_once("://") {
-        Some((scheme, rest)) => match rest.rsplit_once('@') {
-            // The last `@` ends the user-info: an unescaped `@` or `/` in a password must
-            // not leave part of it outside the redaction.
-            Some((userinfo, host)) => match userinfo.split_once(':') {
-                Some((user, _password)) => format!("{scheme}://{user}:{REDACTED}@{host}"),
-                None => format!("{scheme}://{userinfo}@{host}"),
-            },
-            None => format!("{scheme}://{rest}"),
-        },
-        // Not a URL (a libpq key=value string?): nothing here is safe to show.
-        None if head.contains('=') => return REDACTED.to_owned(),
-        None => head.to_owned(),
-    };
-    if let Some(query) = query {
-        let params: Vec<String> = query
-            .split('&')
-            .map(|pair| match pair.split_once('=') {
-                Some((key, _)) if key.eq_ignore_ascii_case("password") => format!("{key}={REDACTED}"),
-                _ => pair.to_owned(),
+    if parsed.password().is_some() && parsed.set_password(Some(REDACTED)).is_err() {
+        return REDACTED.to_owned();
+    }
+    if parsed.query_pairs().any(|(k, _)| k.eq_ignore_ascii_case("password")) {
+        let pairs: Vec<(String, String)> = parsed
+            .query_pairs()
+            .map(|(k, v)| {
+                let v = if k.eq_ignore_ascii_case("password") { REDACTED.to_owned() } else { v.into_owned() };
+                (k.into_owned(), v)
             })
             .collect();
-        out.push('?');
-        out.push_str(&params.join("&"));
+        parsed.query_pairs_mut().clear().extend_pairs(pairs);
     }
-    out
+    // `[` and `]` are percent-encoded in the user-info and query; show the marker as written.
+    parsed.as_str().replace("%5Bredacted%5D", REDACTED)
+}
+
+/// Reads `TESSERA_PUBLIC_URL`: an absolute `http` or `https` URL with a host and no
+/// credentials, query or fragment (it becomes the tokens' issuer and audience).
+pub fn parse_public_url(s: &str) -> Result<Url, String> {
+    let url =
+        Url::parse(s.trim()).map_err(|e| format!("not an absolute URL ({e}), e.g. https://tessera.example.com"))?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(format!("the scheme must be http or https, not {}", url.scheme()));
+    }
+    if url.host_str().is_none_or(str::is_empty) {
+        return Err("the URL needs a host".to_owned());
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err("the URL must not carry a user name or password".to_owned());
+    }
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err("the URL must not have a query or fragment".to_owned());
+    }
+    Ok(url)
 }
 
 /// A face of the server.
@@ -246,7 +288,7 @@ impl Settings {
     /// The public base URL without a trailing slash.
     pub fn public_url(&self) -> String {
         match &self.public_url {
-            Some(url) => url.trim_end_matches('/').to_owned(),
+            Some(url) => url.as_str().trim_end_matches('/').to_owned(),
             None => format!("http://{}", self.bind),
         }
     }
@@ -279,6 +321,7 @@ impl Settings {
         config.required_scopes = self.mcp_required_scopes.clone();
         config.trusted_proxies = self.trusted_proxies();
         config.authorization_server = self.oauth == Switch::On;
+        config.usage_flush_interval = std::time::Duration::from_millis(self.usage_flush_interval_ms.max(10));
         config
     }
 
@@ -357,6 +400,34 @@ mod tests {
     }
 
     #[test]
+    fn settings_debug_hides_the_secret_key() {
+        let probe = Probe::parse_from(["tessera", "--secret-key", "c2VhbGluZy1rZXktdGhhdC1tdXN0LW5vdC1sZWFr"]);
+        let debug = format!("{:?}", probe.settings);
+        assert!(!debug.contains("c2VhbGluZy1rZXktdGhhdC1tdXN0LW5vdC1sZWFr"), "{debug}");
+        assert!(debug.contains("secret_key: Some(\"[redacted]\")"), "{debug}");
+    }
+
+    #[test]
+    fn a_bad_public_url_is_a_clear_start_up_error() {
+        for bad in
+            ["tessera.example.com", "ftp://tessera.example.com", "https://u:p@tessera.example.com", "https://x/?a=1"]
+        {
+            let err = Probe::try_parse_from(["tessera", "--public-url", bad]).unwrap_err().to_string();
+            assert!(err.contains("--public-url"), "{bad}: {err}");
+        }
+    }
+
+    #[test]
+    fn the_public_url_and_what_derives_from_it_have_no_trailing_slash() {
+        let s = Probe::parse_from(["tessera", "--public-url", "https://tessera.example.com/base/"]).settings;
+        assert_eq!(s.public_url(), "https://tessera.example.com/base");
+        assert_eq!(s.issuer(), "https://tessera.example.com/base");
+        assert_eq!(s.mcp_resource(), "https://tessera.example.com/base/mcp");
+        let s = Probe::parse_from(["tessera", "--bind", "127.0.0.1:9000"]).settings;
+        assert_eq!(s.public_url(), "http://127.0.0.1:9000");
+    }
+
+    #[test]
     fn access_log_is_off_unless_asked_for() {
         assert!(!Probe::parse_from(["tessera"]).settings.access_log);
         assert!(Probe::parse_from(["tessera", "--access-log"]).settings.access_log);
@@ -367,7 +438,8 @@ mod tests {
         assert_eq!(redact_database_url("postgres://app@localhost/db"), "postgres://app@localhost/db");
         assert_eq!(redact_database_url("postgres:///db?host=/run/pg"), "postgres:///db?host=/run/pg");
         assert_eq!(redact_database_url("postgres://u:p@ss@h/db"), "postgres://u:[redacted]@h/db");
-        assert_eq!(redact_database_url("postgres://u:p/w@h/db"), "postgres://u:[redacted]@h/db");
+        // Not a URL the parser accepts (the authority ends at the first `/`): all of it hidden.
+        assert_eq!(redact_database_url("postgres://u:p/w@h/db"), "[redacted]");
         assert_eq!(redact_database_url("host=db password=x"), "[redacted]");
     }
 }

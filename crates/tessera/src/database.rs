@@ -25,7 +25,7 @@ impl Database {
     /// Connects (starting the local cluster if needed) and applies pending migrations.
     pub async fn open(settings: &Settings) -> Result<Self, CliError> {
         let (url, cluster) = match &settings.database_url {
-            Some(url) => (url.clone(), None),
+            Some(url) => (url.expose().to_owned(), None),
             None => {
                 let dir = settings.data_dir.clone();
                 let cluster = tokio::task::spawn_blocking(move || {
@@ -59,7 +59,7 @@ impl Database {
     /// Postgres (created on first start).
     pub async fn key_ring(&self, settings: &Settings) -> Result<KeyRing, CliError> {
         if let Some(secret) = &settings.jwt_secret {
-            return Ok(KeyRing::hs256(secret.as_bytes())?);
+            return Ok(KeyRing::hs256(secret.expose().as_bytes())?);
         }
         let set = self.store.load_or_create_keys(Utc::now()).await?;
         Ok(KeyRing::ed25519(&set.keys, &set.signing_kid)?)

@@ -16,7 +16,7 @@ pub const KEY_FILE: &str = "secret.key";
 /// The configured key, or the data directory's (created when missing).
 pub fn load(settings: &Settings) -> Result<SealKey, CliError> {
     if let Some(text) = &settings.secret_key {
-        return Ok(SealKey::parse(text)?);
+        return Ok(SealKey::parse(text.expose())?);
     }
     let dir = &settings.data_dir;
     std::fs::create_dir_all(dir).map_err(|cause| file_error(dir, cause))?;
@@ -79,7 +79,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let key = SealKey::generate();
         let mut s = settings(dir.path());
-        s.secret_key = Some(key.to_base64());
+        s.secret_key = Some(key.to_base64().into());
         assert_eq!(load(&s).unwrap().to_base64(), key.to_base64());
         assert!(!dir.path().join(KEY_FILE).exists());
     }

@@ -54,14 +54,14 @@ impl AppState {
     /// one, never a file in the working directory.
     pub async fn for_store(store: Store, settings: Settings) -> Result<Self, CliError> {
         let ring = match &settings.jwt_secret {
-            Some(secret) => tessera_core::KeyRing::hs256(secret.as_bytes())?,
+            Some(secret) => tessera_core::KeyRing::hs256(secret.expose().as_bytes())?,
             None => {
                 let set = store.load_or_create_keys(chrono::Utc::now()).await?;
                 tessera_core::KeyRing::ed25519(&set.keys, &set.signing_kid)?
             }
         };
         let key = match &settings.secret_key {
-            Some(text) => SealKey::parse(text)?,
+            Some(text) => SealKey::parse(text.expose())?,
             None => SealKey::generate(),
         };
         let servers = ServerService::new(store.clone(), key);
@@ -96,17 +96,38 @@ impl AppState {
     }
 }
 
+/// A change to one face's derived settings.
+pub type Tweak<C> = Option<Box<dyn FnOnce(&mut C) + Send>>;
+
+/// Changes to the faces' derived settings that no environment variable expresses (tests:
+/// a tighter login throttle, a short session); the default changes nothing, which is
+/// `tessera serve`'s wiring.
+#[derive(Default)]
+pub struct Tweaks {
+    /// Applied to the REST API's settings once they are derived.
+    pub api: Tweak<tessera_api::ApiConfig>,
+    /// Applied to the MCP face's settings once they are derived.
+    pub mcp: Tweak<tessera_mcp::McpConfig>,
+}
+
 /// A bound, not yet running server (bind port 0 in tests and read the port back).
 pub struct Application {
     port: u16,
     server: Server,
     /// Its usage is flushed after the server stops.
     state: AppState,
+    api: tessera_api::ApiState,
+    mcp: Option<tessera_mcp::McpState>,
 }
 
 impl Application {
     /// Binds `listener` and prepares the app.
     pub fn build(state: AppState, listener: TcpListener) -> std::io::Result<Self> {
+        Self::build_with(state, listener, Tweaks::default())
+    }
+
+    /// The same, with `tweaks` applied to the derived settings (the one wiring, for tests).
+    pub fn build_with(state: AppState, listener: TcpListener, tweaks: Tweaks) -> std::io::Result<Self> {
         let port = listener.local_addr()?.port();
         // The REST API's state, built once and shared by every worker.
         let mut api_config = tessera_api::ApiConfig::new(
@@ -117,16 +138,23 @@ impl Application {
         api_config.trusted_proxies = state.settings.trusted_proxies();
         api_config.webhooks_allow_local = state.settings.webhooks_allow_local;
         api_config.oauth = state.settings.oauth_config().map_err(std::io::Error::other)?;
+        if let Some(tweak) = tweaks.api {
+            tweak(&mut api_config);
+        }
         let api = tessera_api::ApiState::new(state.store.clone(), Arc::clone(&state.validator), api_config)
             .with_metering(Arc::clone(&state.metering))
             .with_servers(state.servers.clone());
         // The MCP face's state (metrics, rmcp service), likewise shared by every worker; rate
         // limits and usage are the process's, shared with the API.
+        let mut mcp_config = state.settings.mcp_config();
+        if let Some(tweak) = tweaks.mcp {
+            tweak(&mut mcp_config);
+        }
         let mcp_face = state.settings.serves(Role::Mcp).then(|| {
             tessera_mcp::McpState::with_metering(
                 state.store.clone(),
                 Arc::clone(&state.validator),
-                state.settings.mcp_config(),
+                mcp_config,
                 Arc::clone(&state.metering),
             )
         });
@@ -148,6 +176,7 @@ impl Application {
         let serve_api = state.settings.serves(Role::Api);
         let workers = state.settings.workers;
         let data = web::Data::new(state.clone());
+        let (api_state, mcp_state) = (api.clone(), mcp_face.clone());
         let server = HttpServer::new(move || {
             App::new()
                 .wrap(TracingLogger::<PathOnlySpan>::new())
@@ -181,7 +210,7 @@ impl Application {
             n => server.workers(n),
         };
         let server = server.listen(listener)?.run();
-        Ok(Self { port, server, state })
+        Ok(Self { port, server, state, api: api_state, mcp: mcp_state })
     }
 
     /// The bound port.
@@ -197,6 +226,21 @@ impl Application {
         result
     }
 
+    /// The REST API's state (tests look at its login throttle).
+    pub fn api(&self) -> &tessera_api::ApiState {
+        &self.api
+    }
+
+    /// The MCP face's state, when this process serves it.
+    pub fn mcp(&self) -> Option<&tessera_mcp::McpState> {
+        self.mcp.as_ref()
+    }
+
+    /// The process's wiring: store, validator, metering.
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
     /// A handle that can stop the server.
     pub fn handle(&self) -> actix_web::dev::ServerHandle {
         self.server.handle()
@@ -207,7 +251,7 @@ impl Application {
 async fn get_only() -> HttpResponse {
     HttpResponse::MethodNotAllowed()
         .insert_header((header::ALLOW, "GET"))
-        .json(json!({"error": "method_not_allowed", "message": "this path answers only GET"}))
+        .json(json!({"error": tessera_core::ErrorCode::MethodNotAllowed, "message": "this path answers only GET"}))
 }
 
 async fn health() -> HttpResponse {
@@ -225,5 +269,5 @@ async fn ready(state: web::Data<AppState>) -> HttpResponse {
 fn not_ready(message: &str) -> HttpResponse {
     HttpResponse::ServiceUnavailable()
         .insert_header((header::RETRY_AFTER, "5"))
-        .json(json!({"error": "not_ready", "message": message}))
+        .json(json!({"error": tessera_core::ErrorCode::NotReady, "message": message}))
 }

@@ -53,7 +53,7 @@ async fn method_not_allowed() -> HttpResponse {
     let mut res = secured(HttpResponse::MethodNotAllowed());
     res.insert_header((header::ALLOW, "GET, HEAD"));
     // The project's one error shape, like every other 405.
-    res.json(serde_json::json!({"error": "method_not_allowed", "message": "this path answers only GET, HEAD"}))
+    res.json(serde_json::json!({"error": tessera_core::ErrorCode::MethodNotAllowed, "message": "this path answers only GET, HEAD"}))
 }
 
 /// Answers with the embedded `path`: 200, 304 when the browser's copy is current, or 404.

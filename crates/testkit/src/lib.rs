@@ -5,6 +5,8 @@
 //! migrated template (`CREATE DATABASE … TEMPLATE …`), which is much faster than migrating.
 #![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic)]
 
+#[cfg(feature = "app")]
+pub mod app;
 mod tokens;
 
 use std::time::Duration;
@@ -13,6 +15,8 @@ use sqlx::Connection;
 use sqlx::postgres::PgConnection;
 use tessera_store::{Store, StoreConfig};
 
+#[cfg(feature = "app")]
+pub use app::{SpawnedApp, Tweaks, spawn_app, spawn_app_on, spawn_app_with};
 pub use tokens::{TokenSpec, key_ring, token_service};
 
 /// Environment variable naming the server tests run against.
@@ -37,7 +41,9 @@ pub async fn fresh_db() -> TestDb {
         )
     });
     let template = ensure_template(&server).await;
-    let name = format!("t_{}", uuid::Uuid::now_v7().simple());
+    // The creating process's id is in the name, so `with-test-db` can drop the database once
+    // that process (one test, under nextest) has ended: see [`drop_finished_databases`].
+    let name = format!("{TEST_DB_PREFIX}{}_{}", std::process::id(), uuid::Uuid::now_v7().simple());
     let mut admin = PgConnection::connect(&server).await.expect("connect to the test server");
     let mut attempt = 0;
     loop {
@@ -59,6 +65,33 @@ pub async fn fresh_db() -> TestDb {
         .await
         .expect("connect to the test database");
     TestDb { url, store }
+}
+
+/// How every per-test database's name begins: `t_<pid>_<uuid>`.
+const TEST_DB_PREFIX: &str = "t_";
+
+/// Drops the per-test databases whose creating process has ended (it is not in `/proc`), so
+/// a long run's databases do not pile up on disk; returns how many were dropped. Only for a
+/// server on this machine (`with-test-db`'s own), where those process ids mean something.
+pub async fn drop_finished_databases(server: &str) -> Result<usize, sqlx::Error> {
+    let mut admin = PgConnection::connect(server).await?;
+    let names: Vec<String> =
+        sqlx::query_scalar("SELECT datname FROM pg_database WHERE datname LIKE 't\\_%'").fetch_all(&mut admin).await?;
+    let mut dropped = 0;
+    for name in names {
+        let pid = name.strip_prefix(TEST_DB_PREFIX).and_then(|rest| rest.split('_').next());
+        let Some(pid) = pid.filter(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit())) else {
+            continue;
+        };
+        if std::path::Path::new(&format!("/proc/{pid}")).exists() {
+            continue;
+        }
+        // FORCE ends connections a finished test's server may have left behind.
+        sqlx::query(&format!(r#"DROP DATABASE IF EXISTS "{name}" WITH (FORCE)"#)).execute(&mut admin).await?;
+        dropped += 1;
+    }
+    admin.close().await.ok();
+    Ok(dropped)
 }
 
 /// Makes sure a migrated template for this build's migrations exists; returns its name.

@@ -87,7 +87,7 @@ async fn failed_logins_are_throttled_per_account_with_retry_after() {
     let res = app.login_response("ann@example.com", PASSWORD).await;
     let retry_after: u64 = res.headers().get("retry-after").unwrap().to_str().unwrap().parse().unwrap();
     assert!(retry_after >= 1);
-    assert_eq!(error_code(res, StatusCode::TOO_MANY_REQUESTS).await.0, "too_many_requests");
+    assert_eq!(error_code(res, StatusCode::TOO_MANY_REQUESTS).await.0, "rate_limited");
 }
 
 /// Peak resident memory of this process so far (nextest runs each test in its own process).
@@ -150,7 +150,7 @@ async fn failed_logins_are_throttled_per_address_across_accounts() {
     }
     let res = app.login_response("fresh@example.com", "wrong").await;
     assert!(res.headers().get("retry-after").is_some());
-    assert_eq!(error_code(res, StatusCode::TOO_MANY_REQUESTS).await.0, "too_many_requests");
+    assert_eq!(error_code(res, StatusCode::TOO_MANY_REQUESTS).await.0, "rate_limited");
 }
 
 #[tokio::test]

@@ -1,28 +1,24 @@
-//! `spawn_app()`: the real API over real HTTP on 127.0.0.1:0, with a fresh database.
+//! `spawn_app()`: the application as `tessera serve` wires it (testkit's `spawn_app`), over
+//! real HTTP on 127.0.0.1:0, with a fresh database; these helpers drive its `/api/v2`.
 
-use std::net::TcpListener;
 use std::sync::Arc;
-use std::time::Duration;
 
-use actix_web::{App, HttpServer};
 use chrono::{DateTime, Utc};
 use reqwest::header::{COOKIE, SET_COOKIE};
 use reqwest::{Method, RequestBuilder, Response, StatusCode};
 use serde_json::{Value, json};
-use tessera_api::{ApiConfig, ApiState};
-use tessera_auth::{Metering, Validator, ValidatorConfig};
+use tessera_api::ApiConfig;
+use tessera_auth::{Metering, Validator};
 use tessera_core::KeyRing;
 use tessera_core::mint::{MintRequest, mint};
 use tessera_core::password::{Password, hash_password};
 use tessera_core::scope::ScopeSet;
 use tessera_store::{Actor, Store, User};
-use tessera_testkit::TokenSpec;
-use tessera_testkit::fresh_db;
-use tracing_actix_web::TracingLogger;
+use tessera_testkit::{SpawnedApp, TokenSpec, Tweaks};
 
 pub const PUBLIC_URL: &str = "http://tessera.test";
 pub const PASSWORD: &str = "correct horse battery staple";
-const JWT_SECRET: &[u8] = b"0123456789abcdef0123456789abcdef-test";
+const JWT_SECRET: &str = "0123456789abcdef0123456789abcdef-test";
 
 /// A running API and what a test needs to drive it.
 pub struct TestApp {
@@ -32,6 +28,8 @@ pub struct TestApp {
     pub metering: Arc<Metering>,
     pub throttle: Arc<tessera_api::LoginThrottle>,
     pub client: reqwest::Client,
+    /// The whole running application.
+    pub app: SpawnedApp,
 }
 
 /// A signed-in browser: its cookie and CSRF token.
@@ -46,42 +44,19 @@ pub async fn spawn_app() -> TestApp {
     spawn_app_with(|_| {}).await
 }
 
-pub async fn spawn_app_with(adjust: impl FnOnce(&mut ApiConfig)) -> TestApp {
-    let db = fresh_db().await;
-    let ring = KeyRing::hs256(JWT_SECRET).unwrap();
-    let validator = Validator::new(
-        db.store.clone(),
-        ring,
-        ValidatorConfig {
-            issuer: PUBLIC_URL.to_owned(),
-            resource: format!("{PUBLIC_URL}/mcp"),
-            cache_ttl: Duration::from_secs(30),
-            reload_keys: false,
-        },
-    );
-    validator.spawn_listener();
-    let mut config = ApiConfig::new(PUBLIC_URL, PUBLIC_URL.to_owned(), format!("{PUBLIC_URL}/mcp"));
-    adjust(&mut config);
-    let api = ApiState::new(db.store.clone(), Arc::clone(&validator), config);
-    let metering = Arc::clone(&api.metering);
-    let throttle = Arc::clone(&api.throttle);
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let server = HttpServer::new(move || {
-        App::new().wrap(TracingLogger::default()).configure(tessera_api::configure(api.clone()))
-    })
-    .workers(2)
-    .listen(listener)
-    .unwrap()
-    .run();
-    tokio::spawn(server);
+pub async fn spawn_app_with(adjust: impl FnOnce(&mut ApiConfig) + Send + 'static) -> TestApp {
+    let tweaks = Tweaks { api: Some(Box::new(adjust)), ..Tweaks::default() };
+    // Usage is flushed by the tests that look at it, never under them by a timer.
+    let flags = ["--jwt-secret", JWT_SECRET, "--usage-flush-interval-ms", "3600000"];
+    let app = tessera_testkit::spawn_app_with(&flags, tweaks).await;
     TestApp {
-        base: format!("http://127.0.0.1:{port}"),
-        store: db.store,
-        validator,
-        metering,
-        throttle,
+        base: app.base.clone(),
+        store: app.store.clone(),
+        validator: Arc::clone(&app.state.validator),
+        metering: Arc::clone(&app.state.metering),
+        throttle: Arc::clone(&app.api.throttle),
         client: reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap(),
+        app,
     }
 }
 

@@ -19,7 +19,7 @@ async fn direct_server() -> Direct {
     direct_server_with(|_| {}).await
 }
 
-async fn direct_server_with(adjust: impl FnOnce(&mut tessera_api::ApiConfig)) -> Direct {
+async fn direct_server_with(adjust: impl FnOnce(&mut tessera_api::ApiConfig) + Send + 'static) -> Direct {
     let app = spawn_app_with(adjust).await;
     app.create_user("admin@example.com", true).await;
     let session = app.login("admin@example.com").await;

@@ -31,7 +31,7 @@ async fn two_tokens_of_one_user_exhaust_the_shared_user_budget() {
     let res = app.as_bearer(&second, Method::GET, "/api/v2/tokens").send().await.unwrap();
     let headers = res.headers().clone();
     let (code, body) = error_code(res, StatusCode::TOO_MANY_REQUESTS).await;
-    assert_eq!(code, "too_many_requests");
+    assert_eq!(code, "rate_limited");
     assert_eq!(body["details"]["limit_scope"], "user", "{body}");
     assert_eq!(body["details"]["limit_per_hour"], 60);
     assert_eq!(headers["ratelimit-policy"], "\"user\";q=60;w=3600");

@@ -1,11 +1,10 @@
-//! `spawn_app()`: a fresh database and a running MCP server on 127.0.0.1:0.
+//! `spawn_app()`: a fresh database and the application as `tessera serve` wires it
+//! (testkit's `spawn_app`) on 127.0.0.1:0; these helpers drive its `/mcp`.
 
-use std::net::TcpListener;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use actix_web::dev::ServerHandle;
-use actix_web::{App, HttpServer};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, Utc};
@@ -15,11 +14,11 @@ use rmcp::service::{RoleClient, RunningService};
 use rmcp::transport::StreamableHttpClientTransport;
 use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
 use serde_json::{Value, json};
-use tessera_auth::{Validator, ValidatorConfig};
+use tessera_auth::Validator;
 use tessera_core::KeyRing;
 use tessera_mcp::{McpConfig, McpState};
 use tessera_store::{Actor, Store};
-use tessera_testkit::{TokenSpec, fresh_db, token_service};
+use tessera_testkit::{TokenSpec, Tweaks, fresh_db, spawn_app_on, token_service};
 use tessera_tokens::TokenService;
 use uuid::Uuid;
 
@@ -57,35 +56,23 @@ pub async fn spawn_app() -> TestApp {
     spawn_instance(db.store, |_| {}).await
 }
 
-/// A server over `store`; `tweak` may change the MCP configuration.
+/// A server over `store`; `tweak` may change the MCP configuration (applied to the
+/// defaults, as the face's own constructor would have them, and the flush interval is
+/// handed to the composition root, which runs the usage flusher).
 pub async fn spawn_instance(store: Store, tweak: impl FnOnce(&mut McpConfig)) -> TestApp {
-    let set = store.load_or_create_keys(Utc::now()).await.unwrap();
-    let ring = KeyRing::ed25519(&set.keys, &set.signing_kid).unwrap();
-    let config = ValidatorConfig {
-        issuer: PUBLIC.into(),
-        resource: AUD.into(),
-        cache_ttl: Duration::from_secs(30),
-        reload_keys: true,
-    };
-    let validator = Validator::new(store.clone(), ring, config);
-    validator.spawn_listener();
     let mut mcp = McpConfig::new(PUBLIC);
     tweak(&mut mcp);
-    let state = McpState::new(store.clone(), Arc::clone(&validator), mcp);
-    state.spawn_usage_flusher();
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let s = state.clone();
-    let server = HttpServer::new(move || App::new().configure(tessera_mcp::configure(s.clone())))
-        .workers(1)
-        .shutdown_timeout(5)
-        .listen(listener)
-        .unwrap()
-        .run();
-    let handle = server.handle();
-    tokio::spawn(server);
-    let ring = validator.key_ring();
-    TestApp { base: format!("http://127.0.0.1:{port}"), store, state, ring, handle, validator }
+    let flush_ms = mcp.usage_flush_interval.as_millis().to_string();
+    let tweaks = Tweaks { mcp: Some(Box::new(move |c: &mut McpConfig| *c = mcp)), ..Tweaks::default() };
+    let app = spawn_app_on(store, &["--usage-flush-interval-ms", &flush_ms, "--workers", "1"], tweaks).await;
+    TestApp {
+        base: app.base.clone(),
+        store: app.store.clone(),
+        state: app.mcp.clone().expect("the MCP face is served"),
+        ring: app.state.validator.key_ring(),
+        handle: app.handle.clone(),
+        validator: Arc::clone(&app.state.validator),
+    }
 }
 
 pub async fn new_user(store: &Store) -> Uuid {
