@@ -111,6 +111,16 @@ pub(crate) fn render_feed(out: &mut String, (connected, losses): (bool, u64)) {
     let _ = writeln!(out, "tessera_token_feed_silences_total {losses}");
 }
 
+/// Database load: connections taken from the pool, each at least one round trip (the bench
+/// divides it by the MCP requests served to get round trips per request).
+pub(crate) fn render_db(out: &mut String, checkouts: u64) {
+    out.push_str(
+        "# HELP tessera_db_pool_checkouts_total Connections taken from the database pool (each at least one round trip).\n",
+    );
+    out.push_str("# TYPE tessera_db_pool_checkouts_total counter\n");
+    let _ = writeln!(out, "tessera_db_pool_checkouts_total {checkouts}");
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -121,6 +131,14 @@ mod tests {
         render_feed(&mut out, (false, 3));
         assert!(out.contains("tessera_token_feed_connected 0\n"));
         assert!(out.contains("tessera_token_feed_silences_total 3\n"));
+    }
+
+    #[test]
+    fn database_checkouts_are_a_counter() {
+        let mut out = String::new();
+        render_db(&mut out, 42);
+        assert!(out.contains("# TYPE tessera_db_pool_checkouts_total counter\n"));
+        assert!(out.contains("tessera_db_pool_checkouts_total 42\n"));
     }
 
     #[test]
