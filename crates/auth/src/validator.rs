@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 use tessera_core::claims::Claims;
 use tessera_core::codec::{CodecError, TokenHash, VerifyPolicy, decode, token_sha256};
 use tessera_core::keys::KeyRing;
-use tessera_core::validate::{Principal, Rejection, TokenState, decide};
+use tessera_core::validate::{DenyReason, Principal, Rejection, TokenState, decide};
 use tessera_store::{Store, StoreError, TokenEvent};
 use uuid::Uuid;
 
@@ -17,6 +17,9 @@ use uuid::Uuid;
 pub const MAX_CACHE_TTL: Duration = Duration::from_secs(60);
 /// Verified signatures kept at most; the cache is simply cleared when full.
 const MAX_VERIFIED: usize = 50_000;
+/// Cached row states kept at most: a full cache first drops its stale entries, and is
+/// cleared when most are fresh (100,000 distinct tokens in one TTL must not grow it further).
+const MAX_STATES: usize = 50_000;
 /// An unknown `kid` reloads the key ring at most this often (a new key after `keys rotate`).
 const KEY_RELOAD_INTERVAL: Duration = Duration::from_secs(5);
 /// How often the change feed is probed ([`Store::heartbeat`]).
@@ -141,6 +144,25 @@ impl Validator {
         Ok((claims, principal))
     }
 
+    /// The same as [`Validator::validate`], and when the token is refused after its signature
+    /// was verified and its row was found, the refused token's id (`jti`), so the refusal can
+    /// be counted against it without decoding the unverified token a second time. A token
+    /// without a row, or whose row belongs to another subject, is never named: counting it
+    /// would let a forger make us write usage for ids of its choosing.
+    pub async fn validate_identified(
+        &self,
+        token: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Principal, (AuthError, Option<Uuid>)> {
+        let sha = token_sha256(token);
+        let claims = self.verify(token, &sha, &self.policy, now).await.map_err(|e| (e, None))?;
+        let state = self.row_state(claims.jti).await.map_err(|e| (e, None))?;
+        decide(&claims, &sha, state.as_ref(), now).map_err(|reason| {
+            let identified = !matches!(reason, DenyReason::NotFound | DenyReason::SubjectMismatch);
+            (AuthError::Rejected(Rejection::Denied(reason)), identified.then_some(claims.jti))
+        })
+    }
+
     async fn validate_with(
         &self,
         token: &str,
@@ -240,6 +262,14 @@ impl Validator {
         if caching && let Ok(mut m) = self.states.lock() {
             let unchanged = self.caching.load(Ordering::Acquire) && self.epoch.load(Ordering::Acquire) == epoch;
             if unchanged {
+                if m.len() >= MAX_STATES && !m.contains_key(&id) {
+                    let ttl = self.config.cache_ttl;
+                    m.retain(|_, c| c.fetched.elapsed() < ttl);
+                    // Mostly fresh: clearing is cheaper than pruning again on the next insert.
+                    if m.len() >= MAX_STATES / 4 * 3 {
+                        m.clear();
+                    }
+                }
                 m.insert(id, CachedState { fetched, state: state.clone() });
             }
         }

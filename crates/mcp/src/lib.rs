@@ -16,6 +16,7 @@ mod error;
 mod metadata;
 mod metrics;
 mod middleware;
+mod scan;
 mod service;
 mod tools;
 

@@ -37,5 +37,6 @@ pub(crate) async fn metrics(state: web::Data<McpState>) -> HttpResponse {
     let mut body =
         state.inner.metrics.render(state.inner.validator.cache_stats(), state.inner.metering.usage.flush_stats());
     crate::metrics::render_feed(&mut body, state.inner.validator.feed_stats());
+    crate::metrics::render_db(&mut body, state.inner.store.checkouts());
     HttpResponse::Ok().content_type("text/plain; version=0.0.4; charset=utf-8").body(body)
 }

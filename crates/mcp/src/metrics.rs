@@ -17,7 +17,10 @@ const LATENCY_BUCKETS: [f64; 12] = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1
 /// Every series the MCP face exports.
 #[derive(Debug, Default)]
 pub struct Metrics {
-    /// Auth outcomes by reason (`ok`, `expired`, `revoked`, `insufficient_scope`, ...).
+    /// Requests that passed the guard: an atomic, as every request counts here (a shared
+    /// lock per request is what the map below costs refusals).
+    auth_ok: AtomicU64,
+    /// Refusals by reason (`expired`, `revoked`, `insufficient_scope`, ...).
     auth: Mutex<BTreeMap<&'static str, u64>>,
     latency_buckets: [AtomicU64; LATENCY_BUCKETS.len()],
     latency_count: AtomicU64,
@@ -27,13 +30,18 @@ pub struct Metrics {
 impl Metrics {
     /// Counts one authentication outcome.
     pub fn auth_outcome(&self, reason: &'static str) {
-        if let Ok(mut m) = self.auth.lock() {
+        if reason == "ok" {
+            self.auth_ok.fetch_add(1, Ordering::Relaxed);
+        } else if let Ok(mut m) = self.auth.lock() {
             *m.entry(reason).or_insert(0) += 1;
         }
     }
 
     /// How often `reason` was counted (tests and diagnostics).
     pub fn auth_count(&self, reason: &str) -> u64 {
+        if reason == "ok" {
+            return self.auth_ok.load(Ordering::Relaxed);
+        }
         self.auth.lock().ok().and_then(|m| m.get(reason).copied()).unwrap_or(0)
     }
 
@@ -57,7 +65,11 @@ impl Metrics {
         out.push_str("# HELP tessera_mcp_auth_total MCP authentication and authorization outcomes by reason.\n");
         out.push_str("# TYPE tessera_mcp_auth_total counter\n");
         if let Ok(m) = self.auth.lock() {
-            for (reason, count) in m.iter() {
+            let ok = self.auth_ok.load(Ordering::Relaxed);
+            let ok = (ok > 0).then_some(("ok", ok));
+            let mut rows: Vec<(&str, u64)> = m.iter().map(|(r, c)| (*r, *c)).chain(ok).collect();
+            rows.sort_unstable();
+            for (reason, count) in rows {
                 let _ = writeln!(out, "tessera_mcp_auth_total{{reason=\"{reason}\"}} {count}");
             }
         }
@@ -111,6 +123,16 @@ pub(crate) fn render_feed(out: &mut String, (connected, losses): (bool, u64)) {
     let _ = writeln!(out, "tessera_token_feed_silences_total {losses}");
 }
 
+/// Database load: connections taken from the pool, each at least one round trip (the bench
+/// divides it by the MCP requests served to get round trips per request).
+pub(crate) fn render_db(out: &mut String, checkouts: u64) {
+    out.push_str(
+        "# HELP tessera_db_pool_checkouts_total Connections taken from the database pool (each at least one round trip).\n",
+    );
+    out.push_str("# TYPE tessera_db_pool_checkouts_total counter\n");
+    let _ = writeln!(out, "tessera_db_pool_checkouts_total {checkouts}");
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -121,6 +143,14 @@ mod tests {
         render_feed(&mut out, (false, 3));
         assert!(out.contains("tessera_token_feed_connected 0\n"));
         assert!(out.contains("tessera_token_feed_silences_total 3\n"));
+    }
+
+    #[test]
+    fn database_checkouts_are_a_counter() {
+        let mut out = String::new();
+        render_db(&mut out, 42);
+        assert!(out.contains("# TYPE tessera_db_pool_checkouts_total counter\n"));
+        assert!(out.contains("tessera_db_pool_checkouts_total 42\n"));
     }
 
     #[test]

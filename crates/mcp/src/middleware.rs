@@ -1,14 +1,21 @@
-//! The guard in front of rmcp: every request to `/mcp` passes here first.
+//! The guard in front of rmcp: every request to `/mcp` passes here first, as a pipeline of
+//! named steps, each refusing with the one denial type ([`McpDenial`]):
 //!
-//! Order: Origin → bearer header (query-string tokens refused) → Validator → JSON-RPC peek
-//! (which completes or refuses a sparse `initialize`, see `compat.rs`) → endpoint scopes →
-//! rate limit → the called tool's scopes. Only then does rmcp see the
-//! request, with the [`Caller`] in its extensions. Usage is counted for every request
-//! whose token could be identified; the count is in memory only.
+//! 1. [`transport`]: Origin, no token in the query string or a form body.
+//! 2. [`identify`]: one bearer header, the Validator (signature, row, effective scopes).
+//! 3. [`route`] / [`peek`]: POST bodies are read (bounded) and peeked for the JSON-RPC method
+//!    and tool (which also completes or refuses a sparse `initialize`, see `compat.rs`);
+//!    GET `/mcp/sse` goes to its own answer; anything else is a 405.
+//! 4. [`authorize`]: the endpoint's scopes, then the called tool's (declared next to it).
+//! 5. [`admit`]: the rate limit (token, then its user).
 //!
-//! The body is read (at most 1 MiB) before the rate limit on purpose: a 429 is counted
-//! under the method or tool it refused, and only a token that passed the Validator gets
-//! that far, so the read costs nothing an anonymous client can trigger.
+//! Only then does rmcp see the request, with the [`Caller`] in its extensions. Usage is
+//! counted for every request whose token could be identified, in memory only, after the
+//! answer from its outcome ([`classify`]).
+//!
+//! The body is read before the rate limit on purpose: a 429 is counted under the method or
+//! tool it refused, and only a token that passed the Validator gets that far, so the read
+//! costs nothing an anonymous client can trigger.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -19,16 +26,14 @@ use actix_web::http::{Method, header};
 use actix_web::middleware::Next;
 use actix_web::web::{self, Bytes, BytesMut};
 use actix_web::{HttpMessage, HttpResponse};
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use futures_util::StreamExt;
-use serde::Deserialize;
-use serde::de::IgnoredAny;
 use tessera_auth::{AuthError, Decision, Outcome, bearer_token};
+use tessera_core::validate::Principal;
 
-use crate::McpState;
-use crate::compat;
 use crate::error::McpDenial;
-use crate::service::{Caller, EXECUTE_SCOPE, tool_scope};
+use crate::service::{Caller, EXECUTE_SCOPE, our_tool};
+use crate::{Inner, McpState, compat, scan};
 
 /// Largest JSON-RPC body accepted (tool arguments included).
 const MAX_BODY_BYTES: usize = 1024 * 1024;
@@ -66,10 +71,32 @@ pub const KNOWN_METHODS: &[&str] = &[
 struct Peek {
     /// The label usage is counted under: the method, or the tool's name for `tools/call`.
     label: &'static str,
-    /// The tool called, when it is one of ours.
-    tool: Option<String>,
+    /// The tool called and its scope, when it is one of ours.
+    tool: Option<(&'static str, &'static str)>,
     /// Whether this is `tools/call`.
     is_call: bool,
+}
+
+/// Where a request identified by its token goes next.
+enum Route {
+    /// A JSON-RPC POST, peeked.
+    Rpc(Peek),
+    /// GET `/mcp/sse`: answered by `compat.rs` (a 405 naming `/mcp`).
+    LegacySse,
+    /// Any other HTTP method: refused here, counted under this label.
+    NotAllowed(&'static str),
+}
+
+/// A refusal, and whether it is counted against an identified token (and under what).
+struct Refused {
+    denial: McpDenial,
+    counted: Option<Outcome>,
+}
+
+impl From<McpDenial> for Refused {
+    fn from(denial: McpDenial) -> Self {
+        Self { denial, counted: None }
+    }
 }
 
 /// The `from_fn` middleware wrapping the rmcp scope.
@@ -87,197 +114,205 @@ pub(crate) async fn authenticate(
     result
 }
 
+/// Refuses: counts the reason, drains a small body so the connection survives, answers.
+async fn deny(inner: &Inner, mut req: ServiceRequest, denial: &McpDenial) -> ServiceResponse<BoxBody> {
+    inner.metrics.auth_outcome(denial.reason());
+    drain_small_body(&mut req).await;
+    let required = inner.config.required_scopes.to_claim();
+    req.into_response(denial.response(&inner.config.resource_metadata_url(), &required))
+}
+
 async fn guard(
     state: &McpState,
     mut req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
-    let inner = &state.inner;
-    let metadata_url = inner.config.resource_metadata_url();
-    let required = inner.config.required_scopes.to_claim();
-    let deny = async |mut req: ServiceRequest, denial: McpDenial| {
-        inner.metrics.auth_outcome(denial.reason());
-        drain_small_body(&mut req).await;
-        Ok(req.into_response(denial.response(&metadata_url, &required)))
-    };
-
-    if let Some(origin) = req.headers().get(header::ORIGIN) {
-        let allowed = origin.to_str().is_ok_and(|o| inner.config.origin_allowed(o));
-        if !allowed {
-            return deny(req, McpDenial::OriginNotAllowed).await;
-        }
+    let inner = &*state.inner;
+    if let Err(denial) = transport(&inner.config, &req) {
+        return Ok(deny(inner, req, &denial).await);
     }
-
-    if token_in_query(req.query_string()) {
-        return deny(
-            req,
-            McpDenial::Unauthorized {
-                presented: true,
-                error: "invalid_request",
-                code: "token_in_query",
-                message: "tokens are accepted only in the Authorization header, never in the URL".to_owned(),
-            },
-        )
-        .await;
-    }
-
-    let form = req
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|ct| ct.trim_start().to_ascii_lowercase().starts_with("application/x-www-form-urlencoded"));
-    if form {
-        // RFC 6750 §2.2 form-body tokens: refused like query tokens (no MCP message is a form).
-        return deny(
-            req,
-            McpDenial::Unauthorized {
-                presented: true,
-                error: "invalid_request",
-                code: "token_in_body",
-                message: "tokens are accepted only in the Authorization header, never in the body".to_owned(),
-            },
-        )
-        .await;
-    }
-
-    let token = match bearer_token(req.headers().get_all(header::AUTHORIZATION).map(|v| v.as_bytes())) {
-        Ok(token) => token.to_owned(),
-        Err(e) => {
-            let error =
-                if matches!(e, tessera_auth::BearerError::Multiple) { "invalid_request" } else { "invalid_token" };
-            let denial = McpDenial::Unauthorized {
-                presented: e.token_presented(),
-                error,
-                code: e.code(),
-                message: e.to_string(),
-            };
-            return deny(req, denial).await;
-        }
-    };
-
     let now = Utc::now();
-    let principal = match inner.validator.validate(&token, now).await {
-        Ok(principal) => Arc::new(principal),
-        Err(AuthError::Rejected(rejection)) => {
-            if let Some(token_id) = tessera_auth::identified_token(&rejection, &token) {
-                inner.metering.usage.record(token_id, "rejected", Outcome::Unauthorized, now, peer(&req));
-                inner.metering.alerts.auth_failure(token_id, now);
-            }
-            let denial = McpDenial::Unauthorized {
-                presented: true,
-                error: "invalid_token",
-                code: rejection.code(),
-                message: rejection.message(),
-            };
-            return deny(req, denial).await;
-        }
-        Err(AuthError::Unavailable(why)) => {
-            tracing::warn!(reason = %why, "token state unavailable: refusing with 503");
-            return deny(req, McpDenial::Unavailable).await;
-        }
+    let principal = match identify(inner, &req, now).await {
+        Ok(principal) => principal,
+        Err(denial) => return Ok(deny(inner, req, &denial).await),
     };
-    drop(token);
     let from = peer(&req);
     let count = |label: &str, outcome: Outcome| {
         inner.metering.usage.record(principal.token_id, label, outcome, now, from.clone());
     };
-
-    let peek = if req.method() == Method::POST {
-        match peek_body(&mut req).await {
-            Ok(peek) => peek,
-            Err(denial) => {
-                count("invalid", Outcome::Error);
-                return deny(req, denial).await;
-            }
+    let peek = match route(&mut req).await {
+        Ok(Route::Rpc(peek)) => peek,
+        Ok(Route::LegacySse) => {
+            count("http_sse", Outcome::Error);
+            return Ok(next.call(req).await?.map_into_boxed_body());
         }
-    } else if req.path().trim_end_matches('/') == "/mcp/sse" {
-        // The legacy SSE endpoint answers for itself: a 405 naming the Streamable HTTP
-        // endpoint (compat.rs), after the token was checked like on every /mcp path.
-        count("http_sse", Outcome::Error);
-        return Ok(next.call(req).await?.map_into_boxed_body());
-    } else {
-        // Stateless: there is no SSE stream to GET and no session to DELETE. rmcp would
-        // answer 405 without `Allow` and outside the error shape, so answer here; counted by
-        // HTTP method.
-        let label = if req.method() == Method::GET {
-            "http_get"
-        } else if req.method() == Method::DELETE {
-            "http_delete"
-        } else {
-            "http_other"
-        };
-        count(label, Outcome::Error);
-        return deny(req, McpDenial::MethodNotAllowed).await;
+        Ok(Route::NotAllowed(label)) => {
+            count(label, Outcome::Error);
+            return Ok(deny(inner, req, &McpDenial::MethodNotAllowed).await);
+        }
+        Err(denial) => {
+            count("invalid", Outcome::Error);
+            return Ok(deny(inner, req, &denial).await);
+        }
     };
-    let label = peek.tool.as_deref().unwrap_or(peek.label);
-
-    let missing = inner.config.required_scopes.missing_from(&principal.effective);
-    if !missing.is_empty() {
-        count(label, Outcome::Forbidden);
-        return deny(req, McpDenial::InsufficientScope { needed: missing.join(" ") }).await;
-    }
-
-    let mut rate_headers = None;
-    match inner.metering.admit(&principal, from.as_deref(), now) {
-        Decision::Unlimited => {}
-        Decision::Allowed { limit, remaining, reset_secs } => rate_headers = Some((limit, remaining, reset_secs)),
-        Decision::Limited { scope, limit, retry_after_secs } => {
-            count(label, Outcome::RateLimited);
-            return deny(req, McpDenial::RateLimited { scope, limit, retry_after_secs }).await;
+    let label = peek.tool.map_or(peek.label, |(tool, _)| tool);
+    let rate_headers = match authorize(&inner.config, &principal, &peek)
+        .and_then(|()| admit(inner, &principal, from.as_deref(), now))
+    {
+        Ok(headers) => headers,
+        Err(Refused { denial, counted }) => {
+            if let Some(outcome) = counted {
+                count(label, outcome);
+            }
+            return Ok(deny(inner, req, &denial).await);
         }
-    }
-
-    if peek.is_call {
-        let mut needed = vec![EXECUTE_SCOPE];
-        if let Some(scope) = peek.tool.as_deref().and_then(tool_scope) {
-            needed.push(scope);
-        }
-        let missing: Vec<&str> = needed.into_iter().filter(|s| !principal.effective.contains(s)).collect();
-        if !missing.is_empty() {
-            count(label, Outcome::Forbidden);
-            return deny(req, McpDenial::InsufficientScope { needed: missing.join(" ") }).await;
-        }
-    }
+    };
 
     inner.metrics.auth_outcome("ok");
     req.extensions_mut().insert(Caller(Arc::clone(&principal)));
-    let (mut res, outcome) = classify(next.call(req).await?).await;
+    let (mut res, outcome) = classify(next.call(req).await?, peek.is_call).await;
     count(label, outcome);
     if let Some((limit, remaining, reset)) = rate_headers {
         let headers = res.headers_mut();
-        for (name, value) in
-            [("ratelimit-limit", limit as u64), ("ratelimit-remaining", remaining as u64), ("ratelimit-reset", reset)]
-        {
-            if let Ok(v) = header::HeaderValue::from_str(&value.to_string()) {
-                headers.insert(header::HeaderName::from_static(name), v);
-            }
+        for (name, value) in [
+            ("ratelimit-limit", u64::from(limit)),
+            ("ratelimit-remaining", u64::from(remaining)),
+            ("ratelimit-reset", reset),
+        ] {
+            headers.insert(header::HeaderName::from_static(name), header::HeaderValue::from(value));
         }
     }
     Ok(res)
 }
 
-/// The two facts `classify` needs from a JSON-RPC answer. Everything else is skipped by
-/// serde without building a value: parsing a `tools/list` answer into a `serde_json::Value`
-/// was about 40% of the instructions of the whole request (callgrind).
-#[derive(Deserialize)]
-struct Answer {
-    #[serde(default)]
-    error: Option<IgnoredAny>,
-    #[serde(default)]
-    result: Option<AnswerResult>,
+/// Step 1: checks that need no token: a browser `Origin` we allow, and no token where it
+/// must never be (the query string, RFC 6750 §2.3; a form body, §2.2).
+fn transport(config: &crate::McpConfig, req: &ServiceRequest) -> Result<(), McpDenial> {
+    if let Some(origin) = req.headers().get(header::ORIGIN)
+        && !origin.to_str().is_ok_and(|o| config.origin_allowed(o))
+    {
+        return Err(McpDenial::OriginNotAllowed);
+    }
+    if token_in_query(req.query_string()) {
+        return Err(McpDenial::Unauthorized {
+            presented: true,
+            error: "invalid_request",
+            code: "token_in_query",
+            message: "tokens are accepted only in the Authorization header, never in the URL".to_owned(),
+        });
+    }
+    let form = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|ct| starts_with_ignore_case(ct.trim_start(), "application/x-www-form-urlencoded"));
+    if form {
+        // No MCP message is a form: a form body can only be a token in the wrong place.
+        return Err(McpDenial::Unauthorized {
+            presented: true,
+            error: "invalid_request",
+            code: "token_in_body",
+            message: "tokens are accepted only in the Authorization header, never in the body".to_owned(),
+        });
+    }
+    Ok(())
 }
 
-/// The part of a JSON-RPC result that says a tool call failed.
-#[derive(Deserialize)]
-struct AnswerResult {
-    #[serde(default, rename = "isError")]
-    is_error: bool,
+/// Step 2: the bearer token and its principal. A token refused after its signature was
+/// verified and its row found is counted against itself (and may raise an alert).
+async fn identify(inner: &Inner, req: &ServiceRequest, now: DateTime<Utc>) -> Result<Arc<Principal>, McpDenial> {
+    let token = bearer_token(req.headers().get_all(header::AUTHORIZATION).map(|v| v.as_bytes())).map_err(|e| {
+        let error = if matches!(e, tessera_auth::BearerError::Multiple) { "invalid_request" } else { "invalid_token" };
+        McpDenial::Unauthorized { presented: e.token_presented(), error, code: e.code(), message: e.to_string() }
+    })?;
+    match inner.validator.validate_identified(token, now).await {
+        Ok(principal) => Ok(Arc::new(principal)),
+        Err((AuthError::Rejected(rejection), identified)) => {
+            if let Some(token_id) = identified {
+                inner.metering.usage.record(token_id, "rejected", Outcome::Unauthorized, now, peer(req));
+                inner.metering.alerts.auth_failure(token_id, now);
+            }
+            Err(McpDenial::Unauthorized {
+                presented: true,
+                error: "invalid_token",
+                code: rejection.code(),
+                message: rejection.message(),
+            })
+        }
+        Err((AuthError::Unavailable(why), _)) => {
+            tracing::warn!(reason = %why, "token state unavailable: refusing with 503");
+            Err(McpDenial::Unavailable)
+        }
+    }
 }
 
-/// Whether rmcp's answer was a success: a JSON-RPC error or a tool result with `isError`
-/// counts as `error`. JSON answers are small and already buffered by rmcp, so reading one
-/// here costs a copy, not a wait.
-async fn classify(res: ServiceResponse<impl MessageBody + 'static>) -> (ServiceResponse<BoxBody>, Outcome) {
+/// Step 3: where the request goes by HTTP method and path; POST bodies are peeked.
+async fn route(req: &mut ServiceRequest) -> Result<Route, McpDenial> {
+    if req.method() == Method::POST {
+        return peek(req).await.map(Route::Rpc);
+    }
+    if req.path().trim_end_matches('/') == "/mcp/sse" {
+        return Ok(Route::LegacySse);
+    }
+    // Stateless: there is no SSE stream to GET and no session to DELETE. rmcp would answer
+    // 405 without `Allow` and outside the error shape, so the guard answers.
+    Ok(Route::NotAllowed(if req.method() == Method::GET {
+        "http_get"
+    } else if req.method() == Method::DELETE {
+        "http_delete"
+    } else {
+        "http_other"
+    }))
+}
+
+/// Step 4: the endpoint's scopes (`TESSERA_MCP_REQUIRED_SCOPES`), then for `tools/call`
+/// `execute:mcp` and the tool's own scope. Refusals are counted as 403s.
+fn authorize(config: &crate::McpConfig, principal: &Principal, peek: &Peek) -> Result<(), Refused> {
+    let forbidden =
+        |needed: String| Refused { denial: McpDenial::InsufficientScope { needed }, counted: Some(Outcome::Forbidden) };
+    let missing = config.required_scopes.missing_from(&principal.effective);
+    if !missing.is_empty() {
+        return Err(forbidden(missing.join(" ")));
+    }
+    if peek.is_call {
+        let needed = [Some(EXECUTE_SCOPE), peek.tool.map(|(_, scope)| scope)];
+        let missing: Vec<&str> = needed.into_iter().flatten().filter(|s| !principal.effective.contains(s)).collect();
+        if !missing.is_empty() {
+            return Err(forbidden(missing.join(" ")));
+        }
+    }
+    Ok(())
+}
+
+/// Step 5: the rate limit; the `RateLimit-*` header values when the token has one.
+fn admit(
+    inner: &Inner,
+    principal: &Principal,
+    from: Option<&str>,
+    now: DateTime<Utc>,
+) -> Result<Option<(u32, u32, u64)>, Refused> {
+    match inner.metering.admit(principal, from, now) {
+        Decision::Unlimited => Ok(None),
+        Decision::Allowed { limit, remaining, reset_secs } => Ok(Some((limit, remaining, reset_secs))),
+        Decision::Limited { scope, limit, retry_after_secs } => Err(Refused {
+            denial: McpDenial::RateLimited { scope, limit, retry_after_secs },
+            counted: Some(Outcome::RateLimited),
+        }),
+    }
+}
+
+/// ASCII case-insensitive prefix test, without allocating a lowercase copy.
+fn starts_with_ignore_case(s: &str, prefix: &str) -> bool {
+    s.get(..prefix.len()).is_some_and(|head| head.eq_ignore_ascii_case(prefix))
+}
+
+/// Whether rmcp's answer was a success: a JSON-RPC error, or a `tools/call` result with
+/// `isError`, counts as `error` ([`scan::judge`], which stops reading at the deciding key).
+/// JSON answers are small and already buffered by rmcp, so taking one here costs no wait.
+async fn classify(
+    res: ServiceResponse<impl MessageBody + 'static>,
+    is_call: bool,
+) -> (ServiceResponse<BoxBody>, Outcome) {
     if !res.status().is_success() {
         return (res.map_into_boxed_body(), Outcome::Error);
     }
@@ -285,7 +320,7 @@ async fn classify(res: ServiceResponse<impl MessageBody + 'static>) -> (ServiceR
         .headers()
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|ct| ct.trim_start().to_ascii_lowercase().starts_with("application/json"));
+        .is_some_and(|ct| starts_with_ignore_case(ct.trim_start(), "application/json"));
     if !is_json {
         return (res.map_into_boxed_body(), Outcome::Ok);
     }
@@ -293,11 +328,7 @@ async fn classify(res: ServiceResponse<impl MessageBody + 'static>) -> (ServiceR
     let (head, body) = http_res.into_parts();
     match actix_web::body::to_bytes_limited(body, MAX_RESPONSE_BYTES).await {
         Ok(Ok(bytes)) => {
-            let outcome = match serde_json::from_slice::<Answer>(&bytes) {
-                Ok(Answer { error: Some(_), .. })
-                | Ok(Answer { result: Some(AnswerResult { is_error: true }), .. }) => Outcome::Error,
-                _ => Outcome::Ok,
-            };
+            let outcome = scan::judge(&bytes, is_call);
             (ServiceResponse::new(http_req, head.set_body(bytes).map_into_boxed_body()), outcome)
         }
         _ => {
@@ -358,7 +389,7 @@ fn peer(req: &ServiceRequest) -> Option<String> {
 }
 
 /// Reads the body (bounded), puts it back for rmcp, and learns the method and tool.
-async fn peek_body(req: &mut ServiceRequest) -> Result<Peek, McpDenial> {
+async fn peek(req: &mut ServiceRequest) -> Result<Peek, McpDenial> {
     let accepts = |mime: &str| {
         req.headers()
             .get_all(header::ACCEPT)
@@ -378,12 +409,64 @@ async fn peek_body(req: &mut ServiceRequest) -> Result<Peek, McpDenial> {
     let mut body = BytesMut::new();
     while let Some(chunk) = payload.next().await {
         let chunk = chunk.map_err(|_| McpDenial::ParseError)?;
-        if body.len() + chunk.len() > MAX_BODY_BYTES {
+        if body.len().saturating_add(chunk.len()) > MAX_BODY_BYTES {
             return Err(McpDenial::PayloadTooLarge);
         }
         body.extend_from_slice(&chunk);
     }
-    let mut body: Bytes = body.freeze();
+    let body: Bytes = body.freeze();
+    if let Some(peek) = scan::envelope(&body, KNOWN_METHODS, TOOL_NAMES.as_slice()).and_then(plain) {
+        req.set_payload(body.into());
+        return Ok(peek);
+    }
+    peek_value(req, body)
+}
+
+/// Our tools' names, for the body scan.
+static TOOL_NAMES: std::sync::LazyLock<Vec<&'static str>> =
+    std::sync::LazyLock::new(|| crate::service::tool_names().collect());
+
+/// The common case, read from the scan: not an `initialize` (which may need completing) and
+/// nothing [`compat::check_params`] would refuse. `None` sends the body the slow way, which
+/// builds the value, completes or refuses it, and names the problem with the request's id.
+fn plain(envelope: scan::Envelope) -> Option<Peek> {
+    use scan::{Kind, Word};
+    let method = match envelope.method {
+        Some(Word::Known("initialize")) => return None,
+        Some(Word::Known(m)) => Some(m),
+        Some(Word::Unknown) => return Some(Peek { label: "other", tool: None, is_call: false }),
+        Some(Word::Not(_)) | None => None,
+    };
+    let Some(method) = method else { return Some(Peek { label: "response", tool: None, is_call: false }) };
+    let is_call = method == "tools/call";
+    let params = envelope.params.filter(|p| p.kind != Kind::Null);
+    if envelope.has_id {
+        // The same rules as `compat::check_params`, on the scanned kinds.
+        let listing = matches!(method, "tools/list" | "resources/list" | "resources/templates/list" | "prompts/list");
+        let ok = match params {
+            None => !is_call,
+            Some(p) if p.kind != Kind::Object => false,
+            Some(p) => {
+                (!listing || p.cursor.is_none_or(|c| matches!(c, Kind::String | Kind::Null)))
+                    && (!is_call
+                        || (matches!(p.name, Some(Word::Known(_) | Word::Unknown))
+                            && p.arguments.is_none_or(|a| matches!(a, Kind::Object | Kind::Null))))
+            }
+        };
+        if !ok {
+            return None;
+        }
+    }
+    let tool = match params.and_then(|p| p.name) {
+        Some(Word::Known(name)) if is_call => our_tool(name),
+        _ => None,
+    };
+    Some(Peek { label: method, tool, is_call })
+}
+
+/// The slow way: the body as a `serde_json::Value` (an `initialize`, or anything the scan
+/// would not pass), with `compat`'s completion and its `-32602` answers.
+fn peek_value(req: &mut ServiceRequest, mut body: Bytes) -> Result<Peek, McpDenial> {
     let mut message: serde_json::Value = serde_json::from_slice(&body).map_err(|_| McpDenial::ParseError)?;
     let object = match &mut message {
         serde_json::Value::Array(_) => return Err(McpDenial::InvalidRequest("JSON-RPC batches are not supported")),
@@ -421,12 +504,7 @@ async fn peek_body(req: &mut ServiceRequest) -> Result<Peek, McpDenial> {
     };
     let is_call = method == Some("tools/call");
     let tool = if is_call {
-        object
-            .get("params")
-            .and_then(|p| p.get("name"))
-            .and_then(|n| n.as_str())
-            .filter(|n| tool_scope(n).is_some())
-            .map(str::to_owned)
+        object.get("params").and_then(|p| p.get("name")).and_then(|n| n.as_str()).and_then(our_tool)
     } else {
         None
     };

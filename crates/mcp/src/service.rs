@@ -2,7 +2,8 @@
 //! and the stateless Streamable HTTP transport it is served through.
 
 use std::borrow::Cow;
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
 
 use actix_web::HttpMessage;
 use rmcp::handler::server::router::tool::ToolRouter;
@@ -14,11 +15,11 @@ use rmcp::model::{
 use rmcp::service::RequestContext;
 use rmcp::{ErrorData, RoleServer, ServerHandler};
 use rmcp_actix_web::transport::{LocalSessionManager, StreamableHttpService, on_request_extensions};
-use tessera_core::scope::ACCESS;
 use tessera_core::validate::Principal;
 use tessera_store::Store;
 
 use crate::McpState;
+use crate::tools::{AGENT_SCOPES, BASIC_SCOPES, CONTEXT_SCOPES, TASK_SCOPES};
 
 /// The authenticated caller of one request, put in the request's extensions by the
 /// middleware and read by tools.
@@ -38,23 +39,41 @@ const PROTOCOL_VERSIONS: &[ProtocolVersion] = &[
 /// The grantable scope every `tools/call` needs besides the tool's own.
 pub(crate) const EXECUTE_SCOPE: &str = "execute:mcp";
 
+/// Every tool's (name, scope), as each router declares them next to its tools.
+fn tool_table() -> impl Iterator<Item = &'static (&'static str, &'static str)> {
+    [BASIC_SCOPES, TASK_SCOPES, CONTEXT_SCOPES, AGENT_SCOPES].into_iter().flatten()
+}
+
+/// Every tool's name.
+pub(crate) fn tool_names() -> impl Iterator<Item = &'static str> {
+    tool_table().map(|(name, _)| *name)
+}
+
+/// One of our tools by name: its name as a `'static` (usage labels) and its scope.
+pub(crate) fn our_tool(name: &str) -> Option<(&'static str, &'static str)> {
+    tool_table().find(|(tool, _)| *tool == name).copied()
+}
+
 /// The scope a tool needs (besides `execute:mcp` for calling it); `None` for unknown tools.
 pub fn tool_scope(name: &str) -> Option<&'static str> {
-    Some(match name {
-        "whoami" | "echo" => ACCESS,
-        "list_tasks" | "get_task" => "read:tasks",
-        "create_task" | "update_task" | "complete_task" | "delete_task" => "write:tasks",
-        "get_context" | "list_context" => "read:context",
-        "set_context" => "write:context",
-        "list_agents" => "read:agents",
-        "register_agent" | "update_agent" => "write:agents",
-        _ => return None,
-    })
+    our_tool(name).map(|(_, scope)| scope)
 }
 
 /// Whether `principal` may call the tool `name`.
 pub(crate) fn may_call(principal: &Principal, name: &str) -> bool {
     principal.effective.contains(EXECUTE_SCOPE) && tool_scope(name).is_some_and(|s| principal.effective.contains(s))
+}
+
+/// Which tools a principal may call, one bit per row of [`tool_table`]: the key of the
+/// `tools/list` cache (two tokens with the same bits see the same list).
+fn callable_bits(principal: &Principal) -> u64 {
+    if !principal.effective.contains(EXECUTE_SCOPE) {
+        return 0;
+    }
+    tool_table()
+        .enumerate()
+        .filter(|(_, (_, scope))| principal.effective.contains(scope))
+        .fold(0, |bits, (i, _)| bits | 1u64.checked_shl(u32::try_from(i).unwrap_or(u32::MAX)).unwrap_or(0))
 }
 
 /// The MCP server: one per request in stateless mode, so it only holds cheap handles.
@@ -63,13 +82,30 @@ pub struct TesseraMcp {
     pub(crate) store: Store,
     /// Built once: the macro form would rebuild every tool's schema per list and call.
     tools: Arc<ToolRouter<TesseraMcp>>,
+    /// `tools/list` answers by [`callable_bits`]: the tool set is fixed at start, so an entry
+    /// never goes stale, and there are at most as many entries as scope combinations that
+    /// matter (2^16, in practice a handful).
+    lists: Arc<RwLock<HashMap<u64, Arc<[Tool]>>>>,
 }
 
 impl TesseraMcp {
     /// A server over `store` with every tool.
     pub fn new(store: Store) -> Self {
         let tools = Self::basic_router() + Self::tasks_router() + Self::context_router() + Self::agents_router();
-        Self { store, tools: Arc::new(tools) }
+        Self { store, tools: Arc::new(tools), lists: Arc::default() }
+    }
+
+    /// The tools `principal` may call, sorted by name, from the cache when it can.
+    fn tools_for(&self, principal: &Principal) -> Arc<[Tool]> {
+        let bits = callable_bits(principal);
+        if let Some(list) = self.lists.read().ok().and_then(|m| m.get(&bits).cloned()) {
+            return list;
+        }
+        let list: Arc<[Tool]> = self.tools.list_all().into_iter().filter(|t| may_call(principal, &t.name)).collect();
+        if let Ok(mut m) = self.lists.write() {
+            m.insert(bits, Arc::clone(&list));
+        }
+        list
     }
 }
 
@@ -101,8 +137,7 @@ impl ServerHandler for TesseraMcp {
         ctx: RequestContext<RoleServer>,
     ) -> Result<ListToolsResult, ErrorData> {
         let principal = caller(&ctx)?;
-        let tools: Vec<Tool> = self.tools.list_all().into_iter().filter(|t| may_call(&principal, &t.name)).collect();
-        Ok(ListToolsResult::with_all_items(tools))
+        Ok(ListToolsResult::with_all_items(self.tools_for(&principal).to_vec()))
     }
 
     async fn call_tool(
@@ -155,4 +190,24 @@ pub(crate) fn streamable_http(
         })
         .build()
         .scope_with_path(path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_tool_declares_exactly_one_scope() {
+        let router = TesseraMcp::basic_router()
+            + TesseraMcp::tasks_router()
+            + TesseraMcp::context_router()
+            + TesseraMcp::agents_router();
+        let served: Vec<String> = router.list_all().into_iter().map(|t| t.name.into_owned()).collect();
+        let declared: Vec<&str> = tool_table().map(|(name, _)| *name).collect();
+        assert_eq!(served.len(), declared.len(), "served {served:?}, declared {declared:?}");
+        for name in &served {
+            assert!(tool_scope(name).is_some(), "{name} declares no scope");
+        }
+        assert!(declared.len() <= 64, "callable_bits keys the list cache with one bit per tool");
+    }
 }

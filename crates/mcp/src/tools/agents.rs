@@ -70,6 +70,10 @@ pub(crate) struct UpdateAgentArgs {
     pub metadata: Option<serde_json::Value>,
 }
 
+/// The scope each tool below needs (besides `execute:mcp` for any call).
+pub(crate) const AGENT_SCOPES: &[(&str, &str)] =
+    &[("list_agents", "read:agents"), ("register_agent", "write:agents"), ("update_agent", "write:agents")];
+
 #[tool_router(router = agents_router, vis = "pub(crate)")]
 impl TesseraMcp {
     /// The caller's agents.

@@ -45,6 +45,10 @@ pub(crate) struct SetContextArgs {
     pub value: serde_json::Value,
 }
 
+/// The scope each tool below needs (besides `execute:mcp` for any call).
+pub(crate) const CONTEXT_SCOPES: &[(&str, &str)] =
+    &[("get_context", "read:context"), ("list_context", "read:context"), ("set_context", "write:context")];
+
 #[tool_router(router = context_router, vis = "pub(crate)")]
 impl TesseraMcp {
     /// One entry.

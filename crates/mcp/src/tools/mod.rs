@@ -1,5 +1,6 @@
 //! The tools. Each `impl` block is one router (merged once in [`TesseraMcp::new`]); each
-//! tool's scope is declared in [`crate::service::tool_scope`] and checked before it runs.
+//! router's tools declare their scopes in the table just above it (`*_SCOPES`), which
+//! [`crate::service::tool_scope`] reads; the guard checks it before a call reaches rmcp.
 //!
 //! Results are structured JSON; bad input and missing rows are tool errors (`isError`)
 //! with a sentence the model can act on, never protocol errors.
@@ -8,6 +9,10 @@ mod agents;
 mod context;
 mod tasks;
 
+pub(crate) use agents::AGENT_SCOPES;
+pub(crate) use context::CONTEXT_SCOPES;
+pub(crate) use tasks::TASK_SCOPES;
+
 use rmcp::handler::server::wrapper::Parameters;
 use rmcp::model::{CallToolResult, ContentBlock};
 use rmcp::service::RequestContext;
@@ -15,6 +20,7 @@ use rmcp::{ErrorData, RoleServer, tool, tool_router};
 use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::json;
+use tessera_core::scope::ACCESS;
 use tessera_store::StoreError;
 
 use crate::service::{TesseraMcp, caller};
@@ -139,6 +145,9 @@ pub(crate) struct EchoArgs {
     /// The text to send back.
     pub text: String,
 }
+
+/// The scope each tool below needs (besides `execute:mcp` for any call).
+pub(crate) const BASIC_SCOPES: &[(&str, &str)] = &[("whoami", ACCESS), ("echo", ACCESS)];
 
 #[tool_router(router = basic_router, vis = "pub(crate)")]
 impl TesseraMcp {

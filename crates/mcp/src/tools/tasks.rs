@@ -82,6 +82,16 @@ fn no_task(id: uuid::Uuid) -> impl FnOnce() -> String {
     move || format!("no task with id {id}")
 }
 
+/// The scope each tool below needs (besides `execute:mcp` for any call).
+pub(crate) const TASK_SCOPES: &[(&str, &str)] = &[
+    ("list_tasks", "read:tasks"),
+    ("get_task", "read:tasks"),
+    ("create_task", "write:tasks"),
+    ("update_task", "write:tasks"),
+    ("complete_task", "write:tasks"),
+    ("delete_task", "write:tasks"),
+];
+
 #[tool_router(router = tasks_router, vis = "pub(crate)")]
 impl TesseraMcp {
     /// The caller's tasks.
