@@ -131,7 +131,7 @@ pub(crate) async fn handle(
     // must not mint usage rows.
     let mut label = gateway_label(&req, &rpc, false);
 
-    match inner.metering.admit(&principal, from.as_deref(), now) {
+    match inner.metering.admit(&principal, from.as_deref(), now).await {
         Decision::Limited { scope, limit, retry_after_secs } => {
             count(&label, Outcome::RateLimited);
             return deny(McpDenial::RateLimited { scope, limit, retry_after_secs });

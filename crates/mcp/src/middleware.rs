@@ -218,7 +218,7 @@ async fn guard(
     }
 
     let mut rate_headers = None;
-    match inner.metering.admit(&principal, from.as_deref(), now) {
+    match inner.metering.admit(&principal, from.as_deref(), now).await {
         Decision::Unlimited => {}
         Decision::Allowed { limit, remaining, reset_secs } => rate_headers = Some((limit, remaining, reset_secs)),
         Decision::Limited { scope, limit, retry_after_secs } => {

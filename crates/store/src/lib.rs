@@ -9,6 +9,7 @@ mod audit;
 mod error;
 mod events;
 mod keys;
+mod leases;
 mod migrate;
 mod oauth;
 mod server_settings;
@@ -29,6 +30,7 @@ pub use audit::{Actor, AuditAction, AuditEvent};
 pub use error::StoreError;
 pub use events::{EVENTS_CHANNEL, TokenEvent, TokenEvents};
 pub use keys::KeySet;
+pub use leases::Lease;
 pub use oauth::{ClientKind, CodeRecord, NewCode, OAuthClient, RefreshRecord};
 pub use server_settings::PUBLIC_URL_SETTING;
 pub use servers::{

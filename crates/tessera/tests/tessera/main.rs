@@ -10,4 +10,5 @@ mod http;
 mod managed;
 mod metering;
 mod roles;
+mod scale;
 mod serve;
