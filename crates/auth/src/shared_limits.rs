@@ -12,7 +12,7 @@
 //! database traffic either.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use tessera_store::{Lease, Store};
@@ -53,6 +53,9 @@ fn ceil_secs_us(us: i64) -> u64 {
     u64::try_from(us.max(0)).unwrap_or(0).div_ceil(1_000_000)
 }
 
+/// Held while a budget's lease is in flight.
+type Gate = Arc<tokio::sync::Mutex<()>>;
+
 /// What this process holds of one budget.
 #[derive(Debug, Clone, Copy)]
 struct Slice {
@@ -72,13 +75,16 @@ struct Slice {
 pub struct SharedLimits {
     store: Store,
     slices: Mutex<HashMap<(LimitScope, Uuid), Slice>>,
+    /// One lease in flight per budget: concurrent requests wait for it and spend its cells
+    /// instead of each leasing a slice (which would drain the shared budget into one process).
+    gates: Mutex<HashMap<(LimitScope, Uuid), Gate>>,
     fallback: RateLimits,
 }
 
 impl SharedLimits {
     /// Budgets shared through `store`.
     pub fn new(store: Store) -> Self {
-        Self { store, slices: Mutex::default(), fallback: RateLimits::default() }
+        Self { store, slices: Mutex::default(), gates: Mutex::default(), fallback: RateLimits::default() }
     }
 
     /// Takes one request from the budget of `key` (a token or a user id, by `scope`).
@@ -86,6 +92,18 @@ impl SharedLimits {
         let Some(per_hour) = per_hour.and_then(|n| u32::try_from(n).ok()).filter(|n| *n > 0) else {
             return Decision::Unlimited;
         };
+        if let Some(local) = self.spend_local(scope, key, per_hour) {
+            return local;
+        }
+        let gate = {
+            let Ok(mut gates) = self.gates.lock() else { return Decision::Unlimited };
+            if gates.len() >= MAX_SLICES && !gates.contains_key(&(scope, key)) {
+                gates.clear();
+            }
+            Arc::clone(gates.entry((scope, key)).or_default())
+        };
+        let _leasing = gate.lock().await;
+        // The lease this request waited for may have left cells (or a refusal) to use.
         if let Some(local) = self.spend_local(scope, key, per_hour) {
             return local;
         }

@@ -46,7 +46,7 @@ impl Store {
         .bind(interval_us)
         .bind(i64::from(burst))
         .bind(i64::from(want))
-        .fetch_one(&self.pool)
+        .fetch_one(self.exec())
         .await?;
         Ok(Lease { tat_us: row.0, granted: u32::try_from(row.1).unwrap_or(0), now_us: row.2 })
     }

@@ -156,7 +156,7 @@ impl Store {
             "SELECT id, kind, name, redirect_uris, created_at FROM oauth_clients WHERE id = $1",
         )
         .bind(id)
-        .fetch_optional(&self.pool)
+        .fetch_optional(self.exec())
         .await?)
     }
 
@@ -166,7 +166,7 @@ impl Store {
             "SELECT id, kind, name, redirect_uris, created_at FROM oauth_clients ORDER BY created_at DESC LIMIT $1",
         )
         .bind(limit)
-        .fetch_all(&self.pool)
+        .fetch_all(self.exec())
         .await?)
     }
 
@@ -213,7 +213,7 @@ impl Store {
              FROM oauth_codes WHERE code_sha256 = $1",
         )
         .bind(code_sha256.as_slice())
-        .fetch_optional(&self.pool)
+        .fetch_optional(self.exec())
         .await?)
     }
 
@@ -223,7 +223,7 @@ impl Store {
             "SELECT grant_id, used_at FROM oauth_refresh_tokens WHERE token_sha256 = $1",
         )
         .bind(token_sha256.as_slice())
-        .fetch_optional(&self.pool)
+        .fetch_optional(self.exec())
         .await?)
     }
 }

@@ -24,6 +24,12 @@ pub struct Settings {
     #[arg(long, env = "DATABASE_URL", global = true, hide_env_values = true)]
     pub database_url: Option<String>,
 
+    /// A direct PostgreSQL URL for LISTEN and migrations, when DATABASE_URL goes through a
+    /// transaction-mode pooler such as PgBouncer (setting it makes every pooled statement run
+    /// in its own transaction). Defaults to DATABASE_URL.
+    #[arg(long, env = "TESSERA_LISTEN_DATABASE_URL", global = true, hide_env_values = true)]
+    pub listen_database_url: Option<String>,
+
     /// Directory for the managed local PostgreSQL (used only without DATABASE_URL).
     #[arg(long, env = "TESSERA_DATA_DIR", default_value = "./.tessera", global = true)]
     pub data_dir: PathBuf,
@@ -153,6 +159,7 @@ impl fmt::Debug for Settings {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Settings")
             .field("database_url", &self.database_url.as_deref().map(redact_database_url))
+            .field("listen_database_url", &self.listen_database_url.as_deref().map(redact_database_url))
             .field("data_dir", &self.data_dir)
             .field("public_url", &self.public_url)
             .field("jwt_secret", &self.jwt_secret.as_ref().map(|_| "[redacted]"))

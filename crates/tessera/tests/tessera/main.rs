@@ -9,6 +9,7 @@ mod gateway;
 mod http;
 mod managed;
 mod metering;
+mod pgbouncer;
 mod roles;
 mod scale;
 mod serve;
