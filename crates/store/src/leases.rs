@@ -1,4 +1,5 @@
-//! Shared rate-limit state: replicas lease slices of a GCRA budget (issue #16).
+//! State every replica must share (issue #16): rate-limit budgets, leased in slices, and which
+//! token opened which gateway session.
 
 use uuid::Uuid;
 
@@ -49,5 +50,50 @@ impl Store {
         .fetch_one(self.exec())
         .await?;
         Ok(Lease { tat_us: row.0, granted: u32::try_from(row.1).unwrap_or(0), now_us: row.2 })
+    }
+}
+
+impl Store {
+    /// Records that `token_id` opened upstream session `session_sha256` of `server_id` (the
+    /// first binding wins, as in each process's own map).
+    pub async fn bind_gateway_session(
+        &self,
+        server_id: Uuid,
+        session_sha256: &[u8; 32],
+        token_id: Uuid,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO gateway_sessions (server_id, session_sha256, token_id) VALUES ($1, $2, $3)
+             ON CONFLICT DO NOTHING",
+        )
+        .bind(server_id)
+        .bind(session_sha256.as_slice())
+        .bind(token_id)
+        .execute(self.exec())
+        .await?;
+        Ok(())
+    }
+
+    /// The token that opened a gateway session, if any replica recorded one.
+    pub async fn gateway_session_owner(
+        &self,
+        server_id: Uuid,
+        session_sha256: &[u8; 32],
+    ) -> Result<Option<Uuid>, StoreError> {
+        Ok(sqlx::query_scalar("SELECT token_id FROM gateway_sessions WHERE server_id = $1 AND session_sha256 = $2")
+            .bind(server_id)
+            .bind(session_sha256.as_slice())
+            .fetch_optional(self.exec())
+            .await?)
+    }
+
+    /// Forgets a gateway session (after its DELETE).
+    pub async fn end_gateway_session(&self, server_id: Uuid, session_sha256: &[u8; 32]) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM gateway_sessions WHERE server_id = $1 AND session_sha256 = $2")
+            .bind(server_id)
+            .bind(session_sha256.as_slice())
+            .execute(self.exec())
+            .await?;
+        Ok(())
     }
 }

@@ -12,4 +12,5 @@ mod metering;
 mod pgbouncer;
 mod roles;
 mod scale;
+mod scale_gateway;
 mod serve;
