@@ -207,7 +207,7 @@ async fn bearer_caller(
             return Err(e.into());
         }
     };
-    admit(req, state, &principal, now, ip.clone())?;
+    admit(req, state, &principal, now, ip.clone()).await?;
     let needed = match access {
         Access::Read => READ_SCOPE,
         Access::Write => WRITE_SCOPE,
@@ -235,7 +235,7 @@ async fn bearer_caller(
 /// `/mcp`, DESIGN.md "Validation" step 5), and marks the request so that its outcome is
 /// counted in the token's usage once the response exists ([`count_bearer_use`]): a call
 /// answered 404 or 409 is then counted as an error, not as `ok`.
-pub(crate) fn admit(
+pub(crate) async fn admit(
     req: &HttpRequest,
     state: &ApiState,
     principal: &Principal,
@@ -244,7 +244,7 @@ pub(crate) fn admit(
 ) -> Result<(), ApiError> {
     let route = req.match_pattern().unwrap_or_else(|| "other".to_owned());
     let label = format!("api {} {route}", req.method());
-    let decision = state.metering.admit(principal, ip.as_deref(), now);
+    let decision = state.metering.admit(principal, ip.as_deref(), now).await;
     req.extensions_mut().insert(PendingUse { token_id: principal.token_id, label, now, ip });
     match decision {
         Decision::Limited { scope, limit, retry_after_secs } => Err(ApiError::TooManyRequests {

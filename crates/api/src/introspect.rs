@@ -91,7 +91,7 @@ pub(crate) async fn introspect(
         return inactive();
     }
     let label = format!("introspect {}", server.name);
-    if let Decision::Limited { .. } = state.metering.admit(&principal, ip.as_deref(), now) {
+    if let Decision::Limited { .. } = state.metering.admit(&principal, ip.as_deref(), now).await {
         state.metering.usage.record(principal.token_id, &label, Outcome::RateLimited, now, ip);
         return inactive();
     }

@@ -313,7 +313,7 @@ pub async fn validate(req: HttpRequest, state: web::Data<ApiState>) -> Result<we
         other => ApiError::from(other),
     })?;
     // Validating a token is using it: same rate limit and usage as any other call.
-    crate::auth::admit(&req, &state, &principal, now, crate::auth::client_ip(&req))?;
+    crate::auth::admit(&req, &state, &principal, now, crate::auth::client_ip(&req)).await?;
     Ok(web::Json(ValidationView {
         active: true,
         id: principal.token_id,

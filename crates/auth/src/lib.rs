@@ -9,6 +9,7 @@ mod alerts;
 mod bearer;
 mod client_ip;
 mod limits;
+mod shared_limits;
 mod usage;
 mod validator;
 
@@ -16,11 +17,13 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use tessera_core::validate::Principal;
+use tessera_store::Store;
 
 pub use alerts::{AlertSignal, AlertSink};
 pub use bearer::{BearerError, bearer_token, identified_token};
 pub use client_ip::{Cidr, CidrError, TrustedProxies};
 pub use limits::{Decision, LimitScope, RateLimits, quota_for};
+pub use shared_limits::{SharedLimits, lease_decision, slice_size};
 pub use tessera_core::outcome::Outcome;
 pub use usage::{FlushStats, UsageRecorder};
 pub use validator::{AuthError, FEED_DEAD_AFTER, HEARTBEAT_INTERVAL, Validator, ValidatorConfig};
@@ -38,19 +41,21 @@ pub struct Metering {
     pub usage: Arc<UsageRecorder>,
     /// Alert signals noticed while admitting (429s, new networks), written off the request path.
     pub alerts: Arc<AlertSink>,
+    /// Budgets shared with every replica through Postgres; `None`: this process's own (tests
+    /// of one face, tools).
+    pub shared: Option<SharedLimits>,
 }
 
 impl Metering {
     /// Spends one request of the token's budget, then of its user's (issue #17): a call
     /// needs room in both. A refusal names whose budget it was; the first one of a token's
     /// hour becomes a `token.rate_limited` alert.
-    pub fn admit(&self, principal: &Principal, ip: Option<&str>, now: DateTime<Utc>) -> Decision {
-        let token = self.limits.check_as(LimitScope::Token, principal.token_id, principal.rate_limit_per_hour);
+    pub async fn admit(&self, principal: &Principal, ip: Option<&str>, now: DateTime<Utc>) -> Decision {
+        let token = self.check(LimitScope::Token, principal.token_id, principal.rate_limit_per_hour).await;
         let decision = match token {
             Decision::Limited { .. } => token,
             _ => {
-                match self.user_limits.check_as(LimitScope::User, principal.user_id, principal.user_rate_limit_per_hour)
-                {
+                match self.check(LimitScope::User, principal.user_id, principal.user_rate_limit_per_hour).await {
                     Decision::Unlimited => token,
                     // The tighter of the two decides what the headers announce.
                     Decision::Allowed { remaining, .. } if matches!(token, Decision::Allowed { remaining: r, .. } if r <= remaining) => {
@@ -65,5 +70,18 @@ impl Metering {
             _ => self.alerts.used(principal.token_id, ip, now),
         }
         decision
+    }
+
+    /// Budgets shared by every process on `store`'s database (the composition root's choice).
+    pub fn shared(store: Store) -> Self {
+        Self { shared: Some(SharedLimits::new(store)), ..Self::default() }
+    }
+
+    async fn check(&self, scope: LimitScope, key: uuid::Uuid, per_hour: Option<i32>) -> Decision {
+        match (&self.shared, scope) {
+            (Some(shared), _) => shared.check(scope, key, per_hour).await,
+            (None, LimitScope::Token) => self.limits.check_as(scope, key, per_hour),
+            (None, LimitScope::User) => self.user_limits.check_as(scope, key, per_hour),
+        }
     }
 }

@@ -1,4 +1,5 @@
-//! Per-token rate limits: GCRA (`governor`), one limiter per token id.
+//! Per-token rate limits: GCRA (`governor`), one limiter per token id, in this process (the
+//! shared budgets of `shared_limits` fall back to these when Postgres can't be reached).
 //!
 //! A token's `rate_limit_per_hour` = N sets the emission interval to 3600/N seconds, so
 //! the sustained rate is exactly N per hour. The burst is a minute's worth (N/60, at least
@@ -54,7 +55,7 @@ pub enum Decision {
 }
 
 /// Which budget a refusal came from: the token's own, or the one all of a user's tokens share.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum LimitScope {
     /// The token's `rate_limit_per_hour`.
     Token,

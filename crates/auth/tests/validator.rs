@@ -244,7 +244,8 @@ async fn a_silently_dead_change_feed_turns_row_caching_off_within_seconds() {
     let db = fresh_db().await;
     let ring = ring(&db.store).await;
     let proxy = FreezableProxy::start(&db.url).await;
-    let pool = tessera_store::StoreConfig { max_connections: 4, acquire_timeout: Duration::from_secs(1) };
+    let pool =
+        tessera_store::StoreConfig { max_connections: 4, acquire_timeout: Duration::from_secs(1), listen_url: None };
     let through_proxy = Store::connect(&proxy.url(&db.url), &pool).await.unwrap();
     let v = Validator::new(through_proxy.clone(), ring.clone(), config());
     listening(&v, &through_proxy, &ring).await;

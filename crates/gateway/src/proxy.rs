@@ -133,7 +133,7 @@ pub(crate) async fn handle(
     // must not mint usage rows.
     let mut label = gateway_label(&req, &rpc, false);
 
-    match inner.metering.admit(&principal, from.as_deref(), now) {
+    match inner.metering.admit(&principal, from.as_deref(), now).await {
         Decision::Limited { scope, limit, retry_after_secs } => {
             count(&label, Outcome::RateLimited);
             return deny(McpDenial::RateLimited { scope, limit, retry_after_secs });
@@ -173,10 +173,19 @@ pub(crate) async fn handle(
     if let Some(sid) = &session
         && !inner.sessions.owned_by(&server.name, sid, principal.token_id)
     {
-        count(&label, Outcome::Error);
-        return HttpResponse::NotFound().json(
-            json!({"error": ErrorCode::SessionNotFound, "message": "no such session for this token; initialize again"}),
-        );
+        // Opened through another replica? The binding is shared through Postgres.
+        match inner.servers.session_owner(&server, sid).await {
+            Ok(Some(owner)) if owner == principal.token_id => {
+                inner.sessions.bind(&server.name, sid, owner);
+            }
+            Ok(_) => {
+                count(&label, Outcome::Error);
+                return HttpResponse::NotFound().json(
+                    json!({"error": ErrorCode::SessionNotFound, "message": "no such session for this token; initialize again"}),
+                );
+            }
+            Err(e) => return unavailable(&e),
+        }
     }
 
     let upstream = match forward(&state, &req, &server, body).await {
@@ -214,13 +223,23 @@ pub(crate) async fn handle(
         }
     }
     if status.is_success() {
-        if let Some(sid) = upstream.headers().get("mcp-session-id").and_then(|v| v.to_str().ok()) {
+        if let Some(sid) = upstream.headers().get("mcp-session-id").and_then(|v| v.to_str().ok())
+            && !inner.sessions.owned_by(&server.name, sid, principal.token_id)
+        {
             inner.sessions.bind(&server.name, sid, principal.token_id);
+            // Shared so that any replica serves the session to this token only; without the
+            // row other replicas answer 404 and the client re-initializes (safe, not silent).
+            if let Err(e) = inner.servers.bind_session(&server, sid, principal.token_id).await {
+                tracing::warn!(error = %e, server = %server.name, "could not share a gateway session binding");
+            }
         }
         if req.method() == Method::DELETE
             && let Some(sid) = &session
         {
             inner.sessions.end(&server.name, sid);
+            if let Err(e) = inner.servers.end_session(&server, sid).await {
+                tracing::warn!(error = %e, server = %server.name, "could not forget a gateway session binding");
+            }
         }
     }
     let is_sse = upstream

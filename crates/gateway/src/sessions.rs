@@ -1,6 +1,6 @@
 //! Which token opened which upstream session: another token presenting the id gets 404, as
-//! if the session did not exist. In memory, per process (sessions are per replica anyway
-//! unless a sticky balancer is used).
+//! if the session did not exist. In memory, per process, in front of the `gateway_sessions`
+//! table that every replica shares (a miss here is looked up there, in `proxy.rs`).
 
 use std::collections::HashMap;
 use std::sync::Mutex;

@@ -156,9 +156,11 @@ async fn guard(
         }
     };
     let label = peek.tool.map_or(peek.label, |(tool, _)| tool);
-    let rate_headers = match authorize(&inner.config, &principal, &peek)
-        .and_then(|()| admit(inner, &principal, from.as_deref(), now))
-    {
+    let admitted = match authorize(&inner.config, &principal, &peek) {
+        Ok(()) => admit(inner, &principal, from.as_deref(), now).await,
+        Err(refused) => Err(refused),
+    };
+    let rate_headers = match admitted {
         Ok(headers) => headers,
         Err(Refused { denial, counted }) => {
             if let Some(outcome) = counted {
@@ -285,13 +287,13 @@ fn authorize(config: &crate::McpConfig, principal: &Principal, peek: &Peek) -> R
 }
 
 /// Step 5: the rate limit; the `RateLimit-*` header values when the token has one.
-fn admit(
+async fn admit(
     inner: &Inner,
     principal: &Principal,
     from: Option<&str>,
     now: DateTime<Utc>,
 ) -> Result<Option<(u32, u32, u64)>, Refused> {
-    match inner.metering.admit(principal, from, now) {
+    match inner.metering.admit(principal, from, now).await {
         Decision::Unlimited => Ok(None),
         Decision::Allowed { limit, remaining, reset_secs } => Ok(Some((limit, remaining, reset_secs))),
         Decision::Limited { scope, limit, retry_after_secs } => Err(Refused {

@@ -226,7 +226,7 @@ impl Store {
         details: &serde_json::Value,
         now: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
-        record(&self.pool, kind, token_id, dedupe, details, now).await
+        record(self.exec(), kind, token_id, dedupe, details, now).await
     }
 
     /// Registers a webhook unless its owner already has `max`; `None` when at the limit.
@@ -271,7 +271,7 @@ impl Store {
              WHERE deleted_at IS NULL AND ($1::uuid IS NULL OR user_id = $1) ORDER BY id DESC LIMIT 1000",
         )
         .bind(owner)
-        .fetch_all(&self.pool)
+        .fetch_all(self.exec())
         .await?)
     }
 
@@ -281,7 +281,7 @@ impl Store {
             "SELECT id, user_id, url, events, all_users, created_at FROM webhooks WHERE id = $1 AND deleted_at IS NULL",
         )
         .bind(id)
-        .fetch_optional(&self.pool)
+        .fetch_optional(self.exec())
         .await?)
     }
 
@@ -300,7 +300,7 @@ impl Store {
         .bind(id)
         .bind(url)
         .bind(events)
-        .fetch_optional(&self.pool)
+        .fetch_optional(self.exec())
         .await?
         .ok_or(StoreError::NotFound("webhook"))
     }
@@ -335,7 +335,7 @@ impl Store {
         )
         .bind(webhook_id)
         .bind(limit)
-        .fetch_all(&self.pool)
+        .fetch_all(self.exec())
         .await?)
     }
 
@@ -347,7 +347,7 @@ impl Store {
         )
         .bind(token_id)
         .bind(limit)
-        .fetch_all(&self.pool)
+        .fetch_all(self.exec())
         .await?)
     }
 
@@ -379,7 +379,7 @@ impl Store {
             ))
             .bind(now)
             .bind(days)
-            .fetch_one(&self.pool)
+            .fetch_one(self.exec())
             .await?;
             written += u64::try_from(n).unwrap_or(0);
         }
@@ -399,7 +399,7 @@ impl Store {
         ))
         .bind(now)
         .bind(secs as f64)
-        .fetch_one(&self.pool)
+        .fetch_one(self.exec())
         .await?;
         Ok(written + u64::try_from(n).unwrap_or(0))
     }
@@ -474,7 +474,7 @@ impl Store {
         .bind(now)
         .bind(lease_secs)
         .bind(limit)
-        .fetch_all(&self.pool)
+        .fetch_all(self.exec())
         .await?)
     }
 
@@ -497,7 +497,7 @@ impl Store {
         .bind(error)
         .bind(next)
         .bind(now)
-        .execute(&self.pool)
+        .execute(self.exec())
         .await?;
         Ok(())
     }
@@ -506,7 +506,7 @@ impl Store {
     pub async fn prune_alerts(&self, before: DateTime<Utc>) -> Result<u64, StoreError> {
         let deliveries = sqlx::query("DELETE FROM webhook_deliveries WHERE state <> 'pending' AND updated_at < $1")
             .bind(before)
-            .execute(&self.pool)
+            .execute(self.exec())
             .await?
             .rows_affected();
         let events = sqlx::query(
@@ -514,7 +514,7 @@ impl Store {
                AND NOT EXISTS (SELECT 1 FROM webhook_deliveries d WHERE d.event_id = e.id AND d.state = 'pending')",
         )
         .bind(before)
-        .execute(&self.pool)
+        .execute(self.exec())
         .await?
         .rows_affected();
         Ok(deliveries + events)

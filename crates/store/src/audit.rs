@@ -153,8 +153,10 @@ impl Store {
         token_id: Option<Uuid>,
         details: serde_json::Value,
     ) -> Result<(), StoreError> {
-        let mut conn = self.pool.acquire().await?;
-        append(&mut conn, actor, action, token_id, details).await
+        let mut tx = self.pool.begin().await?;
+        append(&mut tx, actor, action, token_id, details).await?;
+        tx.commit().await?;
+        Ok(())
     }
 
     /// Audit rows about one token, oldest first.
@@ -165,7 +167,7 @@ impl Store {
         )
         .bind(token_id)
         .bind(limit)
-        .fetch_all(&self.pool)
+        .fetch_all(self.exec())
         .await?)
     }
 
@@ -176,7 +178,7 @@ impl Store {
              FROM audit_events ORDER BY id DESC LIMIT $1",
         )
         .bind(limit)
-        .fetch_all(&self.pool)
+        .fetch_all(self.exec())
         .await?)
     }
 }

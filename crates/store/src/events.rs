@@ -38,7 +38,7 @@ impl Store {
     /// Sends a liveness probe on the events channel (over the pool, not the listener), so
     /// every listener can tell a silent feed from a dead one.
     pub async fn heartbeat(&self) -> Result<(), StoreError> {
-        sqlx::query("SELECT pg_notify($1, $2)").bind(EVENTS_CHANNEL).bind(HEARTBEAT).execute(&self.pool).await?;
+        sqlx::query("SELECT pg_notify($1, $2)").bind(EVENTS_CHANNEL).bind(HEARTBEAT).execute(self.exec()).await?;
         Ok(())
     }
 
@@ -50,7 +50,7 @@ impl Store {
 }
 
 async fn connect(store: &Store) -> Result<PgListener, StoreError> {
-    let mut listener = PgListener::connect_with(&store.pool).await?;
+    let mut listener = PgListener::connect_with(store.session_pool()).await?;
     listener.listen(EVENTS_CHANNEL).await?;
     Ok(listener)
 }

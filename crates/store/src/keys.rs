@@ -67,7 +67,7 @@ impl Store {
              WHERE retired_at IS NULL OR retired_at > $1 ORDER BY created_at",
         )
         .bind(now - chrono::Duration::days(VERIFY_WINDOW_DAYS))
-        .fetch_all(&self.pool)
+        .fetch_all(self.exec())
         .await?;
         let mut set = KeySet { keys: Vec::new(), signing_kid: String::new(), lifetimes: Vec::new() };
         for row in rows {

@@ -8,7 +8,9 @@ mod alerts;
 mod audit;
 mod error;
 mod events;
+mod exec;
 mod keys;
+mod leases;
 mod migrate;
 mod oauth;
 mod server_settings;
@@ -31,6 +33,7 @@ pub use audit::{Actor, AuditAction, AuditEvent};
 pub use error::StoreError;
 pub use events::{EVENTS_CHANNEL, TokenEvent, TokenEvents};
 pub use keys::KeySet;
+pub use leases::Lease;
 pub use oauth::{ClientKind, CodeRecord, ListedOAuthClient, NewCode, OAuthClient, RefreshRecord};
 pub use server_settings::PUBLIC_URL_SETTING;
 pub use servers::{
@@ -48,11 +51,15 @@ pub struct StoreConfig {
     pub max_connections: u32,
     /// How long a request waits for a connection before the store reports itself unavailable.
     pub acquire_timeout: Duration,
+    /// A direct (session) connection for LISTEN and migrations, when the pool's URL goes
+    /// through a transaction-mode pooler; its presence also puts each pooled statement in its
+    /// own transaction with no statement cache (see `exec.rs`).
+    pub listen_url: Option<String>,
 }
 
 impl Default for StoreConfig {
     fn default() -> Self {
-        Self { max_connections: 16, acquire_timeout: Duration::from_secs(5) }
+        Self { max_connections: 16, acquire_timeout: Duration::from_secs(5), listen_url: None }
     }
 }
 
@@ -62,14 +69,33 @@ pub struct Store {
     pool: PgPool,
     /// Pool checkouts (each is at least one round trip to the server); see [`Store::checkouts`].
     checkouts: Arc<AtomicU64>,
+    /// Session connections (LISTEN, migration lock) when `pool` is behind a pooler.
+    direct: Option<PgPool>,
+    /// Each pooled statement in its own transaction (the pool is behind a pooler).
+    per_statement_tx: bool,
 }
 
 impl Store {
     /// Connects to `url` and checks that the server answers.
     pub async fn connect(url: &str, config: &StoreConfig) -> Result<Self, StoreError> {
-        let options: PgConnectOptions = url.parse().map_err(|_| StoreError::BadUrl)?;
+        let mut options: PgConnectOptions = url.parse().map_err(|_| StoreError::BadUrl)?;
         let checkouts = Arc::new(AtomicU64::new(0));
         let (on_reuse, on_connect) = (Arc::clone(&checkouts), Arc::clone(&checkouts));
+        let direct = match &config.listen_url {
+            Some(listen) => {
+                let listen: PgConnectOptions = listen.parse().map_err(|_| StoreError::BadUrl)?;
+                // A cached statement would outlive the transaction that prepared it.
+                options = options.statement_cache_capacity(0);
+                let direct = PgPoolOptions::new()
+                    .max_connections(2)
+                    .acquire_timeout(config.acquire_timeout)
+                    .connect_with(listen)
+                    .await
+                    .map_err(StoreError::from)?;
+                Some(direct)
+            }
+            None => None,
+        };
         let pool = PgPoolOptions::new()
             .max_connections(config.max_connections)
             // Counted here rather than per query so the request path pays one relaxed add per
@@ -86,12 +112,13 @@ impl Store {
             .connect_with(options)
             .await
             .map_err(StoreError::from)?;
-        Ok(Self { pool, checkouts })
+        let per_statement_tx = direct.is_some();
+        Ok(Self { pool, checkouts, direct, per_statement_tx })
     }
 
     /// Wraps an existing pool (tests, tools); its checkouts are not counted.
     pub fn from_pool(pool: PgPool) -> Self {
-        Self { pool, checkouts: Arc::new(AtomicU64::new(0)) }
+        Self { pool, checkouts: Arc::new(AtomicU64::new(0)), direct: None, per_statement_tx: false }
     }
 
     /// Connections taken from the pool since start (an idle one reused, or a new one): each
@@ -99,6 +126,17 @@ impl Store {
     /// connection is not from the pool and not counted. `/metrics` exports it.
     pub fn checkouts(&self) -> u64 {
         self.checkouts.load(Ordering::Relaxed)
+    }
+
+    /// What single statements run on.
+    pub(crate) fn exec(&self) -> exec::Exec<'_> {
+        exec::Exec { pool: &self.pool, per_statement_tx: self.per_statement_tx }
+    }
+
+    /// Session connections: LISTEN and the migration lock need one, which a transaction-mode
+    /// pooler does not give.
+    pub(crate) fn session_pool(&self) -> &PgPool {
+        self.direct.as_ref().unwrap_or(&self.pool)
     }
 
     /// The underlying pool, for components that need their own connections.
@@ -111,11 +149,12 @@ impl Store {
     pub async fn migrate(&self) -> Result<usize, StoreError> {
         // Session-level lock on a connection held for the whole run; the migrations
         // themselves run on other pooled connections.
-        let mut lock = self.pool.acquire().await?;
+        let pool = self.session_pool();
+        let mut lock = pool.acquire().await?;
         sqlx::query("SELECT pg_advisory_lock(7370707)").execute(&mut *lock).await?;
         let result = migrate::migrations::runner()
             .set_abort_divergent(true)
-            .run_async(&mut migrate::Migrator(self.pool.clone()))
+            .run_async(&mut migrate::Migrator(pool.clone()))
             .await;
         sqlx::query("SELECT pg_advisory_unlock(7370707)").execute(&mut *lock).await?;
         let report = result.map_err(|e| StoreError::Migration(e.to_string()))?;
@@ -125,7 +164,7 @@ impl Store {
     /// Ready means the database answers and every migration this build knows is applied.
     pub async fn ready(&self) -> Result<(), StoreError> {
         let applied: Option<i32> = sqlx::query_scalar("SELECT max(version) FROM refinery_schema_history")
-            .fetch_one(&self.pool)
+            .fetch_one(self.exec())
             .await
             .map_err(|e| match e {
                 sqlx::Error::Database(_) => StoreError::MigrationsPending,
@@ -140,6 +179,9 @@ impl Store {
     /// Closes every pooled connection.
     pub async fn close(&self) {
         self.pool.close().await;
+        if let Some(direct) = &self.direct {
+            direct.close().await;
+        }
     }
 }
 

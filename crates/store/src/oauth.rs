@@ -166,7 +166,7 @@ impl Store {
             "SELECT id, kind, name, redirect_uris, created_at FROM oauth_clients WHERE id = $1",
         )
         .bind(id)
-        .fetch_optional(&self.pool)
+        .fetch_optional(self.exec())
         .await?)
     }
 
@@ -181,7 +181,7 @@ impl Store {
         )
         .bind(limit)
         .bind(now)
-        .fetch_all(&self.pool)
+        .fetch_all(self.exec())
         .await?)
     }
 
@@ -228,7 +228,7 @@ impl Store {
              FROM oauth_codes WHERE code_sha256 = $1",
         )
         .bind(code_sha256.as_slice())
-        .fetch_optional(&self.pool)
+        .fetch_optional(self.exec())
         .await?)
     }
 
@@ -238,7 +238,7 @@ impl Store {
             "SELECT grant_id, used_at FROM oauth_refresh_tokens WHERE token_sha256 = $1",
         )
         .bind(token_sha256.as_slice())
-        .fetch_optional(&self.pool)
+        .fetch_optional(self.exec())
         .await?)
     }
 }

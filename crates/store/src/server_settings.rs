@@ -18,7 +18,7 @@ impl Store {
         .bind(name)
         .bind(value)
         .bind(now)
-        .execute(self.pool())
+        .execute(self.exec())
         .await?;
         Ok(())
     }
@@ -27,7 +27,7 @@ impl Store {
     pub async fn server_setting(&self, name: &str) -> Result<Option<String>, StoreError> {
         let value = sqlx::query_scalar("SELECT value FROM server_settings WHERE name = $1")
             .bind(name)
-            .fetch_optional(self.pool())
+            .fetch_optional(self.exec())
             .await?;
         Ok(value)
     }

@@ -183,18 +183,18 @@ impl Store {
     /// Every registered server, by name.
     pub async fn list_servers(&self) -> Result<Vec<ServerRecord>, StoreError> {
         let rows =
-            sqlx::query_as::<_, ServerRow>(&format!("{SELECT_SERVER} ORDER BY s.name")).fetch_all(&self.pool).await?;
+            sqlx::query_as::<_, ServerRow>(&format!("{SELECT_SERVER} ORDER BY s.name")).fetch_all(self.exec()).await?;
         Ok(rows.into_iter().map(ServerRecord::from).collect())
     }
 
     /// The names of the registered servers (the scope catalog's data).
     pub async fn server_names(&self) -> Result<Vec<String>, StoreError> {
-        Ok(sqlx::query_scalar("SELECT name FROM servers ORDER BY name").fetch_all(&self.pool).await?)
+        Ok(sqlx::query_scalar("SELECT name FROM servers ORDER BY name").fetch_all(self.exec()).await?)
     }
 
     /// One server by name.
     pub async fn get_server(&self, name: &str) -> Result<Option<ServerRecord>, StoreError> {
-        let mut conn = self.pool.acquire().await?;
+        let mut conn = self.pool.begin().await?;
         fetch_server(&mut conn, name).await
     }
 
@@ -203,7 +203,7 @@ impl Store {
         let rows: Vec<(String, Vec<u8>, Vec<u8>)> =
             sqlx::query_as("SELECT name, nonce, ciphertext FROM server_headers WHERE server_id = $1 ORDER BY name")
                 .bind(id)
-                .fetch_all(&self.pool)
+                .fetch_all(self.exec())
                 .await?;
         Ok(rows
             .into_iter()
@@ -305,7 +305,7 @@ impl Store {
              WHERE server_id = $1 ORDER BY name",
         )
         .bind(server_id)
-        .fetch_all(&self.pool)
+        .fetch_all(self.exec())
         .await?)
     }
 
@@ -340,7 +340,7 @@ impl Store {
         client_id: &str,
         now: DateTime<Utc>,
     ) -> Result<Option<CredentialRecord>, StoreError> {
-        let mut conn = self.pool.acquire().await?;
+        let mut conn = self.pool.begin().await?;
         let found: Option<(String, Vec<u8>, Option<DateTime<Utc>>)> = sqlx::query_as(
             "SELECT s.name, c.secret_sha256, c.expires_at FROM server_credentials c JOIN servers s ON s.id = c.server_id
              WHERE c.client_id = $1 AND s.direct AND (c.expires_at IS NULL OR c.expires_at > $2)",

@@ -40,7 +40,7 @@ impl Store {
         )
         .bind(id_sha256.as_slice())
         .bind(now)
-        .fetch_optional(&self.pool)
+        .fetch_optional(self.exec())
         .await?)
     }
 
@@ -48,7 +48,7 @@ impl Store {
     pub async fn delete_session(&self, id_sha256: &[u8; 32]) -> Result<bool, StoreError> {
         let done = sqlx::query("DELETE FROM sessions WHERE id_sha256 = $1")
             .bind(id_sha256.as_slice())
-            .execute(&self.pool)
+            .execute(self.exec())
             .await?;
         Ok(done.rows_affected() > 0)
     }

@@ -188,7 +188,7 @@ impl Store {
     pub async fn get_token(&self, id: Uuid) -> Result<Option<TokenRecord>, StoreError> {
         Ok(sqlx::query_as::<_, TokenRecord>(&format!("{SELECT_TOKEN} WHERE t.id = $1"))
             .bind(id)
-            .fetch_optional(&self.pool)
+            .fetch_optional(self.exec())
             .await?)
     }
 
@@ -214,7 +214,7 @@ impl Store {
         .bind(filter.q.as_deref().map(escape_like))
         .bind(limit + 1)
         .bind(filter.now)
-        .fetch_all(&self.pool)
+        .fetch_all(self.exec())
         .await?;
         let more = items.len() as i64 > limit;
         items.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
@@ -240,7 +240,7 @@ impl Store {
              WHERE t.id = $1",
         )
         .bind(id)
-        .fetch_optional(&self.pool)
+        .fetch_optional(self.exec())
         .await?;
         let Some(row) = row else { return Ok(None) };
         let token_sha256 = TokenHash::from_slice(&row.token_sha256)

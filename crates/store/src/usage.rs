@@ -80,7 +80,7 @@ impl Store {
         .bind(token_id)
         .bind(from)
         .bind(to)
-        .fetch_all(&self.pool)
+        .fetch_all(self.exec())
         .await?;
         Ok(rows
             .into_iter()

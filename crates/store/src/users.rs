@@ -63,7 +63,7 @@ impl Store {
     pub async fn user_by_email(&self, email: &str) -> Result<Option<User>, StoreError> {
         Ok(sqlx::query_as::<_, User>(&format!("SELECT {USER_COLUMNS} FROM users WHERE lower(email) = lower($1)"))
             .bind(email.trim())
-            .fetch_optional(&self.pool)
+            .fetch_optional(self.exec())
             .await?)
     }
 
@@ -71,7 +71,7 @@ impl Store {
     pub async fn user_by_id(&self, id: Uuid) -> Result<Option<User>, StoreError> {
         Ok(sqlx::query_as::<_, User>(&format!("SELECT {USER_COLUMNS} FROM users WHERE id = $1"))
             .bind(id)
-            .fetch_optional(&self.pool)
+            .fetch_optional(self.exec())
             .await?)
     }
 
@@ -80,7 +80,7 @@ impl Store {
         let row: Option<(Uuid, Option<String>)> =
             sqlx::query_as("SELECT id, password_hash FROM users WHERE lower(email) = lower($1)")
                 .bind(email.trim())
-                .fetch_optional(&self.pool)
+                .fetch_optional(self.exec())
                 .await?;
         let Some((id, hash)) = row else { return Ok(None) };
         Ok(self.user_by_id(id).await?.map(|u| (u, hash)))
@@ -138,12 +138,12 @@ impl Store {
     /// Every account, oldest first.
     pub async fn list_users(&self) -> Result<Vec<User>, StoreError> {
         Ok(sqlx::query_as::<_, User>(&format!("SELECT {USER_COLUMNS} FROM users ORDER BY created_at, id"))
-            .fetch_all(&self.pool)
+            .fetch_all(self.exec())
             .await?)
     }
 
     /// Number of accounts (first-start bootstrap needs to know whether there are none).
     pub async fn count_users(&self) -> Result<i64, StoreError> {
-        Ok(sqlx::query_scalar("SELECT count(*) FROM users").fetch_one(&self.pool).await?)
+        Ok(sqlx::query_scalar("SELECT count(*) FROM users").fetch_one(self.exec()).await?)
     }
 }

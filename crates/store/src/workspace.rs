@@ -96,7 +96,7 @@ impl Store {
         .bind(user_id)
         .bind(status)
         .bind(limit.clamp(1, 1000))
-        .fetch_all(&self.pool)
+        .fetch_all(self.exec())
         .await?)
     }
 
@@ -105,7 +105,7 @@ impl Store {
         Ok(sqlx::query_as::<_, Task>(&format!("SELECT {TASK_COLUMNS} FROM tasks WHERE user_id = $1 AND id = $2"))
             .bind(user_id)
             .bind(id)
-            .fetch_optional(&self.pool)
+            .fetch_optional(self.exec())
             .await?)
     }
 
@@ -126,7 +126,7 @@ impl Store {
         .bind(title)
         .bind(description)
         .bind(now)
-        .fetch_one(&self.pool)
+        .fetch_one(self.exec())
         .await?)
     }
 
@@ -154,7 +154,7 @@ impl Store {
         .bind(update.description.clone().flatten())
         .bind(update.status.as_deref())
         .bind(now)
-        .fetch_optional(&self.pool)
+        .fetch_optional(self.exec())
         .await?)
     }
 
@@ -163,7 +163,7 @@ impl Store {
         let done = sqlx::query("DELETE FROM tasks WHERE user_id = $1 AND id = $2")
             .bind(user_id)
             .bind(id)
-            .execute(&self.pool)
+            .execute(self.exec())
             .await?;
         Ok(done.rows_affected() > 0)
     }
@@ -175,7 +175,7 @@ impl Store {
         )
         .bind(user_id)
         .bind(key)
-        .fetch_optional(&self.pool)
+        .fetch_optional(self.exec())
         .await?)
     }
 
@@ -193,7 +193,7 @@ impl Store {
         .bind(user_id)
         .bind(prefix)
         .bind(limit.clamp(1, 1000))
-        .fetch_all(&self.pool)
+        .fetch_all(self.exec())
         .await?)
     }
 
@@ -214,7 +214,7 @@ impl Store {
         .bind(key)
         .bind(value)
         .bind(now)
-        .fetch_one(&self.pool)
+        .fetch_one(self.exec())
         .await?)
     }
 
@@ -225,7 +225,7 @@ impl Store {
         ))
         .bind(user_id)
         .bind(limit.clamp(1, 1000))
-        .fetch_all(&self.pool)
+        .fetch_all(self.exec())
         .await?)
     }
 
@@ -248,7 +248,7 @@ impl Store {
         .bind(description)
         .bind(metadata)
         .bind(now)
-        .fetch_one(&self.pool)
+        .fetch_one(self.exec())
         .await
         .map_err(conflict_on_unique("an agent with this name"))
     }
@@ -278,7 +278,7 @@ impl Store {
         .bind(update.status.as_deref())
         .bind(update.metadata.as_ref())
         .bind(now)
-        .fetch_optional(&self.pool)
+        .fetch_optional(self.exec())
         .await
         .map_err(conflict_on_unique("an agent with this name"))
     }

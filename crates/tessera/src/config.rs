@@ -84,6 +84,12 @@ pub struct Settings {
     #[arg(long, env = "DATABASE_URL", global = true, hide_env_values = true)]
     pub database_url: Option<DatabaseUrl>,
 
+    /// A direct PostgreSQL URL for LISTEN and migrations, when DATABASE_URL goes through a
+    /// transaction-mode pooler such as PgBouncer (setting it makes every pooled statement run
+    /// in its own transaction). Defaults to DATABASE_URL.
+    #[arg(long, env = "TESSERA_LISTEN_DATABASE_URL", global = true, hide_env_values = true)]
+    pub listen_database_url: Option<DatabaseUrl>,
+
     /// Directory for the managed local PostgreSQL (used only without DATABASE_URL).
     #[arg(long, env = "TESSERA_DATA_DIR", default_value = "./.tessera", global = true)]
     pub data_dir: PathBuf,

@@ -41,6 +41,7 @@ impl Database {
         let config = StoreConfig {
             max_connections: settings.db_max_connections.max(2),
             acquire_timeout: Duration::from_secs(5),
+            listen_url: settings.listen_database_url.as_ref().map(|u| u.expose().to_owned()),
         };
         let store = Store::connect(&url, &config).await.map_err(|e| match e {
             StoreError::Unavailable(detail) => CliError::Store(StoreError::Unavailable(format!(

@@ -72,7 +72,8 @@ impl AppState {
     /// the validator's change-feed listener, the usage flusher and the alert tasks.
     fn assemble(store: Store, ring: tessera_core::KeyRing, servers: ServerService, settings: Settings) -> Self {
         let validator = Validator::new(store.clone(), ring, settings.validator_config());
-        let metering = Arc::new(Metering::default());
+        // Rate limits are leased from Postgres so that replicas share one budget per token/user.
+        let metering = Arc::new(Metering::shared(store.clone()));
         let mut tasks = vec![
             validator.spawn_listener(),
             metering.usage.spawn_flusher(store.clone(), settings.mcp_config().usage_flush_interval),

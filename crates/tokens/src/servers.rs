@@ -232,6 +232,25 @@ impl ServerService {
         }
     }
 
+    /// The token that opened gateway session `session` on `server`, as recorded by whichever
+    /// replica saw its `initialize` (the id is stored only as its SHA-256).
+    pub async fn session_owner(&self, server: &ServerRecord, session: &str) -> Result<Option<Uuid>, ServerError> {
+        let hash = tessera_core::client_secret::hash_secret(session);
+        Ok(self.store.gateway_session_owner(server.id, &hash).await?)
+    }
+
+    /// Records that `token` opened gateway session `session` on `server`.
+    pub async fn bind_session(&self, server: &ServerRecord, session: &str, token: Uuid) -> Result<(), ServerError> {
+        let hash = tessera_core::client_secret::hash_secret(session);
+        Ok(self.store.bind_gateway_session(server.id, &hash, token).await?)
+    }
+
+    /// Forgets gateway session `session` on `server` (after its DELETE).
+    pub async fn end_session(&self, server: &ServerRecord, session: &str) -> Result<(), ServerError> {
+        let hash = tessera_core::client_secret::hash_secret(session);
+        Ok(self.store.end_gateway_session(server.id, &hash).await?)
+    }
+
     /// Every server.
     pub async fn list(&self) -> Result<Vec<ServerRecord>, ServerError> {
         Ok(self.store.list_servers().await?)

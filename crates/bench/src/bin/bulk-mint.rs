@@ -30,7 +30,8 @@ async fn main() -> std::io::Result<()> {
     };
     let count: usize = count.parse().map_err(fail)?;
     let url = LocalCluster::new(std::path::Path::new(data_dir)).map_err(fail)?.url("tessera");
-    let config = StoreConfig { max_connections: 2, acquire_timeout: std::time::Duration::from_secs(10) };
+    let config =
+        StoreConfig { max_connections: 2, acquire_timeout: std::time::Duration::from_secs(10), listen_url: None };
     let store = Store::connect(&url, &config).await.map_err(fail)?;
     let now = Utc::now();
     let keys = store.key_set(now).await.map_err(fail)?;

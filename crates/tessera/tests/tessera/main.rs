@@ -10,5 +10,8 @@ mod http;
 mod managed;
 mod metering;
 mod oauth_servers;
+mod pgbouncer;
 mod roles;
+mod scale;
+mod scale_gateway;
 mod serve;
