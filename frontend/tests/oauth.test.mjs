@@ -224,7 +224,10 @@ test('the TypeScript SDK connects with OAuth, refreshes, and is cut off when the
 
 test('the TypeScript SDK connects with OAuth to a gateway server, narrowed to one tool on the consent page', async () => {
   const email = server.addUser(uniqueEmail('oauth-gw'));
+  // A client of its own name: the clients page test below tells the first test's client,
+  // whose grant is revoked, by its name.
   const provider = new MemoryProvider();
+  Object.defineProperty(provider, 'clientMetadata', { value: { ...provider.clientMetadata, client_name: 'Gateway Test Client' } });
   const resource = `${server.url}/mcp/every`;
 
   // The 401 of /mcp/every points at that server's own metadata, which names Tessera.
