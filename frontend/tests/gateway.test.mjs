@@ -351,10 +351,10 @@ test('FastMCP: the upstream gets its configured header, never the client\'s Auth
 });
 
 /** Runs the official Python SDK (interop/python/gateway_client.py); the token goes in its environment. */
-async function pythonClient(secret, name, tool, args) {
+async function pythonClient(secret, name, tool, args, pin) {
   try {
     const { stdout } = await run(PYTHON, [PY_CLIENT, `${server.url}/mcp/${name}`, tool, JSON.stringify(args)], {
-      env: { ...process.env, TESSERA_TOKEN: secret }, timeout: 60_000,
+      env: { ...process.env, TESSERA_TOKEN: secret, ...(pin ? { MCP_PIN: pin } : {}) }, timeout: 60_000,
     });
     return { code: 0, out: JSON.parse(stdout) };
   } catch (err) {
@@ -375,6 +375,15 @@ test('the Python SDK with a read scope sees and calls only the read-only tool', 
   const t = await mint(['read:notes', 'execute:mcp']);
   const { code, out } = await pythonClient(t.token, 'notes', 'list_notes', {});
   assert.equal(code, 0, JSON.stringify(out));
+  assert.deepEqual(out.tools, ['list_notes']);
+  assert.equal(out.call.is_error, false, JSON.stringify(out));
+});
+
+test('the Python SDK pinned to 2026-07-28 goes through the gateway to a FastMCP upstream that speaks it', async () => {
+  const t = await mint(['read:notes', 'execute:mcp']);
+  const { code, out } = await pythonClient(t.token, 'notes', 'list_notes', {}, '2026-07-28');
+  assert.equal(code, 0, JSON.stringify(out));
+  assert.equal(out.protocol_version, '2026-07-28');
   assert.deepEqual(out.tools, ['list_notes']);
   assert.equal(out.call.is_error, false, JSON.stringify(out));
 });

@@ -1,8 +1,9 @@
 """Drives a server behind Tessera's gateway (/mcp/{name}) with the official MCP Python SDK.
 
-Usage: TESSERA_TOKEN=<secret> python gateway_client.py <url of /mcp/NAME> <tool> [<json arguments>]
+Usage: TESSERA_TOKEN=<secret> [MCP_PIN=<version>] python gateway_client.py <url of /mcp/NAME> <tool> [<json arguments>]
 
-Initializes, lists the tools, calls <tool> and prints one JSON object: the negotiated
+Initializes (or, with MCP_PIN set to a stateless-era version such as 2026-07-28, uses the
+SDK's `Client` pinned to it: no initialize, Mcp-Method/Mcp-Name on every request), lists the tools, calls <tool> and prints one JSON object: the negotiated
 version, the listed tool names and the call's text and error flag; exits 0. Any failure
 prints {"error": ...} and exits 1. The token comes from the environment, not argv, so it
 never shows in a process listing.
@@ -15,6 +16,7 @@ import sys
 
 import httpx2
 from mcp import ClientSession
+from mcp.client.client import Client
 from mcp.client.streamable_http import streamable_http_client
 
 from mcp_client import describe
@@ -38,13 +40,32 @@ async def run(url: str, token: str, tool: str, arguments: dict) -> dict:
                 }
 
 
+async def run_pinned(url: str, token: str, tool: str, arguments: dict, version: str) -> dict:
+    headers = {"Authorization": f"Bearer {token}"}
+    async with httpx2.AsyncClient(headers=headers, timeout=30) as http:
+        async with Client(streamable_http_client(url, http_client=http), mode=version) as client:
+            tools = await client.list_tools()
+            called = await client.call_tool(tool, arguments)
+            return {
+                "protocol_version": client.protocol_version,
+                "tools": sorted(t.name for t in tools.tools),
+                "call": {
+                    "is_error": bool(called.is_error),
+                    "text": "\n".join(c.text for c in called.content if getattr(c, "type", "") == "text"),
+                },
+            }
+
+
 def main() -> int:
     if len(sys.argv) not in (3, 4) or "TESSERA_TOKEN" not in os.environ:
         print(__doc__, file=sys.stderr)
         return 2
     arguments = json.loads(sys.argv[3]) if len(sys.argv) == 4 else {}
     try:
-        result = asyncio.run(run(sys.argv[1], os.environ["TESSERA_TOKEN"], sys.argv[2], arguments))
+        if pin := os.environ.get("MCP_PIN"):
+            result = asyncio.run(run_pinned(sys.argv[1], os.environ["TESSERA_TOKEN"], sys.argv[2], arguments, pin))
+        else:
+            result = asyncio.run(run(sys.argv[1], os.environ["TESSERA_TOKEN"], sys.argv[2], arguments))
     except BaseException as e:  # noqa: BLE001 - report anything, including exception groups
         print(json.dumps({"error": f"{type(e).__name__}: {describe(e)}"}))
         return 1
