@@ -15,7 +15,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, Utc};
 use rand::RngCore;
 use sha2::{Digest, Sha256};
-use tessera_auth::{AuthError, Decision, LimitScope, Outcome, bearer_token};
+use tessera_auth::{Decision, LimitScope, Outcome, bearer_token};
 use tessera_core::codec::constant_time_eq;
 use tessera_core::lifecycle::{Credential, Requester};
 use tessera_core::validate::Principal;
@@ -196,12 +196,10 @@ async fn bearer_caller(
             invalid_token: e.token_presented(),
         }
     })?;
-    let principal = match state.validator.validate(token, now).await {
+    let principal = match state.validator.validate_identified(token, now).await {
         Ok(principal) => principal,
-        Err(e) => {
-            if let AuthError::Rejected(rejection) = &e
-                && let Some(token_id) = tessera_auth::identified_token(rejection, token)
-            {
+        Err((e, identified)) => {
+            if let Some(token_id) = identified {
                 state.metering.alerts.auth_failure(token_id, now);
             }
             return Err(e.into());

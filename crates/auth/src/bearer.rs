@@ -1,10 +1,6 @@
 //! Reading the bearer token from `Authorization` headers (RFC 6750 §2.1 only).
 
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use tessera_core::codec::MAX_TOKEN_BYTES;
-use tessera_core::validate::{DenyReason, Rejection};
-use uuid::Uuid;
 
 /// Why no usable bearer token was found in the request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -72,23 +68,6 @@ where
         return Err(BearerError::Malformed);
     }
     Ok(token)
-}
-
-/// The token id of a rejected token whose row exists, so a 401 can be counted against it.
-///
-/// Only row-based denials qualify: the signature has been verified by then (the claims can
-/// be trusted), and the row exists (the usage row's foreign key holds). Anything else would
-/// let a forger make us write counts for arbitrary ids.
-pub fn identified_token(rejection: &Rejection, token: &str) -> Option<Uuid> {
-    match rejection {
-        Rejection::Denied(reason) if *reason != DenyReason::NotFound && *reason != DenyReason::SubjectMismatch => {
-            let payload = token.split('.').nth(1)?;
-            let json = URL_SAFE_NO_PAD.decode(payload).ok()?;
-            let claims: serde_json::Value = serde_json::from_slice(&json).ok()?;
-            claims.get("jti")?.as_str()?.parse().ok()
-        }
-        _ => None,
-    }
 }
 
 #[cfg(test)]

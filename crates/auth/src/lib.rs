@@ -20,7 +20,7 @@ use tessera_core::validate::Principal;
 use tessera_store::Store;
 
 pub use alerts::{AlertSignal, AlertSink};
-pub use bearer::{BearerError, bearer_token, identified_token};
+pub use bearer::{BearerError, bearer_token};
 pub use client_ip::{Cidr, CidrError, TrustedProxies};
 pub use limits::{Decision, LimitScope, RateLimits, quota_for};
 pub use shared_limits::{SharedLimits, lease_decision, slice_size};
