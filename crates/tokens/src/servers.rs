@@ -395,7 +395,8 @@ impl ServerService {
             .into_iter()
             .map(|h| {
                 let value = key.open(&h.value, &context(server.id, &h.name))?;
-                let value = String::from_utf8(value).map_err(|_| SealError::Open)?;
+                // Wiped once copied into the header (which wipes itself in turn).
+                let value = zeroize::Zeroizing::new(String::from_utf8(value).map_err(|_| SealError::Open)?);
                 Ok(UpstreamHeader::new(&h.name, &value)?)
             })
             .collect()
