@@ -77,6 +77,19 @@ pub struct Validator {
     cache_misses: AtomicU64,
     /// Times the change feed was found silent and restarted.
     feed_losses: AtomicU64,
+    /// Who else hears the feed's server changes and connection state (the registry cache).
+    relay: std::sync::OnceLock<FeedRelay>,
+}
+
+/// What a feed event is passed on to.
+pub type FeedHook = dyn Fn(&TokenEvent) + Send + Sync;
+
+struct FeedRelay(Box<FeedHook>);
+
+impl std::fmt::Debug for FeedRelay {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("FeedRelay")
+    }
 }
 
 impl Validator {
@@ -97,6 +110,7 @@ impl Validator {
             cache_hits: AtomicU64::new(0),
             cache_misses: AtomicU64::new(0),
             feed_losses: AtomicU64::new(0),
+            relay: std::sync::OnceLock::new(),
         })
     }
 
@@ -291,8 +305,23 @@ impl Validator {
         m.clear();
     }
 
+    /// Passes every server change and every loss or return of the feed to `hook` as well
+    /// (one process, one feed connection); only the first hook set is kept.
+    pub fn relay_feed(&self, hook: Box<FeedHook>) {
+        let _ = self.relay.set(FeedRelay(hook));
+    }
+
+    fn relay(&self, event: &TokenEvent) {
+        if let Some(relay) = self.relay.get() {
+            (relay.0)(event);
+        }
+    }
+
     /// Applies one change-feed event to the caches.
     pub fn apply(&self, event: &TokenEvent) {
+        if !matches!(event, TokenEvent::Changed(_) | TokenEvent::Heartbeat) {
+            self.relay(event);
+        }
         match event {
             TokenEvent::Changed(id) => self.evict(*id),
             TokenEvent::Disconnected => {
@@ -305,7 +334,7 @@ impl Validator {
                 self.caching.store(true, Ordering::Release);
                 tracing::info!("token change feed reconnected: caches dropped");
             }
-            TokenEvent::Heartbeat => {}
+            TokenEvent::Heartbeat | TokenEvent::ServerChanged(_) => {}
         }
     }
 
@@ -333,6 +362,7 @@ impl Validator {
                 me.feed_losses.fetch_add(1, Ordering::Relaxed);
                 me.caching.store(false, Ordering::Release);
                 me.evict_all();
+                me.relay(&TokenEvent::Disconnected);
                 tracing::warn!(
                     silent_secs = FEED_DEAD_AFTER.as_secs(),
                     "token change feed went silent: row caching off, reconnecting"

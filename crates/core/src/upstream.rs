@@ -136,6 +136,13 @@ impl fmt::Debug for UpstreamHeader {
     }
 }
 
+// Opened values are kept in memory (the gateway's registry cache): wiped when dropped.
+impl Drop for UpstreamHeader {
+    fn drop(&mut self) {
+        zeroize::Zeroize::zeroize(&mut self.value);
+    }
+}
+
 impl UpstreamHeader {
     /// Parses `Name: value`; the name is kept lower-case.
     pub fn parse(line: &str) -> Result<Self, InvalidUpstream> {

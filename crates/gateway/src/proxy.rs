@@ -16,8 +16,8 @@ use tessera_auth::{AuthError, Decision, Outcome, bearer_token};
 use tessera_core::catalog::{ServerName, default_server_scopes};
 use tessera_core::validate::Principal;
 use tessera_mcp::McpDenial;
-use tessera_store::{DiscoveredTool, ServerRecord};
-use tessera_tokens::ServerError;
+use tessera_store::DiscoveredTool;
+use tessera_tokens::{GatewayServer, ServerError};
 
 use crate::filter::{Classes, Refusal, SseEvents, authorize, event_data, filter_tools, rewrite_event};
 use crate::{GatewayState, MAX_BODY_BYTES, not_found, unavailable};
@@ -49,13 +49,15 @@ pub(crate) async fn handle(
 ) -> HttpResponse {
     let inner = &state.inner;
     let Ok(server_name) = ServerName::parse(&name) else { return not_found() };
-    let server = match inner.servers.get(server_name.as_str()).await {
+    // Cached per process: a steady request reads no registry row and opens no seal.
+    let entry = match inner.servers.gateway_server(server_name.as_str()).await {
         // A direct server checks tokens itself; the gateway never speaks for it.
-        Ok(server) if server.direct => return not_found(),
-        Ok(server) => server,
+        Ok(entry) if entry.record.direct => return not_found(),
+        Ok(entry) => entry,
         Err(ServerError::NotFound) => return not_found(),
         Err(e) => return unavailable(&e),
     };
+    let server = &entry.record;
     let metadata = inner.config.metadata_url(&server.name);
     // A 401 names what an OAuth client should ask for here (the server's default scopes, as
     // the authorization server offers them); a 403 names what the request lacked.
@@ -149,10 +151,7 @@ pub(crate) async fn handle(
         }));
     }
 
-    let classes = match classes(&state, &server).await {
-        Ok(c) => c,
-        Err(e) => return unavailable(&e),
-    };
+    let classes = classes(&entry);
     if let Some(method) = rpc.method.as_deref()
         && let Err(refusal) = authorize(&principal.effective, &server_name, method, rpc.name.as_deref(), &classes)
     {
@@ -174,7 +173,7 @@ pub(crate) async fn handle(
         && !inner.sessions.owned_by(&server.name, sid, principal.token_id)
     {
         // Opened through another replica? The binding is shared through Postgres.
-        match inner.servers.session_owner(&server, sid).await {
+        match inner.servers.session_owner(server, sid).await {
             Ok(Some(owner)) if owner == principal.token_id => {
                 inner.sessions.bind(&server.name, sid, owner);
             }
@@ -188,7 +187,7 @@ pub(crate) async fn handle(
         }
     }
 
-    let upstream = match forward(&state, &req, &server, body).await {
+    let upstream = match forward(&state, &req, &entry, body).await {
         Ok(res) => res,
         Err(failure) => {
             count(&label, Outcome::Error);
@@ -229,7 +228,7 @@ pub(crate) async fn handle(
             inner.sessions.bind(&server.name, sid, principal.token_id);
             // Shared so that any replica serves the session to this token only; without the
             // row other replicas answer 404 and the client re-initializes (safe, not silent).
-            if let Err(e) = inner.servers.bind_session(&server, sid, principal.token_id).await {
+            if let Err(e) = inner.servers.bind_session(server, sid, principal.token_id).await {
                 tracing::warn!(error = %e, server = %server.name, "could not share a gateway session binding");
             }
         }
@@ -237,7 +236,7 @@ pub(crate) async fn handle(
             && let Some(sid) = &session
         {
             inner.sessions.end(&server.name, sid);
-            if let Err(e) = inner.servers.end_session(&server, sid).await {
+            if let Err(e) = inner.servers.end_session(server, sid).await {
                 tracing::warn!(error = %e, server = %server.name, "could not forget a gateway session binding");
             }
         }
@@ -253,12 +252,12 @@ pub(crate) async fn handle(
         let id = if is_list { rpc.id } else { None };
         return res.streaming(filtered_sse(
             upstream,
-            ListView { state: state.clone(), server, principal, classes, id },
+            ListView { state: state.clone(), entry, principal, classes, id },
             token,
         ));
     }
     if is_list && status.is_success() {
-        let view = ListView { state: state.clone(), server, principal, classes, id: rpc.id };
+        let view = ListView { state: state.clone(), entry, principal, classes, id: rpc.id };
         return match read_limited(upstream, inner.config.upstream_timeout).await {
             Some(bytes) => res.body(view.filter_json(&bytes).await),
             None => Failure::Timeout.response(view.id.as_ref()),
@@ -322,9 +321,8 @@ fn gateway_label(req: &HttpRequest, rpc: &Rpc, authorized: bool) -> String {
 }
 
 /// The server's tool classes: overrides, else discovered hints.
-async fn classes(state: &GatewayState, server: &ServerRecord) -> Result<Classes, ServerError> {
-    let tools = state.inner.servers.tools(server).await?;
-    Ok(Classes(tools.into_iter().map(|t| (t.record.name, t.access)).collect()))
+fn classes(entry: &GatewayServer) -> Classes {
+    Classes(entry.tools.iter().map(|t| (t.record.name.clone(), t.access)).collect())
 }
 
 /// Why the upstream gave no answer.
@@ -374,10 +372,11 @@ impl Failure {
 async fn forward(
     state: &GatewayState,
     req: &HttpRequest,
-    server: &ServerRecord,
+    entry: &GatewayServer,
     body: Bytes,
 ) -> Result<reqwest::Response, Failure> {
     let inner = &state.inner;
+    let server = &entry.record;
     let method = match *req.method() {
         Method::POST => reqwest::Method::POST,
         Method::DELETE => reqwest::Method::DELETE,
@@ -389,11 +388,9 @@ async fn forward(
             up = up.header(*name, v.as_bytes());
         }
     }
-    let configured = inner.servers.open_headers(server).await.map_err(|e| {
-        tracing::error!(server = %server.name, error = %e, "cannot open the server's headers");
-        Failure::Refused
-    })?;
-    for h in &configured {
+    // Unopenable headers were logged when the entry was read.
+    let configured = entry.headers.as_ref().ok_or(Failure::Refused)?;
+    for h in configured {
         up = up.header(h.name(), h.expose_value());
     }
     if !body.is_empty() {
@@ -465,7 +462,7 @@ const RECHECK: std::time::Duration = std::time::Duration::from_secs(1);
 /// What filtering a `tools/list` answer needs.
 struct ListView {
     state: web::Data<GatewayState>,
-    server: ServerRecord,
+    entry: Arc<GatewayServer>,
     principal: Arc<Principal>,
     classes: Classes,
     id: Option<Value>,
@@ -476,7 +473,11 @@ impl ListView {
     /// a revocation evicts it at once through NOTIFY).
     async fn still_valid(&self, token: &Credential) -> bool {
         let inner = &self.state.inner;
-        inner.validator.validate_for(&token.0, &inner.config.resource(&self.server.name), Utc::now()).await.is_ok()
+        inner
+            .validator
+            .validate_for(&token.0, &inner.config.resource(&self.entry.record.name), Utc::now())
+            .await
+            .is_ok()
     }
 
     /// Filters one JSON-RPC message if it is a tool list (the answer to our `tools/list`,
@@ -491,7 +492,7 @@ impl ListView {
         if message.get("result").and_then(|r| r.get("tools")).is_none() {
             return false;
         }
-        let Ok(name) = ServerName::parse(&self.server.name) else { return false };
+        let Ok(name) = ServerName::parse(&self.entry.record.name) else { return false };
         let mut seen = Vec::new();
         let changed = filter_tools(message, &self.principal.effective, &name, &self.classes, &mut seen);
         let found: Vec<DiscoveredTool> = seen
@@ -499,7 +500,10 @@ impl ListView {
             .filter(|(n, ..)| tessera_core::catalog::ToolName::parse(n).is_ok())
             .map(|(name, description, read_only_hint)| DiscoveredTool { name, description, read_only_hint })
             .collect();
-        if let Err(e) = self.state.inner.servers.record_discovered(&self.server, &found, Utc::now()).await {
+        // A steady `tools/list` writes nothing: only news is recorded (which evicts the entry).
+        if !self.entry.knows(&found)
+            && let Err(e) = self.state.inner.servers.record_discovered(&self.entry.record, &found, Utc::now()).await
+        {
             tracing::warn!(error = %e, "could not record discovered tools");
         }
         changed

@@ -21,10 +21,14 @@ pub enum TokenEvent {
     Reconnected,
     /// A liveness probe ([`Store::heartbeat`]) came through: the feed still delivers.
     Heartbeat,
+    /// A registered server (its row, headers or tools) changed or went away: evict it.
+    ServerChanged(String),
 }
 
 /// Payload of the liveness probe on [`EVENTS_CHANNEL`].
 const HEARTBEAT: &str = "heartbeat";
+/// Prefix of a server-change payload (`server:NAME`); a token id never starts with it.
+const SERVER_PREFIX: &str = "server:";
 
 /// A stream of [`TokenEvent`]s that survives database restarts.
 #[derive(Debug)]
@@ -63,6 +67,10 @@ impl TokenEvents {
             match self.listener.as_mut() {
                 Some(listener) => match listener.try_recv().await {
                     Ok(Some(n)) if n.payload() == HEARTBEAT => return TokenEvent::Heartbeat,
+                    Ok(Some(n)) if n.payload().starts_with(SERVER_PREFIX) => {
+                        let name = n.payload().trim_start_matches(SERVER_PREFIX);
+                        return TokenEvent::ServerChanged(name.to_owned());
+                    }
                     Ok(Some(n)) => match n.payload().parse::<Uuid>() {
                         Ok(id) => return TokenEvent::Changed(id),
                         Err(_) => {
@@ -94,5 +102,16 @@ impl TokenEvents {
 /// Announces a change of `token_id` inside the caller's transaction.
 pub(crate) async fn notify(conn: &mut sqlx::PgConnection, token_id: Uuid) -> Result<(), StoreError> {
     sqlx::query("SELECT pg_notify($1, $2)").bind(EVENTS_CHANNEL).bind(token_id.to_string()).execute(conn).await?;
+    Ok(())
+}
+
+/// Announces a change of server `name` (row, headers, tools) inside the caller's transaction,
+/// so every gateway evicts it once the change is visible.
+pub(crate) async fn notify_server(conn: &mut sqlx::PgConnection, name: &str) -> Result<(), StoreError> {
+    sqlx::query("SELECT pg_notify($1, $2)")
+        .bind(EVENTS_CHANNEL)
+        .bind(format!("{SERVER_PREFIX}{name}"))
+        .execute(conn)
+        .await?;
     Ok(())
 }

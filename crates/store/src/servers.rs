@@ -8,7 +8,7 @@ use tessera_core::sealed::Sealed;
 use uuid::Uuid;
 
 use crate::error::conflict_on_unique;
-use crate::events::notify;
+use crate::events::{notify, notify_server};
 use crate::{Actor, AuditAction, Store, StoreError, audit};
 
 /// One registered server, with the names (never the values) of its headers.
@@ -175,6 +175,7 @@ impl Store {
         let details = json!({"server": server.name, "url": server.url, "direct": server.direct.is_some(),
             "headers": server.headers.iter().map(|h| &h.name).collect::<Vec<_>>()});
         audit::append(&mut tx, actor, AuditAction::ServerCreate, None, details).await?;
+        notify_server(&mut tx, &server.name).await?;
         let record = fetch_server(&mut tx, &server.name).await?.ok_or(StoreError::NotFound("server"))?;
         tx.commit().await?;
         Ok(record)
@@ -240,6 +241,7 @@ impl Store {
         let details = json!({"server": name, "url": update.url, "description_changed": update.description.is_some(),
             "headers": update.headers.as_ref().map(|h| h.iter().map(|h| &h.name).collect::<Vec<_>>())});
         audit::append(&mut tx, actor, AuditAction::ServerUpdate, None, details).await?;
+        notify_server(&mut tx, name).await?;
         let record = fetch_server(&mut tx, name).await?;
         tx.commit().await?;
         Ok(record)
@@ -286,6 +288,7 @@ impl Store {
         for id in &narrowed {
             notify(&mut tx, *id).await?;
         }
+        notify_server(&mut tx, name).await?;
         audit::append(
             &mut tx,
             actor,
@@ -330,6 +333,7 @@ impl Store {
         .await?;
         let details = json!({"server": server.name, "tool": tool, "access": access});
         audit::append(&mut tx, actor, AuditAction::ServerToolAccess, None, details).await?;
+        notify_server(&mut tx, &server.name).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -393,7 +397,7 @@ impl Store {
     /// Records what a `tools/list` from the upstream showed; overrides are kept.
     pub async fn record_discovered_tools(
         &self,
-        server_id: Uuid,
+        server: &ServerRecord,
         tools: &[DiscoveredTool],
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
@@ -405,7 +409,7 @@ impl Store {
                  ON CONFLICT (server_id, name) DO UPDATE SET description = EXCLUDED.description,
                     read_only_hint = EXCLUDED.read_only_hint, discovered_at = EXCLUDED.discovered_at",
             )
-            .bind(server_id)
+            .bind(server.id)
             .bind(&tool.name)
             .bind(tool.description.as_deref())
             .bind(tool.read_only_hint)
@@ -413,6 +417,7 @@ impl Store {
             .execute(&mut *tx)
             .await?;
         }
+        notify_server(&mut tx, &server.name).await?;
         tx.commit().await?;
         Ok(())
     }

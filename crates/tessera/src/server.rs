@@ -72,6 +72,9 @@ impl AppState {
     /// the validator's change-feed listener, the usage flusher and the alert tasks.
     fn assemble(store: Store, ring: tessera_core::KeyRing, servers: ServerService, settings: Settings) -> Self {
         let validator = Validator::new(store.clone(), ring, settings.validator_config());
+        // The gateway's registry cache hears server changes on the validator's feed connection.
+        let registry = servers.clone();
+        validator.relay_feed(Box::new(move |event| registry.apply_feed(event)));
         // Rate limits are leased from Postgres so that replicas share one budget per token/user.
         let metering = Arc::new(Metering::shared(store.clone()));
         let mut tasks = vec![

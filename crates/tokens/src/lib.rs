@@ -10,9 +10,11 @@
 #![warn(missing_docs)]
 
 mod minter;
+mod server_cache;
 mod servers;
 mod service;
 
 pub use minter::{KeySource, Minter};
+pub use server_cache::{FALLBACK_TTL, GatewayServer, LIVE_TTL};
 pub use servers::{KeyLoader, PatchedServer, ServerError, ServerInput, ServerPatch, ServerService, ToolView, catalog};
 pub use service::{GrantInput, IssueInput, Issued, IssuedAccess, PatchInput, Revoked, TokenError, TokenService};

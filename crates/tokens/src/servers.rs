@@ -16,6 +16,8 @@ use tessera_store::{
 };
 use uuid::Uuid;
 
+use crate::server_cache::{GatewayServer, ServerCache};
+
 /// Why a registry operation did not happen.
 #[derive(Debug, thiserror::Error)]
 pub enum ServerError {
@@ -128,18 +130,20 @@ impl std::fmt::Debug for LazyKey {
 pub struct ServerService {
     store: Store,
     key: std::sync::Arc<LazyKey>,
+    cache: std::sync::Arc<ServerCache>,
 }
 
 impl ServerService {
     /// A registry on `store`, sealing with `key`.
     pub fn new(store: Store, key: SealKey) -> Self {
         let lazy = LazyKey { key: std::sync::OnceLock::from(key), load: Box::new(|| Err("no key".to_owned())) };
-        Self { store, key: std::sync::Arc::new(lazy) }
+        Self { store, key: std::sync::Arc::new(lazy), cache: std::sync::Arc::default() }
     }
 
     /// A registry on `store` whose key `load` gives the first time one is needed.
     pub fn with_key_loader(store: Store, load: Box<KeyLoader>) -> Self {
-        Self { store, key: std::sync::Arc::new(LazyKey { key: std::sync::OnceLock::new(), load }) }
+        let key = std::sync::Arc::new(LazyKey { key: std::sync::OnceLock::new(), load });
+        Self { store, key, cache: std::sync::Arc::default() }
     }
 
     fn key(&self) -> Result<SealKey, ServerError> {
@@ -173,7 +177,9 @@ impl ServerService {
             headers: self.seal_all(id, &input.headers)?,
             direct: None,
         };
-        Ok(self.store.insert_server(actor, &server, now).await?)
+        let record = self.store.insert_server(actor, &server, now).await?;
+        self.cache.evict(&record.name);
+        Ok(record)
     }
 
     /// Registers a direct server (one that checks tokens itself, issue #15); the answer holds
@@ -197,6 +203,7 @@ impl ServerService {
             direct: Some(stored(&credential)),
         };
         let record = self.store.insert_server(actor, &server, now).await?;
+        self.cache.evict(&record.name);
         Ok((record, credential))
     }
 
@@ -295,12 +302,15 @@ impl ServerService {
             headers,
         };
         let record = self.store.update_server(actor, name, &update, now).await?.ok_or(ServerError::NotFound)?;
+        self.cache.evict(name);
         Ok(PatchedServer { record, tokens_invalidated })
     }
 
     /// Removes a server; tokens lose its scopes at once.
     pub async fn remove(&self, actor: &Actor, name: &str) -> Result<(), ServerError> {
-        if self.store.delete_server(actor, name).await? { Ok(()) } else { Err(ServerError::NotFound) }
+        let deleted = self.store.delete_server(actor, name).await?;
+        self.cache.evict(name);
+        if deleted { Ok(()) } else { Err(ServerError::NotFound) }
     }
 
     /// A server's tools with their class in force.
@@ -325,7 +335,9 @@ impl ServerService {
         access: Option<ToolAccess>,
     ) -> Result<(), ServerError> {
         let server = self.get(name).await?;
-        Ok(self.store.set_tool_access(actor, &server, tool.as_str(), access.map(ToolAccess::as_str)).await?)
+        self.store.set_tool_access(actor, &server, tool.as_str(), access.map(ToolAccess::as_str)).await?;
+        self.cache.evict(name);
+        Ok(())
     }
 
     /// Records the tools an upstream's `tools/list` showed (for the admin's view and
@@ -336,7 +348,40 @@ impl ServerService {
         tools: &[DiscoveredTool],
         now: DateTime<Utc>,
     ) -> Result<(), ServerError> {
-        Ok(self.store.record_discovered_tools(server.id, tools, now).await?)
+        self.store.record_discovered_tools(server, tools, now).await?;
+        self.cache.evict(&server.name);
+        Ok(())
+    }
+
+    /// What the gateway needs of server `name`, from this process's cache when it holds it
+    /// (see the `server_cache` module), else read, opened and cached.
+    pub async fn gateway_server(&self, name: &str) -> Result<std::sync::Arc<GatewayServer>, ServerError> {
+        if let Some(found) = self.cache.get(name) {
+            return Ok(found);
+        }
+        let epoch = self.cache.epoch();
+        let record = self.get(name).await?;
+        let tools = self.tools(&record).await?;
+        let headers = match self.open_headers(&record).await {
+            Ok(headers) => Some(headers),
+            Err(e @ ServerError::Store(_)) => return Err(e),
+            Err(e) => {
+                tracing::error!(server = %record.name, error = %e, "cannot open the server's headers");
+                None
+            }
+        };
+        let cacheable = headers.is_some();
+        let entry = std::sync::Arc::new(GatewayServer { record, tools, headers });
+        // Unopenable headers are not kept: a key put right takes effect on the next request.
+        if cacheable {
+            self.cache.put(epoch, &entry);
+        }
+        Ok(entry)
+    }
+
+    /// Applies a change-feed event (relayed by the Validator's listener) to the cache.
+    pub fn apply_feed(&self, event: &tessera_store::TokenEvent) {
+        self.cache.apply(event);
     }
 
     /// A server's headers, opened, for a call to it.
@@ -350,7 +395,8 @@ impl ServerService {
             .into_iter()
             .map(|h| {
                 let value = key.open(&h.value, &context(server.id, &h.name))?;
-                let value = String::from_utf8(value).map_err(|_| SealError::Open)?;
+                // Wiped once copied into the header (which wipes itself in turn).
+                let value = zeroize::Zeroizing::new(String::from_utf8(value).map_err(|_| SealError::Open)?);
                 Ok(UpstreamHeader::new(&h.name, &value)?)
             })
             .collect()

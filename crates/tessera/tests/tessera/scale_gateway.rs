@@ -155,3 +155,73 @@ async fn revoking_through_one_instances_api_cuts_a_gateway_stream_on_the_other_w
     assert!(ended < Duration::from_secs(2), "cut after {ended:?}");
     assert_eq!(rpc(&pair.bases[1], &client_token, Some(&session), "tools/list").await.status(), 401);
 }
+
+/// The tool names a `tools/list` through `base` shows.
+async fn listed(base: &str, token: &str, session: &str) -> Vec<String> {
+    let res = rpc(base, token, Some(session), "tools/list").await;
+    assert_eq!(res.status(), 200);
+    let body: Value = res.json().await.unwrap();
+    body["result"]["tools"].as_array().unwrap().iter().map(|t| t["name"].as_str().unwrap().to_owned()).collect()
+}
+
+/// Polls `check` every 10 ms for up to 5 s; how long it took to hold.
+async fn time_until<F: std::future::Future<Output = bool>>(mut check: impl FnMut() -> F) -> Duration {
+    let started = Instant::now();
+    while !check().await {
+        assert!(started.elapsed() < Duration::from_secs(5), "never held");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    started.elapsed()
+}
+
+#[tokio::test]
+async fn hiding_a_tool_through_one_instance_holds_there_at_once_and_on_the_other_within_a_second() {
+    let pair = with_upstream().await;
+    let (client, _) = token(&pair, "").await;
+    let session = open_session(&pair, &client).await;
+    // Both instances have the server cached.
+    assert_eq!(listed(&pair.bases[0], &client, &session).await, ["echo"]);
+    assert_eq!(listed(&pair.bases[1], &client, &session).await, ["echo"]);
+
+    let tool = tessera_core::catalog::ToolName::parse("echo").unwrap();
+    let hidden = Some(tessera_core::upstream::ToolAccess::Hidden);
+    pair.states[0].servers.set_tool_access(&Actor::cli(), "up", &tool, hidden).await.unwrap();
+
+    assert!(listed(&pair.bases[0], &client, &session).await.is_empty(), "hidden on the changing instance at once");
+    let took = time_until(|| async { listed(&pair.bases[1], &client, &session).await.is_empty() }).await;
+    eprintln!("hidden on the other instance after {took:?}");
+    assert!(took < Duration::from_secs(1), "hidden on the other instance only after {took:?}");
+}
+
+#[tokio::test]
+async fn removing_a_server_makes_it_404_at_once_on_its_instance_and_within_a_second_on_the_other() {
+    let pair = with_upstream().await;
+    let (client, _) = token(&pair, "").await;
+    let session = open_session(&pair, &client).await;
+    assert_eq!(listed(&pair.bases[1], &client, &session).await, ["echo"]);
+
+    pair.states[0].servers.remove(&Actor::cli(), "up").await.unwrap();
+
+    assert_eq!(rpc(&pair.bases[0], &client, Some(&session), "tools/list").await.status(), 404);
+    let took =
+        time_until(|| async { rpc(&pair.bases[1], &client, Some(&session), "tools/list").await.status() == 404 }).await;
+    eprintln!("404 on the other instance after {took:?}");
+    assert!(took < Duration::from_secs(1), "404 on the other instance only after {took:?}");
+}
+
+#[tokio::test]
+async fn a_steady_tools_list_records_nothing_after_the_first() {
+    let pair = with_upstream().await;
+    let (client, _) = token(&pair, "").await;
+    let session = open_session(&pair, &client).await;
+    let server = pair.states[0].servers.get("up").await.unwrap();
+    let discovered_at = || async { pair.store.server_tools(server.id).await.unwrap()[0].discovered_at };
+
+    assert_eq!(listed(&pair.bases[0], &client, &session).await, ["echo"]);
+    let first = discovered_at().await;
+    assert!(first.is_some(), "the first list is recorded");
+    for base in [&pair.bases[0], &pair.bases[1], &pair.bases[0]] {
+        assert_eq!(listed(base, &client, &session).await, ["echo"]);
+    }
+    assert_eq!(discovered_at().await, first, "an unchanged list is not written again");
+}

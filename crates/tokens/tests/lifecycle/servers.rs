@@ -133,7 +133,7 @@ async fn a_tools_class_is_the_admins_override_else_its_read_only_hint() {
     let record = servers.add(&Actor::cli(), server("notes"), Utc::now()).await.unwrap();
     let found = |name: &str, hint| DiscoveredTool { name: name.into(), description: None, read_only_hint: hint };
     db.store
-        .record_discovered_tools(record.id, &[found("list", Some(true)), found("add", None)], Utc::now())
+        .record_discovered_tools(&record, &[found("list", Some(true)), found("add", None)], Utc::now())
         .await
         .unwrap();
     let tool = ToolName::parse("list").unwrap();
