@@ -6,10 +6,9 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, execFile } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { startTessera, apiSession, uniqueEmail, ROOT, TARGET_DIR } from './helpers.mjs';
+import { startTessera, apiSession, uniqueEmail, ROOT, TARGET_DIR, freePort } from './helpers.mjs';
 
 const PYTHON = path.join(TARGET_DIR, 'interop-venv/bin/python');
 const DIRECT = path.join(ROOT, 'interop/upstreams/direct_server.py');
@@ -20,17 +19,6 @@ let server;
 let call;
 let notes;
 let notesUrl;
-
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.on('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address();
-      srv.close(() => resolve(port));
-    });
-  });
-}
 
 /** Starts the FastMCP server with the credential `tessera server add --direct` printed. */
 async function startDirect(port, clientId, clientSecret) {

@@ -8,17 +8,14 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, execFile } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { CreateMessageRequestSchema, ElicitRequestSchema, LoggingMessageNotificationSchema } from '@modelcontextprotocol/sdk/types.js';
-import { startTessera, apiSession, uniqueEmail, ROOT, TARGET_DIR } from './helpers.mjs';
+import { startTessera, apiSession, uniqueEmail, ROOT, TARGET_DIR, freePort, startEverything } from './helpers.mjs';
 
-const EVERYTHING = path.join(ROOT, 'frontend/node_modules/@modelcontextprotocol/server-everything/dist/index.js');
-const PRELOAD = path.join(ROOT, 'frontend/tests/loopback-preload.cjs');
 const PYTHON = path.join(TARGET_DIR, 'interop-venv/bin/python');
 const NOTES = path.join(ROOT, 'interop/upstreams/notes_server.py');
 const PY_CLIENT = path.join(ROOT, 'interop/python/gateway_client.py');
@@ -34,30 +31,8 @@ let notes;
 let notesPort;
 let home;
 
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.on('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address();
-      srv.close(() => resolve(port));
-    });
-  });
-}
-
-async function startEverything() {
-  upstreamPort = await freePort();
-  upstream = spawn(process.execPath, [EVERYTHING, 'streamableHttp'], {
-    env: { ...process.env, PORT: String(upstreamPort), NODE_OPTIONS: `--require ${PRELOAD}` },
-    stdio: ['ignore', 'ignore', 'pipe'],
-  });
-  let log = '';
-  upstream.stderr.on('data', (d) => { log = (log + d).slice(-5000); });
-  const deadline = Date.now() + 20_000;
-  while (!log.includes('listening')) {
-    if (Date.now() > deadline || upstream.exitCode !== null) throw new Error(`server-everything did not start:\n${log}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
+async function startUpstream() {
+  ({ child: upstream, port: upstreamPort } = await startEverything());
 }
 
 async function startNotes() {
@@ -78,7 +53,7 @@ async function startNotes() {
 before(async () => {
   // The Inspector keeps a catalog under $HOME; give it a throwaway one.
   home = mkdtempSync(path.join(tmpdir(), 'tessera-gw-inspector-'));
-  await Promise.all([startEverything(), startNotes()]);
+  await Promise.all([startUpstream(), startNotes()]);
   server = await startTessera();
   const email = server.addUser(uniqueEmail('gateway'), undefined, { admin: true });
   call = await apiSession(server, email);

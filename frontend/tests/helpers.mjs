@@ -16,7 +16,8 @@ export const SCREENSHOTS = path.join(ROOT, 'test-output', 'screenshots');
 export const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
 export const PASSWORD = 'correct horse battery staple';
 
-function freePort() {
+/** A free loopback port (the OS picks it; closed again before it is used). */
+export function freePort() {
   return new Promise((resolve, reject) => {
     const srv = createServer();
     srv.unref();
@@ -26,6 +27,29 @@ function freePort() {
       srv.close(() => resolve(port));
     });
   });
+}
+
+const EVERYTHING = path.join(ROOT, 'frontend/node_modules/@modelcontextprotocol/server-everything/dist/index.js');
+const PRELOAD = path.join(ROOT, 'frontend/tests/loopback-preload.cjs');
+
+/**
+ * `@modelcontextprotocol/server-everything` in Streamable HTTP mode on a free loopback port;
+ * resolves once it listens to `{ child, port, url }` (`url` is its MCP endpoint).
+ */
+export async function startEverything() {
+  const port = await freePort();
+  const child = spawn(process.execPath, [EVERYTHING, 'streamableHttp'], {
+    env: { ...process.env, PORT: String(port), NODE_OPTIONS: `--require ${PRELOAD}` },
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  let log = '';
+  child.stderr.on('data', (d) => { log = (log + d).slice(-5000); });
+  const deadline = Date.now() + 20_000;
+  while (!log.includes('listening')) {
+    if (Date.now() > deadline || child.exitCode !== null) throw new Error(`server-everything did not start:\n${log}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return { child, port, url: `http://127.0.0.1:${port}/mcp` };
 }
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));

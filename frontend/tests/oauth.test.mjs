@@ -9,13 +9,12 @@ import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:https';
-import { createServer as createTcpServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { UnauthorizedError } from '@modelcontextprotocol/sdk/client/auth.js';
-import { startTessera, launchBrowser, openPage, signIn, uniqueEmail, screenshot, PASSWORD, ROOT, TARGET_DIR } from './helpers.mjs';
+import { startTessera, launchBrowser, openPage, signIn, uniqueEmail, screenshot, PASSWORD, ROOT, TARGET_DIR, startEverything } from './helpers.mjs';
 
 const REDIRECT = 'http://127.0.0.1:33418/callback';
 const CLIENT_NAME = 'SDK Test Client';
@@ -27,28 +26,11 @@ let docServer;
 let docUrl;
 let everything;
 
-const EVERYTHING = path.join(ROOT, 'frontend/node_modules/@modelcontextprotocol/server-everything/dist/index.js');
-const PRELOAD = path.join(ROOT, 'frontend/tests/loopback-preload.cjs');
-
-/** server-everything in Streamable HTTP mode on a free loopback port; resolves to its URL. */
-async function startEverything() {
-  const port = await new Promise((resolve, reject) => {
-    const srv = createTcpServer();
-    srv.on('error', reject);
-    srv.listen(0, '127.0.0.1', () => { const { port: p } = srv.address(); srv.close(() => resolve(p)); });
-  });
-  everything = spawn(process.execPath, [EVERYTHING, 'streamableHttp'], {
-    env: { ...process.env, PORT: String(port), NODE_OPTIONS: `--require ${PRELOAD}` },
-    stdio: ['ignore', 'ignore', 'pipe'],
-  });
-  let log = '';
-  everything.stderr.on('data', (d) => { log = (log + d).slice(-5000); });
-  const deadline = Date.now() + 20_000;
-  while (!log.includes('listening')) {
-    if (Date.now() > deadline || everything.exitCode !== null) throw new Error(`server-everything did not start:\n${log}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  return `http://127.0.0.1:${port}/mcp`;
+/** server-everything on a free loopback port; resolves to its URL. */
+async function startUpstream() {
+  const started = await startEverything();
+  everything = started.child;
+  return started.url;
 }
 
 /** A throwaway CA and a 127.0.0.1 certificate it signed (openssl), for the metadata document. */
@@ -84,7 +66,7 @@ before(async () => {
   docUrl = `https://127.0.0.1:${docServer.address().port}/client.json`;
   process.env.TESSERA_OAUTH_ALLOW_LOCAL_CLIENTS = '1';
   process.env.TESSERA_OAUTH_EXTRA_CA_FILE = path.join(certDir, 'ca.pem');
-  const [everythingUrl] = await Promise.all([startEverything(), (async () => { server = await startTessera(); })()]);
+  const [everythingUrl] = await Promise.all([startUpstream(), (async () => { server = await startTessera(); })()]);
   browser = await launchBrowser();
   // A gateway server whose `echo` the admin marked read-only, so `read:every` covers it.
   for (const args of [['server', 'add', 'every', '--url', everythingUrl, '--description', 'Everything test server'],

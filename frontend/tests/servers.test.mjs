@@ -6,11 +6,10 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { createServer } from 'node:net';
 import path from 'node:path';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
-import { startTessera, launchBrowser, openPage, signIn, createToken, screenshot, apiSession, ROOT, TARGET_DIR } from './helpers.mjs';
+import { startTessera, launchBrowser, openPage, signIn, createToken, screenshot, apiSession, ROOT, TARGET_DIR, freePort } from './helpers.mjs';
 
 const PYTHON = path.join(TARGET_DIR, 'interop-venv/bin/python');
 const NOTES = path.join(ROOT, 'interop/upstreams/notes_server.py');
@@ -22,17 +21,6 @@ let browser;
 let call;
 let notes;
 let notesPort;
-
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.on('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address();
-      srv.close(() => resolve(port));
-    });
-  });
-}
 
 async function startNotes() {
   notesPort = await freePort();
