@@ -126,6 +126,26 @@ function connect(provider, endpoint = '/mcp') {
 
 const textOf = (result) => result.content.filter((c) => c.type === 'text').map((c) => c.text).join('\n');
 
+/**
+ * Opens `authorizationUrl` in a fresh page and signs `email` in, which lands on the consent
+ * page; `callback` resolves to the URL the client's redirect URI is sent to (caught, never
+ * fetched).
+ */
+async function signInToConsent(authorizationUrl, email) {
+  const { page, context } = await openPage(browser, server);
+  const callback = new Promise((resolve) => {
+    page.route(`${REDIRECT}**`, (route) => {
+      resolve(route.request().url());
+      route.fulfill({ status: 200, contentType: 'text/plain', body: 'done' });
+    });
+  });
+  await page.goto(authorizationUrl);
+  await page.getByLabel('Email').fill(email);
+  await page.getByLabel('Password').fill(PASSWORD);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  return { page, context, callback };
+}
+
 test('the TypeScript SDK connects with OAuth, refreshes, and is cut off when the grant is revoked in the UI', async () => {
   const email = server.addUser(uniqueEmail('oauth'));
   const provider = new MemoryProvider();
@@ -137,17 +157,7 @@ test('the TypeScript SDK connects with OAuth, refreshes, and is cut off when the
   assert.ok(provider.authorizationUrl, 'sent to the authorization endpoint');
 
   // 2. The person signs in and approves in the browser; the redirect is caught.
-  const { page } = await openPage(browser, server);
-  const callback = new Promise((resolve) => {
-    page.route(`${REDIRECT}**`, (route) => {
-      resolve(route.request().url());
-      route.fulfill({ status: 200, contentType: 'text/plain', body: 'You can close this window.' });
-    });
-  });
-  await page.goto(provider.authorizationUrl.href);
-  await page.getByLabel('Email').fill(email);
-  await page.getByLabel('Password').fill(PASSWORD);
-  await page.getByRole('button', { name: 'Sign in' }).click();
+  const { page, callback } = await signInToConsent(provider.authorizationUrl.href, email);
   await page.getByRole('heading', { level: 1, name: `Allow “${CLIENT_NAME}” to use Tessera?` }).waitFor();
   assert.match(await page.locator('#consent-origin').textContent(), /registered dynamically/);
   assert.equal(await page.locator('input[name=scope][value="mcp:admin"]').count(), 0);
@@ -217,17 +227,7 @@ test('the TypeScript SDK connects with OAuth to a gateway server, narrowed to on
   await assert.rejects(first.client.connect(first.transport), UnauthorizedError);
   assert.equal(provider.authorizationUrl.searchParams.get('resource'), resource);
 
-  const { page, context } = await openPage(browser, server);
-  const callback = new Promise((resolve) => {
-    page.route(`${REDIRECT}**`, (route) => {
-      resolve(route.request().url());
-      route.fulfill({ status: 200, contentType: 'text/plain', body: 'done' });
-    });
-  });
-  await page.goto(provider.authorizationUrl.href);
-  await page.getByLabel('Email').fill(email);
-  await page.getByLabel('Password').fill(PASSWORD);
-  await page.getByRole('button', { name: 'Sign in' }).click();
+  const { page, context, callback } = await signInToConsent(provider.authorizationUrl.href, email);
   await page.getByRole('heading', { level: 2, name: 'Server “every”' }).waitFor();
   assert.match(await page.locator('#consent-server').textContent(), /Everything test server/);
   assert.match(await page.locator('#consent-tools').textContent(), /echo\s*read-only/);
@@ -274,17 +274,7 @@ test('the TypeScript SDK connects with a Client ID Metadata Document instead of 
   await assert.rejects(first.client.connect(first.transport), UnauthorizedError);
   assert.equal(provider.saved.client?.client_id, docUrl, 'the document URL is the client id');
 
-  const { page } = await openPage(browser, server);
-  const callback = new Promise((resolve) => {
-    page.route(`${REDIRECT}**`, (route) => {
-      resolve(route.request().url());
-      route.fulfill({ status: 200, contentType: 'text/plain', body: 'done' });
-    });
-  });
-  await page.goto(provider.authorizationUrl.href);
-  await page.getByLabel('Email').fill(email);
-  await page.getByLabel('Password').fill(PASSWORD);
-  await page.getByRole('button', { name: 'Sign in' }).click();
+  const { page, callback } = await signInToConsent(provider.authorizationUrl.href, email);
   await page.getByRole('heading', { level: 1, name: `Allow “${CIMD_CLIENT_NAME}” to use Tessera?` }).waitFor();
   assert.equal((await page.locator('#consent-origin').textContent()).trim(), '127.0.0.1');
   await page.getByRole('button', { name: 'Allow' }).click();
@@ -304,17 +294,7 @@ const PY_OAUTH_CLIENT = path.join(ROOT, 'interop/python/mcp_oauth_client.py');
 
 /** Signs in and approves `authorizationUrl` in a fresh page; resolves to the redirect's URL. */
 async function approveInBrowser(authorizationUrl, email, clientName) {
-  const { page, context } = await openPage(browser, server);
-  const callback = new Promise((resolve) => {
-    page.route(`${REDIRECT}**`, (route) => {
-      resolve(route.request().url());
-      route.fulfill({ status: 200, contentType: 'text/plain', body: 'done' });
-    });
-  });
-  await page.goto(authorizationUrl);
-  await page.getByLabel('Email').fill(email);
-  await page.getByLabel('Password').fill(PASSWORD);
-  await page.getByRole('button', { name: 'Sign in' }).click();
+  const { page, context, callback } = await signInToConsent(authorizationUrl, email);
   await page.getByRole('heading', { level: 1, name: `Allow “${clientName}” to use Tessera?` }).waitFor();
   await page.getByRole('button', { name: 'Allow' }).click();
   const url = new URL(await callback);
