@@ -76,14 +76,7 @@ impl Gateway {
     }
 
     async fn rpc(&self, server: &str, token: &str, body: Value) -> reqwest::Response {
-        self.client
-            .post(format!("{}/mcp/{server}", self.base))
-            .bearer_auth(token)
-            .header("accept", "application/json, text/event-stream")
-            .json(&body)
-            .send()
-            .await
-            .unwrap()
+        crate::support::mcp_post(&self.client, &format!("{}/mcp/{server}", self.base), token, &body).await
     }
 
     async fn tool_names(&self, token: &str) -> Vec<String> {

@@ -15,3 +15,4 @@ mod roles;
 mod scale;
 mod scale_gateway;
 mod serve;
+mod support;

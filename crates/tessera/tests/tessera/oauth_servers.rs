@@ -163,14 +163,7 @@ impl Tessera {
     }
 
     async fn rpc(&self, path: &str, token: &str, body: Value) -> reqwest::Response {
-        self.http
-            .post(format!("{}{path}", self.base))
-            .bearer_auth(token)
-            .header("accept", "application/json, text/event-stream")
-            .json(&body)
-            .send()
-            .await
-            .unwrap()
+        crate::support::mcp_post(&self.http, &format!("{}{path}", self.base), token, &body).await
     }
 
     async fn tool_names(&self, token: &str) -> Vec<String> {

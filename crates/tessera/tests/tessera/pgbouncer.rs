@@ -121,14 +121,8 @@ async fn api_mcp_revocation_and_usage_work_with_the_pool_behind_pgbouncer_in_tra
             if i % 2 == 0 {
                 client.get(format!("{base}/api/v2/tokens")).bearer_auth(token).send().await.unwrap()
             } else {
-                client
-                    .post(format!("{base}/mcp"))
-                    .bearer_auth(token)
-                    .header("Accept", "application/json, text/event-stream")
-                    .json(&json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list", "params": {}}))
-                    .send()
-                    .await
-                    .unwrap()
+                let list = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list", "params": {}});
+                crate::support::mcp_post(&client, &format!("{base}/mcp"), &token, &list).await
             }
         }
     });

@@ -54,16 +54,8 @@ impl Pair {
 }
 
 async fn tools_list(client: &reqwest::Client, base: &str, token: &str) -> u16 {
-    client
-        .post(format!("{base}/mcp"))
-        .bearer_auth(token)
-        .header("Accept", "application/json, text/event-stream")
-        .json(&json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list", "params": {}}))
-        .send()
-        .await
-        .unwrap()
-        .status()
-        .as_u16()
+    let list = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list", "params": {}});
+    crate::support::mcp_post(client, &format!("{base}/mcp"), token, &list).await.status().as_u16()
 }
 
 /// Requests alternating between the two instances; returns (accepted, the most one GCRA
