@@ -4,13 +4,12 @@
 // client (interop/python/gateway_client.py) calls its tool with Tessera tokens.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, execFile } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { startTessera, apiSession, uniqueEmail, ROOT, TARGET_DIR, freePort } from './helpers.mjs';
+import { startTessera, apiSession, uniqueEmail, ROOT, freePort, startUpstreamProcess, PYTHON } from './helpers.mjs';
 
-const PYTHON = path.join(TARGET_DIR, 'interop-venv/bin/python');
 const DIRECT = path.join(ROOT, 'interop/upstreams/direct_server.py');
 const PY_CLIENT = path.join(ROOT, 'interop/python/gateway_client.py');
 const run = promisify(execFile);
@@ -23,18 +22,11 @@ let notesUrl;
 /** Starts the FastMCP server with the credential `tessera server add --direct` printed. */
 async function startDirect(port, clientId, clientSecret) {
   const env = { ...process.env, TESSERA_URL: server.url, TESSERA_CLIENT_ID: clientId, TESSERA_CLIENT_SECRET: clientSecret };
-  notes = spawn(PYTHON, [DIRECT, String(port)], { env, stdio: ['ignore', 'ignore', 'pipe'] });
-  let log = '';
-  notes.stderr.on('data', (d) => { log = (log + d).slice(-5000); });
-  const deadline = Date.now() + 30_000;
-  for (;;) {
-    try {
-      // Without a token FastMCP answers 401: it is listening.
-      if ((await fetch(notesUrl, { method: 'POST' })).status === 401) return;
-    } catch { /* not yet */ }
-    if (Date.now() > deadline || notes.exitCode !== null) throw new Error(`direct server did not start:\n${log}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
+  notes = await startUpstreamProcess('direct server', PYTHON, [DIRECT, String(port)], {
+    env,
+    // Without a token FastMCP answers 401: it is listening.
+    ready: async () => (await fetch(notesUrl, { method: 'POST' })).status === 401,
+  });
 }
 
 before(async () => {

@@ -6,7 +6,7 @@
 // Python SDK (interop/python/gateway_client.py) and the MCP Inspector CLI go through it too.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, execFile } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -14,10 +14,8 @@ import { promisify } from 'node:util';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { CreateMessageRequestSchema, ElicitRequestSchema, LoggingMessageNotificationSchema } from '@modelcontextprotocol/sdk/types.js';
-import { startTessera, apiSession, uniqueEmail, ROOT, TARGET_DIR, freePort, startEverything } from './helpers.mjs';
+import { startTessera, apiSession, uniqueEmail, ROOT, freePort, startEverything, startNotes, PYTHON } from './helpers.mjs';
 
-const PYTHON = path.join(TARGET_DIR, 'interop-venv/bin/python');
-const NOTES = path.join(ROOT, 'interop/upstreams/notes_server.py');
 const PY_CLIENT = path.join(ROOT, 'interop/python/gateway_client.py');
 const INSPECTOR = path.join(ROOT, 'frontend/node_modules/@modelcontextprotocol/inspector/clients/launcher/build/index.js');
 const run = promisify(execFile);
@@ -35,25 +33,10 @@ async function startUpstream() {
   ({ child: upstream, port: upstreamPort } = await startEverything());
 }
 
-async function startNotes() {
-  notesPort = await freePort();
-  notes = spawn(PYTHON, [NOTES, String(notesPort)], { stdio: ['ignore', 'ignore', 'pipe'] });
-  let log = '';
-  notes.stderr.on('data', (d) => { log = (log + d).slice(-5000); });
-  const deadline = Date.now() + 30_000;
-  for (;;) {
-    try {
-      if ((await fetch(`http://127.0.0.1:${notesPort}/seen-headers`)).ok) return;
-    } catch { /* not yet */ }
-    if (Date.now() > deadline || notes.exitCode !== null) throw new Error(`notes server did not start:\n${log}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
-
 before(async () => {
   // The Inspector keeps a catalog under $HOME; give it a throwaway one.
   home = mkdtempSync(path.join(tmpdir(), 'tessera-gw-inspector-'));
-  await Promise.all([startUpstream(), startNotes()]);
+  await Promise.all([startUpstream(), (async () => { ({ child: notes, port: notesPort } = await startNotes()); })()]);
   server = await startTessera();
   const email = server.addUser(uniqueEmail('gateway'), undefined, { admin: true });
   call = await apiSession(server, email);

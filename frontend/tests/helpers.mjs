@@ -32,24 +32,50 @@ export function freePort() {
 const EVERYTHING = path.join(ROOT, 'frontend/node_modules/@modelcontextprotocol/server-everything/dist/index.js');
 const PRELOAD = path.join(ROOT, 'frontend/tests/loopback-preload.cjs');
 
+const NOTES = path.join(ROOT, 'interop/upstreams/notes_server.py');
+/** The interop venv's Python (made by `scripts/install-deps test`). */
+export const PYTHON = path.join(TARGET_DIR, 'interop-venv/bin/python');
+
+/**
+ * Spawns a test upstream and resolves to its child process once `ready(log)` (given the tail
+ * of its stderr) resolves true; fails with that tail if it exits first or takes too long.
+ */
+export async function startUpstreamProcess(name, command, args, { env = process.env, ready, timeoutMs = 30_000 }) {
+  const child = spawn(command, args, { env, stdio: ['ignore', 'ignore', 'pipe'] });
+  let log = '';
+  child.stderr.on('data', (d) => { log = (log + d).slice(-5000); });
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    if (await ready(log).catch(() => false)) return child;
+    if (Date.now() > deadline || child.exitCode !== null) throw new Error(`${name} did not start:\n${log}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
 /**
  * `@modelcontextprotocol/server-everything` in Streamable HTTP mode on a free loopback port;
  * resolves once it listens to `{ child, port, url }` (`url` is its MCP endpoint).
  */
 export async function startEverything() {
   const port = await freePort();
-  const child = spawn(process.execPath, [EVERYTHING, 'streamableHttp'], {
+  const child = await startUpstreamProcess('server-everything', process.execPath, [EVERYTHING, 'streamableHttp'], {
     env: { ...process.env, PORT: String(port), NODE_OPTIONS: `--require ${PRELOAD}` },
-    stdio: ['ignore', 'ignore', 'pipe'],
+    ready: async (log) => log.includes('listening'),
+    timeoutMs: 20_000,
   });
-  let log = '';
-  child.stderr.on('data', (d) => { log = (log + d).slice(-5000); });
-  const deadline = Date.now() + 20_000;
-  while (!log.includes('listening')) {
-    if (Date.now() > deadline || child.exitCode !== null) throw new Error(`server-everything did not start:\n${log}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
   return { child, port, url: `http://127.0.0.1:${port}/mcp` };
+}
+
+/**
+ * The small FastMCP upstream (interop/upstreams/notes_server.py, which records the headers it
+ * got at `/seen-headers`) on a free loopback port; resolves to `{ child, port }`.
+ */
+export async function startNotes() {
+  const port = await freePort();
+  const child = await startUpstreamProcess('notes server', PYTHON, [NOTES, String(port)], {
+    ready: async () => (await fetch(`http://127.0.0.1:${port}/seen-headers`)).ok,
+  });
+  return { child, port };
 }
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));

@@ -5,14 +5,10 @@
 // and the explicit move.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import path from 'node:path';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
-import { startTessera, launchBrowser, openPage, signIn, createToken, screenshot, apiSession, ROOT, TARGET_DIR, freePort } from './helpers.mjs';
+import { startTessera, launchBrowser, openPage, signIn, createToken, screenshot, apiSession, startNotes } from './helpers.mjs';
 
-const PYTHON = path.join(TARGET_DIR, 'interop-venv/bin/python');
-const NOTES = path.join(ROOT, 'interop/upstreams/notes_server.py');
 const UPSTREAM_KEY = 'k-servers-page-456';
 const admin = 'ada-servers@example.com';
 
@@ -22,23 +18,8 @@ let call;
 let notes;
 let notesPort;
 
-async function startNotes() {
-  notesPort = await freePort();
-  notes = spawn(PYTHON, [NOTES, String(notesPort)], { stdio: ['ignore', 'ignore', 'pipe'] });
-  let log = '';
-  notes.stderr.on('data', (d) => { log = (log + d).slice(-5000); });
-  const deadline = Date.now() + 30_000;
-  for (;;) {
-    try {
-      if ((await fetch(`http://127.0.0.1:${notesPort}/seen-headers`)).ok) return;
-    } catch { /* not yet */ }
-    if (Date.now() > deadline || notes.exitCode !== null) throw new Error(`notes server did not start:\n${log}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
-
 before(async () => {
-  await startNotes();
+  ({ child: notes, port: notesPort } = await startNotes());
   server = await startTessera();
   server.addUser(admin, undefined, { admin: true });
   server.addUser('plain-servers@example.com');

@@ -22,6 +22,18 @@ from mcp.client.streamable_http import streamable_http_client
 from mcp_client import describe
 
 
+def summary(version: str, tools, called) -> dict:
+    """What the script prints: the negotiated version, the listed tool names, the call's result."""
+    return {
+        "protocol_version": version,
+        "tools": sorted(t.name for t in tools.tools),
+        "call": {
+            "is_error": bool(called.is_error),
+            "text": "\n".join(c.text for c in called.content if getattr(c, "type", "") == "text"),
+        },
+    }
+
+
 async def run(url: str, token: str, tool: str, arguments: dict) -> dict:
     headers = {"Authorization": f"Bearer {token}"}
     async with httpx2.AsyncClient(headers=headers, timeout=30) as http:
@@ -30,14 +42,7 @@ async def run(url: str, token: str, tool: str, arguments: dict) -> dict:
                 init = await session.initialize()
                 tools = await session.list_tools()
                 called = await session.call_tool(tool, arguments)
-                return {
-                    "protocol_version": init.protocol_version,
-                    "tools": sorted(t.name for t in tools.tools),
-                    "call": {
-                        "is_error": bool(called.is_error),
-                        "text": "\n".join(c.text for c in called.content if getattr(c, "type", "") == "text"),
-                    },
-                }
+                return summary(init.protocol_version, tools, called)
 
 
 async def run_pinned(url: str, token: str, tool: str, arguments: dict, version: str) -> dict:
@@ -46,14 +51,7 @@ async def run_pinned(url: str, token: str, tool: str, arguments: dict, version: 
         async with Client(streamable_http_client(url, http_client=http), mode=version) as client:
             tools = await client.list_tools()
             called = await client.call_tool(tool, arguments)
-            return {
-                "protocol_version": client.protocol_version,
-                "tools": sorted(t.name for t in tools.tools),
-                "call": {
-                    "is_error": bool(called.is_error),
-                    "text": "\n".join(c.text for c in called.content if getattr(c, "type", "") == "text"),
-                },
-            }
+            return summary(client.protocol_version, tools, called)
 
 
 def main() -> int:
