@@ -22,6 +22,15 @@ async fn add(app: &TestApp, session: &Session, name: &str) -> reqwest::Response 
         .unwrap()
 }
 
+/// PATCHes the classes of `server`'s tools (`{"tool": "read" | "write" | "hidden"}`).
+async fn set_classes(app: &TestApp, session: &Session, server: &str, tools: Value) -> reqwest::Response {
+    app.as_session(session, Method::PATCH, &format!("/api/v2/servers/{server}/tools"))
+        .json(&json!({ "tools": tools }))
+        .send()
+        .await
+        .unwrap()
+}
+
 #[tokio::test]
 async fn an_admin_registers_a_server_and_never_gets_header_values_back() {
     let app = spawn_app().await;
@@ -111,12 +120,7 @@ async fn tool_classes_can_be_overridden_before_discovery() {
     let app = spawn_app().await;
     let session = admin(&app).await;
     add(&app, &session, "notes").await;
-    let res = app
-        .as_session(&session, Method::PATCH, "/api/v2/servers/notes/tools")
-        .json(&json!({"tools": {"delete_all": "hidden", "list_notes": "read"}}))
-        .send()
-        .await
-        .unwrap();
+    let res = set_classes(&app, &session, "notes", json!({"delete_all": "hidden", "list_notes": "read"})).await;
     assert_eq!(res.status(), StatusCode::OK);
     let tools: Value = app
         .as_session(&session, Method::GET, "/api/v2/servers/notes/tools")
@@ -130,12 +134,7 @@ async fn tool_classes_can_be_overridden_before_discovery() {
     assert_eq!(tools[0]["access"], "hidden");
     assert_eq!(tools[0]["scope"], "call:notes/delete_all");
     assert_eq!(tools[1]["access_override"], "read");
-    let missing = app
-        .as_session(&session, Method::PATCH, "/api/v2/servers/nope/tools")
-        .json(&json!({"tools": {"x": "read"}}))
-        .send()
-        .await
-        .unwrap();
+    let missing = set_classes(&app, &session, "nope", json!({"x": "read"})).await;
     assert_eq!(error_code(missing, StatusCode::NOT_FOUND).await.0, "not_found");
 }
 
@@ -144,12 +143,7 @@ async fn the_limits_list_each_server_with_its_tools_that_are_not_hidden() {
     let app = spawn_app().await;
     let session = admin(&app).await;
     add(&app, &session, "notes").await;
-    let res = app
-        .as_session(&session, Method::PATCH, "/api/v2/servers/notes/tools")
-        .json(&json!({"tools": {"delete_all": "hidden", "list_notes": "read"}}))
-        .send()
-        .await
-        .unwrap();
+    let res = set_classes(&app, &session, "notes", json!({"delete_all": "hidden", "list_notes": "read"})).await;
     assert_eq!(res.status(), StatusCode::OK);
     let limits: Value =
         app.as_session(&session, Method::GET, "/api/v2/limits").send().await.unwrap().json().await.unwrap();
