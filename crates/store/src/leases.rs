@@ -1,6 +1,7 @@
 //! State every replica must share (issue #16): rate-limit budgets, leased in slices, and which
 //! token opened which gateway session.
 
+use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use crate::{Store, StoreError};
@@ -85,6 +86,33 @@ impl Store {
             .bind(session_sha256.as_slice())
             .fetch_optional(self.exec())
             .await?)
+    }
+
+    /// Forgets shared state nobody needs any more: budgets that have refilled (a row whose
+    /// `tat_us` is past is the same as no row) and gateway sessions opened before
+    /// `sessions_before` or whose token can no longer use them. Returns the rows deleted.
+    pub async fn prune_shared_state(
+        &self,
+        sessions_before: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<u64, StoreError> {
+        let leases = sqlx::query(
+            "DELETE FROM rate_limit_leases WHERE tat_us < (extract(epoch FROM clock_timestamp()) * 1000000)::bigint",
+        )
+        .execute(self.exec())
+        .await?
+        .rows_affected();
+        let sessions = sqlx::query(
+            "DELETE FROM gateway_sessions g WHERE g.created_at < $1
+               OR EXISTS (SELECT 1 FROM tokens t WHERE t.id = g.token_id AND t.expires_at <= $2)
+               OR EXISTS (SELECT 1 FROM revocations r WHERE r.token_id = g.token_id AND r.effective_at <= $2)",
+        )
+        .bind(sessions_before)
+        .bind(now)
+        .execute(self.exec())
+        .await?
+        .rows_affected();
+        Ok(leases + sessions)
     }
 
     /// Forgets a gateway session (after its DELETE).

@@ -7,6 +7,7 @@ pub mod cli;
 pub mod config;
 pub mod database;
 pub mod error;
+pub mod housekeeping;
 pub mod secret_key;
 pub mod server;
 pub mod telemetry;

@@ -69,7 +69,8 @@ impl AppState {
     }
 
     /// Wires the process and starts its background tasks, the only place that spawns them:
-    /// the validator's change-feed listener, the usage flusher and the alert tasks.
+    /// the validator's change-feed listener, the usage flusher, shared-state pruning and the
+    /// alert tasks.
     fn assemble(store: Store, ring: tessera_core::KeyRing, servers: ServerService, settings: Settings) -> Self {
         let validator = Validator::new(store.clone(), ring, settings.validator_config());
         // The gateway's registry cache hears server changes on the validator's feed connection.
@@ -80,6 +81,7 @@ impl AppState {
         let mut tasks = vec![
             validator.spawn_listener(),
             metering.usage.spawn_flusher(store.clone(), settings.mcp_config().usage_flush_interval),
+            crate::housekeeping::spawn(store.clone()),
         ];
         // Every process records its own request-path alert signals and helps deliver
         // webhooks (claims use SKIP LOCKED, so replicas never send one delivery at once).
