@@ -39,16 +39,27 @@ pub struct PathOnlySpan;
 impl RootSpanBuilder for PathOnlySpan {
     fn on_request_start(request: &ServiceRequest) -> Span {
         request.extensions_mut().insert(Started(Instant::now()));
-        let request_id = request.extensions().get::<RequestId>().map(ToString::to_string).unwrap_or_default();
-        let route = request.match_pattern().unwrap_or_else(|| "default".to_owned());
-        tracing::info_span!(
+        let span = tracing::info_span!(
             "HTTP request",
             http.method = %request.method(),
-            http.route = %route,
+            http.route = tracing::field::Empty,
             http.path = %request.path(),
-            request_id = %request_id,
+            request_id = tracing::field::Empty,
             http.status_code = tracing::field::Empty,
-        )
+        );
+        if span.is_disabled() {
+            return span;
+        }
+        if let Some(id) = request.extensions().get::<RequestId>() {
+            span.record("request_id", tracing::field::display(id));
+        }
+        // Finding the route matches the request against every pattern again (regexes, a
+        // measurable share of a gateway request): only when debugging.
+        if tracing::enabled!(tracing::Level::DEBUG) {
+            let route = request.match_pattern().unwrap_or_else(|| "default".to_owned());
+            span.record("http.route", route.as_str());
+        }
+        span
     }
 
     fn on_request_end<B: MessageBody>(span: Span, outcome: &Result<ServiceResponse<B>, Error>) {
@@ -61,8 +72,11 @@ impl RootSpanBuilder for PathOnlySpan {
                 let request = response.request();
                 let extensions = request.extensions();
                 let latency_ms = extensions.get::<Started>().map(|s| s.0.elapsed().as_millis());
-                let request_id = extensions.get::<RequestId>().map(ToString::to_string).unwrap_or_default();
                 let (method, path) = (request.method().as_str(), request.path());
+                if !on && !tracing::enabled!(target: TARGET, tracing::Level::DEBUG) {
+                    return;
+                }
+                let request_id = extensions.get::<RequestId>().map(ToString::to_string).unwrap_or_default();
                 if on {
                     tracing::info!(target: TARGET, method, path, status, latency_ms, request_id, "request");
                 } else {
