@@ -10,7 +10,9 @@
 
 mod filter;
 mod proxy;
+mod rpc;
 mod sessions;
+mod upstream;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -89,7 +91,8 @@ struct Inner {
     validator: Arc<Validator>,
     metering: Arc<Metering>,
     config: GatewayConfig,
-    client: reqwest::Client,
+    /// The fallback when a worker's own client cannot be built (it was built once here).
+    client: upstream::UpstreamClient,
     sessions: sessions::Sessions,
 }
 
@@ -100,14 +103,17 @@ impl GatewayState {
         validator: Arc<Validator>,
         metering: Arc<Metering>,
         config: GatewayConfig,
-    ) -> Result<Self, reqwest::Error> {
-        // No redirects: an upstream must not bounce our credential headers elsewhere.
-        let client = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .connect_timeout(Duration::from_secs(10))
-            .build()?;
+    ) -> Result<Self, rustls::Error> {
+        let client = upstream::UpstreamClient::new()?;
         let sessions = sessions::Sessions::default();
         Ok(Self { inner: Arc::new(Inner { servers, validator, metering, config, client, sessions }) })
+    }
+}
+
+impl Inner {
+    /// The calling worker thread's upstream client.
+    fn client(&self) -> upstream::UpstreamClient {
+        upstream::UpstreamClient::for_this_thread(&self.client)
     }
 }
 

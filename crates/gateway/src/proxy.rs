@@ -20,6 +20,8 @@ use tessera_store::DiscoveredTool;
 use tessera_tokens::{GatewayServer, ServerError};
 
 use crate::filter::{Classes, Refusal, SseEvents, authorize, event_data, filter_tools, rewrite_event};
+use crate::rpc::{Rpc, RpcError};
+use crate::upstream::{Answer, SendError, chunk, innermost};
 use crate::{GatewayState, MAX_BODY_BYTES, not_found, unavailable};
 
 /// Client headers passed upstream (besides the server's configured ones). Never
@@ -31,14 +33,6 @@ const FORWARDED_RESPONSE_HEADERS: &[&str] =
     &["content-type", "mcp-session-id", "mcp-protocol-version", "cache-control"];
 /// Largest JSON answer read to filter a `tools/list`.
 const MAX_ANSWER_BYTES: usize = 32 * 1024 * 1024;
-
-/// The JSON-RPC facts of a POST body.
-struct Rpc {
-    method: Option<String>,
-    id: Option<Value>,
-    /// `params.name` (`tools/call`, `prompts/get`) or `params.uri` (`resources/read`).
-    name: Option<String>,
-}
 
 /// Handles POST, GET and DELETE on `/mcp/{server}`.
 pub(crate) async fn handle(
@@ -58,11 +52,13 @@ pub(crate) async fn handle(
         Err(e) => return unavailable(&e),
     };
     let server = &entry.record;
-    let metadata = inner.config.metadata_url(&server.name);
     // A 401 names what an OAuth client should ask for here (the server's default scopes, as
-    // the authorization server offers them); a 403 names what the request lacked.
-    let wanted = default_server_scopes(&server_name, false).join(" ");
-    let deny = |d: McpDenial| d.response(&metadata, &wanted);
+    // the authorization server offers them); a 403 names what the request lacked. Written
+    // only for a refusal.
+    let deny = |d: McpDenial| {
+        let wanted = default_server_scopes(&server_name, false).join(" ");
+        d.response(&inner.config.metadata_url(&server.name), &wanted)
+    };
 
     if let Some(origin) = req.headers().get(header::ORIGIN)
         && !origin.to_str().is_ok_and(|o| inner.config.origin_allowed(o))
@@ -263,7 +259,42 @@ pub(crate) async fn handle(
             None => Failure::Timeout.response(view.id.as_ref()),
         };
     }
-    res.streaming(passthrough(upstream))
+    // A small JSON answer goes out whole with its length: one write to the client instead of
+    // a chunk and a terminating chunk. A larger one streams on after what was read.
+    match tokio::time::timeout(inner.config.upstream_timeout, prefetch(upstream, WHOLE_ANSWER_BYTES)).await {
+        Ok(Ok(Prefetched::Whole(bytes))) => res.body(bytes),
+        Ok(Ok(Prefetched::Started(head, rest))) => {
+            res.streaming(futures_util::stream::once(async move { Ok(head) }).chain(passthrough(rest)))
+        }
+        Ok(Err(e)) => {
+            tracing::warn!(server = %entry.record.name, error = %innermost(&e), "upstream answer broke off");
+            Failure::Unreachable.response(rpc.id.as_ref())
+        }
+        Err(_) => Failure::Timeout.response(rpc.id.as_ref()),
+    }
+}
+
+/// Largest non-stream answer buffered to be sent with its length.
+const WHOLE_ANSWER_BYTES: usize = 64 * 1024;
+
+/// The first part of an upstream answer.
+enum Prefetched {
+    /// All of it.
+    Whole(Bytes),
+    /// More than the bound: what was read, and the rest still to come.
+    Started(Bytes, Answer),
+}
+
+/// Reads an answer whole if it is at most `bound` bytes.
+async fn prefetch(mut res: Answer, bound: usize) -> Result<Prefetched, hyper::Error> {
+    let mut buf = BytesMut::new();
+    while let Some(chunk) = chunk(&mut res).await? {
+        buf.extend_from_slice(&chunk);
+        if buf.len() > bound {
+            return Ok(Prefetched::Started(buf.freeze(), res));
+        }
+    }
+    Ok(Prefetched::Whole(buf.freeze()))
 }
 
 /// Reads a POST body (bounded), checks it is one JSON-RPC object, and learns its method.
@@ -281,14 +312,13 @@ async fn read_rpc(req: &HttpRequest, mut payload: web::Payload) -> Result<(Bytes
         body.extend_from_slice(&chunk);
     }
     let body = body.freeze();
-    let message: Value = serde_json::from_slice(&body).map_err(|_| McpDenial::ParseError)?;
-    let Value::Object(object) = &message else {
-        return Err(McpDenial::InvalidRequest("a JSON-RPC message must be one object (batches are not supported)"));
-    };
-    let method = object.get("method").and_then(Value::as_str).map(str::to_owned);
-    let params = object.get("params");
-    let name = params.and_then(|p| p.get("name").or_else(|| p.get("uri"))).and_then(Value::as_str).map(str::to_owned);
-    Ok((body, Rpc { method, id: object.get("id").cloned(), name }))
+    match crate::rpc::parse(&body) {
+        Ok(rpc) => Ok((body, rpc)),
+        Err(RpcError::Parse) => Err(McpDenial::ParseError),
+        Err(RpcError::NotObject) => {
+            Err(McpDenial::InvalidRequest("a JSON-RPC message must be one object (batches are not supported)"))
+        }
+    }
 }
 
 /// 2026-07-28 clients repeat the method and name in headers; they must say what the body
@@ -374,15 +404,16 @@ async fn forward(
     req: &HttpRequest,
     entry: &GatewayServer,
     body: Bytes,
-) -> Result<reqwest::Response, Failure> {
+) -> Result<Answer, Failure> {
     let inner = &state.inner;
     let server = &entry.record;
     let method = match *req.method() {
-        Method::POST => reqwest::Method::POST,
-        Method::DELETE => reqwest::Method::DELETE,
-        _ => reqwest::Method::GET,
+        Method::POST => hyper::Method::POST,
+        Method::DELETE => hyper::Method::DELETE,
+        _ => hyper::Method::GET,
     };
-    let mut up = inner.client.request(method, &server.url);
+    let uri = hyper::Uri::try_from(server.url.as_str()).map_err(|_| Failure::Unreachable)?;
+    let mut up = hyper::Request::builder().method(method).uri(uri);
     for name in FORWARDED_REQUEST_HEADERS {
         for v in req.headers().get_all(*name) {
             up = up.header(*name, v.as_bytes());
@@ -393,49 +424,39 @@ async fn forward(
     for h in configured {
         up = up.header(h.name(), h.expose_value());
     }
-    if !body.is_empty() {
-        up = up.body(body);
-    }
+    let Ok(request) = up.body(http_body_util::Full::new(body)) else {
+        // A configured header that is not valid HTTP: the server is misconfigured.
+        tracing::warn!(server = %server.name, "a configured upstream header is not valid HTTP");
+        return Err(Failure::Refused);
+    };
     // The timeout covers the answer's headers; a stream then runs as long as it runs.
-    match tokio::time::timeout(inner.config.upstream_timeout, up.send()).await {
+    match tokio::time::timeout(inner.config.upstream_timeout, inner.client().send(request)).await {
         Ok(Ok(res)) => Ok(res),
-        Ok(Err(e)) if e.is_timeout() => Err(Failure::Timeout),
-        Ok(Err(e)) => {
-            tracing::warn!(server = %server.name, error = %without_url(&e), "upstream unreachable");
+        Ok(Err(SendError::ConnectTimeout)) | Err(_) => Err(Failure::Timeout),
+        Ok(Err(SendError::Failed(why))) => {
+            tracing::warn!(server = %server.name, error = %why, "upstream unreachable");
             Err(Failure::Unreachable)
         }
-        Err(_) => Err(Failure::Timeout),
     }
-}
-
-/// An error's text without its URL (which may carry credentials in its query).
-fn without_url(e: &reqwest::Error) -> String {
-    let mut text = String::new();
-    let mut source: Option<&dyn std::error::Error> = Some(e);
-    while let Some(err) = source {
-        text = err.to_string();
-        source = err.source();
-    }
-    text
 }
 
 /// The upstream's body, chunk by chunk as it arrives.
-fn passthrough(res: reqwest::Response) -> impl futures_util::Stream<Item = Result<Bytes, actix_web::Error>> {
+fn passthrough(res: Answer) -> impl futures_util::Stream<Item = Result<Bytes, actix_web::Error>> {
     futures_util::stream::unfold(Some(res), |res| async move {
         let mut res = res?;
-        match res.chunk().await {
+        match chunk(&mut res).await {
             Ok(Some(chunk)) => Some((Ok(chunk), Some(res))),
             Ok(None) => None,
-            Err(e) => Some((Err(actix_web::error::ErrorBadGateway(without_url(&e))), None)),
+            Err(e) => Some((Err(actix_web::error::ErrorBadGateway(innermost(&e))), None)),
         }
     })
 }
 
 /// Reads a whole (JSON) answer within the timeout and size bound.
-async fn read_limited(mut res: reqwest::Response, timeout: std::time::Duration) -> Option<Bytes> {
+async fn read_limited(mut res: Answer, timeout: std::time::Duration) -> Option<Bytes> {
     let read = async {
         let mut buf = BytesMut::new();
-        while let Some(chunk) = res.chunk().await.ok()? {
+        while let Some(chunk) = chunk(&mut res).await.ok()? {
             if buf.len().saturating_add(chunk.len()) > MAX_ANSWER_BYTES {
                 return None;
             }
@@ -533,7 +554,7 @@ impl ListView {
 /// The SSE answer with the event answering our `tools/list` rewritten; every other event
 /// passes as soon as it is complete. The stream ends once its token stops being valid.
 fn filtered_sse(
-    res: reqwest::Response,
+    res: Answer,
     view: ListView,
     token: Credential,
 ) -> impl futures_util::Stream<Item = Result<Bytes, actix_web::Error>> {
@@ -548,7 +569,7 @@ fn filtered_sse(
                 checked = tokio::time::Instant::now();
             }
             // Waiting at most until the next check; an unfinished read loses nothing.
-            let Ok(next) = tokio::time::timeout(RECHECK, res.chunk()).await else { continue };
+            let Ok(next) = tokio::time::timeout(RECHECK, chunk(&mut res)).await else { continue };
             match next {
                 Ok(Some(chunk)) => {
                     let Some(complete) = events.push(&chunk) else {
@@ -571,7 +592,7 @@ fn filtered_sse(
                     }
                     return Some((Ok(Bytes::from(view.filter_event(rest).await)), None));
                 }
-                Err(e) => return Some((Err(actix_web::error::ErrorBadGateway(without_url(&e))), None)),
+                Err(e) => return Some((Err(actix_web::error::ErrorBadGateway(innermost(&e))), None)),
             }
         }
     })
