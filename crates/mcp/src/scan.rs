@@ -286,7 +286,11 @@ impl<'de> Visitor<'de> for Judge<'_> {
                 Word::Known("result") => {
                     let failed = map.next_value_seed(IsError)?;
                     self.verdict.set(Some(if failed { Outcome::Error } else { Outcome::Ok }));
-                    return Err(decided());
+                    // A tool result was read to its end (`isError` comes last): stopping here
+                    // with an error would cost more than the little left (serde_json works out
+                    // the error's line and column from the start of the answer).
+                    while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+                    return Ok(());
                 }
                 _ => {
                     map.next_value::<IgnoredAny>()?;
