@@ -9,6 +9,7 @@
 #![warn(missing_docs)]
 
 mod filter;
+mod list;
 mod proxy;
 mod rpc;
 mod sessions;
@@ -152,27 +153,25 @@ pub fn configure(state: GatewayState) -> impl FnOnce(&mut web::ServiceConfig) {
 /// `execute:mcp` and `call:S/TOOL` for each of its known, visible tools.
 async fn protected_resource(state: web::Data<GatewayState>, name: web::Path<String>) -> HttpResponse {
     let Ok(server) = ServerName::parse(&name) else { return not_found() };
-    let servers = &state.inner.servers;
-    let record = match servers.get(server.as_str()).await {
-        Ok(record) if record.direct => return not_found(),
-        Ok(record) => record,
+    // The registry cache the proxy reads: clients fetch this document before every
+    // authorization, and it must agree with what the proxy enforces.
+    let entry = match state.inner.servers.gateway_server(server.as_str()).await {
+        Ok(entry) if entry.record.direct => return not_found(),
+        Ok(entry) => entry,
         Err(ServerError::NotFound) => return not_found(),
         Err(e) => return unavailable(&e),
     };
-    let tools = match servers.tools(&record).await {
-        Ok(tools) => tools,
-        Err(e) => return unavailable(&e),
-    };
+    let (record, tools) = (&entry.record, &entry.tools);
     let config = &state.inner.config;
-    let s = record.name;
+    let s = &record.name;
     let mut scopes = vec![format!("read:{s}"), format!("write:{s}"), filter::EXECUTE.to_owned()];
     scopes
         .extend(tools.iter().filter(|t| t.access != ToolAccess::Hidden).map(|t| format!("call:{s}/{}", t.record.name)));
     let mut doc = json!({
-        "resource": config.resource(&s),
+        "resource": config.resource(s),
         "scopes_supported": scopes,
         "bearer_methods_supported": ["header"],
-        "resource_name": record.description.unwrap_or_else(|| format!("{s} (through Tessera)")),
+        "resource_name": record.description.clone().unwrap_or_else(|| format!("{s} (through Tessera)")),
     });
     // With the authorization server off, naming one would start flows that go nowhere.
     if config.authorization_server {

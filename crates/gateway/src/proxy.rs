@@ -20,6 +20,7 @@ use tessera_store::DiscoveredTool;
 use tessera_tokens::{GatewayServer, ServerError};
 
 use crate::filter::{Classes, Refusal, SseEvents, authorize, event_data, filter_tools, rewrite_event};
+use crate::list::{Cut, SeenTool, Unread, cut_list};
 use crate::rpc::{Rpc, RpcError};
 use crate::upstream::{Answer, SendError, chunk, innermost};
 use crate::{GatewayState, MAX_BODY_BYTES, not_found, unavailable};
@@ -516,6 +517,12 @@ impl ListView {
         let Ok(name) = ServerName::parse(&self.entry.record.name) else { return false };
         let mut seen = Vec::new();
         let changed = filter_tools(message, &self.principal.effective, &name, &self.classes, &mut seen);
+        self.record(seen).await;
+        changed
+    }
+
+    /// Records what a listing showed, when it is news to the registry.
+    async fn record(&self, seen: Vec<SeenTool>) {
         let found: Vec<DiscoveredTool> = seen
             .into_iter()
             .filter(|(n, ..)| tessera_core::catalog::ToolName::parse(n).is_ok())
@@ -527,10 +534,26 @@ impl ListView {
         {
             tracing::warn!(error = %e, "could not record discovered tools");
         }
-        changed
     }
 
     async fn filter_json(&self, bytes: &Bytes) -> Bytes {
+        if let Ok(name) = ServerName::parse(&self.entry.record.name) {
+            let mut seen = Vec::new();
+            let (effective, classes) = (&self.principal.effective, &self.classes);
+            match cut_list(bytes, self.id.as_ref(), effective, &name, classes, &mut seen) {
+                Ok(Cut::NotAList) => return bytes.clone(),
+                Ok(Cut::Unchanged) => {
+                    self.record(seen).await;
+                    return bytes.clone();
+                }
+                Ok(Cut::Rewritten(cut)) => {
+                    self.record(seen).await;
+                    return Bytes::from(cut);
+                }
+                // Read the slow way below, exactly as before.
+                Err(Unread) => {}
+            }
+        }
         // Unchanged, or not JSON (nothing to list, nothing to leak): passed on as it came.
         if let Ok(mut message) = serde_json::from_slice::<Value>(bytes)
             && self.filter(&mut message).await
