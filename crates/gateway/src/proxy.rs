@@ -35,11 +35,11 @@ const FORWARDED_RESPONSE_HEADERS: &[&str] =
 /// Largest JSON answer read to filter a `tools/list`.
 const MAX_ANSWER_BYTES: usize = 32 * 1024 * 1024;
 
-/// Handles POST, GET and DELETE on `/mcp/{server}`.
+/// Handles POST, GET and DELETE on `/mcp/{server}` (`name`, not yet checked).
 pub(crate) async fn handle(
     req: HttpRequest,
     payload: web::Payload,
-    name: web::Path<String>,
+    name: String,
     state: web::Data<GatewayState>,
 ) -> HttpResponse {
     let inner = &state.inner;
