@@ -158,7 +158,7 @@ pub struct TokenForm {
     pub client_id: Option<String>,
     /// The refresh token.
     pub refresh_token: Option<String>,
-    /// RFC 8707 resource, if repeated.
+    /// RFC 8707 resource, if repeated (on refresh: must be the grant's own).
     pub resource: Option<String>,
     /// Requested scope on refresh (must not widen; ignored otherwise).
     pub scope: Option<String>,
@@ -539,6 +539,9 @@ impl OAuthService {
             .refresh_token
             .as_deref()
             .ok_or_else(|| OAuthError::InvalidRequest("refresh_token is required".into()))?;
+        if let Some(resource) = form.resource.as_deref() {
+            self.check_refresh_resource(resource, &sha256(presented)).await?;
+        }
         let refresh = random_secret();
         let issued = self
             .tokens
@@ -546,6 +549,21 @@ impl OAuthService {
             .await
             .map_err(token_err)?;
         Ok(response(issued, refresh, now))
+    }
+
+    /// RFC 8707 §2.2: a refresh may repeat the resource, never move the grant to another
+    /// one. Checked before the refresh token is used, so a refused request does not cost it.
+    async fn check_refresh_resource(&self, resource: &str, refresh_sha256: &[u8; 32]) -> Result<(), OAuthError> {
+        let (target, _) = self.target(Some(resource)).await?;
+        let Some(refresh) = self.store.oauth_refresh(refresh_sha256).await.map_err(store_err)? else {
+            // Unknown: the exchange itself answers invalid_grant.
+            return Ok(());
+        };
+        let grant = self.store.get_token(refresh.grant_id).await.map_err(store_err)?;
+        match grant {
+            Some(grant) if !grant.audience.iter().any(|a| a == target.resource()) => Err(OAuthError::InvalidTarget),
+            _ => Ok(()),
+        }
     }
 
     /// `POST /oauth/register` (RFC 7591): a public client with checked metadata.

@@ -588,3 +588,41 @@ async fn next_second() {
     let into = chrono::Utc::now().timestamp_subsec_millis();
     tokio::time::sleep(std::time::Duration::from_millis(u64::from(1000 - into.min(999)))).await;
 }
+
+#[tokio::test]
+async fn a_refresh_may_repeat_the_grants_resource_but_not_name_another() {
+    let app = spawn_app().await;
+    let (client, _, first) = granted(&app).await;
+    let refresh_token = first["refresh_token"].as_str().unwrap();
+    let with_resource = |resource: &'static str, refresh_token: String| {
+        let (app, client) = (&app, client.clone());
+        async move {
+            let form = [
+                ("grant_type", "refresh_token"),
+                ("refresh_token", refresh_token.as_str()),
+                ("client_id", client.as_str()),
+                ("resource", resource),
+            ];
+            token(app, &form).await
+        }
+    };
+    let (status, body) = with_resource("https://other.example/mcp", refresh_token.to_owned()).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(body["error"], "invalid_target");
+    // A resource this server does protect, but not the one the grant is bound to.
+    let notes = tessera_store::NewServer {
+        id: uuid::Uuid::now_v7(),
+        name: "notes".to_owned(),
+        url: "http://127.0.0.1:9/mcp".to_owned(),
+        description: None,
+        headers: vec![],
+        direct: None,
+    };
+    app.store.insert_server(&tessera_store::Actor::cli(), &notes, chrono::Utc::now()).await.unwrap();
+    let (status, body) = with_resource("http://tessera.test/mcp/notes", refresh_token.to_owned()).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(body["error"], "invalid_target");
+    // The refused requests did not use the refresh token up.
+    let (status, second) = with_resource(tessera_testkit::app::MCP_RESOURCE, refresh_token.to_owned()).await;
+    assert_eq!(status, StatusCode::OK, "{second}");
+}
