@@ -19,34 +19,50 @@ let call;
 let notes;
 let notesUrl;
 
-/** Starts the FastMCP server with the credential `tessera server add --direct` printed. */
-async function startDirect(port, clientId, clientSecret) {
-  const env = { ...process.env, TESSERA_URL: server.url, TESSERA_CLIENT_ID: clientId, TESSERA_CLIENT_SECRET: clientSecret };
-  notes = await startUpstreamProcess('direct server', PYTHON, [DIRECT, String(port)], {
+/** Starts the FastMCP server with the credential `tessera server add --direct` printed;
+ * `advertise` (its registered name) wraps its verifier in RemoteAuthProvider (the README's
+ * OAuth variant). */
+async function startDirect(port, clientId, clientSecret, advertise = '') {
+  const env = {
+    ...process.env, TESSERA_URL: server.url, TESSERA_CLIENT_ID: clientId, TESSERA_CLIENT_SECRET: clientSecret,
+    TESSERA_ADVERTISE: advertise,
+  };
+  const url = `http://127.0.0.1:${port}/mcp`;
+  return startUpstreamProcess('direct server', PYTHON, [DIRECT, String(port)], {
     env,
     // Without a token FastMCP answers 401: it is listening.
-    ready: async () => (await fetch(notesUrl, { method: 'POST' })).status === 401,
+    ready: async () => (await fetch(url, { method: 'POST' })).status === 401,
   });
+}
+
+/** Registers a direct server named `name` at a free port; its URL and credential. */
+async function addDirect(name) {
+  const port = await freePort();
+  const url = `http://127.0.0.1:${port}/mcp`;
+  const added = server.cli(['server', 'add', name, '--url', url, '--direct']);
+  assert.equal(added.status, 0, added.stderr);
+  const clientId = added.stdout.match(/client id:\s+(\S+)/)[1];
+  const clientSecret = added.stdout.match(/client secret:\s+(\S+)/)[1];
+  return { port, url, clientId, clientSecret, stdout: added.stdout };
 }
 
 before(async () => {
   server = await startTessera();
   const email = server.addUser(uniqueEmail('direct'), undefined, { admin: true });
   call = await apiSession(server, email);
-  const port = await freePort();
-  notesUrl = `http://127.0.0.1:${port}/mcp`;
-  const added = server.cli(['server', 'add', 'notes', '--url', notesUrl, '--direct']);
-  assert.equal(added.status, 0, added.stderr);
-  const clientId = added.stdout.match(/client id:\s+(\S+)/)[1];
-  const clientSecret = added.stdout.match(/client secret:\s+(\S+)/)[1];
+  const added = await addDirect('notes');
+  notesUrl = added.url;
   assert.match(added.stdout, new RegExp(`introspection endpoint: ${server.url}/oauth/introspect`));
   // Another direct server, for "a token for another server is refused".
   assert.equal(server.cli(['server', 'add', 'other', '--url', `http://127.0.0.1:${await freePort()}/mcp`, '--direct']).status, 0);
-  await startDirect(port, clientId, clientSecret);
+  notes = await startDirect(added.port, added.clientId, added.clientSecret);
 });
+
+let advertised;
 
 after(async () => {
   notes?.kill('SIGTERM');
+  advertised?.kill('SIGTERM');
   await server?.stop();
 });
 
@@ -115,4 +131,31 @@ test('a token with write:notes works: write brings read', async () => {
   const ok = await listNotes(t.token);
   assert.equal(ok.error, undefined, JSON.stringify(ok));
   assert.match(ok.call.text, /first note/);
+});
+
+test('wrapped in RemoteAuthProvider, the direct server names Tessera as its authorization server and still takes its tokens', async () => {
+  const added = await addDirect('wiki');
+  advertised = await startDirect(added.port, added.clientId, added.clientSecret, 'wiki');
+  const refused = await fetch(added.url, { method: 'POST' });
+  assert.equal(refused.status, 401);
+  const metadataUrl = refused.headers.get('www-authenticate').match(/resource_metadata="([^"]+)"/)[1];
+  const doc = await (await fetch(metadataUrl)).json();
+  // The resource it advertises is the URL registered with Tessera: the audience of its tokens.
+  assert.equal(doc.resource, added.url);
+  assert.deepEqual(doc.authorization_servers.map((u) => u.replace(/\/$/, '')), [server.url]);
+  assert.deepEqual(doc.scopes_supported, ['read:wiki', 'write:wiki']);
+  const t = await mint(['read:wiki']);
+  const res = await fetch(added.url, {
+    method: 'POST',
+    headers: { Authorization: `Bearer ${t.token}`, 'Content-Type': 'application/json', Accept: 'application/json, text/event-stream' },
+    body: JSON.stringify({
+      jsonrpc: '2.0', id: 1, method: 'initialize',
+      params: { protocolVersion: '2025-11-25', capabilities: {}, clientInfo: { name: 'raw', version: '0' } },
+    }),
+  });
+  await res.text();
+  assert.equal(res.status, 200);
+  const other = await mint(['read:notes']);
+  const wrong = await fetch(added.url, { method: 'POST', headers: { Authorization: `Bearer ${other.token}` } });
+  assert.equal(wrong.status, 401);
 });

@@ -5,6 +5,10 @@ frontend/tests/direct.test.mjs checks the README still quotes them verbatim.
     TESSERA_URL=http://127.0.0.1:8080 TESSERA_CLIENT_ID=tsc_… TESSERA_CLIENT_SECRET=tss_… \\
         python direct_server.py PORT     # serves http://127.0.0.1:PORT/mcp
 
+With TESSERA_ADVERTISE=NAME (the name it is registered under) the verifier is wrapped in
+FastMCP's RemoteAuthProvider, as the README's OAuth variant has it: its RFC 9728 document
+and its 401 then name Tessera.
+
 The credentials come from the environment, not argv, so they never show in a process listing.
 """
 
@@ -22,6 +26,20 @@ auth = IntrospectionTokenVerifier(
     required_scopes=["read:notes"])
 mcp = FastMCP("notes", auth=auth)
 # --- end ---
+
+if os.environ.get("TESSERA_ADVERTISE"):
+    # The README's OAuth variant, for the server registered as TESSERA_ADVERTISE: the verifier
+    # wrapped so that the server's RFC 9728 document and its 401 name Tessera as the
+    # authorization server.
+    from fastmcp.server.auth import RemoteAuthProvider
+    name = os.environ["TESSERA_ADVERTISE"]
+    mcp = FastMCP(name, auth=RemoteAuthProvider(
+        token_verifier=IntrospectionTokenVerifier(
+            introspection_url=os.environ["TESSERA_URL"] + "/oauth/introspect",
+            client_id=os.environ["TESSERA_CLIENT_ID"], client_secret=os.environ["TESSERA_CLIENT_SECRET"],
+            required_scopes=[f"read:{name}"]),
+        authorization_servers=[os.environ["TESSERA_URL"]],
+        base_url=f"http://127.0.0.1:{sys.argv[1]}", scopes_supported=[f"read:{name}", f"write:{name}"]))
 
 NOTES: list[str] = ["first note"]
 
