@@ -112,14 +112,7 @@ async fn mcp_calls(port: u16, token: &str, n: usize, query: &str) {
         let (client, url, body) = (client.clone(), url.clone(), body.clone());
         async move {
             for _ in (lane..n).step_by(4) {
-                let res = client
-                    .post(&url)
-                    .bearer_auth(token)
-                    .header("Accept", "application/json, text/event-stream")
-                    .json(&body)
-                    .send()
-                    .await
-                    .unwrap();
+                let res = crate::support::mcp_post(&client, &url, token, &body).await;
                 assert_eq!(res.status(), 200, "{}", res.text().await.unwrap());
             }
         }
@@ -225,14 +218,7 @@ async fn alternating_calls(ports: [u16; 2], token: &str, n: usize) -> (u32, Dura
     let mut accepted = 0;
     for i in 0..n {
         let url = format!("http://127.0.0.1:{}/mcp", ports[i % 2]);
-        let res = client
-            .post(&url)
-            .bearer_auth(token)
-            .header("Accept", "application/json, text/event-stream")
-            .json(&body)
-            .send()
-            .await
-            .unwrap();
+        let res = crate::support::mcp_post(&client, &url, token, &body).await;
         match res.status().as_u16() {
             200 => accepted += 1,
             429 => {}
