@@ -190,11 +190,7 @@ async fn bearer_caller(
     ip: Option<String>,
 ) -> Result<Caller, ApiError> {
     let token = bearer_token(req.headers().get_all(header::AUTHORIZATION).map(|v| v.as_bytes())).map_err(|e| {
-        ApiError::Unauthenticated {
-            code: crate::error::known(e.code(), ErrorCode::Unauthenticated),
-            message: e.to_string(),
-            invalid_token: e.token_presented(),
-        }
+        ApiError::Unauthenticated { code: e.code(), message: e.to_string(), invalid_token: e.token_presented() }
     })?;
     let principal = match state.validator.validate_identified(token, now).await {
         Ok(principal) => principal,

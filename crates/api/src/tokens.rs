@@ -302,14 +302,11 @@ pub async fn rotate(
     security(("bearer" = []))
 )]
 pub async fn validate(req: HttpRequest, state: web::Data<ApiState>) -> Result<web::Json<ValidationView>, ApiError> {
-    let token = bearer_token(req.headers().get_all(header::AUTHORIZATION).map(|v| v.as_bytes())).map_err(|e| {
-        ApiError::Inactive { code: crate::error::known(e.code(), ErrorCode::Unauthenticated), message: e.to_string() }
-    })?;
+    let token = bearer_token(req.headers().get_all(header::AUTHORIZATION).map(|v| v.as_bytes()))
+        .map_err(|e| ApiError::Inactive { code: e.code(), message: e.to_string() })?;
     let now = Utc::now();
     let principal = state.validator.validate(token, now).await.map_err(|e| match e {
-        tessera_auth::AuthError::Rejected(r) => {
-            ApiError::Inactive { code: crate::error::known(r.code(), ErrorCode::Unauthenticated), message: r.message() }
-        }
+        tessera_auth::AuthError::Rejected(r) => ApiError::Inactive { code: r.code(), message: r.message() },
         other => ApiError::from(other),
     })?;
     // Validating a token is using it: same rate limit and usage as any other call.

@@ -1,5 +1,6 @@
 //! Reading the bearer token from `Authorization` headers (RFC 6750 §2.1 only).
 
+use tessera_core::ErrorCode;
 use tessera_core::codec::MAX_TOKEN_BYTES;
 
 /// Why no usable bearer token was found in the request.
@@ -24,13 +25,13 @@ pub enum BearerError {
 
 impl BearerError {
     /// Stable reason code.
-    pub fn code(self) -> &'static str {
+    pub fn code(self) -> ErrorCode {
         match self {
-            Self::Missing => "missing_token",
-            Self::Multiple => "multiple_authorization_headers",
-            Self::WrongScheme => "wrong_scheme",
-            Self::Malformed => "malformed",
-            Self::TooLarge => "too_large",
+            Self::Missing => ErrorCode::MissingToken,
+            Self::Multiple => ErrorCode::MultipleAuthorizationHeaders,
+            Self::WrongScheme => ErrorCode::WrongScheme,
+            Self::Malformed => ErrorCode::Malformed,
+            Self::TooLarge => ErrorCode::TooLarge,
         }
     }
 

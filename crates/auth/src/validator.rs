@@ -6,6 +6,7 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
+use tessera_core::ErrorCode;
 use tessera_core::claims::Claims;
 use tessera_core::codec::{CodecError, TokenHash, VerifyPolicy, decode, token_sha256};
 use tessera_core::keys::KeyRing;
@@ -426,10 +427,10 @@ fn unavailable(e: StoreError) -> AuthError {
 
 impl AuthError {
     /// Stable reason code.
-    pub fn code(&self) -> &'static str {
+    pub fn code(&self) -> ErrorCode {
         match self {
             Self::Rejected(r) => r.code(),
-            Self::Unavailable(_) => "temporarily_unavailable",
+            Self::Unavailable(_) => ErrorCode::TemporarilyUnavailable,
         }
     }
 }

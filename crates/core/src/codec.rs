@@ -9,6 +9,7 @@ use jsonwebtoken::{Header, Validation};
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
+use crate::ErrorCode;
 use crate::claims::{Audience, Claims};
 use crate::keys::KeyRing;
 
@@ -87,21 +88,21 @@ pub enum CodecError {
 
 impl CodecError {
     /// Stable snake_case reason code.
-    pub fn code(&self) -> &'static str {
+    pub fn code(&self) -> ErrorCode {
         match self {
-            Self::TooLarge => "too_large",
-            Self::Malformed | Self::MissingClaim(_) => "malformed",
-            Self::AlgorithmNone | Self::AlgorithmMismatch => "algorithm_not_allowed",
-            Self::UnknownKey => "unknown_key",
-            Self::UnsupportedCritical => "unsupported_critical",
-            Self::EmbeddedKey => "embedded_key",
-            Self::WrongType => "wrong_type",
-            Self::InvalidSignature => "invalid_signature",
-            Self::Expired => "expired",
-            Self::NotYetValid => "not_yet_valid",
-            Self::WrongIssuer => "wrong_issuer",
-            Self::WrongAudience => "wrong_audience",
-            Self::Signing(_) => "signing_failed",
+            Self::TooLarge => ErrorCode::TooLarge,
+            Self::Malformed | Self::MissingClaim(_) => ErrorCode::Malformed,
+            Self::AlgorithmNone | Self::AlgorithmMismatch => ErrorCode::AlgorithmNotAllowed,
+            Self::UnknownKey => ErrorCode::UnknownKey,
+            Self::UnsupportedCritical => ErrorCode::UnsupportedCritical,
+            Self::EmbeddedKey => ErrorCode::EmbeddedKey,
+            Self::WrongType => ErrorCode::WrongType,
+            Self::InvalidSignature => ErrorCode::InvalidSignature,
+            Self::Expired => ErrorCode::Expired,
+            Self::NotYetValid => ErrorCode::NotYetValid,
+            Self::WrongIssuer => ErrorCode::WrongIssuer,
+            Self::WrongAudience => ErrorCode::WrongAudience,
+            Self::Signing(_) => ErrorCode::SigningFailed,
         }
     }
 }

@@ -6,6 +6,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use uuid::Uuid;
 
+use crate::ErrorCode;
 use crate::claims::Claims;
 use crate::codec::{CodecError, TokenHash};
 use crate::scope::ScopeSet;
@@ -111,15 +112,15 @@ pub enum DenyReason {
 
 impl DenyReason {
     /// Stable snake_case reason code.
-    pub fn code(self) -> &'static str {
+    pub fn code(self) -> ErrorCode {
         match self {
-            Self::NotFound => "not_found",
-            Self::HashMismatch => "hash_mismatch",
-            Self::SubjectMismatch => "subject_mismatch",
-            Self::Expired => "expired",
-            Self::Revoked => "revoked",
-            Self::Rotated => "rotated",
-            Self::UserDisabled => "user_disabled",
+            Self::NotFound => ErrorCode::NotFound,
+            Self::HashMismatch => ErrorCode::HashMismatch,
+            Self::SubjectMismatch => ErrorCode::SubjectMismatch,
+            Self::Expired => ErrorCode::Expired,
+            Self::Revoked => ErrorCode::Revoked,
+            Self::Rotated => ErrorCode::Rotated,
+            Self::UserDisabled => ErrorCode::UserDisabled,
         }
     }
 
@@ -157,7 +158,7 @@ pub enum Rejection {
 
 impl Rejection {
     /// Stable snake_case reason code.
-    pub fn code(&self) -> &'static str {
+    pub fn code(&self) -> ErrorCode {
         match self {
             Self::Codec(e) => e.code(),
             Self::Denied(r) => r.code(),

@@ -8,6 +8,8 @@ use std::fmt;
 use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
 
+use crate::ErrorCode;
+
 /// Longest token name, in characters.
 pub const NAME_MAX_CHARS: usize = 100;
 /// Longest description, in characters.
@@ -57,15 +59,15 @@ pub enum InvalidValue {
 
 impl InvalidValue {
     /// Stable snake_case code for programs.
-    pub fn code(&self) -> &'static str {
+    pub fn code(&self) -> ErrorCode {
         match self {
-            Self::Name => "invalid_name",
-            Self::Description => "invalid_description",
-            Self::Reason => "invalid_reason",
-            Self::RateLimit(_) => "invalid_rate_limit",
-            Self::Grace(_) => "invalid_grace",
-            Self::Lifetime(_) => "invalid_expiry",
-            Self::Nul(_) => "invalid_characters",
+            Self::Name => ErrorCode::InvalidName,
+            Self::Description => ErrorCode::InvalidDescription,
+            Self::Reason => ErrorCode::InvalidReason,
+            Self::RateLimit(_) => ErrorCode::InvalidRateLimit,
+            Self::Grace(_) => ErrorCode::InvalidGrace,
+            Self::Lifetime(_) => ErrorCode::InvalidExpiry,
+            Self::Nul(_) => ErrorCode::InvalidCharacters,
         }
     }
 }

@@ -74,7 +74,7 @@ pub(crate) async fn handle(
         return deny(McpDenial::Unauthorized {
             presented: true,
             error: "invalid_request",
-            code: "token_in_query",
+            code: ErrorCode::TokenInQuery,
             message: "tokens are accepted only in the Authorization header, never in the URL".to_owned(),
         });
     }

@@ -22,7 +22,7 @@ pub enum McpDenial {
         /// RFC 6750 error code (`invalid_token` or `invalid_request`).
         error: &'static str,
         /// Stable reason code (`expired`, `revoked`, ...).
-        code: &'static str,
+        code: ErrorCode,
         /// Human sentence, never containing the token.
         message: String,
     },
@@ -88,7 +88,7 @@ impl McpDenial {
     /// The reason counted in metrics.
     pub fn reason(&self) -> &'static str {
         match self {
-            Self::Unauthorized { code, .. } => code,
+            Self::Unauthorized { code, .. } => code.as_str(),
             Self::InsufficientScope { .. } => ErrorCode::InsufficientScope.as_str(),
             Self::OriginNotAllowed => ErrorCode::OriginNotAllowed.as_str(),
             Self::RateLimited { .. } => ErrorCode::RateLimited.as_str(),

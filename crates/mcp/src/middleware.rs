@@ -199,7 +199,7 @@ fn transport(config: &crate::McpConfig, req: &ServiceRequest) -> Result<(), McpD
         return Err(McpDenial::Unauthorized {
             presented: true,
             error: "invalid_request",
-            code: "token_in_query",
+            code: tessera_core::ErrorCode::TokenInQuery,
             message: "tokens are accepted only in the Authorization header, never in the URL".to_owned(),
         });
     }
@@ -213,7 +213,7 @@ fn transport(config: &crate::McpConfig, req: &ServiceRequest) -> Result<(), McpD
         return Err(McpDenial::Unauthorized {
             presented: true,
             error: "invalid_request",
-            code: "token_in_body",
+            code: tessera_core::ErrorCode::TokenInBody,
             message: "tokens are accepted only in the Authorization header, never in the body".to_owned(),
         });
     }
