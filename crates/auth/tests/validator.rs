@@ -124,15 +124,7 @@ async fn a_gateway_resource_accepts_only_tokens_naming_it_even_after_the_signatu
     let ring = ring(&db.store).await;
     let plain = issue(&db.store, &ring, "read:tasks").await;
     let user = db.store.create_user("gw@example.com", None, false, &Actor::cli()).await.unwrap();
-    let notes = tessera_store::NewServer {
-        direct: None,
-        id: uuid::Uuid::now_v7(),
-        name: "notes".into(),
-        url: "http://127.0.0.1:9/mcp".into(),
-        description: None,
-        headers: vec![],
-    };
-    db.store.insert_server(&Actor::cli(), &notes, Utc::now()).await.unwrap();
+    tessera_testkit::insert_server(&db.store, "notes").await;
     let spec = TokenSpec {
         audience: vec![AUD.into(), format!("{AUD}/notes")],
         ..TokenSpec::new(user.id, "read:notes", ISS, AUD)

@@ -17,7 +17,7 @@ use tessera_store::{Store, StoreConfig};
 
 #[cfg(feature = "app")]
 pub use app::{SpawnedApp, Tweaks, spawn_app, spawn_app_on, spawn_app_with};
-pub use tokens::{TokenSpec, key_ring, token_service};
+pub use tokens::{TokenSpec, insert_server, key_ring, token_service};
 
 /// Environment variable naming the server tests run against.
 pub const TEST_DATABASE_URL: &str = "TEST_DATABASE_URL";

@@ -18,6 +18,20 @@ pub async fn key_ring(store: &Store) -> KeyRing {
     KeyRing::ed25519(&set.keys, &set.signing_kid).expect("key ring")
 }
 
+/// A gateway server named `name` registered straight in the store (no headers, an upstream
+/// on the discard port): for tests that need the registry to know a server, not to call it.
+pub async fn insert_server(store: &Store, name: &str) -> tessera_store::ServerRecord {
+    let server = tessera_store::NewServer {
+        id: uuid::Uuid::now_v7(),
+        name: name.to_owned(),
+        url: "http://127.0.0.1:9/mcp".to_owned(),
+        description: None,
+        headers: vec![],
+        direct: None,
+    };
+    store.insert_server(&tessera_store::Actor::cli(), &server, Utc::now()).await.expect("insert server")
+}
+
 /// The lifecycle service signing with `ring` for `issuer`, new tokens bound to `audience`.
 pub fn token_service(store: &Store, ring: KeyRing, issuer: &str, audience: &str) -> TokenService {
     TokenService::new(store.clone(), Minter::new(Arc::new(ring), issuer.to_owned(), vec![audience.to_owned()]))

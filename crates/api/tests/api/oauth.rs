@@ -610,15 +610,7 @@ async fn a_refresh_may_repeat_the_grants_resource_but_not_name_another() {
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert_eq!(body["error"], "invalid_target");
     // A resource this server does protect, but not the one the grant is bound to.
-    let notes = tessera_store::NewServer {
-        id: uuid::Uuid::now_v7(),
-        name: "notes".to_owned(),
-        url: "http://127.0.0.1:9/mcp".to_owned(),
-        description: None,
-        headers: vec![],
-        direct: None,
-    };
-    app.store.insert_server(&tessera_store::Actor::cli(), &notes, chrono::Utc::now()).await.unwrap();
+    tessera_testkit::insert_server(&app.store, "notes").await;
     let (status, body) = with_resource("http://tessera.test/mcp/notes", refresh_token.to_owned()).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert_eq!(body["error"], "invalid_target");

@@ -2,8 +2,8 @@
 //! replica can need it.
 
 use chrono::{Duration, Utc};
-use tessera_store::{Actor, NewServer, Store};
-use tessera_testkit::{TokenSpec, fresh_db, key_ring};
+use tessera_store::{Actor, Store};
+use tessera_testkit::{TokenSpec, fresh_db, insert_server, key_ring};
 use uuid::Uuid;
 
 async fn count(store: &Store, table: &str) -> i64 {
@@ -41,15 +41,7 @@ async fn pruning_forgets_old_sessions_and_sessions_of_revoked_tokens() {
     };
     let (_, live) = spec("live").insert(&db.store, &ring).await;
     let (_, revoked) = spec("revoked").insert(&db.store, &ring).await;
-    let new = NewServer {
-        id: Uuid::now_v7(),
-        name: "up".to_owned(),
-        url: "http://127.0.0.1:9/mcp".to_owned(),
-        description: None,
-        headers: vec![],
-        direct: None,
-    };
-    let server = db.store.insert_server(&Actor::cli(), &new, Utc::now()).await.unwrap();
+    let server = insert_server(&db.store, "up").await;
     db.store.bind_gateway_session(server.id, &[1; 32], live.id).await.unwrap();
     db.store.bind_gateway_session(server.id, &[2; 32], live.id).await.unwrap();
     db.store.bind_gateway_session(server.id, &[3; 32], revoked.id).await.unwrap();
