@@ -93,25 +93,17 @@ pub(crate) async fn chunk(answer: &mut Answer) -> Result<Option<Bytes>, hyper::E
     }
 }
 
-/// The text of an error's innermost cause (the outer ones say "client error (Connect)").
-pub(crate) fn innermost(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);
-    let mut text = String::new();
-    while let Some(err) = source {
-        text = err.to_string();
-        source = err.source();
-    }
-    text
+/// An error and its causes, outermost first.
+fn causes<'a>(e: &'a (dyn std::error::Error + 'static)) -> impl Iterator<Item = &'a (dyn std::error::Error + 'static)> {
+    std::iter::successors(Some(e), |err| err.source())
 }
 
+/// The text of an error's innermost cause (the outer ones say "client error (Connect)").
+pub(crate) fn innermost(e: &(dyn std::error::Error + 'static)) -> String {
+    causes(e).last().map(ToString::to_string).unwrap_or_default()
+}
+
+/// The kind of the innermost I/O error among an error's causes.
 fn innermost_io_kind(e: &(dyn std::error::Error + 'static)) -> Option<std::io::ErrorKind> {
-    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);
-    let mut kind = None;
-    while let Some(err) = source {
-        if let Some(io) = err.downcast_ref::<std::io::Error>() {
-            kind = Some(io.kind());
-        }
-        source = err.source();
-    }
-    kind
+    causes(e).filter_map(|err| err.downcast_ref::<std::io::Error>()).last().map(std::io::Error::kind)
 }
