@@ -81,9 +81,10 @@ async function listNotes(secret) {
   }
 }
 
-/** What the direct server answers a bare `initialize` with `secret`: status and challenge. */
-async function rawInitialize(secret) {
-  const res = await fetch(notesUrl, {
+/** What a direct server (`notes` unless `url` says) answers a bare `initialize` with
+ * `secret`: status and challenge. */
+async function rawInitialize(secret, url = notesUrl) {
+  const res = await fetch(url, {
     method: 'POST',
     headers: { Authorization: `Bearer ${secret}`, 'Content-Type': 'application/json', Accept: 'application/json, text/event-stream' },
     body: JSON.stringify({
@@ -145,17 +146,7 @@ test('wrapped in RemoteAuthProvider, the direct server names Tessera as its auth
   assert.deepEqual(doc.authorization_servers.map((u) => u.replace(/\/$/, '')), [server.url]);
   assert.deepEqual(doc.scopes_supported, ['read:wiki', 'write:wiki']);
   const t = await mint(['read:wiki']);
-  const res = await fetch(added.url, {
-    method: 'POST',
-    headers: { Authorization: `Bearer ${t.token}`, 'Content-Type': 'application/json', Accept: 'application/json, text/event-stream' },
-    body: JSON.stringify({
-      jsonrpc: '2.0', id: 1, method: 'initialize',
-      params: { protocolVersion: '2025-11-25', capabilities: {}, clientInfo: { name: 'raw', version: '0' } },
-    }),
-  });
-  await res.text();
-  assert.equal(res.status, 200);
+  assert.equal((await rawInitialize(t.token, added.url)).status, 200);
   const other = await mint(['read:notes']);
-  const wrong = await fetch(added.url, { method: 'POST', headers: { Authorization: `Bearer ${other.token}` } });
-  assert.equal(wrong.status, 401);
+  assert.equal((await rawInitialize(other.token, added.url)).status, 401);
 });

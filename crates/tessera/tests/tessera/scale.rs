@@ -58,15 +58,15 @@ async fn tools_list(client: &reqwest::Client, base: &str, token: &str) -> u16 {
     crate::support::mcp_post(client, &format!("{base}/mcp"), token, &list).await.status().as_u16()
 }
 
-/// Requests alternating between the two instances; returns (accepted, the most one GCRA
-/// limiter would have accepted in the time they took, plus 10 %).
-async fn alternate(pair: &Pair, token: &str, requests: usize, per_hour: u32) -> (u32, f64) {
+/// Requests alternating between two instances at `bases`; returns (accepted, the most one
+/// GCRA limiter would have accepted in the time they took, plus 10 %).
+pub(crate) async fn alternate(bases: &[String; 2], token: &str, requests: usize, per_hour: u32) -> (u32, f64) {
     let client = reqwest::Client::new();
     let (interval, burst) = tessera_auth::quota_for(per_hour);
     let started = Instant::now();
     let mut accepted = 0;
     for i in 0..requests {
-        match tools_list(&client, &pair.bases[i % 2], token).await {
+        match tools_list(&client, &bases[i % 2], token).await {
             200 => accepted += 1,
             429 => {}
             other => panic!("request {i}: unexpected status {other}"),
@@ -82,7 +82,7 @@ async fn a_tokens_rate_limit_holds_across_two_instances() {
     // 6000/h: a burst of 100, then one every 0.6 s. Each instance on its own would accept
     // its own burst: 200 together.
     let (token, _) = pair.token("limited@example.com", "read:tasks", Some(6000)).await;
-    let (accepted, bound) = alternate(&pair, &token, 300, 6000).await;
+    let (accepted, bound) = alternate(&pair.bases, &token, 300, 6000).await;
     eprintln!("two instances accepted {accepted} of 300 (bound {bound:.0})");
     assert!(f64::from(accepted) <= bound, "accepted {accepted}, at most {bound} allowed");
     // Slices unspent on one instance are the only budget lost: one slice (10) each at most.
