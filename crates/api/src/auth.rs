@@ -9,13 +9,13 @@ use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::{Method, header};
 use actix_web::middleware::Next;
-use actix_web::{HttpMessage, HttpRequest, web};
+use actix_web::{HttpMessage, HttpRequest};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, Utc};
 use rand::RngCore;
 use sha2::{Digest, Sha256};
-use tessera_auth::{Decision, LimitScope, Outcome, bearer_token};
+use tessera_auth::{Audience, Denial, Identified, Outcome, RateHeaders, Verdict};
 use tessera_core::codec::constant_time_eq;
 use tessera_core::lifecycle::{Credential, Requester};
 use tessera_core::validate::Principal;
@@ -96,7 +96,7 @@ pub enum Via {
     /// A browser session.
     Session(SessionId),
     /// A bearer token used as API credential.
-    Token(Principal),
+    Token(Arc<Principal>),
 }
 
 /// An authenticated caller.
@@ -189,34 +189,12 @@ async fn bearer_caller(
     now: DateTime<Utc>,
     ip: Option<String>,
 ) -> Result<Caller, ApiError> {
-    let token = bearer_token(req.headers().get_all(header::AUTHORIZATION).map(|v| v.as_bytes())).map_err(|e| {
-        ApiError::Unauthenticated { code: e.code(), message: e.to_string(), invalid_token: e.token_presented() }
-    })?;
-    let principal = match state.validator.validate_identified(token, now).await {
-        Ok(principal) => principal,
-        Err((e, identified)) => {
-            if let Some(token_id) = identified {
-                state.metering.alerts.auth_failure(token_id, now);
-            }
-            return Err(e.into());
-        }
-    };
-    admit(req, state, &principal, now, ip.clone()).await?;
     let needed = match access {
         Access::Read => READ_SCOPE,
         Access::Write => WRITE_SCOPE,
         Access::Admin => tessera_core::scope::ADMIN,
     };
-    if !principal.effective.contains(needed) {
-        // The precise cause goes to the log; the client gets a stable code.
-        tracing::info!(token_id = %principal.token_id, needed, "bearer credential lacks scope");
-        return Err(ApiError::Forbidden {
-            code: ErrorCode::InsufficientScope,
-            message: format!("this token lacks the `{needed}` scope"),
-            details: Some(Box::new(serde_json::json!({ "required_scope": needed }))),
-            missing_scope: Some(needed),
-        });
-    }
+    let principal = guarded(req, state, now, ip.clone(), |p| Verdict::require(p, [needed]), ApiError::Denied).await?;
     let user = state.store.user_by_id(principal.user_id).await?.ok_or(ApiError::Unauthenticated {
         code: ErrorCode::NotFound,
         message: "the token's owner no longer exists".to_owned(),
@@ -225,58 +203,56 @@ async fn bearer_caller(
     Ok(Caller { user, via: Via::Token(principal), ip })
 }
 
-/// Spends one request of the token's rate limit (one budget per token across the API and
-/// `/mcp`, DESIGN.md "Validation" step 5), and marks the request so that its outcome is
-/// counted in the token's usage once the response exists ([`count_bearer_use`]): a call
-/// answered 404 or 409 is then counted as an error, not as `ok`.
-pub(crate) async fn admit(
+/// The API's face of the one bearer guard: identify the token (built-in audience), decide
+/// with `policy`, then spend one request of its rate limit (one budget per token across the
+/// API and `/mcp`, DESIGN.md "Validation" step 5). The request is marked so that its
+/// outcome is counted in the token's usage under `api <METHOD> <route>` once the response
+/// exists ([`count_bearer_use`]): a call answered 404 or 409 is then counted as an error.
+/// `refused` renders an identification failure (`Inactive` for `POST /tokens/validate`).
+pub(crate) async fn guarded(
     req: &HttpRequest,
     state: &ApiState,
-    principal: &Principal,
     now: DateTime<Utc>,
     ip: Option<String>,
-) -> Result<(), ApiError> {
+    policy: impl FnOnce(&Principal) -> Verdict,
+    refused: fn(Denial) -> ApiError,
+) -> Result<Arc<Principal>, ApiError> {
+    let guard = state.guard();
+    let authorization = req.headers().get_all(header::AUTHORIZATION).map(|v| v.as_bytes());
+    let identified = guard.identify(authorization, Audience::BuiltIn, ip, now).await.map_err(refused)?;
     let route = req.match_pattern().unwrap_or_else(|| "other".to_owned());
     let label = format!("api {} {route}", req.method());
-    let decision = state.metering.admit(principal, ip.as_deref(), now).await;
-    req.extensions_mut().insert(PendingUse { token_id: principal.token_id, label, now, ip });
-    match decision {
-        Decision::Limited { scope, limit, retry_after_secs } => Err(ApiError::TooManyRequests {
-            message: match scope {
-                LimitScope::Token => {
-                    format!("this token's rate limit ({limit} requests per hour) is used up; retry later")
-                }
-                LimitScope::User => format!(
-                    "your account's rate limit ({limit} requests per hour, shared by all your tokens) is used up; retry later"
-                ),
-            },
-            retry_after: retry_after_secs,
-            limit: Some((limit, scope.as_str())),
-        }),
-        Decision::Unlimited | Decision::Allowed { .. } => Ok(()),
-    }
+    let verdict = policy(&identified.principal);
+    let rate = guard.admit(&identified, &label, verdict).await.map_err(ApiError::Denied)?;
+    let principal = Arc::clone(&identified.principal);
+    req.extensions_mut().insert(PendingUse { identified, label, rate });
+    Ok(principal)
 }
 
 /// A bearer call whose usage is recorded when its response is known.
 struct PendingUse {
-    token_id: Uuid,
+    identified: Identified,
     label: String,
-    now: DateTime<Utc>,
-    ip: Option<String>,
+    rate: Option<RateHeaders>,
 }
 
 /// Middleware of `/api/v2`: counts each admitted bearer call under `api <METHOD> <route>`
-/// with the outcome its response status says (the admission half is [`admit`]).
+/// with the outcome its response status says (the admission half is [`guarded`]), and
+/// sends its `RateLimit-*` headers as every bearer face does.
 pub async fn count_bearer_use(
     req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
-    let metering = req.app_data::<web::Data<ApiState>>().map(|s| Arc::clone(&s.metering));
-    let res = next.call(req).await?;
+    let mut res = next.call(req).await?;
     let pending = res.request().extensions_mut().remove::<PendingUse>();
-    if let (Some(use_), Some(metering)) = (pending, metering) {
-        let outcome = Outcome::from_status(res.status().as_u16());
-        metering.usage.record(use_.token_id, &use_.label, outcome, use_.now, use_.ip);
+    if let Some(PendingUse { identified, label, rate }) = pending {
+        identified.count(&label, Outcome::from_status(res.status().as_u16()));
+        if let Some(rate) = rate {
+            let headers = res.headers_mut();
+            for (name, value) in rate.pairs() {
+                headers.insert(header::HeaderName::from_static(name), header::HeaderValue::from(value));
+            }
+        }
     }
     Ok(res)
 }

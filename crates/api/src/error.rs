@@ -63,14 +63,10 @@ pub enum ApiError {
         /// Whether a bearer token was presented and refused (RFC 6750 `error="invalid_token"`).
         invalid_token: bool,
     },
-    /// 401 from `POST /tokens/validate`: the presented token is not active.
-    #[error("{message}")]
-    Inactive {
-        /// Reason code (`expired`, `revoked`, `rotated`, ...).
-        code: ErrorCode,
-        /// Human sentence.
-        message: String,
-    },
+    /// 401 from `POST /tokens/validate`: the presented token is not active (the guard's
+    /// refusal, answered with `"active": false`).
+    #[error("{}", .0.message())]
+    Inactive(tessera_auth::Denial),
     /// 403: authenticated but not allowed.
     #[error("{message}")]
     Forbidden {
@@ -115,6 +111,10 @@ pub enum ApiError {
         /// and as the error's `details`).
         limit: Option<(u32, &'static str)>,
     },
+    /// A refusal of the one bearer guard (401, 403, 429 or 503), rendered as every bearer
+    /// face renders it: the guard decides status, code and challenge.
+    #[error("{}", .0.message())]
+    Denied(tessera_auth::Denial),
     /// 503: the database is out of reach.
     #[error("the service is temporarily unavailable; retry shortly")]
     Unavailable,
@@ -140,7 +140,6 @@ impl ApiError {
         match self {
             Self::BadRequest { code, .. }
             | Self::Unauthenticated { code, .. }
-            | Self::Inactive { code, .. }
             | Self::Forbidden { code, .. }
             | Self::Conflict { code, .. } => *code,
             Self::NotFound(_) => ErrorCode::NotFound,
@@ -148,6 +147,7 @@ impl ApiError {
             Self::PayloadTooLarge(_) => ErrorCode::PayloadTooLarge,
             Self::UnsupportedMediaType => ErrorCode::UnsupportedMediaType,
             Self::TooManyRequests { .. } => ErrorCode::RateLimited,
+            Self::Denied(denial) | Self::Inactive(denial) => denial.code(),
             Self::Unavailable | Self::Busy { .. } => ErrorCode::TemporarilyUnavailable,
             Self::Internal => ErrorCode::InternalError,
         }
@@ -158,7 +158,7 @@ impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
         match self {
             Self::BadRequest { .. } => StatusCode::BAD_REQUEST,
-            Self::Unauthenticated { .. } | Self::Inactive { .. } => StatusCode::UNAUTHORIZED,
+            Self::Unauthenticated { .. } => StatusCode::UNAUTHORIZED,
             Self::Forbidden { .. } => StatusCode::FORBIDDEN,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
@@ -166,15 +166,23 @@ impl ResponseError for ApiError {
             Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Self::Denied(denial) | Self::Inactive(denial) => {
+                StatusCode::from_u16(denial.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
+            }
             Self::Unavailable | Self::Busy { .. } => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 
     fn error_response(&self) -> HttpResponse<BoxBody> {
+        match self {
+            Self::Denied(denial) => return denied(denial, None),
+            Self::Inactive(denial) => return denied(denial, Some(false)),
+            _ => {}
+        }
         let mut res = HttpResponse::build(self.status_code());
         match self {
-            Self::Unauthenticated { invalid_token: true, .. } | Self::Inactive { .. } => {
+            Self::Unauthenticated { invalid_token: true, .. } => {
                 res.insert_header((header::WWW_AUTHENTICATE, r#"Bearer realm="tessera", error="invalid_token""#));
             }
             Self::Unauthenticated { .. } => {
@@ -214,10 +222,51 @@ impl ResponseError for ApiError {
             })),
             _ => None,
         };
-        let active = matches!(self, Self::Inactive { .. }).then_some(false);
         res.insert_header((header::CACHE_CONTROL, "no-store"));
-        res.json(ErrorBody { error: self.code().as_str().to_owned(), message: self.to_string(), details, active })
+        res.json(ErrorBody { error: self.code().as_str().to_owned(), message: self.to_string(), details, active: None })
     }
+}
+
+/// A guard refusal on `/api/v2`: the challenge of RFC 6750 §3 (no `resource_metadata`: the
+/// API is not an MCP resource), the rate-limit headers, the project's error body (with
+/// `active` on `POST /tokens/validate`).
+fn denied(denial: &tessera_auth::Denial, active: Option<bool>) -> HttpResponse<BoxBody> {
+    use tessera_auth::Denial as D;
+    let status = StatusCode::from_u16(denial.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let mut res = HttpResponse::build(status);
+    res.insert_header((header::CACHE_CONTROL, "no-store"));
+    if status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN {
+        let mut challenge = r#"Bearer realm="tessera""#.to_owned();
+        if let Some(error) = denial.challenge_error() {
+            challenge.push_str(&format!(r#", error="{error}""#));
+        }
+        if let D::InsufficientScope { needed } = denial {
+            challenge.push_str(&format!(r#", scope="{needed}""#));
+        }
+        res.insert_header((header::WWW_AUTHENTICATE, challenge));
+    }
+    let details = match denial {
+        D::InsufficientScope { needed } => Some(serde_json::json!({
+            "required_scopes": needed.split(' ').collect::<Vec<_>>(),
+        })),
+        D::RateLimited { scope, limit, retry_after_secs } => {
+            let retry_after = (*retry_after_secs).max(1);
+            res.insert_header((header::RETRY_AFTER, retry_after.to_string()));
+            res.insert_header(("ratelimit-policy", format!("\"{}\";q={limit};w=3600", scope.as_str())));
+            res.insert_header(("ratelimit-limit", limit.to_string()));
+            res.insert_header(("ratelimit-remaining", "0"));
+            res.insert_header(("ratelimit-reset", retry_after.to_string()));
+            Some(serde_json::json!({
+                "limit_scope": scope.as_str(), "limit_per_hour": limit, "retry_after_seconds": retry_after,
+            }))
+        }
+        D::Unavailable => {
+            res.insert_header((header::RETRY_AFTER, UNAVAILABLE_RETRY_SECS.to_string()));
+            None
+        }
+        D::Bearer(_) | D::Rejected { .. } => None,
+    };
+    res.json(ErrorBody { error: denial.code().as_str().to_owned(), message: denial.message(), details, active })
 }
 
 impl From<StoreError> for ApiError {

@@ -12,7 +12,7 @@ use base64::Engine;
 use chrono::Utc;
 use serde::Deserialize;
 use serde_json::json;
-use tessera_auth::{Decision, Outcome};
+use tessera_auth::{Audience, Denial, Outcome, Verdict};
 use tessera_core::scope::ACCESS;
 use tessera_tokens::ServerError;
 
@@ -72,37 +72,39 @@ pub(crate) async fn introspect(
             json!({"error": "invalid_request", "error_description": "token is required"}),
         );
     };
-    let (claims, principal) = match state.validator.validate_claims_for(token, &server.url, now).await {
-        Ok(found) => found,
-        Err(tessera_auth::AuthError::Unavailable(why)) => {
+    // The one guard, as on every bearer face: the token must name this server (its URL is
+    // the audience), and an identified but refused token is counted against itself.
+    let guard = state.guard();
+    let identified = match guard.identify_token(token, Audience::Resource(&server.url), ip, now).await {
+        Ok(identified) => identified,
+        Err(Denial::Unavailable) => {
             // Saying "inactive" here would make a valid token look revoked; a 503 makes the
             // server retry instead.
-            tracing::warn!(reason = %why, "token state unavailable: introspection answers 503");
             return answer(
                 HttpResponse::ServiceUnavailable().insert_header((header::RETRY_AFTER, "5")),
                 json!({"error": "temporarily_unavailable", "error_description": "try again shortly"}),
             );
         }
+        // An inactive answer never says why (RFC 7662 §2.2).
         Err(_) => return inactive(),
     };
-    // The audience names the server, but narrowing may have taken every scope for it away.
-    let mut scopes = principal.effective.for_server(&server.name);
-    if scopes.is_empty() {
-        return inactive();
-    }
+    // The policy: the audience names the server, but narrowing may have taken every scope
+    // for it away.
+    let mut scopes = identified.principal.effective.for_server(&server.name);
+    let verdict = if scopes.is_empty() { Verdict::Need(format!("read:{}", server.name)) } else { Verdict::Allow };
     let label = format!("introspect {}", server.name);
-    if let Decision::Limited { .. } = state.metering.admit(&principal, ip.as_deref(), now).await {
-        state.metering.usage.record(principal.token_id, &label, Outcome::RateLimited, now, ip);
+    if guard.admit(&identified, &label, verdict).await.is_err() {
         return inactive();
     }
-    state.metering.usage.record(principal.token_id, &label, Outcome::Ok, now, ip);
+    identified.count(&label, Outcome::Ok);
+    let (claims, principal) = (&identified.claims, &identified.principal);
     scopes.push(ACCESS.to_owned());
     answer(
         &mut HttpResponse::Ok(),
         json!({
             "active": true,
             "scope": scopes.join(" "),
-            "client_id": claims.client_id,
+            "client_id": &claims.client_id,
             "sub": claims.sub,
             "exp": principal.expires_at.timestamp().min(claims.exp),
             "iat": claims.iat,

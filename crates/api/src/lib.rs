@@ -161,6 +161,11 @@ impl ApiState {
         Self { servers, ..self }
     }
 
+    /// The one bearer guard over this state's Validator and metering.
+    pub fn guard(&self) -> tessera_auth::Guard {
+        tessera_auth::Guard::new(Arc::clone(&self.validator), Arc::clone(&self.metering))
+    }
+
     /// The same state counting against the process's shared [`Metering`].
     pub fn with_metering(self, metering: Arc<Metering>) -> Self {
         Self { metering, ..self }

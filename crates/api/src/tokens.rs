@@ -5,7 +5,7 @@
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
 use chrono::Utc;
-use tessera_auth::bearer_token;
+use tessera_auth::{Denial, Verdict};
 use tessera_core::ErrorCode;
 use tessera_core::catalog::Catalog;
 use tessera_core::scope::{ScopeError, ScopeSet};
@@ -302,24 +302,28 @@ pub async fn rotate(
     security(("bearer" = []))
 )]
 pub async fn validate(req: HttpRequest, state: web::Data<ApiState>) -> Result<web::Json<ValidationView>, ApiError> {
-    let token = bearer_token(req.headers().get_all(header::AUTHORIZATION).map(|v| v.as_bytes()))
-        .map_err(|e| ApiError::Inactive { code: e.code(), message: e.to_string() })?;
-    let now = Utc::now();
-    let principal = state.validator.validate(token, now).await.map_err(|e| match e {
-        tessera_auth::AuthError::Rejected(r) => ApiError::Inactive { code: r.code(), message: r.message() },
-        other => ApiError::from(other),
-    })?;
-    // Validating a token is using it: same rate limit and usage as any other call.
-    crate::auth::admit(&req, &state, &principal, now, crate::auth::client_ip(&req)).await?;
+    // Validating a token is using it: the same guard, rate limit and usage as any other call;
+    // no scope is needed to ask about the token itself.
+    let ip = crate::auth::client_ip(&req);
+    let principal = crate::auth::guarded(&req, &state, Utc::now(), ip, |_| Verdict::Allow, inactive).await?;
     Ok(web::Json(ValidationView {
         active: true,
         id: principal.token_id,
         sub: principal.user_id,
-        name: principal.name,
+        name: principal.name.clone(),
         scopes: principal.effective.to_vec(),
         expires_at: principal.expires_at,
         rate_limit_per_hour: principal.rate_limit_per_hour,
     }))
+}
+
+/// An identification failure answered as "not active" (with `"active": false`); a 503 stays
+/// a 503, since saying "inactive" then would make a good token look revoked.
+fn inactive(denial: Denial) -> ApiError {
+    match denial {
+        Denial::Unavailable => ApiError::Denied(denial),
+        _ => ApiError::Inactive(denial),
+    }
 }
 
 /// The token if the caller may see it; another user's token is "not found", never "forbidden",

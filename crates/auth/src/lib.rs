@@ -3,11 +3,13 @@
 //!
 //! Order (DESIGN.md "Validation"): header → signature (cached by token hash) → the token's
 //! row (cached per `jti` for at most the TTL, evicted by `NOTIFY`) → effective scopes →
-//! rate limit and usage ([`Metering`]).
+//! the face's policy → rate limit and usage ([`Metering`]). Every bearer face runs that
+//! order through the one [`Guard`].
 
 mod alerts;
 mod bearer;
 mod client_ip;
+mod guard;
 mod limits;
 mod shared_limits;
 mod usage;
@@ -22,6 +24,7 @@ use tessera_store::Store;
 pub use alerts::{AlertSignal, AlertSink};
 pub use bearer::{BearerError, bearer_token};
 pub use client_ip::{Cidr, CidrError, TrustedProxies};
+pub use guard::{Audience, Denial, Guard, Identified, REJECTED_LABEL, RateHeaders, Verdict, token_in_query};
 pub use limits::{Decision, LimitScope, RateLimits, quota_for};
 pub use shared_limits::{SharedLimits, lease_decision, slice_size};
 pub use tessera_core::outcome::Outcome;

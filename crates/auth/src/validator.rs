@@ -143,39 +143,45 @@ impl Validator {
         self.validate_with(token, &policy, now).await
     }
 
-    /// The same, also giving the verified claims (for RFC 7662 introspection answers).
-    pub async fn validate_claims_for(
-        &self,
-        token: &str,
-        resource: &str,
-        now: DateTime<Utc>,
-    ) -> Result<(Claims, Principal), AuthError> {
-        let policy = VerifyPolicy { audience: resource.to_owned(), ..self.policy.clone() };
-        let sha = token_sha256(token);
-        let claims = self.verify(token, &sha, &policy, now).await?;
-        let state = self.row_state(claims.jti).await?;
-        let principal =
-            decide(&claims, &sha, state.as_ref(), now).map_err(|r| AuthError::Rejected(Rejection::Denied(r)))?;
-        Ok((claims, principal))
-    }
-
-    /// The same as [`Validator::validate`], and when the token is refused after its signature
-    /// was verified and its row was found, the refused token's id (`jti`), so the refusal can
-    /// be counted against it without decoding the unverified token a second time. A token
+    /// The same as [`Validator::validate`] (for `resource`, or the built-in one when `None`),
+    /// giving the verified claims too; and when the token is refused after its signature was
+    /// verified and its row was found, the refused token's id (`jti`), so the refusal can be
+    /// counted against it without decoding the unverified token a second time. A token
     /// without a row, or whose row belongs to another subject, is never named: counting it
     /// would let a forger make us write usage for ids of its choosing.
+    pub async fn identify(
+        &self,
+        token: &str,
+        resource: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Result<(Claims, Principal), (AuthError, Option<Uuid>)> {
+        let other;
+        let policy = match resource {
+            Some(r) if r != self.policy.audience => {
+                other = VerifyPolicy { audience: r.to_owned(), ..self.policy.clone() };
+                &other
+            }
+            _ => &self.policy,
+        };
+        let sha = token_sha256(token);
+        let claims = self.verify(token, &sha, policy, now).await.map_err(|e| (e, None))?;
+        let state = self.row_state(claims.jti).await.map_err(|e| (e, None))?;
+        match decide(&claims, &sha, state.as_ref(), now) {
+            Ok(principal) => Ok((claims, principal)),
+            Err(reason) => {
+                let identified = !matches!(reason, DenyReason::NotFound | DenyReason::SubjectMismatch);
+                Err((AuthError::Rejected(Rejection::Denied(reason)), identified.then_some(claims.jti)))
+            }
+        }
+    }
+
+    /// [`Validator::identify`] for the built-in resource, without the claims.
     pub async fn validate_identified(
         &self,
         token: &str,
         now: DateTime<Utc>,
     ) -> Result<Principal, (AuthError, Option<Uuid>)> {
-        let sha = token_sha256(token);
-        let claims = self.verify(token, &sha, &self.policy, now).await.map_err(|e| (e, None))?;
-        let state = self.row_state(claims.jti).await.map_err(|e| (e, None))?;
-        decide(&claims, &sha, state.as_ref(), now).map_err(|reason| {
-            let identified = !matches!(reason, DenyReason::NotFound | DenyReason::SubjectMismatch);
-            (AuthError::Rejected(Rejection::Denied(reason)), identified.then_some(claims.jti))
-        })
+        self.identify(token, None, now).await.map(|(_, principal)| principal)
     }
 
     async fn validate_with(

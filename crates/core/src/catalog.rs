@@ -153,7 +153,7 @@ impl ServerScope {
 /// direct server checks `read:S` itself and never sees `execute:mcp`, so it gets `read:S` only.
 pub fn default_server_scopes(server: &ServerName, direct: bool) -> Vec<String> {
     let read = format!("read:{server}");
-    if direct { vec![read] } else { vec![read, "execute:mcp".to_owned()] }
+    if direct { vec![read] } else { vec![read, crate::scope::EXECUTE_MCP.to_owned()] }
 }
 
 /// The scopes a grant may name: the built-in catalog, `mcp:admin`, and the scopes of the

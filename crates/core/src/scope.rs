@@ -22,6 +22,8 @@ pub const CATALOG: &[&str] = &[
     "write:tokens",
 ];
 
+/// The scope every tool call needs, on the built-in server and through the gateway alike.
+pub const EXECUTE_MCP: &str = "execute:mcp";
 /// Implies every scope; granted only by the CLI or SQL.
 pub const ADMIN: &str = "mcp:admin";
 /// Held by every valid token.
@@ -167,7 +169,7 @@ impl ScopeSet {
                 out.insert(Scope(WRITE.to_owned()));
             } else if s.starts_with("read:") {
                 out.insert(Scope(READ.to_owned()));
-            } else if s == "execute:mcp" {
+            } else if s == EXECUTE_MCP {
                 out.insert(Scope(EXECUTE.to_owned()));
             }
         }

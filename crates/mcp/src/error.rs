@@ -66,6 +66,24 @@ pub enum McpDenial {
     UnsupportedMediaType,
 }
 
+/// The guard's refusals, in this face's shape: the guard decides status, code and challenge.
+impl From<tessera_auth::Denial> for McpDenial {
+    fn from(denial: tessera_auth::Denial) -> Self {
+        use tessera_auth::Denial as D;
+        match denial {
+            D::Bearer(_) | D::Rejected { .. } => Self::Unauthorized {
+                presented: denial.presented(),
+                error: denial.challenge_error().unwrap_or("invalid_token"),
+                code: denial.code(),
+                message: denial.message(),
+            },
+            D::Unavailable => Self::Unavailable,
+            D::InsufficientScope { needed } => Self::InsufficientScope { needed },
+            D::RateLimited { scope, limit, retry_after_secs } => Self::RateLimited { scope, limit, retry_after_secs },
+        }
+    }
+}
+
 impl McpDenial {
     /// The HTTP status.
     pub fn status(&self) -> StatusCode {

@@ -24,7 +24,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use actix_web::web;
-use tessera_auth::{Metering, UsageRecorder, Validator};
+use tessera_auth::{Guard, Metering, UsageRecorder, Validator};
 use tessera_core::ScopeSet;
 use tessera_store::Store;
 
@@ -122,7 +122,8 @@ pub struct McpState {
 #[derive(Debug)]
 struct Inner {
     store: Store,
-    validator: Arc<Validator>,
+    /// The one bearer guard (over the process's Validator and metering).
+    guard: Guard,
     config: McpConfig,
     metering: Arc<Metering>,
     metrics: Metrics,
@@ -146,7 +147,8 @@ impl McpState {
     /// its usage flusher.
     pub fn with_metering(store: Store, validator: Arc<Validator>, config: McpConfig, metering: Arc<Metering>) -> Self {
         let service = TesseraMcp::new(store.clone());
-        Self { inner: Arc::new(Inner { store, validator, config, metering, metrics: Metrics::default(), service }) }
+        let guard = Guard::new(validator, Arc::clone(&metering));
+        Self { inner: Arc::new(Inner { store, guard, config, metering, metrics: Metrics::default(), service }) }
     }
 
     /// The configuration.

@@ -29,14 +29,16 @@ pub(crate) async fn protected_resource(state: web::Data<McpState>) -> HttpRespon
 pub(crate) async fn jwks(state: web::Data<McpState>) -> HttpResponse {
     HttpResponse::Ok()
         .insert_header((header::CACHE_CONTROL, "public, max-age=60"))
-        .json(state.inner.validator.key_ring().jwks())
+        .json(state.inner.guard.validator().key_ring().jwks())
 }
 
 /// `GET /metrics`: Prometheus text format.
 pub(crate) async fn metrics(state: web::Data<McpState>) -> HttpResponse {
-    let mut body =
-        state.inner.metrics.render(state.inner.validator.cache_stats(), state.inner.metering.usage.flush_stats());
-    crate::metrics::render_feed(&mut body, state.inner.validator.feed_stats());
+    let mut body = state
+        .inner
+        .metrics
+        .render(state.inner.guard.validator().cache_stats(), state.inner.metering.usage.flush_stats());
+    crate::metrics::render_feed(&mut body, state.inner.guard.validator().feed_stats());
     crate::metrics::render_db(&mut body, state.inner.store.checkouts());
     HttpResponse::Ok().content_type("text/plain; version=0.0.4; charset=utf-8").body(body)
 }

@@ -1,13 +1,17 @@
-//! The guard in front of rmcp: every request to `/mcp` passes here first, as a pipeline of
-//! named steps, each refusing with the one denial type ([`McpDenial`]):
+//! The `/mcp` face of the one bearer guard ([`tessera_auth::Guard`]): every request to
+//! `/mcp` passes here first, as a pipeline of named steps, each refusing with the one
+//! denial type ([`McpDenial`], which renders the guard's [`tessera_auth::Denial`]s):
 //!
-//! 1. [`transport`]: Origin, no token in the query string or a form body.
-//! 2. [`identify`]: one bearer header, the Validator (signature, row, effective scopes).
+//! 1. [`transport`]: Origin, no token in the query string or a form body, no repeated MCP
+//!    headers.
+//! 2. identify ([`Guard::identify`]): one bearer header, the Validator (signature, row,
+//!    effective scopes); a refused but identified token is counted against itself.
 //! 3. [`route`] / [`peek`]: POST bodies are read (bounded) and peeked for the JSON-RPC method
 //!    and tool (which also completes or refuses a sparse `initialize`, see `compat.rs`);
 //!    GET `/mcp/sse` goes to its own answer; anything else is a 405.
-//! 4. [`authorize`]: the endpoint's scopes, then the called tool's (declared next to it).
-//! 5. [`admit`]: the rate limit (token, then its user).
+//! 4. [`policy`]: the endpoint's scopes, then the called tool's (declared next to it).
+//! 5. admit ([`Guard::admit`]): the policy's verdict first, then the rate limit (token, then
+//!    its user): a request the token may not make spends no budget.
 //!
 //! Only then does rmcp see the request, with the [`Caller`] in its extensions. Usage is
 //! counted for every request whose token could be identified, in memory only, after the
@@ -26,9 +30,9 @@ use actix_web::http::{Method, header};
 use actix_web::middleware::Next;
 use actix_web::web::{self, Bytes, BytesMut};
 use actix_web::{HttpMessage, HttpResponse};
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use futures_util::StreamExt;
-use tessera_auth::{AuthError, Decision, Outcome, bearer_token};
+use tessera_auth::{Audience, Outcome, Verdict, token_in_query};
 use tessera_core::validate::Principal;
 
 use crate::error::McpDenial;
@@ -87,18 +91,6 @@ enum Route {
     NotAllowed(&'static str),
 }
 
-/// A refusal, and whether it is counted against an identified token (and under what).
-struct Refused {
-    denial: McpDenial,
-    counted: Option<Outcome>,
-}
-
-impl From<McpDenial> for Refused {
-    fn from(denial: McpDenial) -> Self {
-        Self { denial, counted: None }
-    }
-}
-
 /// The `from_fn` middleware wrapping the rmcp scope.
 pub(crate) async fn authenticate(
     req: ServiceRequest,
@@ -132,55 +124,40 @@ async fn guard(
         return Ok(deny(inner, req, &denial).await);
     }
     let now = Utc::now();
-    let principal = match identify(inner, &req, now).await {
-        Ok(principal) => principal,
-        Err(denial) => return Ok(deny(inner, req, &denial).await),
-    };
-    let from = peer(&req);
-    let count = |label: &str, outcome: Outcome| {
-        inner.metering.usage.record(principal.token_id, label, outcome, now, from.clone());
+    let authorization = req.headers().get_all(header::AUTHORIZATION).map(|v| v.as_bytes());
+    let identified = match inner.guard.identify(authorization, Audience::BuiltIn, peer(&req), now).await {
+        Ok(identified) => identified,
+        Err(denial) => return Ok(deny(inner, req, &denial.into()).await),
     };
     let peek = match route(&mut req).await {
         Ok(Route::Rpc(peek)) => peek,
         Ok(Route::LegacySse) => {
-            count("http_sse", Outcome::Error);
+            identified.count("http_sse", Outcome::Error);
             return Ok(next.call(req).await?.map_into_boxed_body());
         }
         Ok(Route::NotAllowed(label)) => {
-            count(label, Outcome::Error);
+            identified.count(label, Outcome::Error);
             return Ok(deny(inner, req, &McpDenial::MethodNotAllowed).await);
         }
         Err(denial) => {
-            count("invalid", Outcome::Error);
+            identified.count("invalid", Outcome::Error);
             return Ok(deny(inner, req, &denial).await);
         }
     };
     let label = peek.tool.map_or(peek.label, |(tool, _)| tool);
-    let admitted = match authorize(&inner.config, &principal, &peek) {
-        Ok(()) => admit(inner, &principal, from.as_deref(), now).await,
-        Err(refused) => Err(refused),
-    };
-    let rate_headers = match admitted {
+    let verdict = policy(&inner.config, &identified.principal, &peek);
+    let rate_headers = match inner.guard.admit(&identified, label, verdict).await {
         Ok(headers) => headers,
-        Err(Refused { denial, counted }) => {
-            if let Some(outcome) = counted {
-                count(label, outcome);
-            }
-            return Ok(deny(inner, req, &denial).await);
-        }
+        Err(denial) => return Ok(deny(inner, req, &denial.into()).await),
     };
 
     inner.metrics.auth_outcome("ok");
-    req.extensions_mut().insert(Caller(Arc::clone(&principal)));
+    req.extensions_mut().insert(Caller(Arc::clone(&identified.principal)));
     let (mut res, outcome) = classify(next.call(req).await?, peek.is_call).await;
-    count(label, outcome);
-    if let Some((limit, remaining, reset)) = rate_headers {
+    identified.count(label, outcome);
+    if let Some(rate) = rate_headers {
         let headers = res.headers_mut();
-        for (name, value) in [
-            ("ratelimit-limit", u64::from(limit)),
-            ("ratelimit-remaining", u64::from(remaining)),
-            ("ratelimit-reset", reset),
-        ] {
+        for (name, value) in rate.pairs() {
             headers.insert(header::HeaderName::from_static(name), header::HeaderValue::from(value));
         }
     }
@@ -220,34 +197,6 @@ fn transport(config: &crate::McpConfig, req: &ServiceRequest) -> Result<(), McpD
     Ok(())
 }
 
-/// Step 2: the bearer token and its principal. A token refused after its signature was
-/// verified and its row found is counted against itself (and may raise an alert).
-async fn identify(inner: &Inner, req: &ServiceRequest, now: DateTime<Utc>) -> Result<Arc<Principal>, McpDenial> {
-    let token = bearer_token(req.headers().get_all(header::AUTHORIZATION).map(|v| v.as_bytes())).map_err(|e| {
-        let error = if matches!(e, tessera_auth::BearerError::Multiple) { "invalid_request" } else { "invalid_token" };
-        McpDenial::Unauthorized { presented: e.token_presented(), error, code: e.code(), message: e.to_string() }
-    })?;
-    match inner.validator.validate_identified(token, now).await {
-        Ok(principal) => Ok(Arc::new(principal)),
-        Err((AuthError::Rejected(rejection), identified)) => {
-            if let Some(token_id) = identified {
-                inner.metering.usage.record(token_id, "rejected", Outcome::Unauthorized, now, peer(req));
-                inner.metering.alerts.auth_failure(token_id, now);
-            }
-            Err(McpDenial::Unauthorized {
-                presented: true,
-                error: "invalid_token",
-                code: rejection.code(),
-                message: rejection.message(),
-            })
-        }
-        Err((AuthError::Unavailable(why), _)) => {
-            tracing::warn!(reason = %why, "token state unavailable: refusing with 503");
-            Err(McpDenial::Unavailable)
-        }
-    }
-}
-
 /// Step 3: where the request goes by HTTP method and path; POST bodies are peeked.
 async fn route(req: &mut ServiceRequest) -> Result<Route, McpDenial> {
     if req.method() == Method::POST {
@@ -267,40 +216,21 @@ async fn route(req: &mut ServiceRequest) -> Result<Route, McpDenial> {
     }))
 }
 
-/// Step 4: the endpoint's scopes (`TESSERA_MCP_REQUIRED_SCOPES`), then for `tools/call`
-/// `execute:mcp` and the tool's own scope. Refusals are counted as 403s.
-fn authorize(config: &crate::McpConfig, principal: &Principal, peek: &Peek) -> Result<(), Refused> {
-    let forbidden =
-        |needed: String| Refused { denial: McpDenial::InsufficientScope { needed }, counted: Some(Outcome::Forbidden) };
+/// Step 4, the built-in server's policy: the endpoint's scopes
+/// (`TESSERA_MCP_REQUIRED_SCOPES`), then for `tools/call` `execute:mcp` and the tool's own
+/// scope.
+fn policy(config: &crate::McpConfig, principal: &Principal, peek: &Peek) -> Verdict {
     let missing = config.required_scopes.missing_from(&principal.effective);
     if !missing.is_empty() {
-        return Err(forbidden(missing.join(" ")));
+        return Verdict::Need(missing.join(" "));
     }
     if peek.is_call {
-        let needed = [Some(EXECUTE_SCOPE), peek.tool.map(|(_, scope)| scope)];
-        let missing: Vec<&str> = needed.into_iter().flatten().filter(|s| !principal.effective.contains(s)).collect();
-        if !missing.is_empty() {
-            return Err(forbidden(missing.join(" ")));
-        }
+        return Verdict::require(
+            principal,
+            [Some(EXECUTE_SCOPE), peek.tool.map(|(_, scope)| scope)].into_iter().flatten(),
+        );
     }
-    Ok(())
-}
-
-/// Step 5: the rate limit; the `RateLimit-*` header values when the token has one.
-async fn admit(
-    inner: &Inner,
-    principal: &Principal,
-    from: Option<&str>,
-    now: DateTime<Utc>,
-) -> Result<Option<(u32, u32, u64)>, Refused> {
-    match inner.metering.admit(principal, from, now).await {
-        Decision::Unlimited => Ok(None),
-        Decision::Allowed { limit, remaining, reset_secs } => Ok(Some((limit, remaining, reset_secs))),
-        Decision::Limited { scope, limit, retry_after_secs } => Err(Refused {
-            denial: McpDenial::RateLimited { scope, limit, retry_after_secs },
-            counted: Some(Outcome::RateLimited),
-        }),
-    }
+    Verdict::Allow
 }
 
 /// ASCII case-insensitive prefix test, without allocating a lowercase copy.
@@ -370,15 +300,6 @@ async fn drain_small_body(req: &mut ServiceRequest) {
         }
     };
     let _ = tokio::time::timeout(DRAIN_TIMEOUT, drain).await;
-}
-
-/// RFC 6750 §2.3 query tokens are refused outright: URLs end up in logs and histories.
-fn token_in_query(query: &str) -> bool {
-    !query.is_empty()
-        && query.split('&').any(|pair| {
-            let key = pair.split('=').next().unwrap_or(pair);
-            key.eq_ignore_ascii_case("access_token") || key.eq_ignore_ascii_case("token")
-        })
 }
 
 /// The client address, for `last_used_from`.

@@ -37,7 +37,7 @@ const PROTOCOL_VERSIONS: &[ProtocolVersion] = &[
 ];
 
 /// The grantable scope every `tools/call` needs besides the tool's own.
-pub(crate) const EXECUTE_SCOPE: &str = "execute:mcp";
+pub(crate) const EXECUTE_SCOPE: &str = tessera_core::scope::EXECUTE_MCP;
 
 /// Every tool's (name, scope), as each router declares them next to its tools.
 fn tool_table() -> impl Iterator<Item = &'static (&'static str, &'static str)> {
