@@ -90,8 +90,8 @@ pub struct GatewayState {
 #[derive(Debug)]
 struct Inner {
     servers: ServerService,
-    validator: Arc<Validator>,
-    metering: Arc<Metering>,
+    /// The one bearer guard (over the process's Validator and metering).
+    guard: tessera_auth::Guard,
     config: GatewayConfig,
     /// The fallback when a worker's own client cannot be built (it was built once here).
     client: upstream::UpstreamClient,
@@ -108,7 +108,8 @@ impl GatewayState {
     ) -> Result<Self, rustls::Error> {
         let client = upstream::UpstreamClient::new()?;
         let sessions = sessions::Sessions::default();
-        Ok(Self { inner: Arc::new(Inner { servers, validator, metering, config, client, sessions }) })
+        let guard = tessera_auth::Guard::new(validator, metering);
+        Ok(Self { inner: Arc::new(Inner { servers, guard, config, client, sessions }) })
     }
 }
 

@@ -1,7 +1,9 @@
-//! One request to `/mcp/S`: Origin → bearer → Validator (aud `{mcp}/S`) → rate limit →
-//! JSON-RPC peek and header/body agreement → per-server and per-tool authorization →
-//! session binding → upstream (configured headers only) → answer streamed back, a
-//! `tools/list` answer cut to what the token may call.
+//! One request to `/mcp/S`, the gateway's face of the one bearer guard
+//! ([`tessera_auth::Guard`]): Origin and query → identify (bearer, Validator with aud
+//! `{mcp}/S`) → JSON-RPC peek and header/body agreement → the server's policy (per-server
+//! and per-tool scopes) → admit (rate limit) → session binding → upstream (configured
+//! headers only) → answer streamed back, a `tools/list` answer cut to what the token may
+//! call.
 
 use std::sync::Arc;
 use tessera_core::ErrorCode;
@@ -12,7 +14,7 @@ use actix_web::{HttpRequest, HttpResponse};
 use chrono::Utc;
 use futures_util::StreamExt;
 use serde_json::{Value, json};
-use tessera_auth::{AuthError, Decision, Outcome, bearer_token};
+use tessera_auth::{Audience, Outcome, Verdict, bearer_token, token_in_query};
 use tessera_core::catalog::{ServerName, default_server_scopes};
 use tessera_core::validate::Principal;
 use tessera_mcp::McpDenial;
@@ -66,11 +68,7 @@ pub(crate) async fn handle(
     {
         return deny(McpDenial::OriginNotAllowed);
     }
-    let in_query = req.query_string().split('&').any(|p| {
-        let key = p.split('=').next().unwrap_or(p);
-        key.eq_ignore_ascii_case("access_token") || key.eq_ignore_ascii_case("token")
-    });
-    if in_query {
+    if token_in_query(req.query_string()) {
         return deny(McpDenial::Unauthorized {
             presented: true,
             error: "invalid_request",
@@ -78,44 +76,21 @@ pub(crate) async fn handle(
             message: "tokens are accepted only in the Authorization header, never in the URL".to_owned(),
         });
     }
-    let token = match bearer_token(req.headers().get_all(header::AUTHORIZATION).map(|v| v.as_bytes())) {
-        Ok(token) => token.to_owned(),
-        Err(e) => {
-            let error =
-                if matches!(e, tessera_auth::BearerError::Multiple) { "invalid_request" } else { "invalid_token" };
-            return deny(McpDenial::Unauthorized {
-                presented: e.token_presented(),
-                error,
-                code: e.code(),
-                message: e.to_string(),
-            });
-        }
-    };
     let now = Utc::now();
-    let principal = match inner.validator.validate_for(&token, &inner.config.resource(&server.name), now).await {
-        Ok(p) => Arc::new(p),
-        Err(AuthError::Rejected(r)) => {
-            return deny(McpDenial::Unauthorized {
-                presented: true,
-                error: "invalid_token",
-                code: r.code(),
-                message: r.message(),
-            });
-        }
-        Err(AuthError::Unavailable(why)) => {
-            tracing::warn!(reason = %why, "token state unavailable: refusing with 503");
-            return deny(McpDenial::Unavailable);
-        }
-    };
-    // Kept only for a stream's periodic re-check (below); never logged.
-    let token = Credential(token);
     let from = {
         let forwarded = req.headers().get_all("x-forwarded-for").filter_map(|v| v.to_str().ok());
         inner.config.trusted_proxies.client_ip(req.peer_addr().map(|a| a.ip()), forwarded).map(|ip| ip.to_string())
     };
-    let count = |label: &str, outcome: Outcome| {
-        inner.metering.usage.record(principal.token_id, label, outcome, now, from.clone());
+    let resource = inner.config.resource(&server.name);
+    let authorization = || req.headers().get_all(header::AUTHORIZATION).map(|v| v.as_bytes());
+    let identified = match inner.guard.identify(authorization(), Audience::Resource(&resource), from, now).await {
+        Ok(identified) => identified,
+        Err(denial) => return deny(denial.into()),
     };
+    let principal = Arc::clone(&identified.principal);
+    // Kept only for a stream's periodic re-check (below); never logged.
+    let token = Credential(bearer_token(authorization()).map(str::to_owned).unwrap_or_default());
+    let count = |label: &str, outcome: Outcome| identified.count(label, outcome);
 
     let (body, rpc) = if req.method() == Method::POST {
         match read_rpc(&req, payload).await {
@@ -132,14 +107,6 @@ pub(crate) async fn handle(
     // must not mint usage rows.
     let mut label = gateway_label(&req, &rpc, false);
 
-    match inner.metering.admit(&principal, from.as_deref(), now).await {
-        Decision::Limited { scope, limit, retry_after_secs } => {
-            count(&label, Outcome::RateLimited);
-            return deny(McpDenial::RateLimited { scope, limit, retry_after_secs });
-        }
-        Decision::Unlimited | Decision::Allowed { .. } => {}
-    }
-
     if let Some(mismatch) = header_mismatch(&req, &rpc) {
         count(&label, Outcome::Error);
         return HttpResponse::BadRequest().json(json!({
@@ -148,20 +115,27 @@ pub(crate) async fn handle(
         }));
     }
 
+    // The server's policy; a refused request spends no budget.
     let classes = classes(&entry);
-    if let Some(method) = rpc.method.as_deref()
-        && let Err(refusal) = authorize(&principal.effective, &server_name, method, rpc.name.as_deref(), &classes)
-    {
-        count(&label, Outcome::Forbidden);
-        return match refusal {
-            Refusal::Scope(needed) => deny(McpDenial::InsufficientScope { needed }),
-            // Invisible: answered as the upstream answers a tool it does not have.
-            Refusal::Hidden => HttpResponse::Ok().json(json!({
-                "jsonrpc": "2.0", "id": rpc.id,
-                "error": {"code": -32602, "message": format!("Unknown tool: {}", rpc.name.unwrap_or_default())},
-            })),
-        };
-    }
+    let verdict = match rpc.method.as_deref() {
+        Some(method) => match authorize(&principal.effective, &server_name, method, rpc.name.as_deref(), &classes) {
+            Ok(()) => Verdict::Allow,
+            Err(Refusal::Scope(needed)) => Verdict::Need(needed),
+            Err(Refusal::Hidden) => {
+                count(&label, Outcome::Forbidden);
+                // Invisible: answered as the upstream answers a tool it does not have.
+                return HttpResponse::Ok().json(json!({
+                    "jsonrpc": "2.0", "id": rpc.id,
+                    "error": {"code": -32602, "message": format!("Unknown tool: {}", rpc.name.unwrap_or_default())},
+                }));
+            }
+        },
+        None => Verdict::Allow,
+    };
+    let rate = match inner.guard.admit(&identified, &label, verdict).await {
+        Ok(rate) => rate,
+        Err(denial) => return deny(denial.into()),
+    };
 
     label = gateway_label(&req, &rpc, true);
 
@@ -211,6 +185,11 @@ pub(crate) async fn handle(
     }
 
     let mut res = HttpResponse::build(status);
+    if let Some(rate) = rate {
+        for (name, value) in rate.pairs() {
+            res.insert_header((name, value));
+        }
+    }
     for name in FORWARDED_RESPONSE_HEADERS {
         if let Some(v) = upstream.headers().get(*name)
             && let Ok(v) = header::HeaderValue::from_bytes(v.as_bytes())
@@ -496,7 +475,8 @@ impl ListView {
     async fn still_valid(&self, token: &Credential) -> bool {
         let inner = &self.state.inner;
         inner
-            .validator
+            .guard
+            .validator()
             .validate_for(&token.0, &inner.config.resource(&self.entry.record.name), Utc::now())
             .await
             .is_ok()
