@@ -144,9 +144,8 @@ impl Caller {
 pub fn client_ip(req: &HttpRequest) -> Option<String> {
     let none = tessera_auth::TrustedProxies::default();
     let trusted = req.app_data::<actix_web::web::Data<ApiState>>().map_or(&none, |s| &s.config.trusted_proxies);
-    let forwarded = req.headers().get_all("x-forwarded-for").filter_map(|v| v.to_str().ok());
-    let ip = trusted.client_ip(req.peer_addr().map(|a| a.ip()), forwarded);
-    ip.map(|ip| ip.to_string())
+    let forwarded = req.headers().get_all("x-forwarded-for").map(|v| v.as_bytes());
+    trusted.client_address(req.peer_addr().map(|a| a.ip()), forwarded)
 }
 
 /// Authenticates the request for `access`: bearer token when an `Authorization` header is

@@ -103,6 +103,20 @@ impl TrustedProxies {
     }
 }
 
+impl TrustedProxies {
+    /// The one client-address rule of every face, from the request's raw parts: the socket
+    /// `peer` and the values of every `X-Forwarded-For` header (non-ASCII values ignored),
+    /// as text for `last_used_from`, the audit log and the login throttle.
+    pub fn client_address<'a>(
+        &self,
+        peer: Option<IpAddr>,
+        forwarded_for: impl Iterator<Item = &'a [u8]>,
+    ) -> Option<String> {
+        let forwarded = forwarded_for.filter_map(|v| std::str::from_utf8(v).ok());
+        self.client_ip(peer, forwarded).map(|ip| ip.to_string())
+    }
+}
+
 /// One `X-Forwarded-For` entry: an address, possibly with a port (`1.2.3.4:5678`,
 /// `[2001:db8::1]:443`).
 fn parse_hop(hop: &str) -> Option<IpAddr> {

@@ -77,10 +77,8 @@ pub(crate) async fn handle(
         });
     }
     let now = Utc::now();
-    let from = {
-        let forwarded = req.headers().get_all("x-forwarded-for").filter_map(|v| v.to_str().ok());
-        inner.config.trusted_proxies.client_ip(req.peer_addr().map(|a| a.ip()), forwarded).map(|ip| ip.to_string())
-    };
+    let forwarded = req.headers().get_all("x-forwarded-for").map(|v| v.as_bytes());
+    let from = inner.config.trusted_proxies.client_address(req.peer_addr().map(|a| a.ip()), forwarded);
     let resource = inner.config.resource(&server.name);
     let authorization = || req.headers().get_all(header::AUTHORIZATION).map(|v| v.as_bytes());
     let identified = match inner.guard.identify(authorization(), Audience::Resource(&resource), from, now).await {

@@ -306,9 +306,8 @@ async fn drain_small_body(req: &mut ServiceRequest) {
 fn peer(req: &ServiceRequest) -> Option<String> {
     let none = tessera_auth::TrustedProxies::default();
     let trusted = req.app_data::<web::Data<McpState>>().map_or(&none, |s| &s.inner.config.trusted_proxies);
-    let forwarded = req.headers().get_all("x-forwarded-for").filter_map(|v| v.to_str().ok());
-    let ip = trusted.client_ip(req.peer_addr().map(|a| a.ip()), forwarded);
-    ip.map(|ip| ip.to_string())
+    let forwarded = req.headers().get_all("x-forwarded-for").map(|v| v.as_bytes());
+    trusted.client_address(req.peer_addr().map(|a| a.ip()), forwarded)
 }
 
 /// Reads the body (bounded), puts it back for rmcp, and learns the method and tool.
