@@ -170,7 +170,12 @@ pub(crate) async fn handle(
         count(&label, Outcome::Error);
         return Failure::Refused.response(rpc.id.as_ref());
     }
-    count(&label, if status.is_success() { Outcome::Ok } else { Outcome::Error });
+    // A stateless upstream's 405 to the GET or DELETE clients send by design is no error.
+    let expected_refusal =
+        status == StatusCode::METHOD_NOT_ALLOWED && (req.method() == Method::GET || req.method() == Method::DELETE);
+    if !expected_refusal {
+        count(&label, if status.is_success() { Outcome::Ok } else { Outcome::Error });
+    }
     let client_version = req.headers().get("mcp-protocol-version").and_then(|v| v.to_str().ok());
     if let Some(mismatch) = tessera_core::upstream::era_mismatch(client_version, session.is_some(), status.as_u16()) {
         return HttpResponse::BadRequest().json(json!({

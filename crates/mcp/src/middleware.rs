@@ -87,8 +87,9 @@ enum Route {
     Rpc(Peek),
     /// GET `/mcp/sse`: answered by `compat.rs` (a 405 naming `/mcp`).
     LegacySse,
-    /// Any other HTTP method: refused here, counted under this label.
-    NotAllowed(&'static str),
+    /// Any other HTTP method: refused here; counted under this label unless it is what
+    /// clients send by design (`None`: GET and DELETE).
+    NotAllowed(Option<&'static str>),
 }
 
 /// The `from_fn` middleware wrapping the rmcp scope.
@@ -131,11 +132,12 @@ async fn guard(
     };
     let peek = match route(&mut req).await {
         Ok(Route::Rpc(peek)) => peek,
-        Ok(Route::LegacySse) => {
-            identified.count("http_sse", Outcome::Error);
-            return Ok(next.call(req).await?.map_into_boxed_body());
-        }
-        Ok(Route::NotAllowed(label)) => {
+        // What clients send by design against a stateless server (mcp-remote's standard GET
+        // for a stream, a DELETE at close, a probe for the legacy SSE transport) is answered
+        // 405 but counted neither as an error nor as a denial: a clean session shows clean.
+        Ok(Route::LegacySse) => return Ok(next.call(req).await?.map_into_boxed_body()),
+        Ok(Route::NotAllowed(None)) => return Ok(deny(inner, req, &McpDenial::MethodNotAllowed).await),
+        Ok(Route::NotAllowed(Some(label))) => {
             identified.count(label, Outcome::Error);
             return Ok(deny(inner, req, &McpDenial::MethodNotAllowed).await);
         }
@@ -207,13 +209,8 @@ async fn route(req: &mut ServiceRequest) -> Result<Route, McpDenial> {
     }
     // Stateless: there is no SSE stream to GET and no session to DELETE. rmcp would answer
     // 405 without `Allow` and outside the error shape, so the guard answers.
-    Ok(Route::NotAllowed(if req.method() == Method::GET {
-        "http_get"
-    } else if req.method() == Method::DELETE {
-        "http_delete"
-    } else {
-        "http_other"
-    }))
+    let expected = req.method() == Method::GET || req.method() == Method::DELETE;
+    Ok(Route::NotAllowed((!expected).then_some("http_other")))
 }
 
 /// Step 4, the built-in server's policy: the endpoint's scopes

@@ -45,6 +45,25 @@ async fn usage_rows_appear_after_the_periodic_flush() {
 }
 
 #[tokio::test]
+async fn a_clients_expected_get_and_delete_are_answered_405_but_not_counted_as_errors() {
+    let app = spawn_app().await;
+    let token = issue(&app, "read:tasks").await;
+    assert_eq!(post_mcp(&app, Some(&token.secret), &initialize_body()).await.status(), 200);
+    for method in [reqwest::Method::GET, reqwest::Method::DELETE] {
+        let res = reqwest::Client::new()
+            .request(method, app.mcp_url())
+            .bearer_auth(&token.secret)
+            .header("accept", "text/event-stream")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 405);
+    }
+    app.state.flush_usage().await.unwrap();
+    assert_eq!(usage(&app, token.id).await, [("initialize".to_owned(), "ok".to_owned(), 1)]);
+}
+
+#[tokio::test]
 async fn revoked_token_use_is_counted_as_401() {
     let app = spawn_app().await;
     let token = issue(&app, "read:tasks").await;
