@@ -8,7 +8,7 @@ import { api, ApiError, setCsrf } from './api.js';
 import { h, replace, announce, newId, time, formatDate } from './dom.js';
 import { scopeLayout } from './scopes.js';
 import { limits, loadLimits } from './limits.js';
-import { clientConfigs, mcpUrl } from './configs.js';
+import { clientConfigs, mcpEndpoints } from './configs.js';
 import { usageChart } from './chart.js';
 import { alertsCard, viewWebhooks, viewUsers } from './alerts.js';
 import { viewServers } from './servers.js';
@@ -601,8 +601,8 @@ function copyButton(label, getText, describedBy) {
  */
 function showSecret(issued, { title, after }) {
   let secret = issued.token;
-  const url = mcpUrl(issued);
-  const configs = clientConfigs(url, secret);
+  const endpoints = mcpEndpoints(issued);
+  const configs = clientConfigs(endpoints, secret);
   const secretBox = h('input', { id: 'secret', type: 'text', readonly: true, value: secret, class: 'secret', spellcheck: 'false', autocomplete: 'off' });
   secretBox.addEventListener('focus', () => secretBox.select());
 
@@ -651,7 +651,8 @@ function showSecret(issued, { title, after }) {
       h('label', { for: 'secret' }, `Token “${issued.name}”`),
       h('div', { class: 'secret-row' }, secretBox, copyButton('Copy token', () => secret, 'secret-once'))),
     h('h3', {}, 'Connect a client'),
-    h('p', { class: 'hint' }, 'MCP endpoint: ', h('code', { id: 'mcp-url' }, url)),
+    h('p', { class: 'hint' }, endpoints.length === 1 ? 'MCP endpoint: ' : 'MCP endpoints: ',
+      ...endpoints.flatMap((e, i) => [i ? ', ' : '', h('code', { class: 'mcp-url', id: i ? undefined : 'mcp-url' }, e.url)])),
     tabs,
     panels,
     h('div', { class: 'actions' }, close));

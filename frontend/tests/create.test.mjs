@@ -206,3 +206,36 @@ test('no request of these pages leaves the origin', () => {
   const foreign = allRequests.filter((u) => new URL(u).origin !== server.url);
   assert.deepEqual(foreign, []);
 });
+
+test('a token for one gateway server points every client snippet at that server; one for several gets a block each', async () => {
+  const added = server.cli(['server', 'add', 'files', '--url', 'http://127.0.0.1:9/mcp']);
+  assert.equal(added.status, 0, added.stderr);
+  const { page } = await session();
+  const files = `${server.url}/mcp/files`;
+  const builtIn = `${server.url}/mcp`;
+  const copied = async (dialog, label) => {
+    await dialog.getByRole('tab', { name: label, exact: true }).click();
+    await dialog.getByRole('button', { name: `Copy ${label} configuration` }).click();
+    await dialog.getByRole('tabpanel').getByText('Copied.').waitFor();
+    return page.evaluate(() => navigator.clipboard.readText());
+  };
+
+  let { dialog } = await createToken(page, { name: 'files only', scopes: ['read:files', 'execute:mcp'] });
+  assert.equal(await page.locator('#mcp-url').textContent(), files);
+  const cursor = JSON.parse(await copied(dialog, 'Cursor'));
+  assert.deepEqual(Object.values(cursor.mcpServers).map((s) => s.url), [files]);
+  for (const label of ['VS Code', 'Claude Code', 'curl']) {
+    const text = await copied(dialog, label);
+    assert.ok(text.includes(files), `${label}: ${text}`);
+    assert.ok(!text.includes(`'${builtIn}'`) && !text.includes(`"${builtIn}"`), `${label} names no bare /mcp: ${text}`);
+  }
+  await dialog.getByRole('button', { name: /I have saved it/ }).click();
+  await page.getByRole('heading', { level: 1, name: /files only/ }).waitFor();
+
+  ({ dialog } = await createToken(page, { name: 'files and tasks', scopes: ['read:files', 'read:tasks', 'execute:mcp'] }));
+  const both = JSON.parse(await copied(dialog, 'VS Code'));
+  assert.deepEqual(Object.values(both.servers).map((s) => s.url).sort(), [builtIn, files].sort());
+  const claude = await copied(dialog, 'Claude Code');
+  assert.equal(claude.match(/claude mcp add/g).length, 2, claude);
+  assert.deepEqual(await page.locator('.mcp-url').allTextContents(), [builtIn, files]);
+});
