@@ -352,8 +352,17 @@ fn parse_grant(catalog: &Catalog, scopes: &[String]) -> Result<ScopeSet, ApiErro
         },
         ScopeError::Unknown { unknown, .. } => ApiError::BadRequest {
             code: ErrorCode::UnknownScope,
-            message: format!("unknown scope(s) {}; valid scopes are: {}", unknown.join(", "), valid.join(", ")),
+            message: format!(
+                "unknown scope(s) {}; valid scopes are: {}, and call:SERVER/TOOL for one tool of a registered server",
+                unknown.join(", "),
+                valid.join(", ")
+            ),
             details: Some(Box::new(serde_json::json!({ "unknown": unknown, "valid_scopes": valid }))),
+        },
+        ScopeError::UnknownTool { scope, server, known } => ApiError::BadRequest {
+            code: ErrorCode::UnknownScope,
+            message: format!("`{scope}` names no tool of `{server}`; its tools are: {}", known.join(", ")),
+            details: Some(Box::new(serde_json::json!({ "unknown": [scope], "server": server, "known_tools": known }))),
         },
     })?;
     Ok(set)

@@ -2,7 +2,7 @@
 //! catalog a grant is checked against (the built-in scopes plus `read:S`, `write:S` and
 //! `call:S/TOOL` for every registered server `S`).
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
 use serde::Serialize;
@@ -161,6 +161,9 @@ pub fn default_server_scopes(server: &ServerName, direct: bool) -> Vec<String> {
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Catalog {
     servers: BTreeSet<ServerName>,
+    /// The tools `call:S/TOOL` may name, for each server whose tool list is known (listed
+    /// or overridden); a server absent here takes any well-formed tool name.
+    tools: BTreeMap<ServerName, BTreeSet<String>>,
 }
 
 impl Catalog {
@@ -171,7 +174,13 @@ impl Catalog {
 
     /// The built-in scopes and those of `servers`.
     pub fn with_servers(servers: impl IntoIterator<Item = ServerName>) -> Self {
-        Self { servers: servers.into_iter().collect() }
+        Self { servers: servers.into_iter().collect(), tools: BTreeMap::new() }
+    }
+
+    /// The same, knowing `server`'s tools: `call:` scopes for any other tool of it are typos.
+    pub fn with_tools(mut self, server: ServerName, tools: impl IntoIterator<Item = String>) -> Self {
+        self.tools.entry(server).or_default().extend(tools);
+        self
     }
 
     /// The registered servers.
@@ -193,7 +202,13 @@ impl Catalog {
         if CATALOG.contains(&word) || word == ADMIN {
             return true;
         }
-        ServerScope::parse(word).is_some_and(|s| self.servers.contains(&s.server))
+        ServerScope::parse(word).is_some_and(|s| self.servers.contains(&s.server) && self.unknown_tool(&s).is_none())
+    }
+
+    /// For `call:S/TOOL` of a server whose tools are known and lack `TOOL`: those tools.
+    fn unknown_tool(&self, scope: &ServerScope) -> Option<&BTreeSet<String>> {
+        let ServerGrant::Call(tool) = &scope.grant else { return None };
+        self.tools.get(&scope.server).filter(|known| !known.contains(tool.as_str()))
     }
 
     /// Builds a grant from a list: admitted scopes only, at least one.
@@ -213,6 +228,14 @@ impl Catalog {
                 if let Ok(scope) = Scope::parse(word) {
                     set.insert(scope);
                 }
+            } else if let Some(scope) = ServerScope::parse(word).filter(|s| self.servers.contains(&s.server))
+                && let Some(known) = self.unknown_tool(&scope)
+            {
+                return Err(ScopeError::UnknownTool {
+                    scope: word.to_owned(),
+                    server: scope.server.to_string(),
+                    known: known.iter().cloned().collect(),
+                });
             } else if !unknown.iter().any(|u| u == word) {
                 unknown.push(word.to_owned());
             }
@@ -237,6 +260,22 @@ mod tests {
 
     fn catalog() -> Catalog {
         Catalog::with_servers([name("github"), name("notes-2")])
+    }
+
+    #[test]
+    fn a_call_scope_for_a_tool_the_server_is_known_not_to_have_is_a_typo() {
+        let known = catalog().with_tools(name("github"), ["read_file".to_owned(), "search".to_owned()]);
+        assert!(known.grant(["call:github/read_file"]).is_ok());
+        assert_eq!(
+            known.grant(["call:github/reed_file"]),
+            Err(ScopeError::UnknownTool {
+                scope: "call:github/reed_file".into(),
+                server: "github".into(),
+                known: vec!["read_file".into(), "search".into()],
+            })
+        );
+        // A server whose tools were never listed takes any well-formed tool name.
+        assert!(known.grant(["call:notes-2/anything"]).is_ok());
     }
 
     #[test]

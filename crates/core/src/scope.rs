@@ -52,6 +52,16 @@ pub enum ScopeError {
         /// Every scope that may be granted.
         valid: Vec<String>,
     },
+    /// `call:S/TOOL` for a tool that server `S` is known not to have (a typo).
+    #[error("`{scope}` names no tool of `{server}`; its tools are: {}", known.join(", "))]
+    UnknownTool {
+        /// The refused scope.
+        scope: String,
+        /// The server.
+        server: String,
+        /// The tools a `call:` scope may name on it.
+        known: Vec<String>,
+    },
 }
 
 /// Scopes that may appear in a grant: the catalog and `mcp:admin`.

@@ -301,6 +301,20 @@ impl Store {
         Ok(true)
     }
 
+    /// The tools a `call:` scope may name (discovered or overridden, not hidden) of every
+    /// server whose tool list is known (an upstream listing was seen), as (server name, tool
+    /// name); such a server whose tools are all hidden appears once with `None`.
+    pub async fn callable_tools(&self) -> Result<Vec<(String, Option<String>)>, StoreError> {
+        Ok(sqlx::query_as::<_, (String, Option<String>)>(
+            "SELECT s.name, CASE WHEN t.access IS DISTINCT FROM 'hidden' THEN t.name END
+             FROM server_tools t JOIN servers s ON s.id = t.server_id
+             WHERE EXISTS (SELECT 1 FROM server_tools d WHERE d.server_id = t.server_id AND d.discovered_at IS NOT NULL)
+             ORDER BY 1, 2",
+        )
+        .fetch_all(self.exec())
+        .await?)
+    }
+
     /// A server's tools (discovered or overridden), by name.
     pub async fn server_tools(&self, server_id: Uuid) -> Result<Vec<ToolRecord>, StoreError> {
         Ok(sqlx::query_as::<_, ToolRecord>(

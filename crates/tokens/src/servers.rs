@@ -420,7 +420,13 @@ impl ServerService {
 /// The scope catalog of `store`'s registry (needs no key: only names).
 pub async fn catalog(store: &Store) -> Result<Catalog, StoreError> {
     let names = store.server_names().await?;
-    Ok(Catalog::with_servers(names.iter().filter_map(|n| ServerName::parse(n).ok())))
+    let mut catalog = Catalog::with_servers(names.iter().filter_map(|n| ServerName::parse(n).ok()));
+    for (server, tool) in store.callable_tools().await? {
+        if let Ok(server) = ServerName::parse(&server) {
+            catalog = catalog.with_tools(server, tool);
+        }
+    }
+    Ok(catalog)
 }
 
 fn stored(credential: &ClientCredential) -> NewCredential {

@@ -116,6 +116,49 @@ async fn server_scopes_are_grantable_once_registered_and_bind_the_token_to_its_r
 }
 
 #[tokio::test]
+async fn a_call_scope_for_a_tool_the_server_is_known_not_to_have_is_400_naming_its_tools() {
+    let app = spawn_app().await;
+    let session = admin(&app).await;
+    add(&app, &session, "files").await;
+    // Before an upstream listing was seen, any well-formed tool name may be granted.
+    let res = set_classes(&app, &session, "files", json!({"wipe": "hidden"})).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    app.issue(&session, "early", &["call:files/anything"]).await;
+    let server = app.store.get_server("files").await.unwrap().unwrap();
+    let listed =
+        |name: &str| tessera_store::DiscoveredTool { name: name.into(), description: None, read_only_hint: None };
+    app.store
+        .record_discovered_tools(&server, &[listed("read_file"), listed("wipe")], chrono::Utc::now())
+        .await
+        .unwrap();
+    let typo = app
+        .as_session(&session, Method::POST, "/api/v2/tokens")
+        .json(&json!({"name": "t", "scopes": ["call:files/reed_file"]}))
+        .send()
+        .await
+        .unwrap();
+    let (code, body) = error_code(typo, StatusCode::BAD_REQUEST).await;
+    assert_eq!(code, "unknown_scope");
+    assert_eq!(body["details"]["known_tools"], json!(["read_file"]), "hidden tools are not offered");
+    assert!(body["message"].as_str().unwrap().contains("read_file"), "{body}");
+    app.issue(&session, "right", &["call:files/read_file"]).await;
+}
+
+#[tokio::test]
+async fn an_unknown_scope_message_names_the_call_form() {
+    let app = spawn_app().await;
+    let session = admin(&app).await;
+    let res = app
+        .as_session(&session, Method::POST, "/api/v2/tokens")
+        .json(&json!({"name": "t", "scopes": ["read:nothing"]}))
+        .send()
+        .await
+        .unwrap();
+    let (_, body) = error_code(res, StatusCode::BAD_REQUEST).await;
+    assert!(body["message"].as_str().unwrap().contains("call:SERVER/TOOL"), "{body}");
+}
+
+#[tokio::test]
 async fn tool_classes_can_be_overridden_before_discovery() {
     let app = spawn_app().await;
     let session = admin(&app).await;

@@ -305,6 +305,29 @@ async fn a_server_registered_at_the_cli_lends_its_scopes_and_never_prints_its_cr
     assert_one_line_error(&issue(&db.url, "dev@example.com", "read:notes"), "read:notes");
 }
 
+#[tokio::test]
+async fn a_call_scope_typo_is_refused_naming_the_servers_tools() {
+    let db = fresh_db().await;
+    let data = tempfile::tempdir().unwrap();
+    let out = run(tessera(&db.url).env("TESSERA_DATA_DIR", data.path()).args([
+        "server",
+        "add",
+        "files",
+        "--url",
+        "http://127.0.0.1:9/mcp",
+    ]));
+    assert!(out.status.success(), "{}", stderr(&out));
+    let server = db.store.get_server("files").await.unwrap().unwrap();
+    let listed =
+        tessera_store::DiscoveredTool { name: "read_file".into(), description: None, read_only_hint: Some(true) };
+    db.store.record_discovered_tools(&server, &[listed], chrono::Utc::now()).await.unwrap();
+    add_user(&db.url, "dev@example.com");
+    let out = issue(&db.url, "dev@example.com", "call:files/reed_file");
+    assert_one_line_error(&out, "call:files/reed_file");
+    assert!(stderr(&out).contains("read_file"), "names the known tools: {}", stderr(&out));
+    assert!(issue(&db.url, "dev@example.com", "call:files/read_file").status.success());
+}
+
 /// An empty, unmigrated database on the test server (so `migrate` has work to log).
 async fn empty_db() -> String {
     let server = std::env::var(tessera_testkit::TEST_DATABASE_URL).unwrap();
