@@ -164,6 +164,7 @@ impl TokenService {
         let bounds =
             lifecycle::check_issue(who, &Grant { scopes: &input.scopes, expires_at, rate_limit: input.rate_limit })?;
         let direct = self.direct_urls(&input.scopes).await?;
+        lifecycle::check_direct_scopes(&input.scopes, &direct.keys().cloned().collect())?;
         let row = self.new_row(NewRow {
             owner: input.owner,
             name: input.name.as_str().to_owned(),
@@ -258,6 +259,8 @@ impl TokenService {
         let mut tx = self.store.begin_token_change().await?;
         let old = visible(&mut tx, who, id).await?;
         let bounds = lifecycle::check_rotate(who, &facts(&old, now), now)?;
+        let direct = self.direct_urls(&old.scope_set()).await?;
+        lifecycle::check_direct_scopes(&old.scope_set(), &direct.keys().cloned().collect())?;
         let grace_end = now.checked_add_signed(grace.duration()).ok_or(TokenRuleViolation::ExpiryOutOfRange)?;
         let (row, secret) = self.new_row(NewRow {
             owner: old.user_id,
@@ -340,6 +343,8 @@ impl TokenService {
         let expires_at = input.lifetime.expires_at(now).ok_or(TokenRuleViolation::ExpiryOutOfRange)?;
         let bounds =
             lifecycle::check_issue(who, &Grant { scopes: &input.scopes, expires_at, rate_limit: input.rate_limit })?;
+        let direct = self.direct_urls(&input.scopes).await?;
+        lifecycle::check_direct_scopes(&input.scopes, &direct.keys().cloned().collect())?;
         let mut tx = self.store.begin_token_change().await?;
         if !tx.consume_code(&input.code_sha256, now).await? {
             return Err(TokenError::GrantInvalid);

@@ -349,6 +349,26 @@ async fn a_direct_server_prints_its_credential_once_and_its_tokens_name_its_url(
 }
 
 #[tokio::test]
+async fn issuing_a_token_mixing_a_direct_servers_scopes_with_others_exits_non_zero() {
+    let db = fresh_db().await;
+    let out =
+        run(tessera(&db.url).args(["server", "add", "notes", "--url", "https://notes.example.com/mcp", "--direct"]));
+    assert!(out.status.success(), "{}", stderr(&out));
+    add_user(&db.url, "dev@example.com");
+    let out = run(tessera(&db.url).env("TESSERA_PUBLIC_URL", "https://tessera.example.com").args([
+        "token",
+        "issue",
+        "--user",
+        "dev@example.com",
+        "--name",
+        "mixed",
+        "--scopes",
+        "read:notes read:tokens",
+    ]));
+    assert_one_line_error(&out, "issue a separate token for: read:tokens");
+}
+
+#[tokio::test]
 async fn editing_a_direct_server_refuses_headers_and_a_move_unless_tokens_may_be_invalidated() {
     let db = fresh_db().await;
     let out =
