@@ -7,6 +7,8 @@ use std::time::Duration;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
+use crate::net::is_public;
+
 /// Every event kind a webhook can receive.
 pub const EVENT_KINDS: [&str; 7] = [
     "token.expiring",
@@ -120,39 +122,11 @@ pub fn check_url(url: &str, allow_local: bool) -> Result<(), WebhookRuleViolatio
     if local_name || private_ip { Err(WebhookRuleViolation::PrivateTarget) } else { Ok(()) }
 }
 
-/// Whether a webhook may be delivered to `ip`: public addresses only, unless local targets
-/// are allowed (`TESSERA_WEBHOOKS_ALLOW_LOCAL`).
+/// Whether a webhook may be delivered to `ip`: public addresses only ([`crate::net::is_public`],
+/// the same guard as CIMD fetching), unless local targets are allowed
+/// (`TESSERA_WEBHOOKS_ALLOW_LOCAL`).
 pub fn target_allowed(ip: IpAddr, allow_local: bool) -> bool {
     allow_local || is_public(ip)
-}
-
-fn is_public(ip: IpAddr) -> bool {
-    match ip {
-        IpAddr::V4(v4) => {
-            let [a, b, ..] = v4.octets();
-            !(v4.is_loopback()
-                || v4.is_private()
-                || v4.is_link_local()
-                || v4.is_unspecified()
-                || v4.is_broadcast()
-                || v4.is_multicast()
-                || v4.is_documentation()
-                || a == 0
-                || (a == 100 && (64..128).contains(&b)) // carrier-grade NAT
-                || (a == 198 && (b == 18 || b == 19))) // benchmarking
-        }
-        IpAddr::V6(v6) => {
-            if let Some(v4) = v6.to_ipv4_mapped() {
-                return is_public(IpAddr::V4(v4));
-            }
-            let first = v6.segments()[0];
-            !(v6.is_loopback()
-                || v6.is_unspecified()
-                || v6.is_multicast()
-                || (first & 0xfe00) == 0xfc00 // unique local
-                || (first & 0xffc0) == 0xfe80) // link-local
-        }
-    }
 }
 
 /// The network a client address counts as for `token.new_network`: its /24 (IPv4) or /48

@@ -218,10 +218,65 @@ async fn pinned_client(url: &str, allow_local: bool) -> Result<reqwest::Client, 
     if let Some(bad) = addrs.iter().find(|a| !target_allowed(a.ip(), allow_local)) {
         return Err(format!("refused: {} is a private, loopback or link-local address", bad.ip()));
     }
+    // No proxy from the environment (`HTTP_PROXY`…): a proxy would connect wherever the
+    // URL says, past the addresses just checked.
     reqwest::Client::builder()
+        .no_proxy()
         .timeout(SEND_TIMEOUT)
         .redirect(reqwest::redirect::Policy::none())
         .resolve_to_addrs(&lookup, &addrs)
         .build()
         .map_err(|_| "could not build the HTTP client".to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Set in the child process of [`a_delivery_connects_to_the_checked_address_not_to_a_proxy_from_the_environment`].
+    const CHILD: &str = "TESSERA_TEST_PROXY_CHILD";
+
+    /// A delivery goes to the address that passed the guard even when the environment names
+    /// a proxy. reqwest reads proxy variables once per process, so the delivery runs in a
+    /// child process of this test binary whose environment points every proxy variable at a
+    /// listener nobody answers on.
+    #[test]
+    fn a_delivery_connects_to_the_checked_address_not_to_a_proxy_from_the_environment() {
+        const NAME: &str = "a_delivery_connects_to_the_checked_address_not_to_a_proxy_from_the_environment";
+        if std::env::var_os(CHILD).is_some() {
+            return deliver_in_child();
+        }
+        let proxy = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let proxy_url = format!("http://{}", proxy.local_addr().unwrap());
+        let test = format!("{}::{NAME}", module_path!().split_once("::").unwrap().1);
+        let mut child = std::process::Command::new(std::env::current_exe().unwrap());
+        child.args([test.as_str(), "--exact", "--nocapture"]).env(CHILD, "1");
+        for var in ["HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy"] {
+            child.env(var, &proxy_url);
+        }
+        let out = child.env_remove("NO_PROXY").env_remove("no_proxy").output().unwrap();
+        let printed = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success() && printed.contains("1 passed"), "{printed}");
+        proxy.set_nonblocking(true).unwrap();
+        assert!(proxy.accept().is_err(), "the delivery went through the proxy");
+    }
+
+    fn deliver_in_child() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        rt.block_on(async {
+            let receiver = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let url = format!("http://{}/hook", receiver.local_addr().unwrap());
+            tokio::spawn(async move {
+                let (mut conn, _) = receiver.accept().await.unwrap();
+                let mut buf = [0u8; 4096];
+                let _ = conn.read(&mut buf).await;
+                let _ =
+                    conn.write_all(b"HTTP/1.1 204 No Content\r\ncontent-length: 0\r\nconnection: close\r\n\r\n").await;
+            });
+            let client = pinned_client(&url, true).await.unwrap();
+            let res = client.post(&url).body("{}").timeout(Duration::from_secs(5)).send().await.unwrap();
+            assert_eq!(res.status().as_u16(), 204);
+        });
+    }
 }
