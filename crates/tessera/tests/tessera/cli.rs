@@ -155,6 +155,27 @@ async fn zero_days_is_refused() {
 }
 
 #[tokio::test]
+async fn a_rate_limit_beyond_the_maximum_is_refused_naming_the_core_bounds() {
+    use tessera_core::values::{RATE_LIMIT_MAX, RATE_LIMIT_MIN};
+    let db = fresh_db().await;
+    add_user(&db.url, "dev@example.com");
+    let beyond = (RATE_LIMIT_MAX + 1).to_string();
+    let out = run(tessera(&db.url).args([
+        "token",
+        "issue",
+        "--user",
+        "dev@example.com",
+        "--name",
+        "x",
+        "--scopes",
+        "read:tasks",
+        "--rate-limit",
+        &beyond,
+    ]));
+    assert_one_line_error(&out, &format!("between {RATE_LIMIT_MIN} and {RATE_LIMIT_MAX}, got {beyond}"));
+}
+
+#[tokio::test]
 async fn four_hundred_days_is_refused() {
     let db = fresh_db().await;
     add_user(&db.url, "dev@example.com");
