@@ -9,16 +9,66 @@ use sha2::Sha256;
 
 use crate::net::is_public;
 
-/// Every event kind a webhook can receive.
-pub const EVENT_KINDS: [&str; 7] = [
-    "token.expiring",
-    "token.revoked",
-    "token.rotated",
-    "token.grace_ending",
-    "token.rate_limited",
-    "token.auth_failures",
-    "token.new_network",
-];
+/// An event a webhook can receive; its wire name is [`AlertKind::as_str`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum AlertKind {
+    /// `token.expiring`: 7 days and 1 day before expiry.
+    Expiring,
+    /// `token.revoked`.
+    Revoked,
+    /// `token.rotated`.
+    Rotated,
+    /// `token.grace_ending`: a rotation's grace ends within an hour.
+    GraceEnding,
+    /// `token.rate_limited`: the first 429 of an hour.
+    RateLimited,
+    /// `token.auth_failures`: a burst of 401s for one token id.
+    AuthFailures,
+    /// `token.new_network`: first use from a /24 or /48 not seen lately.
+    NewNetwork,
+}
+
+impl AlertKind {
+    /// Every kind, in the published order.
+    pub const ALL: [Self; 7] = [
+        Self::Expiring,
+        Self::Revoked,
+        Self::Rotated,
+        Self::GraceEnding,
+        Self::RateLimited,
+        Self::AuthFailures,
+        Self::NewNetwork,
+    ];
+
+    /// The kind as stored and sent (`Tessera-Event`, the body's `type`).
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Expiring => "token.expiring",
+            Self::Revoked => "token.revoked",
+            Self::Rotated => "token.rotated",
+            Self::GraceEnding => "token.grace_ending",
+            Self::RateLimited => "token.rate_limited",
+            Self::AuthFailures => "token.auth_failures",
+            Self::NewNetwork => "token.new_network",
+        }
+    }
+
+    /// The kind of a wire name, `None` for an unknown one.
+    pub fn parse(kind: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|k| k.as_str() == kind)
+    }
+}
+
+/// Every event kind a webhook can receive, by wire name.
+pub const EVENT_KINDS: [&str; 7] = {
+    let mut names = [""; 7];
+    let mut i = 0;
+    while i < AlertKind::ALL.len() {
+        names[i] = AlertKind::ALL[i].as_str();
+        i += 1;
+    }
+    names
+};
 /// Webhooks one user may have.
 pub const MAX_WEBHOOKS_PER_USER: i64 = 10;
 /// Longest webhook URL.
@@ -87,7 +137,7 @@ pub fn check_events(events: &[String]) -> Result<(), WebhookRuleViolation> {
     if events.is_empty() {
         return Err(WebhookRuleViolation::NoEvents);
     }
-    match events.iter().find(|e| !EVENT_KINDS.contains(&e.as_str())) {
+    match events.iter().find(|e| AlertKind::parse(e).is_none()) {
         Some(unknown) => Err(WebhookRuleViolation::UnknownEvent(unknown.clone())),
         None => Ok(()),
     }
@@ -194,6 +244,15 @@ mod tests {
         assert_eq!(network_of("203.0.113.7").as_deref(), Some("203.0.113.0/24"));
         assert_eq!(network_of("2001:db8:1:2::5").as_deref(), Some("2001:db8:1::/48"));
         assert_eq!(network_of("nonsense"), None);
+    }
+
+    #[test]
+    fn every_kind_has_one_wire_name_that_parses_back() {
+        for kind in AlertKind::ALL {
+            assert_eq!(AlertKind::parse(kind.as_str()), Some(kind));
+        }
+        assert_eq!(EVENT_KINDS, AlertKind::ALL.map(AlertKind::as_str));
+        assert_eq!(AlertKind::parse("token.nope"), None);
     }
 
     #[test]

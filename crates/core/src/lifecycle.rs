@@ -141,6 +141,26 @@ pub enum TokenRuleViolation {
     },
 }
 
+/// A revocation Tessera makes by itself; a person's reason is a free-text
+/// [`RevokeReason`](crate::values::RevokeReason). Its reason is stored and sent like theirs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AutomaticRevocation {
+    /// A token that minted this one was revoked (revocation cascades).
+    MakerRevoked,
+    /// An OAuth grant whose used refresh token came back (reuse detection).
+    RefreshReused,
+}
+
+impl AutomaticRevocation {
+    /// The revocation's reason as stored, audited and sent in `token.revoked`.
+    pub const fn reason(self) -> &'static str {
+        match self {
+            Self::MakerRevoked => "its maker was revoked",
+            Self::RefreshReused => "a used refresh token was presented again",
+        }
+    }
+}
+
 /// Where a token stands, as the rules need it.
 #[derive(Debug, Clone)]
 pub struct TokenFacts {

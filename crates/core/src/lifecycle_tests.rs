@@ -199,3 +199,9 @@ fn scopes_without_a_direct_server_are_not_this_rules_business() {
     let plain = ScopeSet::parse_lenient("read:tasks read:github execute:mcp");
     assert_eq!(check_direct_scopes(&plain, &direct(&["notes"])), Ok(()));
 }
+
+#[test]
+fn automatic_revocations_keep_the_reasons_audits_and_webhooks_already_carry() {
+    assert_eq!(AutomaticRevocation::MakerRevoked.reason(), "its maker was revoked");
+    assert_eq!(AutomaticRevocation::RefreshReused.reason(), "a used refresh token was presented again");
+}

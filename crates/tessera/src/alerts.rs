@@ -14,8 +14,8 @@ use chrono::{DateTime, Utc};
 use serde_json::json;
 use tessera_auth::{AlertSignal, Metering};
 use tessera_core::alerts::{
-    EVENT_HEADER, EXPIRING_NOTICES_DAYS, MAX_ATTEMPTS, NETWORK_MEMORY_DAYS, SIGNATURE_HEADER, TIMESTAMP_HEADER,
-    backoff, signature, target_allowed,
+    AlertKind, EVENT_HEADER, EXPIRING_NOTICES_DAYS, MAX_ATTEMPTS, NETWORK_MEMORY_DAYS, SIGNATURE_HEADER,
+    TIMESTAMP_HEADER, backoff, signature, target_allowed,
 };
 use tessera_store::{AttemptResult, DueDelivery, Store};
 use tokio::task::JoinHandle;
@@ -71,18 +71,18 @@ async fn write_signal(store: &Store, signal: AlertSignal) -> Result<(), tessera_
         AlertSignal::RateLimited { token_id, scope, limit, at } => {
             let hour = at.format("%Y-%m-%dT%H").to_string();
             let details = json!({"limit_scope": scope, "limit_per_hour": limit});
-            store.record_alert("token.rate_limited", token_id, &hour, &details, at).await?;
+            store.record_alert(AlertKind::RateLimited, token_id, &hour, &details, at).await?;
         }
         AlertSignal::AuthFailures { token_id, count, at } => {
             let hour = at.format("%Y-%m-%dT%H").to_string();
             let details = json!({"failures": count, "window_seconds": 300});
-            store.record_alert("token.auth_failures", token_id, &hour, &details, at).await?;
+            store.record_alert(AlertKind::AuthFailures, token_id, &hour, &details, at).await?;
         }
         AlertSignal::Used { token_id, network, at } => {
             let memory = chrono::Duration::days(NETWORK_MEMORY_DAYS);
             if store.note_network(token_id, &network, at, memory).await? {
                 let dedupe = format!("{network}@{}", at.format("%Y-%m-%d"));
-                store.record_alert("token.new_network", token_id, &dedupe, &json!({"network": network}), at).await?;
+                store.record_alert(AlertKind::NewNetwork, token_id, &dedupe, &json!({"network": network}), at).await?;
             }
         }
     }
