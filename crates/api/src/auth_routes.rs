@@ -187,7 +187,7 @@ fn check_email(email: &str) -> Result<(), ApiError> {
     post, path = "/api/v2/auth/logout", tag = "auth",
     responses(
         (status = 204, description = "Signed out; the cookie is cleared"),
-        (status = 400, description = "Not a session (bearer tokens are revoked instead)", body = ErrorBody),
+        (status = 400, description = "Called with a bearer token, not a session (`not_a_session`): revoke a token instead", body = ErrorBody),
         (status = 401, description = "No session", body = ErrorBody),
         (status = 403, description = "CSRF failure", body = ErrorBody),
     ),

@@ -372,6 +372,10 @@ impl From<TokenRuleViolation> for ApiError {
             V::ExpiryInPast => bad(ErrorCode::ExpiryInPast, None),
             V::ExpiryOutOfRange => bad(ErrorCode::InvalidExpiry, None),
             V::AdminScopeViaApi => bad(ErrorCode::AdminScopeForbidden, None),
+            V::DirectServerScopesMixed { direct, others } => bad(
+                ErrorCode::DirectServerScopesMixed,
+                Some(serde_json::json!({ "direct_servers": direct, "other_scopes": others })),
+            ),
             V::ExceedsCredential { missing } => {
                 forbidden(ErrorCode::ScopeExceedsCredential, serde_json::json!({ "missing": missing }))
             }

@@ -109,7 +109,9 @@ pub(crate) async fn introspect(
             "exp": principal.expires_at.timestamp().min(claims.exp),
             "iat": claims.iat,
             "nbf": claims.nbf,
-            "aud": claims.aud,
+            // Only the caller's own resource: the rest of the token's audience is none of its
+            // business (and would tell it where else the token might be replayed).
+            "aud": server.url,
             "iss": claims.iss,
             "token_type": "Bearer",
             "jti": claims.jti,

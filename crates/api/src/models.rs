@@ -378,13 +378,13 @@ impl From<User> for UserView {
     }
 }
 
-/// `PATCH /users/{id}` (admins): the per-user rate limit.
+/// `PATCH /users/{id}` (admins): the per-user rate limit. `{}` changes nothing.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PatchUserRequest {
     /// Requests per hour shared by all of the user's tokens (1..=1000000), or null to remove
-    /// the per-user limit.
-    #[serde(deserialize_with = "double_option")]
+    /// the per-user limit; absent: left as it is.
+    #[serde(default, deserialize_with = "double_option")]
     #[schema(value_type = Option<i32>, minimum = 1, maximum = 1_000_000)]
     pub rate_limit_per_hour: Option<Option<i32>>,
 }

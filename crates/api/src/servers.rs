@@ -169,9 +169,24 @@ pub struct ServerToolView {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PatchToolsRequest {
-    /// Overrides to set: `read`, `write`, `hidden`, or `null` to clear.
-    #[schema(value_type = Object)]
+    /// Tool name → its class (`read`, `write` or `hidden`), or `null` to clear the override.
+    #[schema(schema_with = tool_overrides_schema)]
     pub tools: BTreeMap<String, Option<AccessClass>>,
+}
+
+/// The schema of [`PatchToolsRequest::tools`]: an object whose values are an
+/// [`AccessClass`] or `null` (utoipa can't derive a map of optional values itself).
+fn tool_overrides_schema() -> utoipa::openapi::Object {
+    use utoipa::openapi::schema::{ObjectBuilder, OneOfBuilder, Schema, Type};
+    let value = OneOfBuilder::new()
+        .item(utoipa::openapi::Ref::from_schema_name("AccessClass"))
+        .item(ObjectBuilder::new().schema_type(Type::Null))
+        .build();
+    ObjectBuilder::new()
+        .schema_type(Type::Object)
+        .additional_properties(Some(Schema::OneOf(value)))
+        .description(Some("Tool name → its class (`read`, `write` or `hidden`), or `null` to clear the override."))
+        .build()
 }
 
 /// Most tool overrides one request may set.

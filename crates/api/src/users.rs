@@ -29,13 +29,14 @@ pub async fn list(req: HttpRequest, state: web::Data<ApiState>) -> Result<web::J
 
 /// Set or clear a user's rate limit, shared by all of their tokens on top of each token's own
 /// (administrators only). A call needs room in both budgets; a 429 names the one used up.
+/// Without `rate_limit_per_hour` nothing changes and the account is answered as it is.
 #[utoipa::path(
     patch, path = "/api/v2/users/{id}", tag = "users",
     params(("id" = Uuid, Path, description = "User id")),
     request_body = PatchUserRequest,
     responses(
         (status = 200, description = "The changed account", body = UserView),
-        (status = 400, description = "Limit out of range or missing", body = ErrorBody),
+        (status = 400, description = "Limit out of range", body = ErrorBody),
         (status = 403, description = "CSRF failure, not an administrator (`admin_required`), or missing `write:tokens`", body = ErrorBody),
         (status = 404, description = "No such user", body = ErrorBody),
     ),
@@ -49,16 +50,13 @@ pub async fn patch(
 ) -> Result<web::Json<UserView>, ApiError> {
     let caller = authenticate(&req, &state, Access::Write, Utc::now()).await?;
     require_admin(&caller)?;
-    let limit = body
-        .into_inner()
-        .rate_limit_per_hour
-        .ok_or_else(|| {
-            ApiError::bad_request(ErrorCode::MissingField, "rate_limit_per_hour is required (a number or null)")
-        })?
-        .map(|n| RateLimit::new(n.into()))
-        .transpose()?;
-    let user =
-        state.store.set_user_rate_limit(id.into_inner(), limit.map(RateLimit::to_stored), &caller.actor()).await?;
+    let id = id.into_inner();
+    let Some(limit) = body.into_inner().rate_limit_per_hour else {
+        let user = state.store.user_by_id(id).await?.ok_or(ApiError::NotFound("user"))?;
+        return Ok(web::Json(UserView::from(user)));
+    };
+    let limit = limit.map(|n| RateLimit::new(n.into())).transpose()?;
+    let user = state.store.set_user_rate_limit(id, limit.map(RateLimit::to_stored), &caller.actor()).await?;
     Ok(web::Json(UserView::from(user)))
 }
 

@@ -31,6 +31,7 @@ const LOG_LIMIT: i64 = 100;
 pub struct CreateWebhookRequest {
     /// Where to POST events (http or https; private and loopback addresses are refused unless
     /// the server allows them).
+    #[schema(min_length = 1, max_length = 2000, format = "uri", pattern = "^https?://")]
     pub url: String,
     /// Event kinds to receive; default: all of them.
     #[serde(default)]
@@ -44,8 +45,9 @@ pub struct CreateWebhookRequest {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PatchWebhookRequest {
-    /// New target.
+    /// New target (the same rules as at registration).
     #[serde(default)]
+    #[schema(min_length = 1, max_length = 2000, format = "uri", pattern = "^https?://")]
     pub url: Option<String>,
     /// New event kinds.
     #[serde(default)]

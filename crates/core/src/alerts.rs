@@ -7,16 +7,68 @@ use std::time::Duration;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
-/// Every event kind a webhook can receive.
-pub const EVENT_KINDS: [&str; 7] = [
-    "token.expiring",
-    "token.revoked",
-    "token.rotated",
-    "token.grace_ending",
-    "token.rate_limited",
-    "token.auth_failures",
-    "token.new_network",
-];
+use crate::net::is_public;
+
+/// An event a webhook can receive; its wire name is [`AlertKind::as_str`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum AlertKind {
+    /// `token.expiring`: 7 days and 1 day before expiry.
+    Expiring,
+    /// `token.revoked`.
+    Revoked,
+    /// `token.rotated`.
+    Rotated,
+    /// `token.grace_ending`: a rotation's grace ends within an hour.
+    GraceEnding,
+    /// `token.rate_limited`: the first 429 of an hour.
+    RateLimited,
+    /// `token.auth_failures`: a burst of 401s for one token id.
+    AuthFailures,
+    /// `token.new_network`: first use from a /24 or /48 not seen lately.
+    NewNetwork,
+}
+
+impl AlertKind {
+    /// Every kind, in the published order.
+    pub const ALL: [Self; 7] = [
+        Self::Expiring,
+        Self::Revoked,
+        Self::Rotated,
+        Self::GraceEnding,
+        Self::RateLimited,
+        Self::AuthFailures,
+        Self::NewNetwork,
+    ];
+
+    /// The kind as stored and sent (`Tessera-Event`, the body's `type`).
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Expiring => "token.expiring",
+            Self::Revoked => "token.revoked",
+            Self::Rotated => "token.rotated",
+            Self::GraceEnding => "token.grace_ending",
+            Self::RateLimited => "token.rate_limited",
+            Self::AuthFailures => "token.auth_failures",
+            Self::NewNetwork => "token.new_network",
+        }
+    }
+
+    /// The kind of a wire name, `None` for an unknown one.
+    pub fn parse(kind: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|k| k.as_str() == kind)
+    }
+}
+
+/// Every event kind a webhook can receive, by wire name.
+pub const EVENT_KINDS: [&str; 7] = {
+    let mut names = [""; 7];
+    let mut i = 0;
+    while i < AlertKind::ALL.len() {
+        names[i] = AlertKind::ALL[i].as_str();
+        i += 1;
+    }
+    names
+};
 /// Webhooks one user may have.
 pub const MAX_WEBHOOKS_PER_USER: i64 = 10;
 /// Longest webhook URL.
@@ -85,7 +137,7 @@ pub fn check_events(events: &[String]) -> Result<(), WebhookRuleViolation> {
     if events.is_empty() {
         return Err(WebhookRuleViolation::NoEvents);
     }
-    match events.iter().find(|e| !EVENT_KINDS.contains(&e.as_str())) {
+    match events.iter().find(|e| AlertKind::parse(e).is_none()) {
         Some(unknown) => Err(WebhookRuleViolation::UnknownEvent(unknown.clone())),
         None => Ok(()),
     }
@@ -120,39 +172,11 @@ pub fn check_url(url: &str, allow_local: bool) -> Result<(), WebhookRuleViolatio
     if local_name || private_ip { Err(WebhookRuleViolation::PrivateTarget) } else { Ok(()) }
 }
 
-/// Whether a webhook may be delivered to `ip`: public addresses only, unless local targets
-/// are allowed (`TESSERA_WEBHOOKS_ALLOW_LOCAL`).
+/// Whether a webhook may be delivered to `ip`: public addresses only ([`crate::net::is_public`],
+/// the same guard as CIMD fetching), unless local targets are allowed
+/// (`TESSERA_WEBHOOKS_ALLOW_LOCAL`).
 pub fn target_allowed(ip: IpAddr, allow_local: bool) -> bool {
     allow_local || is_public(ip)
-}
-
-fn is_public(ip: IpAddr) -> bool {
-    match ip {
-        IpAddr::V4(v4) => {
-            let [a, b, ..] = v4.octets();
-            !(v4.is_loopback()
-                || v4.is_private()
-                || v4.is_link_local()
-                || v4.is_unspecified()
-                || v4.is_broadcast()
-                || v4.is_multicast()
-                || v4.is_documentation()
-                || a == 0
-                || (a == 100 && (64..128).contains(&b)) // carrier-grade NAT
-                || (a == 198 && (b == 18 || b == 19))) // benchmarking
-        }
-        IpAddr::V6(v6) => {
-            if let Some(v4) = v6.to_ipv4_mapped() {
-                return is_public(IpAddr::V4(v4));
-            }
-            let first = v6.segments()[0];
-            !(v6.is_loopback()
-                || v6.is_unspecified()
-                || v6.is_multicast()
-                || (first & 0xfe00) == 0xfc00 // unique local
-                || (first & 0xffc0) == 0xfe80) // link-local
-        }
-    }
 }
 
 /// The network a client address counts as for `token.new_network`: its /24 (IPv4) or /48
@@ -220,6 +244,15 @@ mod tests {
         assert_eq!(network_of("203.0.113.7").as_deref(), Some("203.0.113.0/24"));
         assert_eq!(network_of("2001:db8:1:2::5").as_deref(), Some("2001:db8:1::/48"));
         assert_eq!(network_of("nonsense"), None);
+    }
+
+    #[test]
+    fn every_kind_has_one_wire_name_that_parses_back() {
+        for kind in AlertKind::ALL {
+            assert_eq!(AlertKind::parse(kind.as_str()), Some(kind));
+        }
+        assert_eq!(EVENT_KINDS, AlertKind::ALL.map(AlertKind::as_str));
+        assert_eq!(AlertKind::parse("token.nope"), None);
     }
 
     #[test]

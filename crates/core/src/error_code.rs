@@ -196,6 +196,8 @@ error_codes! {
     AlreadyRotated = "already_rotated",
     /// 409: an OAuth grant's token, which its client refreshes instead.
     OauthGrant = "oauth_grant",
+    /// A direct server's scopes together with scopes for anything else.
+    DirectServerScopesMixed = "direct_server_scopes_mixed",
     // Servers, webhooks.
     /// 409: a server by that name exists.
     ServerExists = "server_exists",

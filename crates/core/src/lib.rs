@@ -12,6 +12,7 @@ pub mod error_code;
 pub mod keys;
 pub mod lifecycle;
 pub mod mint;
+pub mod net;
 pub mod outcome;
 pub mod password;
 pub mod scope;

@@ -2,6 +2,8 @@
 //! Pure functions of the requester, the token's facts and `now`, each failing with a
 //! [`TokenRuleViolation`] that every face maps in one place.
 
+use std::collections::BTreeSet;
+
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
@@ -123,6 +125,40 @@ pub enum TokenRuleViolation {
     /// An OAuth grant's secret belongs to its client, which renews it with its refresh token.
     #[error("an OAuth grant can't be rotated: its client renews its access tokens itself; revoke it to end it")]
     RotateOAuthGrant,
+    /// Scopes of a direct server together with scopes for anything else. A direct server
+    /// sees the token itself, so a token good for more than direct servers would let it
+    /// replay the token there.
+    #[error(
+        "a token for a direct server ({}) can carry only direct servers' scopes, because that server sees the token; issue a separate token for: {}",
+        direct.join(", "),
+        others.join(" ")
+    )]
+    DirectServerScopesMixed {
+        /// The direct servers the scopes name.
+        direct: Vec<String>,
+        /// The scopes that are not a direct server's.
+        others: Vec<String>,
+    },
+}
+
+/// A revocation Tessera makes by itself; a person's reason is a free-text
+/// [`RevokeReason`](crate::values::RevokeReason). Its reason is stored and sent like theirs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AutomaticRevocation {
+    /// A token that minted this one was revoked (revocation cascades).
+    MakerRevoked,
+    /// An OAuth grant whose used refresh token came back (reuse detection).
+    RefreshReused,
+}
+
+impl AutomaticRevocation {
+    /// The revocation's reason as stored, audited and sent in `token.revoked`.
+    pub const fn reason(self) -> &'static str {
+        match self {
+            Self::MakerRevoked => "its maker was revoked",
+            Self::RefreshReused => "a used refresh token was presented again",
+        }
+    }
 }
 
 /// Where a token stands, as the rules need it.
@@ -170,6 +206,24 @@ pub fn check_issue(who: &Requester, grant: &Grant<'_>) -> Result<Bounds, TokenRu
         bounded = bounded.within(maker);
     }
     Ok(bounded)
+}
+
+/// May a token carry `scopes`, given which servers are direct (`direct`, by name)? A direct
+/// server checks the token itself (introspection or JWKS), so it holds the bearer secret: a
+/// token naming a direct server may name direct servers only, never `/mcp`, a gateway server
+/// or a built-in scope (`read:tokens` would make it an `/api/v2` credential). Every minting
+/// path asks this: a pasted token, an OAuth grant, a rotation.
+pub fn check_direct_scopes(scopes: &ScopeSet, direct: &BTreeSet<String>) -> Result<(), TokenRuleViolation> {
+    let named: Vec<String> = scopes.servers().into_iter().filter(|s| direct.contains(s)).collect();
+    if named.is_empty() {
+        return Ok(());
+    }
+    let others: Vec<String> = scopes
+        .iter()
+        .filter(|s| !s.server_scope().is_some_and(|ss| direct.contains(ss.server.as_str())))
+        .map(|s| s.as_str().to_owned())
+        .collect();
+    if others.is_empty() { Ok(()) } else { Err(TokenRuleViolation::DirectServerScopesMixed { direct: named, others }) }
 }
 
 /// The expiry and rate limit a new token gets.

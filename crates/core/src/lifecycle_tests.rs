@@ -162,3 +162,46 @@ fn an_oauth_grant_cannot_be_rotated() {
     let who = Requester::Person { user_id: Uuid::nil(), is_admin: false };
     assert_eq!(check_rotate(&who, &f, now()), Err(TokenRuleViolation::RotateOAuthGrant));
 }
+
+fn direct(names: &[&str]) -> BTreeSet<String> {
+    names.iter().map(|n| (*n).to_owned()).collect()
+}
+
+#[test]
+fn a_direct_servers_scopes_alone_are_allowed() {
+    let only = ScopeSet::parse_lenient("read:notes call:notes/add write:wiki");
+    assert_eq!(check_direct_scopes(&only, &direct(&["notes", "wiki"])), Ok(()));
+}
+
+#[test]
+fn a_direct_servers_scopes_with_a_builtin_scope_are_refused_naming_both() {
+    let mixed = ScopeSet::parse_lenient("read:notes read:tokens");
+    assert_eq!(
+        check_direct_scopes(&mixed, &direct(&["notes"])),
+        Err(TokenRuleViolation::DirectServerScopesMixed {
+            direct: vec!["notes".into()],
+            others: vec!["read:tokens".into()]
+        })
+    );
+}
+
+#[test]
+fn a_direct_servers_scopes_with_a_gateway_servers_scopes_are_refused() {
+    let mixed = ScopeSet::parse_lenient("read:notes read:github");
+    assert!(matches!(
+        check_direct_scopes(&mixed, &direct(&["notes"])),
+        Err(TokenRuleViolation::DirectServerScopesMixed { others, .. }) if others == ["read:github"]
+    ));
+}
+
+#[test]
+fn scopes_without_a_direct_server_are_not_this_rules_business() {
+    let plain = ScopeSet::parse_lenient("read:tasks read:github execute:mcp");
+    assert_eq!(check_direct_scopes(&plain, &direct(&["notes"])), Ok(()));
+}
+
+#[test]
+fn automatic_revocations_keep_the_reasons_audits_and_webhooks_already_carry() {
+    assert_eq!(AutomaticRevocation::MakerRevoked.reason(), "its maker was revoked");
+    assert_eq!(AutomaticRevocation::RefreshReused.reason(), "a used refresh token was presented again");
+}

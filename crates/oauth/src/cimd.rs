@@ -82,11 +82,14 @@ impl CimdFetcher {
             .map_err(|_| refused("its host does not resolve"))?;
         let addrs: Vec<SocketAddr> = lookup.collect();
         let addr = *addrs.first().ok_or_else(|| refused("its host does not resolve"))?;
-        if !self.allow_local && addrs.iter().any(|a| !rules::is_public_ip(a.ip())) {
+        if !self.allow_local && addrs.iter().any(|a| !tessera_core::net::is_public(a.ip())) {
             return Err(refused("its host is a private, loopback or link-local address"));
         }
         // Pinned to the address just checked, so a second lookup can't point elsewhere.
+        // No proxy from the environment either: a proxy would connect wherever it likes,
+        // past the address just checked.
         let mut builder = reqwest::Client::builder()
+            .no_proxy()
             .use_rustls_tls()
             .https_only(true)
             .redirect(reqwest::redirect::Policy::none())
@@ -175,5 +178,47 @@ mod tests {
     #[test]
     fn an_unreadable_max_age_is_stale() {
         assert_eq!(cache_lifetime(Some("max-age=soon")), Duration::ZERO);
+    }
+
+    /// Set in the child process of [`a_fetch_connects_to_the_checked_address_not_to_a_proxy_from_the_environment`].
+    const CHILD: &str = "TESSERA_TEST_PROXY_CHILD";
+
+    /// A fetch goes to the address that passed the guard even when the environment names a
+    /// proxy (which would connect wherever it is told). reqwest reads proxy variables once
+    /// per process, so the check runs in a child process of this test binary whose
+    /// environment points every proxy variable at a listener nobody answers on.
+    #[test]
+    fn a_fetch_connects_to_the_checked_address_not_to_a_proxy_from_the_environment() {
+        const NAME: &str = "a_fetch_connects_to_the_checked_address_not_to_a_proxy_from_the_environment";
+        if std::env::var_os(CHILD).is_some() {
+            return fetch_in_child();
+        }
+        let proxy = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let proxy_url = format!("http://{}", proxy.local_addr().unwrap());
+        let test = format!("{}::{NAME}", module_path!().split_once("::").unwrap().1);
+        let mut child = std::process::Command::new(std::env::current_exe().unwrap());
+        child.args([test.as_str(), "--exact", "--nocapture"]).env(CHILD, "1");
+        for var in ["HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy"] {
+            child.env(var, &proxy_url);
+        }
+        let out = child.env_remove("NO_PROXY").env_remove("no_proxy").output().unwrap();
+        let printed = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success() && printed.contains("1 passed"), "{printed}");
+        proxy.set_nonblocking(true).unwrap();
+        assert!(proxy.accept().is_err(), "the fetch went through the proxy");
+    }
+
+    fn fetch_in_child() {
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        rt.block_on(async {
+            let receiver = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let url = format!("https://{}/client.json", receiver.local_addr().unwrap());
+            let fetcher = CimdFetcher::empty(true);
+            let accepted = tokio::spawn(async move { receiver.accept().await.is_ok() });
+            // No TLS on the other side: the fetch fails, but it must have gone there.
+            assert!(fetcher.fetch(&url).await.is_err());
+            let reached = tokio::time::timeout(Duration::from_secs(5), accepted).await;
+            assert!(matches!(reached, Ok(Ok(true))), "the checked address was never connected to");
+        });
     }
 }

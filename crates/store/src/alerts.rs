@@ -10,6 +10,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use sqlx::PgExecutor;
+use tessera_core::alerts::AlertKind;
 use uuid::Uuid;
 
 use crate::{Store, StoreError, TokenTx};
@@ -206,13 +207,13 @@ impl TokenTx {
     /// change commits).
     pub async fn alert(
         &mut self,
-        kind: &str,
+        kind: AlertKind,
         token_id: Uuid,
         details: &serde_json::Value,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
         // Revocations and rotations happen once per token; the key only guards replays.
-        record(&mut *self.tx, kind, token_id, "once", details, now).await.map(drop)
+        record(&mut *self.tx, kind.as_str(), token_id, "once", details, now).await.map(drop)
     }
 }
 
@@ -220,13 +221,13 @@ impl Store {
     /// Records an alert event noticed outside a change (rate limits, networks, failures).
     pub async fn record_alert(
         &self,
-        kind: &str,
+        kind: AlertKind,
         token_id: Uuid,
         dedupe: &str,
         details: &serde_json::Value,
         now: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
-        record(self.exec(), kind, token_id, dedupe, details, now).await
+        record(self.exec(), kind.as_str(), token_id, dedupe, details, now).await
     }
 
     /// Registers a webhook unless its owner already has `max`; `None` when at the limit.
@@ -366,7 +367,7 @@ impl Store {
             let n: i64 = sqlx::query_scalar(&format!(
                 "WITH e AS (
                      INSERT INTO alert_events (at, kind, token_id, user_id, dedupe, details)
-                     SELECT $1, 'token.expiring', t.id, t.user_id, $2 || 'd',
+                     SELECT $1, '{expiring}', t.id, t.user_id, $2 || 'd',
                             jsonb_build_object('expires_at', t.expires_at, 'notice_days', $2)
                      FROM tokens t LEFT JOIN revocations r ON r.token_id = t.id
                      WHERE r.token_id IS NULL AND t.expires_at > $1
@@ -375,7 +376,8 @@ impl Store {
                      ON CONFLICT (token_id, kind, dedupe) DO NOTHING
                      RETURNING id, user_id, kind
                  ), d AS ({FAN_OUT})
-                 SELECT count(*) FROM e"
+                 SELECT count(*) FROM e",
+                expiring = AlertKind::Expiring.as_str()
             ))
             .bind(now)
             .bind(days)
@@ -387,7 +389,7 @@ impl Store {
         let n: i64 = sqlx::query_scalar(&format!(
             "WITH e AS (
                  INSERT INTO alert_events (at, kind, token_id, user_id, dedupe, details)
-                 SELECT $1, 'token.grace_ending', t.id, t.user_id, 'once',
+                 SELECT $1, '{grace_ending}', t.id, t.user_id, 'once',
                         jsonb_build_object('grace_ends_at', r.effective_at, 'replaced_by', t.replaced_by)
                  FROM revocations r JOIN tokens t ON t.id = r.token_id
                  WHERE r.kind = 'rotated' AND r.effective_at > $1
@@ -395,7 +397,8 @@ impl Store {
                  ON CONFLICT (token_id, kind, dedupe) DO NOTHING
                  RETURNING id, user_id, kind
              ), d AS ({FAN_OUT})
-             SELECT count(*) FROM e"
+             SELECT count(*) FROM e",
+            grace_ending = AlertKind::GraceEnding.as_str()
         ))
         .bind(now)
         .bind(secs as f64)

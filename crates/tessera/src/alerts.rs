@@ -14,8 +14,8 @@ use chrono::{DateTime, Utc};
 use serde_json::json;
 use tessera_auth::{AlertSignal, Metering};
 use tessera_core::alerts::{
-    EVENT_HEADER, EXPIRING_NOTICES_DAYS, MAX_ATTEMPTS, NETWORK_MEMORY_DAYS, SIGNATURE_HEADER, TIMESTAMP_HEADER,
-    backoff, signature, target_allowed,
+    AlertKind, EVENT_HEADER, EXPIRING_NOTICES_DAYS, MAX_ATTEMPTS, NETWORK_MEMORY_DAYS, SIGNATURE_HEADER,
+    TIMESTAMP_HEADER, backoff, signature, target_allowed,
 };
 use tessera_store::{AttemptResult, DueDelivery, Store};
 use tokio::task::JoinHandle;
@@ -71,18 +71,18 @@ async fn write_signal(store: &Store, signal: AlertSignal) -> Result<(), tessera_
         AlertSignal::RateLimited { token_id, scope, limit, at } => {
             let hour = at.format("%Y-%m-%dT%H").to_string();
             let details = json!({"limit_scope": scope, "limit_per_hour": limit});
-            store.record_alert("token.rate_limited", token_id, &hour, &details, at).await?;
+            store.record_alert(AlertKind::RateLimited, token_id, &hour, &details, at).await?;
         }
         AlertSignal::AuthFailures { token_id, count, at } => {
             let hour = at.format("%Y-%m-%dT%H").to_string();
             let details = json!({"failures": count, "window_seconds": 300});
-            store.record_alert("token.auth_failures", token_id, &hour, &details, at).await?;
+            store.record_alert(AlertKind::AuthFailures, token_id, &hour, &details, at).await?;
         }
         AlertSignal::Used { token_id, network, at } => {
             let memory = chrono::Duration::days(NETWORK_MEMORY_DAYS);
             if store.note_network(token_id, &network, at, memory).await? {
                 let dedupe = format!("{network}@{}", at.format("%Y-%m-%d"));
-                store.record_alert("token.new_network", token_id, &dedupe, &json!({"network": network}), at).await?;
+                store.record_alert(AlertKind::NewNetwork, token_id, &dedupe, &json!({"network": network}), at).await?;
             }
         }
     }
@@ -218,10 +218,65 @@ async fn pinned_client(url: &str, allow_local: bool) -> Result<reqwest::Client, 
     if let Some(bad) = addrs.iter().find(|a| !target_allowed(a.ip(), allow_local)) {
         return Err(format!("refused: {} is a private, loopback or link-local address", bad.ip()));
     }
+    // No proxy from the environment (`HTTP_PROXY`…): a proxy would connect wherever the
+    // URL says, past the addresses just checked.
     reqwest::Client::builder()
+        .no_proxy()
         .timeout(SEND_TIMEOUT)
         .redirect(reqwest::redirect::Policy::none())
         .resolve_to_addrs(&lookup, &addrs)
         .build()
         .map_err(|_| "could not build the HTTP client".to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Set in the child process of [`a_delivery_connects_to_the_checked_address_not_to_a_proxy_from_the_environment`].
+    const CHILD: &str = "TESSERA_TEST_PROXY_CHILD";
+
+    /// A delivery goes to the address that passed the guard even when the environment names
+    /// a proxy. reqwest reads proxy variables once per process, so the delivery runs in a
+    /// child process of this test binary whose environment points every proxy variable at a
+    /// listener nobody answers on.
+    #[test]
+    fn a_delivery_connects_to_the_checked_address_not_to_a_proxy_from_the_environment() {
+        const NAME: &str = "a_delivery_connects_to_the_checked_address_not_to_a_proxy_from_the_environment";
+        if std::env::var_os(CHILD).is_some() {
+            return deliver_in_child();
+        }
+        let proxy = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let proxy_url = format!("http://{}", proxy.local_addr().unwrap());
+        let test = format!("{}::{NAME}", module_path!().split_once("::").unwrap().1);
+        let mut child = std::process::Command::new(std::env::current_exe().unwrap());
+        child.args([test.as_str(), "--exact", "--nocapture"]).env(CHILD, "1");
+        for var in ["HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy"] {
+            child.env(var, &proxy_url);
+        }
+        let out = child.env_remove("NO_PROXY").env_remove("no_proxy").output().unwrap();
+        let printed = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success() && printed.contains("1 passed"), "{printed}");
+        proxy.set_nonblocking(true).unwrap();
+        assert!(proxy.accept().is_err(), "the delivery went through the proxy");
+    }
+
+    fn deliver_in_child() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        rt.block_on(async {
+            let receiver = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let url = format!("http://{}/hook", receiver.local_addr().unwrap());
+            tokio::spawn(async move {
+                let (mut conn, _) = receiver.accept().await.unwrap();
+                let mut buf = [0u8; 4096];
+                let _ = conn.read(&mut buf).await;
+                let _ =
+                    conn.write_all(b"HTTP/1.1 204 No Content\r\ncontent-length: 0\r\nconnection: close\r\n\r\n").await;
+            });
+            let client = pinned_client(&url, true).await.unwrap();
+            let res = client.post(&url).body("{}").timeout(Duration::from_secs(5)).send().await.unwrap();
+            assert_eq!(res.status().as_u16(), 204);
+        });
+    }
 }

@@ -61,19 +61,25 @@ impl Minter {
     }
 
     /// The same, where a direct server (name → its URL in `direct`) is named by its own URL:
-    /// that server checks the token itself, against its own resource (issue #15).
+    /// that server checks the token itself, against its own resource (issue #15). A token
+    /// for direct servers names only their URLs, not the default audience: the server sees
+    /// the token, and must not be able to replay it at `/mcp` or `/api/v2`. (Direct scopes
+    /// never come with other scopes: `lifecycle::check_direct_scopes` refuses that first.)
     pub fn audience_with_direct(
         &self,
         scopes: &ScopeSet,
         direct: &std::collections::HashMap<String, String>,
     ) -> Vec<String> {
+        let servers = scopes.servers();
+        let mut own: Vec<String> = servers.iter().filter_map(|s| direct.get(s).cloned()).collect();
+        if !own.is_empty() {
+            own.dedup();
+            return own;
+        }
         let mut audience = self.audience.clone();
         if let Some(base) = self.audience.first() {
             let base = base.trim_end_matches('/');
-            audience.extend(scopes.servers().into_iter().map(|s| match direct.get(&s) {
-                Some(url) => url.clone(),
-                None => format!("{base}/{s}"),
-            }));
+            audience.extend(servers.into_iter().map(|s| format!("{base}/{s}")));
         }
         audience
     }
@@ -156,6 +162,19 @@ mod tests {
         assert_eq!(
             minter().audience_for(&scopes),
             ["https://t.test/mcp", "https://t.test/mcp/github", "https://t.test/mcp/notes"]
+        );
+    }
+
+    #[test]
+    fn a_token_for_a_direct_server_names_only_its_url_not_the_default_audience() {
+        let direct = std::collections::HashMap::from([
+            ("notes".to_owned(), "https://notes.example.com/mcp".to_owned()),
+            ("wiki".to_owned(), "https://wiki.example.com/mcp".to_owned()),
+        ]);
+        let scopes = ScopeSet::parse_lenient("read:notes call:wiki/search");
+        assert_eq!(
+            minter().audience_with_direct(&scopes, &direct),
+            ["https://notes.example.com/mcp", "https://wiki.example.com/mcp"]
         );
     }
 

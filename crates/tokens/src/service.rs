@@ -2,7 +2,8 @@
 
 use chrono::{DateTime, Utc};
 use serde_json::json;
-use tessera_core::lifecycle::{self, Change, Grant, Requester, TokenFacts, TokenRuleViolation};
+use tessera_core::alerts::AlertKind;
+use tessera_core::lifecycle::{self, AutomaticRevocation, Change, Grant, Requester, TokenFacts, TokenRuleViolation};
 use tessera_core::mint::SecretToken;
 use tessera_core::scope::ScopeSet;
 use tessera_core::values::{Description, Grace, Lifetime, RateLimit, RevokeReason, TokenName};
@@ -164,6 +165,7 @@ impl TokenService {
         let bounds =
             lifecycle::check_issue(who, &Grant { scopes: &input.scopes, expires_at, rate_limit: input.rate_limit })?;
         let direct = self.direct_urls(&input.scopes).await?;
+        lifecycle::check_direct_scopes(&input.scopes, &direct.keys().cloned().collect())?;
         let row = self.new_row(NewRow {
             owner: input.owner,
             name: input.name.as_str().to_owned(),
@@ -258,6 +260,8 @@ impl TokenService {
         let mut tx = self.store.begin_token_change().await?;
         let old = visible(&mut tx, who, id).await?;
         let bounds = lifecycle::check_rotate(who, &facts(&old, now), now)?;
+        let direct = self.direct_urls(&old.scope_set()).await?;
+        lifecycle::check_direct_scopes(&old.scope_set(), &direct.keys().cloned().collect())?;
         let grace_end = now.checked_add_signed(grace.duration()).ok_or(TokenRuleViolation::ExpiryOutOfRange)?;
         let (row, secret) = self.new_row(NewRow {
             owner: old.user_id,
@@ -282,7 +286,7 @@ impl TokenService {
             json!({"replaced_by": record.id, "grace_seconds": grace.secs(), "expires_at": record.expires_at}),
         )
         .await?;
-        tx.alert("token.rotated", id, &json!({"replaced_by": record.id, "grace_ends_at": grace_end}), now).await?;
+        tx.alert(AlertKind::Rotated, id, &json!({"replaced_by": record.id, "grace_ends_at": grace_end}), now).await?;
         tx.notify(id).await?;
         tx.commit().await?;
         self.minter.keys().evict(id);
@@ -307,14 +311,14 @@ impl TokenService {
             tx.revoke(id, reason, now, who.user_id()).await?;
             tx.audit(&actor, AuditAction::TokenRevoke, id, json!({"reason": reason, "also_revoked": also_revoked}))
                 .await?;
-            tx.alert("token.revoked", id, &json!({"reason": reason}), now).await?;
+            tx.alert(AlertKind::Revoked, id, &json!({"reason": reason}), now).await?;
             tx.notify(id).await?;
         }
+        let cascade = AutomaticRevocation::MakerRevoked.reason();
         for child in &also_revoked {
-            tx.revoke(*child, Some("its maker was revoked"), now, who.user_id()).await?;
-            tx.audit(&actor, AuditAction::TokenRevoke, *child, json!({"reason": "its maker was revoked", "maker": id}))
-                .await?;
-            tx.alert("token.revoked", *child, &json!({"reason": "its maker was revoked", "maker": id}), now).await?;
+            tx.revoke(*child, Some(cascade), now, who.user_id()).await?;
+            tx.audit(&actor, AuditAction::TokenRevoke, *child, json!({"reason": cascade, "maker": id})).await?;
+            tx.alert(AlertKind::Revoked, *child, &json!({"reason": cascade, "maker": id}), now).await?;
             tx.notify(*child).await?;
         }
         let record = tx.get(id).await?;
@@ -340,6 +344,8 @@ impl TokenService {
         let expires_at = input.lifetime.expires_at(now).ok_or(TokenRuleViolation::ExpiryOutOfRange)?;
         let bounds =
             lifecycle::check_issue(who, &Grant { scopes: &input.scopes, expires_at, rate_limit: input.rate_limit })?;
+        let direct = self.direct_urls(&input.scopes).await?;
+        lifecycle::check_direct_scopes(&input.scopes, &direct.keys().cloned().collect())?;
         let mut tx = self.store.begin_token_change().await?;
         if !tx.consume_code(&input.code_sha256, now).await? {
             return Err(TokenError::GrantInvalid);
@@ -412,7 +418,7 @@ impl TokenService {
         let who = Actor { user_id: Some(grant.user_id), token_id: None, ip };
         if refresh.used_at.is_some() {
             if grant.status(now) != TokenStatus::Revoked {
-                let reason = "a used refresh token was presented again";
+                let reason = AutomaticRevocation::RefreshReused.reason();
                 tx.revoke(grant.id, Some(reason), now, None).await?;
                 tx.audit(
                     &who,

@@ -77,3 +77,82 @@ async fn an_empty_cursor_is_the_first_page() {
     assert_eq!(res.status(), StatusCode::OK);
     assert_eq!(res.json::<Value>().await.unwrap()["items"].as_array().unwrap().len(), 1);
 }
+
+#[tokio::test]
+async fn patching_a_user_with_an_empty_object_changes_nothing() {
+    let app = spawn_app().await;
+    app.create_user("root@example.com", true).await;
+    let session = app.login("root@example.com").await;
+    let user = app.create_user("dev@example.com", false).await;
+    let path = format!("/api/v2/users/{}", user.id);
+    let set = app.as_session(&session, Method::PATCH, &path).json(&json!({"rate_limit_per_hour": 60})).send();
+    assert_eq!(set.await.unwrap().status(), StatusCode::OK);
+    let res = app.as_session(&session, Method::PATCH, &path).json(&json!({})).send().await.unwrap();
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(
+        (body["email"].as_str(), body["rate_limit_per_hour"].as_i64()),
+        (Some("dev@example.com"), Some(60)),
+        "{body}"
+    );
+}
+
+#[tokio::test]
+async fn patching_an_unknown_user_with_an_empty_object_is_404() {
+    let app = spawn_app().await;
+    app.create_user("root@example.com", true).await;
+    let session = app.login("root@example.com").await;
+    let path = format!("/api/v2/users/{}", uuid::Uuid::now_v7());
+    let res = app.as_session(&session, Method::PATCH, &path).json(&json!({})).send().await.unwrap();
+    assert_eq!(error_code(res, StatusCode::NOT_FOUND).await.0, "not_found");
+}
+
+#[tokio::test]
+async fn a_webhook_with_an_empty_url_is_400_invalid_url() {
+    let app = spawn_app().await;
+    let (_, session) = app.signed_in("ann@example.com").await;
+    let res = app.as_session(&session, Method::POST, "/api/v2/webhooks").json(&json!({"url": ""})).send();
+    let (code, body) = error_code(res.await.unwrap(), StatusCode::BAD_REQUEST).await;
+    assert_eq!(code, "invalid_url");
+    assert!(body["message"].as_str().unwrap().contains("http:// or https://"), "{body}");
+}
+
+#[tokio::test]
+async fn changing_a_webhooks_url_to_an_empty_one_is_400_invalid_url() {
+    let app = spawn_app().await;
+    let (_, session) = app.signed_in("ann@example.com").await;
+    let created = app
+        .as_session(&session, Method::POST, "/api/v2/webhooks")
+        .json(&json!({"url": "https://hooks.example.com/tessera"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), StatusCode::CREATED);
+    let id = created.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_owned();
+    let res = app.as_session(&session, Method::PATCH, &format!("/api/v2/webhooks/{id}")).json(&json!({"url": ""}));
+    assert_eq!(error_code(res.send().await.unwrap(), StatusCode::BAD_REQUEST).await.0, "invalid_url");
+}
+
+#[tokio::test]
+async fn tool_classes_are_set_with_read_write_or_hidden_and_cleared_with_null() {
+    let app = spawn_app().await;
+    app.create_user("root@example.com", true).await;
+    let session = app.login("root@example.com").await;
+    let res = app
+        .as_session(&session, Method::POST, "/api/v2/servers")
+        .json(&json!({"name": "notes", "url": "http://127.0.0.1:9/mcp"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let patch = |tools: Value| {
+        app.as_session(&session, Method::PATCH, "/api/v2/servers/notes/tools").json(&json!({ "tools": tools })).send()
+    };
+    let res = patch(json!({"a": "read", "b": "write", "c": "hidden"})).await.unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    let tools: Value = res.json().await.unwrap();
+    let classes: Vec<_> = tools.as_array().unwrap().iter().map(|t| (t["name"].clone(), t["access"].clone())).collect();
+    assert_eq!(classes, [(json!("a"), json!("read")), (json!("b"), json!("write")), (json!("c"), json!("hidden"))]);
+    assert_eq!(patch(json!({"a": null})).await.unwrap().status(), StatusCode::OK);
+    let res = patch(json!({"a": "admin"})).await.unwrap();
+    assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+}

@@ -63,7 +63,7 @@ impl Direct {
 #[tokio::test]
 async fn a_token_for_the_server_is_active_with_its_scopes_for_that_server_and_its_claims() {
     let d = direct_server().await;
-    let (token, id) = d.issue(&["write:notes", "read:tokens"]).await;
+    let (token, id) = d.issue(&["write:notes"]).await;
     let answer = d.introspect(&token).await;
     assert_eq!(answer["active"], true);
     assert_eq!(answer["scope"], "read:notes write:notes mcp:access");
@@ -74,6 +74,94 @@ async fn a_token_for_the_server_is_active_with_its_scopes_for_that_server_and_it
     for claim in ["sub", "exp", "iat", "nbf", "client_id"] {
         assert!(!answer[claim].is_null(), "{claim} missing in {answer}");
     }
+}
+
+/// The claims of a JWT, unverified.
+fn claims(jwt: &str) -> Value {
+    use base64::Engine;
+    let payload = jwt.split('.').nth(1).unwrap();
+    serde_json::from_slice(&base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap()
+}
+
+#[tokio::test]
+async fn a_token_mixing_a_direct_servers_scopes_with_a_builtin_scope_is_refused_at_mint() {
+    let d = direct_server().await;
+    let res = d
+        .app
+        .as_session(&d.session, Method::POST, "/api/v2/tokens")
+        .json(&json!({"name": "mixed", "scopes": ["read:notes", "read:tokens"]}))
+        .send()
+        .await
+        .unwrap();
+    let (code, body) = error_code(res, StatusCode::BAD_REQUEST).await;
+    assert_eq!(code, "direct_server_scopes_mixed");
+    assert_eq!(body["details"], json!({"direct_servers": ["notes"], "other_scopes": ["read:tokens"]}));
+}
+
+#[tokio::test]
+async fn a_token_mixing_a_direct_servers_scopes_with_a_gateway_servers_is_refused_at_mint() {
+    let d = direct_server().await;
+    let res = d
+        .app
+        .as_session(&d.session, Method::POST, "/api/v2/servers")
+        .json(&json!({"name": "github", "url": "https://github.example.com/mcp"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let res = d
+        .app
+        .as_session(&d.session, Method::POST, "/api/v2/tokens")
+        .json(&json!({"name": "mixed", "scopes": ["read:notes", "read:github"]}))
+        .send()
+        .await
+        .unwrap();
+    let (code, _) = error_code(res, StatusCode::BAD_REQUEST).await;
+    assert_eq!(code, "direct_server_scopes_mixed");
+}
+
+#[tokio::test]
+async fn a_token_for_a_direct_server_names_only_its_url_in_aud() {
+    let d = direct_server().await;
+    let (token, _) = d.issue(&["write:notes"]).await;
+    assert_eq!(claims(&token)["aud"], NOTES_URL, "a one-element audience is a string (RFC 7519)");
+}
+
+#[tokio::test]
+async fn introspection_echoes_only_the_calling_servers_url_as_aud() {
+    let d = direct_server().await;
+    let res = d
+        .app
+        .as_session(&d.session, Method::POST, "/api/v2/servers")
+        .json(&json!({"name": "wiki", "url": "https://wiki.example.com/mcp", "direct": true}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let (token, _) = d.issue(&["read:notes", "read:wiki"]).await;
+    let answer = d.introspect(&token).await;
+    assert_eq!(answer["active"], true);
+    assert_eq!(answer["aud"], NOTES_URL);
+}
+
+#[tokio::test]
+async fn a_token_for_a_direct_server_is_refused_at_the_api_and_at_mcp() {
+    let d = direct_server().await;
+    let (token, _) = d.issue(&["read:notes"]).await;
+    let api = d.app.as_bearer(&token, Method::GET, "/api/v2/tokens").send().await.unwrap();
+    assert_eq!(api.status(), StatusCode::UNAUTHORIZED, "a wrong audience, not a missing scope");
+    let mcp = d
+        .app
+        .client
+        .post(d.app.app.url("/mcp"))
+        .bearer_auth(&token)
+        .header("Accept", "application/json, text/event-stream")
+        .header("MCP-Protocol-Version", "2025-06-18")
+        .json(&json!({"jsonrpc": "2.0", "id": 1, "method": "ping"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(mcp.status(), StatusCode::UNAUTHORIZED);
 }
 
 #[tokio::test]
@@ -144,7 +232,7 @@ async fn an_expired_token_is_inactive() {
 #[tokio::test]
 async fn a_narrowed_token_answers_with_the_narrowed_scope() {
     let d = direct_server().await;
-    let (token, id) = d.issue(&["write:notes", "read:tokens"]).await;
+    let (token, id) = d.issue(&["write:notes"]).await;
     let res = d
         .app
         .as_session(&d.session, Method::PATCH, &format!("/api/v2/tokens/{id}"))

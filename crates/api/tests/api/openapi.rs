@@ -99,3 +99,45 @@ fn the_documented_server_scope_pattern_is_what_the_catalog_parses() {
         assert!(Scope::parse(bad).is_err(), "{bad}");
     }
 }
+
+fn document() -> serde_json::Value {
+    serde_json::from_str(&tessera_api::openapi_json()).unwrap()
+}
+
+#[test]
+fn a_users_rate_limit_is_optional_in_its_patch() {
+    let doc = document();
+    let patch = &doc["components"]["schemas"]["PatchUserRequest"];
+    assert!(patch["required"].as_array().is_none_or(|r| r.is_empty()), "{patch}");
+}
+
+#[test]
+fn a_webhook_url_is_documented_as_a_non_empty_http_uri_within_the_core_bound() {
+    let doc = document();
+    for schema in ["CreateWebhookRequest", "PatchWebhookRequest"] {
+        let url = &doc["components"]["schemas"][schema]["properties"]["url"];
+        assert_eq!(url["minLength"], 1, "{schema}");
+        assert_eq!(url["maxLength"], tessera_core::alerts::MAX_URL_LEN, "{schema}");
+        assert_eq!(url["format"], "uri", "{schema}");
+        assert_eq!(url["pattern"], "^https?://", "{schema}");
+    }
+}
+
+#[test]
+fn logout_documents_the_400_a_bearer_token_gets() {
+    let doc = document();
+    let answer = &doc["paths"]["/api/v2/auth/logout"]["post"]["responses"]["400"];
+    assert!(answer["description"].as_str().unwrap().contains("not_a_session"), "{answer}");
+}
+
+#[test]
+fn tool_overrides_are_documented_as_an_access_class_or_null() {
+    let doc = document();
+    let tools = &doc["components"]["schemas"]["PatchToolsRequest"]["properties"]["tools"];
+    assert_eq!(
+        tools["additionalProperties"],
+        serde_json::json!({"oneOf": [{"$ref": "#/components/schemas/AccessClass"}, {"type": "null"}]})
+    );
+    let class = &doc["components"]["schemas"]["AccessClass"]["enum"];
+    assert_eq!(class, &serde_json::json!(["read", "write", "hidden"]));
+}

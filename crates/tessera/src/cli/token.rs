@@ -6,7 +6,8 @@ use chrono::Utc;
 use clap::{Subcommand, ValueEnum};
 use tessera_core::lifecycle::Requester;
 use tessera_core::values::{
-    Description, GRACE_MAX_SECS, Grace, LIFETIME_DEFAULT_DAYS, Lifetime, RateLimit, RevokeReason, TokenName,
+    Description, GRACE_MAX_SECS, Grace, LIFETIME_DEFAULT_DAYS, Lifetime, RATE_LIMIT_MAX, RATE_LIMIT_MIN, RateLimit,
+    RevokeReason, TokenName,
 };
 use tessera_store::{TokenFilter, TokenStatus};
 use tessera_tokens::{IssueInput, Minter, TokenError, TokenService};
@@ -103,8 +104,11 @@ pub async fn run(cmd: TokenCommand, db: &Database, settings: &Settings) -> Resul
             let name = TokenName::parse(&name).map_err(|e| CliError::Usage(format!("--{e}")))?;
             let rate_limit = rate_limit
                 .map(|n| {
-                    RateLimit::new(n)
-                        .map_err(|_| CliError::Usage(format!("--rate-limit must be between 1 and 1000000, got {n}")))
+                    RateLimit::new(n).map_err(|_| {
+                        CliError::Usage(format!(
+                            "--rate-limit must be between {RATE_LIMIT_MIN} and {RATE_LIMIT_MAX}, got {n}"
+                        ))
+                    })
                 })
                 .transpose()?;
             let description = description.as_deref().map(Description::parse).transpose()?;

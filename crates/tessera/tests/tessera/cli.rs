@@ -155,6 +155,27 @@ async fn zero_days_is_refused() {
 }
 
 #[tokio::test]
+async fn a_rate_limit_beyond_the_maximum_is_refused_naming_the_core_bounds() {
+    use tessera_core::values::{RATE_LIMIT_MAX, RATE_LIMIT_MIN};
+    let db = fresh_db().await;
+    add_user(&db.url, "dev@example.com");
+    let beyond = (RATE_LIMIT_MAX + 1).to_string();
+    let out = run(tessera(&db.url).args([
+        "token",
+        "issue",
+        "--user",
+        "dev@example.com",
+        "--name",
+        "x",
+        "--scopes",
+        "read:tasks",
+        "--rate-limit",
+        &beyond,
+    ]));
+    assert_one_line_error(&out, &format!("between {RATE_LIMIT_MIN} and {RATE_LIMIT_MAX}, got {beyond}"));
+}
+
+#[tokio::test]
 async fn four_hundred_days_is_refused() {
     let db = fresh_db().await;
     add_user(&db.url, "dev@example.com");
@@ -369,6 +390,26 @@ async fn a_direct_server_prints_its_credential_once_and_its_tokens_name_its_url(
     assert!(stdout(&out).contains("client secret: tss_"));
     let out = run(tessera(&db.url).args(["server", "credentials", "nope", "--rotate"]));
     assert_one_line_error(&out, "no direct server nope");
+}
+
+#[tokio::test]
+async fn issuing_a_token_mixing_a_direct_servers_scopes_with_others_exits_non_zero() {
+    let db = fresh_db().await;
+    let out =
+        run(tessera(&db.url).args(["server", "add", "notes", "--url", "https://notes.example.com/mcp", "--direct"]));
+    assert!(out.status.success(), "{}", stderr(&out));
+    add_user(&db.url, "dev@example.com");
+    let out = run(tessera(&db.url).env("TESSERA_PUBLIC_URL", "https://tessera.example.com").args([
+        "token",
+        "issue",
+        "--user",
+        "dev@example.com",
+        "--name",
+        "mixed",
+        "--scopes",
+        "read:notes read:tokens",
+    ]));
+    assert_one_line_error(&out, "issue a separate token for: read:tokens");
 }
 
 #[tokio::test]
