@@ -164,6 +164,9 @@ pub fn check_redirect_uri(uri: &str) -> Result<Url, OAuthError> {
     if uri.len() > MAX_REDIRECT_URI_CHARS {
         return Err(invalid("too long"));
     }
+    if uri.chars().any(char::is_control) {
+        return Err(invalid("must not contain control characters"));
+    }
     let url = Url::parse(uri).map_err(|_| invalid("not an absolute URL"))?;
     if url.fragment().is_some() {
         return Err(invalid("must not have a fragment"));
@@ -525,9 +528,20 @@ pub fn check_registration(meta: &ClientMetadata) -> Result<ValidClient, OAuthErr
         }
         Some(n) if !n.is_empty() && !n.chars().any(char::is_control) => n.to_owned(),
         Some(n) if !n.is_empty() => return Err(meta_err("client_name must not contain control characters")),
-        _ => first_host.unwrap_or_else(|| "unnamed client".to_owned()),
+        _ => first_host.map_or_else(|| "unnamed client".to_owned(), |host| name_from_host(&host)),
     };
     Ok(ValidClient { name, redirect_uris: meta.redirect_uris.clone() })
+}
+
+/// The display name of a client that gave none: its first redirect host, cut to
+/// [`CLIENT_NAME_MAX_CHARS`] (a DNS name may be 253 characters; the name is for people).
+fn name_from_host(host: &str) -> String {
+    if host.chars().count() <= CLIENT_NAME_MAX_CHARS {
+        return host.to_owned();
+    }
+    let mut name: String = host.chars().take(CLIENT_NAME_MAX_CHARS - 1).collect();
+    name.push('…');
+    name
 }
 
 #[cfg(test)]
@@ -742,5 +756,21 @@ mod tests {
         assert_eq!(check_registration(&secret).unwrap_err().code(), "invalid_client_metadata");
         let none = ClientMetadata::default();
         assert_eq!(check_registration(&none).unwrap_err().code(), "invalid_redirect_uri");
+    }
+
+    #[test]
+    fn a_client_without_a_name_is_named_by_its_redirect_host_cut_to_the_name_bound() {
+        let host = format!("{}.example", "a".repeat(150));
+        let meta = ClientMetadata { redirect_uris: vec![format!("https://{host}/cb")], ..Default::default() };
+        let name = check_registration(&meta).unwrap().name;
+        assert_eq!(name.chars().count(), CLIENT_NAME_MAX_CHARS);
+        assert!(host.starts_with(name.trim_end_matches('…')), "{name}");
+    }
+
+    #[test]
+    fn a_redirect_uri_with_a_control_character_is_refused() {
+        for uri in ["https://app.example/cb\u{0}", "https://app.example/c\u{7}b"] {
+            assert_eq!(check_redirect_uri(uri).unwrap_err().code(), "invalid_redirect_uri", "{uri:?}");
+        }
     }
 }

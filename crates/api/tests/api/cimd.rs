@@ -151,3 +151,18 @@ async fn a_metadata_document_on_a_private_address_is_not_fetched_without_the_fla
     assert!(res.headers().get(LOCATION).is_none());
     assert_eq!(doc.hits.load(Ordering::SeqCst), 0, "no request may reach a private address");
 }
+
+#[tokio::test]
+async fn a_metadata_document_without_a_name_and_a_long_redirect_host_is_accepted() {
+    let host = format!("{}.example", "a".repeat(150));
+    let doc = serve_document(move |url| {
+        json!({"client_id": url, "redirect_uris": [format!("https://{host}/cb"), "http://127.0.0.1/callback"],
+               "token_endpoint_auth_method": "none"})
+    })
+    .await;
+    let app = app_trusting(&doc, true).await;
+    let res = app.request(Method::GET, &authorize_path(&doc.url)).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::FOUND, "{}", res.text().await.unwrap());
+    let name: String = sqlx::query_scalar("SELECT name FROM oauth_clients").fetch_one(app.store.pool()).await.unwrap();
+    assert_eq!(name.chars().count(), 100, "{name}");
+}

@@ -569,6 +569,42 @@ async fn registration_refuses_plain_http_redirects_and_client_secrets() {
 }
 
 #[tokio::test]
+async fn a_client_without_a_name_is_named_by_its_redirect_host_cut_to_100_characters() {
+    let app = spawn_app().await;
+    let host = format!("{}.example", "a".repeat(150));
+    let res = app
+        .request(Method::POST, "/oauth/register")
+        .json(&json!({"redirect_uris": [format!("https://{host}/cb")]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let name = res.json::<Value>().await.unwrap()["client_name"].as_str().unwrap().to_owned();
+    assert_eq!(name.chars().count(), 100, "{name}");
+    assert!(host.starts_with(name.trim_end_matches('…')), "{name}");
+}
+
+#[tokio::test]
+async fn client_metadata_the_database_could_not_store_is_a_400_in_the_rfc_7591_shape() {
+    let app = spawn_app().await;
+    let cases = [
+        (json!({"redirect_uris": ["https://app.example/c\u{0}b"]}), "invalid_redirect_uri"),
+        (
+            json!({"redirect_uris": ["https://app.example/cb"], "client_name": "nul\u{0}name"}),
+            "invalid_client_metadata",
+        ),
+        (json!({"redirect_uris": "https://app.example/cb"}), "invalid_client_metadata"),
+    ];
+    for (metadata, error) in cases {
+        let res = app.request(Method::POST, "/oauth/register").json(&metadata).send().await.unwrap();
+        assert_eq!(res.status(), StatusCode::BAD_REQUEST, "{metadata}");
+        let body: Value = res.json().await.unwrap();
+        assert_eq!(body["error"], error, "{metadata}");
+        assert!(body["error_description"].is_string(), "{metadata}");
+    }
+}
+
+#[tokio::test]
 async fn an_unsupported_grant_type_has_the_rfc_6749_error_shape() {
     let app = spawn_app().await;
     let (status, body) = token(&app, &[("grant_type", "password")]).await;
