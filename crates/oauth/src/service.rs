@@ -75,7 +75,8 @@ pub struct AuthorizeRequest {
     pub redirect_host: String,
     /// Echoed back to the client.
     pub state: Option<String>,
-    /// Scopes asked for (pre-ticked; never `mcp:admin`).
+    /// Scopes asked for, or the target's default when none usable was (pre-ticked; never
+    /// `mcp:admin`).
     pub scopes: Vec<String>,
     /// Scopes the person may choose from: the requested ones and narrower ones
     /// ([`rules::offered_scopes`]).
@@ -336,13 +337,13 @@ impl OAuthService {
         let code_challenge = rules::check_challenge(p.code_challenge.as_deref(), p.code_challenge_method.as_deref())
             .map_err(to_client)?;
         let (target, record) = self.target(p.resource.as_deref()).await.map_err(to_client)?;
-        let scopes = rules::requested_scopes(p.scope.as_deref(), &target).map_err(to_client)?;
+        let requested = rules::requested_scopes(p.scope.as_deref(), &target).map_err(to_client)?;
         let tools = match &record {
             Some(server) => self.tools(server).await.map_err(to_client)?,
             None => Vec::new(),
         };
         let classes: Vec<(ToolName, ToolAccess)> = tools.iter().map(|(n, a, _)| (n.clone(), *a)).collect();
-        let offered = rules::offered_scopes(&scopes, &target, &classes);
+        let offered = rules::offered_scopes(&requested, &target, &classes);
         let server = record.map(|r| ServerInfo {
             name: r.name,
             description: r.description,
@@ -365,7 +366,7 @@ impl OAuthService {
             redirect_host: host_of(&redirect_uri),
             redirect_uri,
             state,
-            scopes: scopes.to_vec(),
+            scopes: requested.scopes.to_vec(),
             offered: offered.to_vec(),
             resource: target.resource().to_owned(),
             server,

@@ -485,6 +485,42 @@ async fn mcp_admin_is_never_offered_nor_grantable_even_to_an_admin() {
 }
 
 #[tokio::test]
+async fn a_client_asking_mcp_access_is_offered_reads_and_execute_ticked_and_writes_unticked() {
+    let app = spawn_app().await;
+    let client = register(&app).await;
+    let (_, session) = app.signed_in("alice@example.com").await;
+    for scope in ["mcp:access", ""] {
+        let query = authorize_query(&client, &[("scope", scope)]);
+        let view: Value = app
+            .as_session(&session, Method::GET, &format!("/api/v2/oauth/consent?request={}", urlencode(&query)))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(view["scopes"], json!(["execute:mcp", "read:agents", "read:context", "read:tasks"]), "{scope:?}");
+        assert_eq!(
+            view["offered"],
+            json!([
+                "execute:mcp",
+                "read:agents",
+                "read:context",
+                "read:tasks",
+                "write:agents",
+                "write:context",
+                "write:tasks"
+            ]),
+            "{scope:?}"
+        );
+        let ticked: Vec<&str> = view["scopes"].as_array().unwrap().iter().map(|s| s.as_str().unwrap()).collect();
+        let code = approve(&app, &session, &query, &ticked).await;
+        let (_, tokens) = exchange(&app, &client, &code, VERIFIER).await;
+        assert_eq!(tokens["scope"], "execute:mcp read:agents read:context read:tasks", "{scope:?}");
+    }
+}
+
+#[tokio::test]
 async fn consent_needs_the_csrf_token_of_the_session() {
     let app = spawn_app().await;
     let client = register(&app).await;

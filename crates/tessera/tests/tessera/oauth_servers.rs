@@ -318,3 +318,23 @@ async fn with_oauth_off_a_gateway_servers_metadata_names_no_authorization_server
     let doc: Value = t.http.get(&url).send().await.unwrap().json().await.unwrap();
     assert!(doc.get("authorization_servers").is_none(), "{doc}");
 }
+
+#[tokio::test]
+async fn a_built_in_grant_approved_as_offered_to_a_client_asking_mcp_access_holds_no_write_and_calls_whoami() {
+    let t = spawn(&[]).await;
+    let query = t.query("", "mcp:access");
+    let view = t.consent_view(&query).await;
+    let ticked: Vec<&str> = view["scopes"].as_array().unwrap().iter().map(|s| s.as_str().unwrap()).collect();
+    let code = t.approve(&query, &ticked).await;
+    let (status, tokens) = t.exchange(&code).await;
+    assert_eq!(status, StatusCode::OK, "{tokens}");
+    let scope = tokens["scope"].as_str().unwrap();
+    assert!(!scope.split(' ').any(|s| s.starts_with("write:")), "{scope}");
+    let call =
+        json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": "whoami", "arguments": {}}});
+    let res = t.rpc("/mcp", access(&tokens), call).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let body: Value = res.json().await.unwrap();
+    assert!(body["result"]["isError"] != json!(true), "{body}");
+    assert!(body["result"]["content"][0]["text"].is_string(), "{body}");
+}
