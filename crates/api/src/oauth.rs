@@ -14,7 +14,7 @@ use serde::Deserialize;
 use serde_json::json;
 use tessera_core::scope::CATALOG;
 use tessera_oauth::rules::ClientMetadata;
-use tessera_oauth::{AuthorizeFailure, AuthorizeParams, OAuthError, TokenForm};
+use tessera_oauth::{AuthorizeParams, OAuthError, TokenForm};
 
 use crate::ApiState;
 use crate::auth::client_ip;
@@ -212,12 +212,11 @@ async fn authorize(req: HttpRequest, state: web::Data<ApiState>) -> HttpResponse
             return error_page(&OAuthError::SlowDown(retry));
         }
     }
+    // Every failure ends on our own page: the person has not signed in, and a self-registered
+    // client's redirect URI may be anyone's (RFC 9700 §4.11.2: no open redirector).
     match oauth.check_authorize(&params).await {
         Ok(_) => found(&format!("/#/oauth/consent?{}", req.query_string())),
-        Err(AuthorizeFailure::Page(e)) => error_page(&e),
-        Err(AuthorizeFailure::Redirect { redirect_uri, state: st, error }) => {
-            found(&oauth.error_redirect(&redirect_uri, st.as_deref(), &error))
-        }
+        Err(e) => error_page(&e),
     }
 }
 
@@ -228,7 +227,7 @@ fn found(location: &str) -> HttpResponse {
         .finish()
 }
 
-/// A request whose client or redirect URI can't be trusted ends here, never at a redirect.
+/// A refused authorization request ends here, never at a redirect.
 fn error_page(e: &OAuthError) -> HttpResponse {
     let status = StatusCode::from_u16(e.status()).unwrap_or(StatusCode::BAD_REQUEST);
     let text = html_escape(&e.to_string());

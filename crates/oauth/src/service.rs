@@ -117,22 +117,6 @@ pub struct ToolInfo {
     pub access: &'static str,
 }
 
-/// Why an authorization request cannot go on.
-#[derive(Debug, Clone)]
-pub enum AuthorizeFailure {
-    /// The client or redirect URI can't be trusted: show an error page, never redirect.
-    Page(OAuthError),
-    /// Tell the client, at its (verified) redirect URI.
-    Redirect {
-        /// The verified redirect URI.
-        redirect_uri: String,
-        /// `state` to echo.
-        state: Option<String>,
-        /// The error.
-        error: OAuthError,
-    },
-}
-
 /// What the user chose on the consent page.
 #[derive(Debug, Clone, Deserialize)]
 pub struct Consent {
@@ -307,39 +291,33 @@ impl OAuthService {
         &self.config
     }
 
-    /// Checks an authorization request: client and redirect URI first (failures are never
-    /// redirected), then the rest (failures go back to the client with `state` and `iss`).
-    pub async fn check_authorize(&self, p: &AuthorizeParams) -> Result<AuthorizeRequest, AuthorizeFailure> {
-        let page = AuthorizeFailure::Page;
+    /// Checks an authorization request: client and redirect URI first, then the rest. Every
+    /// failure is answered on Tessera's own error page, never at the redirect URI: clients
+    /// register themselves (RFC 7591) or describe themselves (CIMD), so a redirect URI proves
+    /// nothing about who owns it, and an error redirect before the person has signed in would
+    /// make `/oauth/authorize` an open redirector (RFC 9700 §4.11.2).
+    pub async fn check_authorize(&self, p: &AuthorizeParams) -> Result<AuthorizeRequest, OAuthError> {
         let client_id =
-            p.client_id.as_deref().ok_or_else(|| page(OAuthError::InvalidRequest("client_id is required".into())))?;
-        let client = self
-            .client(client_id)
-            .await
-            .map_err(page)?
-            .ok_or_else(|| page(OAuthError::InvalidClient("unknown client_id".into())))?;
-        let redirect_uri = p
-            .redirect_uri
-            .clone()
-            .ok_or_else(|| page(OAuthError::InvalidRequest("redirect_uri is required".into())))?;
+            p.client_id.as_deref().ok_or_else(|| OAuthError::InvalidRequest("client_id is required".into()))?;
+        let client =
+            self.client(client_id).await?.ok_or_else(|| OAuthError::InvalidClient("unknown client_id".into()))?;
+        let redirect_uri =
+            p.redirect_uri.clone().ok_or_else(|| OAuthError::InvalidRequest("redirect_uri is required".into()))?;
         if !rules::redirect_uri_matches(&client.redirect_uris, &redirect_uri) {
-            return Err(page(OAuthError::InvalidRequest("redirect_uri is not registered for this client".into())));
+            return Err(OAuthError::InvalidRequest("redirect_uri is not registered for this client".into()));
         }
-        let state = p.state.clone().filter(|s| s.len() <= rules::MAX_STATE_CHARS);
-        let to_client =
-            |error| AuthorizeFailure::Redirect { redirect_uri: redirect_uri.clone(), state: state.clone(), error };
         if p.state.as_ref().is_some_and(|s| s.len() > rules::MAX_STATE_CHARS) {
-            return Err(to_client(OAuthError::InvalidRequest("state is too long".into())));
+            return Err(OAuthError::InvalidRequest("state is too long".into()));
         }
+        let state = p.state.clone();
         if p.response_type.as_deref() != Some("code") {
-            return Err(to_client(OAuthError::UnsupportedResponseType));
+            return Err(OAuthError::UnsupportedResponseType);
         }
-        let code_challenge = rules::check_challenge(p.code_challenge.as_deref(), p.code_challenge_method.as_deref())
-            .map_err(to_client)?;
-        let (target, record) = self.target(p.resource.as_deref()).await.map_err(to_client)?;
-        let requested = rules::requested_scopes(p.scope.as_deref(), &target).map_err(to_client)?;
+        let code_challenge = rules::check_challenge(p.code_challenge.as_deref(), p.code_challenge_method.as_deref())?;
+        let (target, record) = self.target(p.resource.as_deref()).await?;
+        let requested = rules::requested_scopes(p.scope.as_deref(), &target)?;
         let tools = match &record {
-            Some(server) => self.tools(server).await.map_err(to_client)?,
+            Some(server) => self.tools(server).await?,
             None => Vec::new(),
         };
         let classes: Vec<(ToolName, ToolAccess)> = tools.iter().map(|(n, a, _)| (n.clone(), *a)).collect();

@@ -252,28 +252,47 @@ async fn a_wrong_redirect_uri_gets_an_error_page_never_a_redirect() {
     assert!(res.headers().get(LOCATION).is_none());
 }
 
-#[tokio::test]
-async fn plain_pkce_is_refused_with_an_error_redirect_carrying_state_and_iss() {
-    let app = spawn_app().await;
-    let client = register(&app).await;
-    let query = authorize_query(&client, &[("code_challenge_method", "plain"), ("code_challenge", VERIFIER)]);
-    let res = app.request(Method::GET, &format!("/oauth/authorize?{query}")).send().await.unwrap();
-    assert_eq!(res.status(), StatusCode::FOUND);
-    let location = res.headers()[LOCATION].to_str().unwrap().to_owned();
-    assert!(location.starts_with(REDIRECT));
-    assert_eq!(param(&location, "error").as_deref(), Some("invalid_request"));
-    assert_eq!(param(&location, "state").as_deref(), Some("xyz"));
-    assert_eq!(param(&location, "iss").as_deref(), Some(PUBLIC_URL));
+/// A client anyone could have registered, whose redirect URI is someone else's site.
+async fn register_redirecting_to(app: &TestApp, redirect_uri: &str) -> String {
+    let res = app
+        .request(Method::POST, "/oauth/register")
+        .json(&json!({"client_name": "Friendly Client", "redirect_uris": [redirect_uri]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::CREATED);
+    res.json::<Value>().await.unwrap()["client_id"].as_str().unwrap().to_owned()
 }
 
+/// A refused authorization request: what is wrong, the parameters that make it so, and the
+/// error code the answer names.
+type Refusal<'a> = (&'a str, &'a [(&'a str, &'a str)], &'a str);
+
 #[tokio::test]
-async fn a_resource_this_server_does_not_protect_is_invalid_target() {
+async fn every_refused_authorization_request_of_a_registered_client_ends_on_tessera_s_error_page() {
     let app = spawn_app().await;
-    let client = register(&app).await;
-    let query = authorize_query(&client, &[("resource", "https://other.example/mcp")]);
-    let res = app.request(Method::GET, &format!("/oauth/authorize?{query}")).send().await.unwrap();
-    let location = res.headers()[LOCATION].to_str().unwrap().to_owned();
-    assert_eq!(param(&location, "error").as_deref(), Some("invalid_target"));
+    let evil = "https://evil.example/landing";
+    let client = register_redirecting_to(&app, evil).await;
+    let long_state = "s".repeat(1001);
+    let cases: [Refusal<'_>; 8] = [
+        ("another response_type", &[("response_type", "token")], "unsupported_response_type"),
+        ("no response_type", &[("response_type", "")], "unsupported_response_type"),
+        ("no PKCE", &[("code_challenge", ""), ("code_challenge_method", "")], "invalid_request"),
+        ("plain PKCE", &[("code_challenge_method", "plain"), ("code_challenge", VERIFIER)], "invalid_request"),
+        ("a malformed challenge", &[("code_challenge", "short")], "invalid_request"),
+        ("an unknown scope", &[("scope", "root")], "invalid_scope"),
+        ("a resource Tessera does not protect", &[("resource", "https://other.example/mcp")], "invalid_target"),
+        ("a state over 1000 characters", &[("state", &long_state)], "invalid_request"),
+    ];
+    for (case, extra, error) in cases {
+        let mut extra = extra.to_vec();
+        extra.push(("redirect_uri", evil));
+        let query = authorize_query(&client, &extra);
+        let res = app.request(Method::GET, &format!("/oauth/authorize?{query}")).send().await.unwrap();
+        assert_eq!(res.status(), StatusCode::BAD_REQUEST, "{case}");
+        assert!(res.headers().get(LOCATION).is_none(), "{case}: redirected to {:?}", res.headers().get(LOCATION));
+        assert!(res.text().await.unwrap().contains(error), "{case}: not {error}");
+    }
 }
 
 #[tokio::test]

@@ -205,14 +205,13 @@ async fn a_grant_for_one_server_is_refused_at_another_and_at_the_built_in_mcp() 
 }
 
 #[tokio::test]
-async fn an_unknown_server_is_invalid_target() {
+async fn an_unknown_server_is_invalid_target_on_tessera_s_error_page() {
     let t = spawn(&[]).await;
     let query = t.query(&t.resource("ghost"), "read:ghost");
     let res = t.http.get(format!("{}/oauth/authorize?{query}", t.base)).send().await.unwrap();
-    assert_eq!(res.status(), StatusCode::FOUND);
-    let location = reqwest::Url::parse(res.headers()["location"].to_str().unwrap()).unwrap();
-    assert!(location.as_str().starts_with(REDIRECT), "{location}");
-    assert!(location.query_pairs().any(|(k, v)| k == "error" && v == "invalid_target"), "{location}");
+    assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+    assert!(res.headers().get("location").is_none());
+    assert!(res.text().await.unwrap().contains("invalid_target"));
 }
 
 #[tokio::test]
