@@ -13,7 +13,7 @@ use tessera_core::values::{Lifetime, RateLimit, TokenName};
 use tessera_store::{
     Actor, AuditAction, ClientKind, NewCode, OAuthClient, ServerRecord, Store, StoreError, TokenRecord,
 };
-use tessera_tokens::{GrantInput, TokenError, TokenService};
+use tessera_tokens::{GrantInput, RevokeCause, TokenError, TokenService};
 use url::Url;
 use uuid::Uuid;
 
@@ -459,8 +459,7 @@ impl OAuthService {
             // A replayed code may be a stolen one: end what it produced (OAuth 2.1 §4.1.3).
             if let Some(grant) = stored.grant_id {
                 let who = Requester::Person { user_id: stored.user_id, is_admin: false };
-                let reason = tessera_core::values::RevokeReason::parse("authorization code replayed").ok().flatten();
-                if let Err(e) = self.tokens.revoke(&who, ip, grant, reason, now).await {
+                if let Err(e) = self.tokens.revoke(&who, ip, grant, RevokeCause::CodeReplayed, now).await {
                     tracing::error!(error = %e, grant_id = %grant, "could not revoke the grant of a replayed code");
                 }
                 tracing::warn!(grant_id = %grant, "authorization code replayed; grant revoked");
@@ -593,8 +592,7 @@ impl OAuthService {
             return Ok(());
         }
         let who = Requester::Person { user_id: grant.user_id, is_admin: false };
-        let reason = tessera_core::values::RevokeReason::parse("revoked by the OAuth client").ok().flatten();
-        self.tokens.revoke(&who, ip, grant.id, reason, now).await.map_err(token_err)?;
+        self.tokens.revoke(&who, ip, grant.id, RevokeCause::ClientRevoked, now).await.map_err(token_err)?;
         Ok(())
     }
 }

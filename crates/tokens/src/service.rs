@@ -84,6 +84,37 @@ pub struct Issued {
     pub secret: SecretToken,
 }
 
+/// Why a token is revoked: what its revocation row, audit entry and `token.revoked` alert say.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RevokeCause {
+    /// A person, a token or the operator asked, with the reason they gave, if any.
+    Requested(Option<RevokeReason>),
+    /// The OAuth client revoked its own grant (RFC 7009).
+    ClientRevoked,
+    /// A used refresh token of the grant was presented again: it may have been stolen.
+    RefreshReused,
+    /// The authorization code that produced the grant was presented again.
+    CodeReplayed,
+}
+
+impl RevokeCause {
+    /// The reason recorded with the revocation.
+    pub fn reason(&self) -> Option<&str> {
+        match self {
+            Self::Requested(reason) => reason.as_ref().map(RevokeReason::as_str),
+            Self::ClientRevoked => Some("revoked by the OAuth client"),
+            Self::RefreshReused => Some("a used refresh token was presented again"),
+            Self::CodeReplayed => Some("authorization code replayed"),
+        }
+    }
+}
+
+impl From<Option<RevokeReason>> for RevokeCause {
+    fn from(reason: Option<RevokeReason>) -> Self {
+        Self::Requested(reason)
+    }
+}
+
 /// A revoked token and the tokens it had minted, revoked with it.
 #[derive(Debug)]
 pub struct Revoked {
@@ -289,22 +320,29 @@ impl TokenService {
         Ok(Issued { record, secret })
     }
 
-    /// Revokes a token at once (idempotent), and every token it minted.
+    /// Revokes a token at once (idempotent), and every token it minted. Every revocation
+    /// comes here (API, CLI, and OAuth: the client's RFC 7009 request, a reused refresh token,
+    /// a replayed code), so each one cascades, is audited, alerts and is announced alike.
     pub async fn revoke(
         &self,
         who: &Requester,
         ip: Option<String>,
         id: Uuid,
-        reason: Option<RevokeReason>,
+        cause: impl Into<RevokeCause>,
         now: DateTime<Utc>,
     ) -> Result<Revoked, TokenError> {
+        let cause = cause.into();
         let mut tx = self.store.begin_token_change().await?;
         let current = visible(&mut tx, who, id).await?;
-        let reason = reason.as_ref().map(RevokeReason::as_str);
+        let reason = cause.reason();
         let actor = actor(who, ip);
         let also_revoked = tx.minted_descendants(id, now).await?;
         if current.status(now) != TokenStatus::Revoked {
             tx.revoke(id, reason, now, who.user_id()).await?;
+            if cause == RevokeCause::RefreshReused {
+                let details = json!({"reason": reason, "oauth_client_id": current.oauth_client_id});
+                tx.audit(&actor, AuditAction::OAuthReuse, id, details).await?;
+            }
             tx.audit(&actor, AuditAction::TokenRevoke, id, json!({"reason": reason, "also_revoked": also_revoked}))
                 .await?;
             tx.alert("token.revoked", id, &json!({"reason": reason}), now).await?;
@@ -409,25 +447,17 @@ impl TokenService {
         if grant.oauth_client_id.as_deref() != Some(client_id) {
             return Err(TokenError::GrantInvalid);
         }
-        let who = Actor { user_id: Some(grant.user_id), token_id: None, ip };
         if refresh.used_at.is_some() {
+            // Nothing was changed: end this transaction (and its locks) before revoking.
+            drop(tx);
             if grant.status(now) != TokenStatus::Revoked {
-                let reason = "a used refresh token was presented again";
-                tx.revoke(grant.id, Some(reason), now, None).await?;
-                tx.audit(
-                    &who,
-                    AuditAction::OAuthReuse,
-                    grant.id,
-                    json!({"reason": reason, "oauth_client_id": client_id}),
-                )
-                .await?;
-                tx.notify(grant.id).await?;
-                tx.commit().await?;
-                self.minter.keys().evict(grant.id);
+                let owner = Requester::Person { user_id: grant.user_id, is_admin: false };
+                self.revoke(&owner, ip, grant.id, RevokeCause::RefreshReused, now).await?;
                 tracing::warn!(grant_id = %grant.id, "refresh token reuse detected; grant revoked");
             }
             return Err(TokenError::RefreshReused);
         }
+        let who = Actor { user_id: Some(grant.user_id), token_id: None, ip };
         if grant.status(now) != TokenStatus::Active {
             return Err(TokenError::GrantInvalid);
         }

@@ -436,6 +436,49 @@ async fn a_reused_refresh_token_revokes_the_grant() {
 }
 
 #[tokio::test]
+async fn a_reused_refresh_token_revokes_the_tokens_the_grant_minted_with_audit_and_alert() {
+    let app = spawn_app().await;
+    let client = register(&app).await;
+    let (_, session) = app.signed_in("alice@example.com").await;
+    let scopes = ["read:tasks", "read:tokens", "write:tokens"];
+    let query = authorize_query(&client, &[("scope", "read:tasks read:tokens write:tokens")]);
+    let code = approve(&app, &session, &query, &scopes).await;
+    let (_, first) = exchange(&app, &client, &code, VERIFIER).await;
+    let access = first["access_token"].as_str().unwrap();
+    let (_, valid) = app.validate(access).await;
+    let grant = valid["id"].as_str().unwrap().to_owned();
+    let res = app
+        .as_bearer(access, Method::POST, "/api/v2/tokens")
+        .json(&json!({"name": "minted by the grant", "scopes": ["read:tasks"]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let child: Value = res.json().await.unwrap();
+    let child_id = child["id"].as_str().unwrap().to_owned();
+    refresh(&app, &client, first["refresh_token"].as_str().unwrap()).await;
+    let (status, body) = refresh(&app, &client, first["refresh_token"].as_str().unwrap()).await;
+    assert_eq!((status, body["error"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_grant")));
+    let (status, _) = app.validate(child["token"].as_str().unwrap()).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "the token the grant minted is revoked with it");
+    let revoked: Vec<String> =
+        sqlx::query_scalar("SELECT token_id::text FROM audit_events WHERE action = 'token.revoke' ORDER BY id")
+            .fetch_all(app.store.pool())
+            .await
+            .unwrap();
+    assert_eq!(revoked, [grant.clone(), child_id.clone()]);
+    let mut alerted: Vec<String> =
+        sqlx::query_scalar("SELECT token_id::text FROM alert_events WHERE kind = 'token.revoked'")
+            .fetch_all(app.store.pool())
+            .await
+            .unwrap();
+    alerted.sort();
+    let mut expected = vec![grant, child_id];
+    expected.sort();
+    assert_eq!(alerted, expected);
+}
+
+#[tokio::test]
 async fn a_refresh_token_of_another_client_is_invalid_grant() {
     let app = spawn_app().await;
     let (_, _, first) = granted(&app).await;
