@@ -299,8 +299,9 @@ struct RevokeForm {
     client_id: Option<String>,
 }
 
-/// `POST /oauth/revoke` (RFC 7009): a refresh or access token revokes its grant; an unknown
-/// token, or one of another client, is answered 200 all the same.
+/// `POST /oauth/revoke` (RFC 7009): a refresh or access token revokes its grant, whatever
+/// resource the grant is for; an unknown token, or one of another client, is answered 200 all
+/// the same.
 async fn revoke(req: HttpRequest, state: web::Data<ApiState>, form: web::Form<RevokeForm>) -> HttpResponse {
     let Some(oauth) = &state.oauth else { return HttpResponse::NotFound().finish() };
     let now = Utc::now();
@@ -310,17 +311,8 @@ async fn revoke(req: HttpRequest, state: web::Data<ApiState>, form: web::Form<Re
     let Some(token) = form.token.as_deref() else {
         return oauth_error(&OAuthError::InvalidRequest("token is required".into()));
     };
-    let ip = client_ip(&req);
-    let result = match oauth.revoke_refresh(ip.clone(), client_id, token, now).await {
-        Ok(true) => Ok(()),
-        Ok(false) => match state.validator.validate(token, now).await {
-            Ok(principal) => oauth.revoke_grant(ip, client_id, principal.token_id, now).await,
-            Err(_) => Ok(()),
-        },
-        Err(e) => Err(e),
-    };
-    match result {
-        Ok(()) => cors(&mut HttpResponse::Ok()).insert_header((header::CACHE_CONTROL, "no-store")).finish(),
+    match oauth.revoke(client_ip(&req), client_id, token, now).await {
+        Ok(_) => cors(&mut HttpResponse::Ok()).insert_header((header::CACHE_CONTROL, "no-store")).finish(),
         Err(e) => oauth_error(&e),
     }
 }

@@ -564,36 +564,27 @@ impl OAuthService {
         Ok(client)
     }
 
-    /// `POST /oauth/revoke` (RFC 7009): a refresh token revokes its grant; an access token
-    /// is handled by the caller (it needs the validator). Unknown tokens are not an error.
-    pub async fn revoke_refresh(
+    /// `POST /oauth/revoke` (RFC 7009): a refresh token or an access token of a grant revokes
+    /// the whole grant (its row, so its access and refresh tokens alike, and every token it
+    /// minted), for whichever resource it was issued. A token that is neither, or that belongs
+    /// to another client, is not an error (RFC 7009 §2.2): `Ok(false)`.
+    pub async fn revoke(
         &self,
         ip: Option<String>,
         client_id: &str,
         token: &str,
         now: DateTime<Utc>,
     ) -> Result<bool, OAuthError> {
-        let Some(refresh) = self.store.oauth_refresh(&sha256(token)).await.map_err(store_err)? else {
+        let grant = match self.store.oauth_refresh(&sha256(token)).await.map_err(store_err)? {
+            Some(refresh) => self.store.get_token(refresh.grant_id).await.map_err(store_err)?,
+            None => self.tokens.grant_of_access_token(client_id, token, now).await.map_err(token_err)?,
+        };
+        let Some(grant) = grant.filter(|g| g.oauth_client_id.as_deref() == Some(client_id)) else {
             return Ok(false);
         };
-        self.revoke_grant(ip, client_id, refresh.grant_id, now).await.map(|()| true)
-    }
-
-    /// Revokes grant `id` for its own client (a client can't revoke others' grants).
-    pub async fn revoke_grant(
-        &self,
-        ip: Option<String>,
-        client_id: &str,
-        id: Uuid,
-        now: DateTime<Utc>,
-    ) -> Result<(), OAuthError> {
-        let Some(grant) = self.store.get_token(id).await.map_err(store_err)? else { return Ok(()) };
-        if grant.oauth_client_id.as_deref() != Some(client_id) {
-            return Ok(());
-        }
         let who = Requester::Person { user_id: grant.user_id, is_admin: false };
         self.tokens.revoke(&who, ip, grant.id, RevokeCause::ClientRevoked, now).await.map_err(token_err)?;
-        Ok(())
+        Ok(true)
     }
 }
 

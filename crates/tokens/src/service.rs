@@ -2,6 +2,7 @@
 
 use chrono::{DateTime, Utc};
 use serde_json::json;
+use tessera_core::codec::token_sha256;
 use tessera_core::lifecycle::{self, Change, Grant, Requester, TokenFacts, TokenRuleViolation};
 use tessera_core::mint::SecretToken;
 use tessera_core::scope::ScopeSet;
@@ -488,6 +489,25 @@ impl TokenService {
         tx.commit().await?;
         self.minter.keys().evict(grant.id);
         Ok(IssuedAccess { grant, access_token: minted.token, expires_at: access_exp })
+    }
+
+    /// The OAuth grant `token` is the current access token of, if `client_id` holds it (RFC
+    /// 7009): the signature is ours, for whichever resource (a grant for `/mcp/S` is revoked
+    /// like one for `/mcp`), and the token is the one the grant's row names now. `None` for
+    /// anything else, which revocation answers like a success.
+    pub async fn grant_of_access_token(
+        &self,
+        client_id: &str,
+        token: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<TokenRecord>, TokenError> {
+        let Ok(claims) = self.minter.verify_own(token, now) else { return Ok(None) };
+        let Some(state) = self.store.token_state(claims.jti).await? else { return Ok(None) };
+        if state.token_sha256 != token_sha256(token) || state.user_id.to_string() != claims.sub {
+            return Ok(None);
+        }
+        let grant = self.store.get_token(claims.jti).await?;
+        Ok(grant.filter(|g| g.oauth_client_id.as_deref() == Some(client_id)))
     }
 
     fn new_row(&self, row: NewRow) -> Result<(NewToken, SecretToken), TokenError> {

@@ -158,6 +158,17 @@ impl Tessera {
         body
     }
 
+    async fn refresh(&self, refresh_token: &str) -> (StatusCode, Value) {
+        let res = self
+            .http
+            .post(format!("{}/oauth/token", self.base))
+            .form(&[("grant_type", "refresh_token"), ("refresh_token", refresh_token), ("client_id", &self.client_id)])
+            .send()
+            .await
+            .unwrap();
+        (res.status(), res.json().await.unwrap())
+    }
+
     fn resource(&self, server: &str) -> String {
         format!("{}/mcp/{server}", self.base)
     }
@@ -316,6 +327,25 @@ async fn with_oauth_off_a_gateway_servers_metadata_names_no_authorization_server
     let url = format!("{}/.well-known/oauth-protected-resource/mcp/alpha", t.base);
     let doc: Value = t.http.get(&url).send().await.unwrap().json().await.unwrap();
     assert!(doc.get("authorization_servers").is_none(), "{doc}");
+}
+
+#[tokio::test]
+async fn the_client_revoking_the_access_token_of_a_gateway_grant_ends_the_grant() {
+    let t = spawn(&[]).await;
+    let tokens = t.grant(&t.resource("alpha"), "", &["read:alpha", "execute:mcp"]).await;
+    assert!(!t.tool_names(access(&tokens)).await.is_empty());
+    let res = t
+        .http
+        .post(format!("{}/oauth/revoke", t.base))
+        .form(&[("token", access(&tokens)), ("client_id", &t.client_id)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    let res = t.rpc("/mcp/alpha", access(&tokens), json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list"})).await;
+    assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+    let (status, body) = t.refresh(tokens["refresh_token"].as_str().unwrap()).await;
+    assert_eq!((status, body["error"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_grant")));
 }
 
 #[tokio::test]
