@@ -7,6 +7,7 @@
 import { api } from './api.js';
 import { h, replace, newId } from './dom.js';
 import { limits } from './limits.js';
+import { builtinScopeText } from './scopes.js';
 
 /** The authorize query carried in the hash (everything after the first `?`). */
 function authorizeQuery() {
@@ -15,9 +16,15 @@ function authorizeQuery() {
   return at < 0 ? '' : hash.slice(at + 1);
 }
 
-/** A short gloss after a server scope's checkbox: which tools it lets the application call. */
+/**
+ * A short gloss after a scope's checkbox: for a server scope, which tools it lets the
+ * application call; for a built-in one, what it lets the application do.
+ */
 function scopeHint(scope, server) {
-  if (!server) return null;
+  if (!server) {
+    const text = builtinScopeText(scope);
+    return text ? h('span', { class: 'hint' }, ` — ${text}`) : null;
+  }
   const [kind, rest] = scope.split(':');
   const text = {
     read: 'list its tools and call the read-only ones',

@@ -40,3 +40,21 @@ export function scopeLayout(grantable) {
   }
   return { groups, singles };
 }
+
+/** What each built-in scope lets a grant do, one line each, for the consent page. */
+const BUILTIN_SCOPE_TEXT = {
+  'read:tasks': 'list and read tasks',
+  'write:tasks': 'create, update, complete and delete tasks',
+  'read:context': 'read shared context entries',
+  'write:context': 'write shared context entries',
+  'read:agents': 'list agents',
+  'write:agents': 'register and update agents',
+  'read:tokens': 'list your tokens through the REST API',
+  'write:tokens': 'mint, rotate and revoke your tokens through the REST API',
+  'execute:mcp': 'call tools (without it, tools can only be listed)',
+};
+
+/** The description of a built-in scope (`''` for one the UI has no text for). */
+export function builtinScopeText(scope) {
+  return BUILTIN_SCOPE_TEXT[scope] ?? '';
+}

@@ -161,10 +161,14 @@ test('the TypeScript SDK connects with OAuth, refreshes, and is cut off when the
   await page.getByRole('heading', { level: 1, name: `Allow “${CLIENT_NAME}” to use Tessera?` }).waitFor();
   assert.match(await page.locator('#consent-origin').textContent(), /registered dynamically/);
   assert.equal(await page.locator('input[name=scope][value="mcp:admin"]').count(), 0);
-  // The 401 asked for `mcp:access`: the client is offered the MCP tools' scopes, not token
-  // management.
+  // The 401 asked for `mcp:access`: the client is offered reading and calling tools, ticked,
+  // writing unticked, each scope with what it allows, and no token management.
   assert.equal(await page.locator('input[name=scope][value="write:tokens"]').count(), 0);
-  await page.locator('input[name=scope][value="write:agents"]').uncheck();
+  assert.equal(await page.locator('input[name=scope][value="read:tasks"]').isChecked(), true);
+  assert.equal(await page.locator('input[name=scope][value="execute:mcp"]').isChecked(), true);
+  assert.equal(await page.locator('input[name=scope][value="write:agents"]').isChecked(), false);
+  const writeAgents = page.locator('li', { has: page.locator('input[name=scope][value="write:agents"]') });
+  assert.match(await writeAgents.textContent(), /register and update agents/);
   await screenshot(page, 'oauth-consent');
   await page.getByRole('button', { name: 'Allow' }).click();
   const back = new URL(await callback);
@@ -172,7 +176,7 @@ test('the TypeScript SDK connects with OAuth, refreshes, and is cut off when the
   assert.equal(back.searchParams.get('iss'), server.url);
   await first.transport.finishAuth(back.searchParams.get('code'));
   assert.ok(provider.saved.tokens?.access_token);
-  assert.ok(!provider.saved.tokens.scope.split(' ').includes('write:agents'), provider.saved.tokens.scope);
+  assert.ok(!provider.saved.tokens.scope.split(' ').some((s) => s.startsWith('write:')), provider.saved.tokens.scope);
   assert.ok(provider.saved.tokens.scope.split(' ').includes('execute:mcp'), provider.saved.tokens.scope);
 
   // 3. Connected: tools/list and whoami.

@@ -6,7 +6,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use chrono::Utc;
 use serde::{Deserialize, Serialize};
 use tessera_core::ErrorCode;
-use tessera_oauth::{AuthorizeFailure, AuthorizeParams, AuthorizeRequest, Consent, OAuthError, OAuthService};
+use tessera_oauth::{AuthorizeParams, AuthorizeRequest, Consent, OAuthError, OAuthService};
 use utoipa::{IntoParams, ToSchema};
 
 use crate::ApiState;
@@ -146,9 +146,7 @@ fn invalid(e: &OAuthError) -> ApiError {
 async fn checked(service: &OAuthService, request: &str) -> Result<AuthorizeRequest, ApiError> {
     let params = web::Query::<AuthorizeParams>::from_query(request)
         .map_err(|_| ApiError::bad_request(ErrorCode::InvalidRequest, "malformed authorization request"))?;
-    service.check_authorize(&params).await.map_err(|f| match f {
-        AuthorizeFailure::Page(e) | AuthorizeFailure::Redirect { error: e, .. } => invalid(&e),
-    })
+    service.check_authorize(&params).await.map_err(|e| invalid(&e))
 }
 
 /// The authorization request behind a consent page: client, origin, requested scopes.

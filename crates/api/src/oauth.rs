@@ -14,7 +14,7 @@ use serde::Deserialize;
 use serde_json::json;
 use tessera_core::scope::CATALOG;
 use tessera_oauth::rules::ClientMetadata;
-use tessera_oauth::{AuthorizeFailure, AuthorizeParams, OAuthError, TokenForm};
+use tessera_oauth::{AuthorizeParams, OAuthError, TokenForm};
 
 use crate::ApiState;
 use crate::auth::client_ip;
@@ -212,12 +212,11 @@ async fn authorize(req: HttpRequest, state: web::Data<ApiState>) -> HttpResponse
             return error_page(&OAuthError::SlowDown(retry));
         }
     }
+    // Every failure ends on our own page: the person has not signed in, and a self-registered
+    // client's redirect URI may be anyone's (RFC 9700 §4.11.2: no open redirector).
     match oauth.check_authorize(&params).await {
         Ok(_) => found(&format!("/#/oauth/consent?{}", req.query_string())),
-        Err(AuthorizeFailure::Page(e)) => error_page(&e),
-        Err(AuthorizeFailure::Redirect { redirect_uri, state: st, error }) => {
-            found(&oauth.error_redirect(&redirect_uri, st.as_deref(), &error))
-        }
+        Err(e) => error_page(&e),
     }
 }
 
@@ -228,7 +227,7 @@ fn found(location: &str) -> HttpResponse {
         .finish()
 }
 
-/// A request whose client or redirect URI can't be trusted ends here, never at a redirect.
+/// A refused authorization request ends here, never at a redirect.
 fn error_page(e: &OAuthError) -> HttpResponse {
     let status = StatusCode::from_u16(e.status()).unwrap_or(StatusCode::BAD_REQUEST);
     let text = html_escape(&e.to_string());
@@ -300,8 +299,9 @@ struct RevokeForm {
     client_id: Option<String>,
 }
 
-/// `POST /oauth/revoke` (RFC 7009): a refresh or access token revokes its grant; an unknown
-/// token, or one of another client, is answered 200 all the same.
+/// `POST /oauth/revoke` (RFC 7009): a refresh or access token revokes its grant, whatever
+/// resource the grant is for; an unknown token, or one of another client, is answered 200 all
+/// the same.
 async fn revoke(req: HttpRequest, state: web::Data<ApiState>, form: web::Form<RevokeForm>) -> HttpResponse {
     let Some(oauth) = &state.oauth else { return HttpResponse::NotFound().finish() };
     let now = Utc::now();
@@ -311,17 +311,8 @@ async fn revoke(req: HttpRequest, state: web::Data<ApiState>, form: web::Form<Re
     let Some(token) = form.token.as_deref() else {
         return oauth_error(&OAuthError::InvalidRequest("token is required".into()));
     };
-    let ip = client_ip(&req);
-    let result = match oauth.revoke_refresh(ip.clone(), client_id, token, now).await {
-        Ok(true) => Ok(()),
-        Ok(false) => match state.validator.validate(token, now).await {
-            Ok(principal) => oauth.revoke_grant(ip, client_id, principal.token_id, now).await,
-            Err(_) => Ok(()),
-        },
-        Err(e) => Err(e),
-    };
-    match result {
-        Ok(()) => cors(&mut HttpResponse::Ok()).insert_header((header::CACHE_CONTROL, "no-store")).finish(),
+    match oauth.revoke(client_ip(&req), client_id, token, now).await {
+        Ok(_) => cors(&mut HttpResponse::Ok()).insert_header((header::CACHE_CONTROL, "no-store")).finish(),
         Err(e) => oauth_error(&e),
     }
 }

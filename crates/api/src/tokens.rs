@@ -11,7 +11,7 @@ use tessera_core::catalog::Catalog;
 use tessera_core::scope::{ScopeError, ScopeSet};
 use tessera_core::values::{Description, Grace, Lifetime, RateLimit, RevokeReason, TokenName};
 use tessera_store::{TokenFilter, TokenRecord, TokenStatus};
-use tessera_tokens::{IssueInput, PatchInput};
+use tessera_tokens::{IssueInput, PatchInput, RevokeCause};
 use uuid::Uuid;
 
 use crate::ApiState;
@@ -248,7 +248,8 @@ pub async fn revoke(
     let id = id.into_inner();
     let body: RevokeRequest = optional_body(&req, payload).await?;
     let reason = body.reason.as_deref().map(RevokeReason::parse).transpose()?.flatten();
-    let revoked = state.tokens.revoke(&caller.requester(), caller.ip.clone(), id, reason, now).await?;
+    let cause = RevokeCause::Requested(reason);
+    let revoked = state.tokens.revoke(&caller.requester(), caller.ip.clone(), id, cause, now).await?;
     Ok(web::Json(TokenView::new(revoked.record, now)))
 }
 

@@ -176,6 +176,21 @@ fn audience_list_containing_resource_is_accepted() {
 }
 
 #[test]
+fn our_token_for_any_audience_decodes_for_revocation_but_not_a_forged_one() {
+    let (ring, _) = ed_ring();
+    let mut c = claims();
+    c.aud = Audience::One("https://tessera.test/mcp/notes".into());
+    let token = encode(&ring, &c).unwrap();
+    assert_eq!(decode_any_audience(&ring, &token, ISS, NOW).unwrap().jti, c.jti);
+    assert_eq!(decode_any_audience(&ring, &token, "https://evil.test", NOW), Err(CodecError::WrongIssuer));
+    let (head, sig) = token.rsplit_once('.').unwrap();
+    let mut sig = URL_SAFE_NO_PAD.decode(sig).unwrap();
+    sig[0] ^= 1;
+    let forged = format!("{head}.{}", URL_SAFE_NO_PAD.encode(sig));
+    assert_eq!(decode_any_audience(&ring, &forged, ISS, NOW), Err(CodecError::InvalidSignature));
+}
+
+#[test]
 fn unknown_crit_header_is_rejected() {
     let (ring, _) = ed_ring();
     let token = encode(&ring, &claims()).unwrap();

@@ -149,6 +149,10 @@ pub enum AutomaticRevocation {
     MakerRevoked,
     /// An OAuth grant whose used refresh token came back (reuse detection).
     RefreshReused,
+    /// The OAuth client revoked its own grant (RFC 7009).
+    ClientRevoked,
+    /// An authorization code was presented twice: the grant it made is revoked.
+    CodeReplayed,
 }
 
 impl AutomaticRevocation {
@@ -157,6 +161,8 @@ impl AutomaticRevocation {
         match self {
             Self::MakerRevoked => "its maker was revoked",
             Self::RefreshReused => "a used refresh token was presented again",
+            Self::ClientRevoked => "revoked by the OAuth client",
+            Self::CodeReplayed => "authorization code replayed",
         }
     }
 }

@@ -14,6 +14,6 @@ mod service;
 
 pub use rules::OAuthError;
 pub use service::{
-    AuthorizeFailure, AuthorizeParams, AuthorizeRequest, Consent, OAuthConfig, OAuthService, ServerInfo, TokenForm,
-    TokenResponse, ToolInfo,
+    AuthorizeParams, AuthorizeRequest, Consent, OAuthConfig, OAuthService, ServerInfo, TokenForm, TokenResponse,
+    ToolInfo,
 };

@@ -24,10 +24,14 @@ pub const VERIFIER_MIN_CHARS: usize = 43;
 pub const VERIFIER_MAX_CHARS: usize = 128;
 /// Longest `state` echoed back to a client.
 pub const MAX_STATE_CHARS: usize = 1000;
-/// Scopes a client gets offered when it asks for none: the MCP tools' scopes, not token
-/// management (a client that needs that asks for it, and the user sees it).
-pub const DEFAULT_SCOPES: &[&str] =
-    &["read:tasks", "write:tasks", "read:context", "write:context", "read:agents", "write:agents", "execute:mcp"];
+/// Scopes a client asking for none of the built-in server's (no `scope`, or only `mcp:access`,
+/// which its 401 names) gets pre-ticked: read the MCP tools' data and call tools, so the
+/// grant as offered works (`whoami`, listing) and can change nothing.
+pub const DEFAULT_SCOPES: &[&str] = &["read:tasks", "read:context", "read:agents", "execute:mcp"];
+/// Scopes such a client is also offered, unticked: the person may let it write, it is never
+/// the default. Token management (`read:tokens`, `write:tokens`) is not offered: a client that
+/// needs it asks for it, and the person sees that it did.
+pub const DEFAULT_UNTICKED_SCOPES: &[&str] = &["write:tasks", "write:context", "write:agents"];
 
 /// Why an OAuth request failed. [`OAuthError::code`] is the one mapping to the RFC codes.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -164,6 +168,9 @@ pub fn check_redirect_uri(uri: &str) -> Result<Url, OAuthError> {
     if uri.len() > MAX_REDIRECT_URI_CHARS {
         return Err(invalid("too long"));
     }
+    if uri.chars().any(char::is_control) {
+        return Err(invalid("must not contain control characters"));
+    }
     let url = Url::parse(uri).map_err(|_| invalid("not an absolute URL"))?;
     if url.fragment().is_some() {
         return Err(invalid("must not have a fragment"));
@@ -279,6 +286,15 @@ pub fn resolve_target(
         .ok_or(OAuthError::InvalidTarget)
 }
 
+/// What a client asked for, as the consent page starts from it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Requested {
+    /// The scopes asked for (or the target's default), shown ticked.
+    pub scopes: ScopeSet,
+    /// Nothing usable was asked for, so [`Requested::scopes`] is the target's default.
+    pub defaulted: bool,
+}
+
 /// The scopes a client asks for `target`. Derived scopes (`mcp:read`, ...) say nothing a grant
 /// could carry and `mcp:admin` is never grantable over OAuth; scopes of another resource (a
 /// built-in scope for a server, another server's scope, `execute:mcp` for a direct server)
@@ -287,7 +303,7 @@ pub fn resolve_target(
 /// Nothing left (or no `scope`) means the target's default: [`DEFAULT_SCOPES`] for the
 /// built-in server, [`default_server_scopes`] for a registered one. Words that are no scope
 /// at all are `invalid_scope`.
-pub fn requested_scopes(scope: Option<&str>, target: &Target) -> Result<ScopeSet, OAuthError> {
+pub fn requested_scopes(scope: Option<&str>, target: &Target) -> Result<Requested, OAuthError> {
     let mut kept = Vec::new();
     let mut unknown = Vec::new();
     for word in scope.unwrap_or_default().split_whitespace() {
@@ -301,21 +317,28 @@ pub fn requested_scopes(scope: Option<&str>, target: &Target) -> Result<ScopeSet
     if !unknown.is_empty() {
         return Err(OAuthError::InvalidScope(format!("unknown scope(s): {}", unknown.join(" "))));
     }
-    if kept.is_empty() {
+    let defaulted = kept.is_empty();
+    if defaulted {
         kept = match target {
             Target::Builtin(_) => DEFAULT_SCOPES.iter().map(|s| (*s).to_owned()).collect(),
             Target::Server(s) => default_server_scopes(&s.name, s.direct),
         };
     }
-    target.catalog().grant(kept).map_err(|e| OAuthError::InvalidScope(e.to_string()))
+    let scopes = target.catalog().grant(kept).map_err(|e| OAuthError::InvalidScope(e.to_string()))?;
+    Ok(Requested { scopes, defaulted })
 }
 
 /// What the consent page offers: the requested scopes, the `read:X` each `write:X` implies,
-/// and for a server, `call:S/TOOL` for each visible tool the request already covers
-/// (`write:S`: every one; `read:S`: the read-class ones), so the person can narrow a
-/// server-wide request down to single tools. Hidden tools are never offered.
-pub fn offered_scopes(requested: &ScopeSet, target: &Target, tools: &[(ToolName, ToolAccess)]) -> ScopeSet {
+/// for the built-in server's default also [`DEFAULT_UNTICKED_SCOPES`], and for a server,
+/// `call:S/TOOL` for each visible tool the request already covers (`write:S`: every one;
+/// `read:S`: the read-class ones), so the person can narrow a server-wide request down to
+/// single tools. Hidden tools are never offered.
+pub fn offered_scopes(request: &Requested, target: &Target, tools: &[(ToolName, ToolAccess)]) -> ScopeSet {
+    let requested = &request.scopes;
     let mut words: Vec<String> = requested.to_vec();
+    if request.defaulted && matches!(target, Target::Builtin(_)) {
+        words.extend(DEFAULT_UNTICKED_SCOPES.iter().map(|s| (*s).to_owned()));
+    }
     for scope in requested.iter() {
         if let Some(resource) = scope.as_str().strip_prefix("write:") {
             words.push(format!("read:{resource}"));
@@ -495,9 +518,20 @@ pub fn check_registration(meta: &ClientMetadata) -> Result<ValidClient, OAuthErr
         }
         Some(n) if !n.is_empty() && !n.chars().any(char::is_control) => n.to_owned(),
         Some(n) if !n.is_empty() => return Err(meta_err("client_name must not contain control characters")),
-        _ => first_host.unwrap_or_else(|| "unnamed client".to_owned()),
+        _ => first_host.map_or_else(|| "unnamed client".to_owned(), |host| name_from_host(&host)),
     };
     Ok(ValidClient { name, redirect_uris: meta.redirect_uris.clone() })
+}
+
+/// The display name of a client that gave none: its first redirect host, cut to
+/// [`CLIENT_NAME_MAX_CHARS`] (a DNS name may be 253 characters; the name is for people).
+fn name_from_host(host: &str) -> String {
+    if host.chars().count() <= CLIENT_NAME_MAX_CHARS {
+        return host.to_owned();
+    }
+    let mut name: String = host.chars().take(CLIENT_NAME_MAX_CHARS - 1).collect();
+    name.push('…');
+    name
 }
 
 #[cfg(test)]
@@ -587,31 +621,58 @@ mod tests {
 
     #[test]
     fn admin_and_derived_scopes_are_dropped_unknown_refused() {
-        let s = requested_scopes(Some("read:tasks mcp:admin mcp:read"), &builtin()).unwrap();
+        let s = requested_scopes(Some("read:tasks mcp:admin mcp:read"), &builtin()).unwrap().scopes;
         assert_eq!(s.to_vec(), vec!["read:tasks"]);
-        assert_eq!(requested_scopes(None, &builtin()).unwrap().len(), DEFAULT_SCOPES.len());
-        assert_eq!(requested_scopes(Some("mcp:admin"), &builtin()).unwrap().len(), DEFAULT_SCOPES.len());
+        assert_eq!(requested_scopes(None, &builtin()).unwrap().scopes.len(), DEFAULT_SCOPES.len());
+        assert_eq!(requested_scopes(Some("mcp:admin"), &builtin()).unwrap().scopes.len(), DEFAULT_SCOPES.len());
         assert_eq!(requested_scopes(Some("root"), &builtin()).unwrap_err().code(), "invalid_scope");
+    }
+
+    #[test]
+    fn a_client_asking_for_nothing_of_mcp_gets_the_reads_and_execute_ticked_and_writes_unticked() {
+        for scope in [None, Some("mcp:access"), Some("mcp:access read:gh")] {
+            let request = requested_scopes(scope, &builtin()).unwrap();
+            assert!(request.defaulted, "{scope:?}");
+            assert_eq!(
+                request.scopes.to_vec(),
+                ["execute:mcp", "read:agents", "read:context", "read:tasks"],
+                "{scope:?}"
+            );
+            assert!(request.scopes.iter().all(|s| !s.as_str().starts_with("write:")), "{scope:?}");
+            let offer = offered_scopes(&request, &builtin(), &[]).to_vec();
+            let unticked: Vec<&String> = offer.iter().filter(|s| !request.scopes.contains(s.as_str())).collect();
+            assert_eq!(unticked, ["write:agents", "write:context", "write:tasks"], "{scope:?}");
+        }
+    }
+
+    #[test]
+    fn a_client_that_asks_for_scopes_is_offered_no_default_writes() {
+        let request = requested_scopes(Some("read:tasks execute:mcp"), &builtin()).unwrap();
+        assert!(!request.defaulted);
+        assert_eq!(offered_scopes(&request, &builtin(), &[]).to_vec(), ["execute:mcp", "read:tasks"]);
     }
 
     #[test]
     fn scopes_of_another_resource_are_dropped() {
         let gh = Target::Server(server("gh", false));
-        let s = requested_scopes(Some("read:tasks write:gh read:other call:gh/x execute:mcp"), &gh).unwrap();
+        let s = requested_scopes(Some("read:tasks write:gh read:other call:gh/x execute:mcp"), &gh).unwrap().scopes;
         assert_eq!(s.to_vec(), ["call:gh/x", "execute:mcp", "write:gh"]);
-        let s = requested_scopes(Some("read:tasks read:gh"), &builtin()).unwrap();
+        let s = requested_scopes(Some("read:tasks read:gh"), &builtin()).unwrap().scopes;
         assert_eq!(s.to_vec(), ["read:tasks"]);
         let notes = Target::Server(server("notes", true));
-        assert_eq!(requested_scopes(Some("write:notes execute:mcp"), &notes).unwrap().to_vec(), ["write:notes"]);
+        assert_eq!(requested_scopes(Some("write:notes execute:mcp"), &notes).unwrap().scopes.to_vec(), ["write:notes"]);
     }
 
     #[test]
     fn a_server_without_a_requested_scope_gets_its_default() {
         let gh = Target::Server(server("gh", false));
-        assert_eq!(requested_scopes(None, &gh).unwrap().to_vec(), ["execute:mcp", "read:gh"]);
-        assert_eq!(requested_scopes(Some("read:tasks mcp:access"), &gh).unwrap().to_vec(), ["execute:mcp", "read:gh"]);
+        assert_eq!(requested_scopes(None, &gh).unwrap().scopes.to_vec(), ["execute:mcp", "read:gh"]);
+        assert_eq!(
+            requested_scopes(Some("read:tasks mcp:access"), &gh).unwrap().scopes.to_vec(),
+            ["execute:mcp", "read:gh"]
+        );
         let notes = Target::Server(server("notes", true));
-        assert_eq!(requested_scopes(None, &notes).unwrap().to_vec(), ["read:notes"]);
+        assert_eq!(requested_scopes(None, &notes).unwrap().scopes.to_vec(), ["read:notes"]);
     }
 
     #[test]
@@ -692,5 +753,21 @@ mod tests {
         assert_eq!(check_registration(&secret).unwrap_err().code(), "invalid_client_metadata");
         let none = ClientMetadata::default();
         assert_eq!(check_registration(&none).unwrap_err().code(), "invalid_redirect_uri");
+    }
+
+    #[test]
+    fn a_client_without_a_name_is_named_by_its_redirect_host_cut_to_the_name_bound() {
+        let host = format!("{}.example", "a".repeat(150));
+        let meta = ClientMetadata { redirect_uris: vec![format!("https://{host}/cb")], ..Default::default() };
+        let name = check_registration(&meta).unwrap().name;
+        assert_eq!(name.chars().count(), CLIENT_NAME_MAX_CHARS);
+        assert!(host.starts_with(name.trim_end_matches('…')), "{name}");
+    }
+
+    #[test]
+    fn a_redirect_uri_with_a_control_character_is_refused() {
+        for uri in ["https://app.example/cb\u{0}", "https://app.example/c\u{7}b"] {
+            assert_eq!(check_redirect_uri(uri).unwrap_err().code(), "invalid_redirect_uri", "{uri:?}");
+        }
     }
 }

@@ -13,7 +13,7 @@ use tessera_core::values::{Lifetime, RateLimit, TokenName};
 use tessera_store::{
     Actor, AuditAction, ClientKind, NewCode, OAuthClient, ServerRecord, Store, StoreError, TokenRecord,
 };
-use tessera_tokens::{GrantInput, TokenError, TokenService};
+use tessera_tokens::{GrantInput, RevokeCause, TokenError, TokenService};
 use url::Url;
 use uuid::Uuid;
 
@@ -75,7 +75,8 @@ pub struct AuthorizeRequest {
     pub redirect_host: String,
     /// Echoed back to the client.
     pub state: Option<String>,
-    /// Scopes asked for (pre-ticked; never `mcp:admin`).
+    /// Scopes asked for, or the target's default when none usable was (pre-ticked; never
+    /// `mcp:admin`).
     pub scopes: Vec<String>,
     /// Scopes the person may choose from: the requested ones and narrower ones
     /// ([`rules::offered_scopes`]).
@@ -114,22 +115,6 @@ pub struct ToolInfo {
     pub description: Option<String>,
     /// `read` or `write`.
     pub access: &'static str,
-}
-
-/// Why an authorization request cannot go on.
-#[derive(Debug, Clone)]
-pub enum AuthorizeFailure {
-    /// The client or redirect URI can't be trusted: show an error page, never redirect.
-    Page(OAuthError),
-    /// Tell the client, at its (verified) redirect URI.
-    Redirect {
-        /// The verified redirect URI.
-        redirect_uri: String,
-        /// `state` to echo.
-        state: Option<String>,
-        /// The error.
-        error: OAuthError,
-    },
 }
 
 /// What the user chose on the consent page.
@@ -306,43 +291,37 @@ impl OAuthService {
         &self.config
     }
 
-    /// Checks an authorization request: client and redirect URI first (failures are never
-    /// redirected), then the rest (failures go back to the client with `state` and `iss`).
-    pub async fn check_authorize(&self, p: &AuthorizeParams) -> Result<AuthorizeRequest, AuthorizeFailure> {
-        let page = AuthorizeFailure::Page;
+    /// Checks an authorization request: client and redirect URI first, then the rest. Every
+    /// failure is answered on Tessera's own error page, never at the redirect URI: clients
+    /// register themselves (RFC 7591) or describe themselves (CIMD), so a redirect URI proves
+    /// nothing about who owns it, and an error redirect before the person has signed in would
+    /// make `/oauth/authorize` an open redirector (RFC 9700 §4.11.2).
+    pub async fn check_authorize(&self, p: &AuthorizeParams) -> Result<AuthorizeRequest, OAuthError> {
         let client_id =
-            p.client_id.as_deref().ok_or_else(|| page(OAuthError::InvalidRequest("client_id is required".into())))?;
-        let client = self
-            .client(client_id)
-            .await
-            .map_err(page)?
-            .ok_or_else(|| page(OAuthError::InvalidClient("unknown client_id".into())))?;
-        let redirect_uri = p
-            .redirect_uri
-            .clone()
-            .ok_or_else(|| page(OAuthError::InvalidRequest("redirect_uri is required".into())))?;
+            p.client_id.as_deref().ok_or_else(|| OAuthError::InvalidRequest("client_id is required".into()))?;
+        let client =
+            self.client(client_id).await?.ok_or_else(|| OAuthError::InvalidClient("unknown client_id".into()))?;
+        let redirect_uri =
+            p.redirect_uri.clone().ok_or_else(|| OAuthError::InvalidRequest("redirect_uri is required".into()))?;
         if !rules::redirect_uri_matches(&client.redirect_uris, &redirect_uri) {
-            return Err(page(OAuthError::InvalidRequest("redirect_uri is not registered for this client".into())));
+            return Err(OAuthError::InvalidRequest("redirect_uri is not registered for this client".into()));
         }
-        let state = p.state.clone().filter(|s| s.len() <= rules::MAX_STATE_CHARS);
-        let to_client =
-            |error| AuthorizeFailure::Redirect { redirect_uri: redirect_uri.clone(), state: state.clone(), error };
         if p.state.as_ref().is_some_and(|s| s.len() > rules::MAX_STATE_CHARS) {
-            return Err(to_client(OAuthError::InvalidRequest("state is too long".into())));
+            return Err(OAuthError::InvalidRequest("state is too long".into()));
         }
+        let state = p.state.clone();
         if p.response_type.as_deref() != Some("code") {
-            return Err(to_client(OAuthError::UnsupportedResponseType));
+            return Err(OAuthError::UnsupportedResponseType);
         }
-        let code_challenge = rules::check_challenge(p.code_challenge.as_deref(), p.code_challenge_method.as_deref())
-            .map_err(to_client)?;
-        let (target, record) = self.target(p.resource.as_deref()).await.map_err(to_client)?;
-        let scopes = rules::requested_scopes(p.scope.as_deref(), &target).map_err(to_client)?;
+        let code_challenge = rules::check_challenge(p.code_challenge.as_deref(), p.code_challenge_method.as_deref())?;
+        let (target, record) = self.target(p.resource.as_deref()).await?;
+        let requested = rules::requested_scopes(p.scope.as_deref(), &target)?;
         let tools = match &record {
-            Some(server) => self.tools(server).await.map_err(to_client)?,
+            Some(server) => self.tools(server).await?,
             None => Vec::new(),
         };
         let classes: Vec<(ToolName, ToolAccess)> = tools.iter().map(|(n, a, _)| (n.clone(), *a)).collect();
-        let offered = rules::offered_scopes(&scopes, &target, &classes);
+        let offered = rules::offered_scopes(&requested, &target, &classes);
         let server = record.map(|r| ServerInfo {
             name: r.name,
             description: r.description,
@@ -365,7 +344,7 @@ impl OAuthService {
             redirect_host: host_of(&redirect_uri),
             redirect_uri,
             state,
-            scopes: scopes.to_vec(),
+            scopes: requested.scopes.to_vec(),
             offered: offered.to_vec(),
             resource: target.resource().to_owned(),
             server,
@@ -480,8 +459,7 @@ impl OAuthService {
             // A replayed code may be a stolen one: end what it produced (OAuth 2.1 §4.1.3).
             if let Some(grant) = stored.grant_id {
                 let who = Requester::Person { user_id: stored.user_id, is_admin: false };
-                let reason = tessera_core::values::RevokeReason::parse("authorization code replayed").ok().flatten();
-                if let Err(e) = self.tokens.revoke(&who, ip, grant, reason, now).await {
+                if let Err(e) = self.tokens.revoke(&who, ip, grant, RevokeCause::CodeReplayed, now).await {
                     tracing::error!(error = %e, grant_id = %grant, "could not revoke the grant of a replayed code");
                 }
                 tracing::warn!(grant_id = %grant, "authorization code replayed; grant revoked");
@@ -586,37 +564,27 @@ impl OAuthService {
         Ok(client)
     }
 
-    /// `POST /oauth/revoke` (RFC 7009): a refresh token revokes its grant; an access token
-    /// is handled by the caller (it needs the validator). Unknown tokens are not an error.
-    pub async fn revoke_refresh(
+    /// `POST /oauth/revoke` (RFC 7009): a refresh token or an access token of a grant revokes
+    /// the whole grant (its row, so its access and refresh tokens alike, and every token it
+    /// minted), for whichever resource it was issued. A token that is neither, or that belongs
+    /// to another client, is not an error (RFC 7009 §2.2): `Ok(false)`.
+    pub async fn revoke(
         &self,
         ip: Option<String>,
         client_id: &str,
         token: &str,
         now: DateTime<Utc>,
     ) -> Result<bool, OAuthError> {
-        let Some(refresh) = self.store.oauth_refresh(&sha256(token)).await.map_err(store_err)? else {
+        let grant = match self.store.oauth_refresh(&sha256(token)).await.map_err(store_err)? {
+            Some(refresh) => self.store.get_token(refresh.grant_id).await.map_err(store_err)?,
+            None => self.tokens.grant_of_access_token(client_id, token, now).await.map_err(token_err)?,
+        };
+        let Some(grant) = grant.filter(|g| g.oauth_client_id.as_deref() == Some(client_id)) else {
             return Ok(false);
         };
-        self.revoke_grant(ip, client_id, refresh.grant_id, now).await.map(|()| true)
-    }
-
-    /// Revokes grant `id` for its own client (a client can't revoke others' grants).
-    pub async fn revoke_grant(
-        &self,
-        ip: Option<String>,
-        client_id: &str,
-        id: Uuid,
-        now: DateTime<Utc>,
-    ) -> Result<(), OAuthError> {
-        let Some(grant) = self.store.get_token(id).await.map_err(store_err)? else { return Ok(()) };
-        if grant.oauth_client_id.as_deref() != Some(client_id) {
-            return Ok(());
-        }
         let who = Requester::Person { user_id: grant.user_id, is_admin: false };
-        let reason = tessera_core::values::RevokeReason::parse("revoked by the OAuth client").ok().flatten();
-        self.tokens.revoke(&who, ip, grant.id, reason, now).await.map_err(token_err)?;
-        Ok(())
+        self.tokens.revoke(&who, ip, grant.id, RevokeCause::ClientRevoked, now).await.map_err(token_err)?;
+        Ok(true)
     }
 }
 

@@ -4,7 +4,8 @@ use std::fmt;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
-use tessera_core::codec::CodecError;
+use tessera_core::claims::Claims;
+use tessera_core::codec::{CodecError, decode_any_audience};
 use tessera_core::keys::KeyRing;
 use tessera_core::mint::{MintRequest, Minted, mint, mint_for_client};
 use tessera_core::scope::ScopeSet;
@@ -112,6 +113,12 @@ impl Minter {
             },
         )?;
         Ok((minted, ring.signing_kid().to_owned()))
+    }
+
+    /// The claims of a token this issuer signed, for any of its resources (RFC 7009
+    /// revocation works wherever the token is used); never an admission check.
+    pub(crate) fn verify_own(&self, token: &str, now: DateTime<Utc>) -> Result<Claims, CodecError> {
+        decode_any_audience(&self.keys.key_ring(), token, &self.issuer, now.timestamp())
     }
 
     /// Signs an OAuth access token for an existing grant row: `jti` is the grant's id,

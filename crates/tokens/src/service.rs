@@ -3,6 +3,7 @@
 use chrono::{DateTime, Utc};
 use serde_json::json;
 use tessera_core::alerts::AlertKind;
+use tessera_core::codec::token_sha256;
 use tessera_core::lifecycle::{self, AutomaticRevocation, Change, Grant, Requester, TokenFacts, TokenRuleViolation};
 use tessera_core::mint::SecretToken;
 use tessera_core::scope::ScopeSet;
@@ -83,6 +84,37 @@ pub struct Issued {
     pub record: TokenRecord,
     /// The bearer secret; never stored.
     pub secret: SecretToken,
+}
+
+/// Why a token is revoked: what its revocation row, audit entry and `token.revoked` alert say.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RevokeCause {
+    /// A person, a token or the operator asked, with the reason they gave, if any.
+    Requested(Option<RevokeReason>),
+    /// The OAuth client revoked its own grant (RFC 7009).
+    ClientRevoked,
+    /// A used refresh token of the grant was presented again: it may have been stolen.
+    RefreshReused,
+    /// The authorization code that produced the grant was presented again.
+    CodeReplayed,
+}
+
+impl RevokeCause {
+    /// The reason recorded with the revocation.
+    pub fn reason(&self) -> Option<&str> {
+        match self {
+            Self::Requested(reason) => reason.as_ref().map(RevokeReason::as_str),
+            Self::ClientRevoked => Some(AutomaticRevocation::ClientRevoked.reason()),
+            Self::RefreshReused => Some(AutomaticRevocation::RefreshReused.reason()),
+            Self::CodeReplayed => Some(AutomaticRevocation::CodeReplayed.reason()),
+        }
+    }
+}
+
+impl From<Option<RevokeReason>> for RevokeCause {
+    fn from(reason: Option<RevokeReason>) -> Self {
+        Self::Requested(reason)
+    }
 }
 
 /// A revoked token and the tokens it had minted, revoked with it.
@@ -293,22 +325,29 @@ impl TokenService {
         Ok(Issued { record, secret })
     }
 
-    /// Revokes a token at once (idempotent), and every token it minted.
+    /// Revokes a token at once (idempotent), and every token it minted. Every revocation
+    /// comes here (API, CLI, and OAuth: the client's RFC 7009 request, a reused refresh token,
+    /// a replayed code), so each one cascades, is audited, alerts and is announced alike.
     pub async fn revoke(
         &self,
         who: &Requester,
         ip: Option<String>,
         id: Uuid,
-        reason: Option<RevokeReason>,
+        cause: impl Into<RevokeCause>,
         now: DateTime<Utc>,
     ) -> Result<Revoked, TokenError> {
+        let cause = cause.into();
         let mut tx = self.store.begin_token_change().await?;
         let current = visible(&mut tx, who, id).await?;
-        let reason = reason.as_ref().map(RevokeReason::as_str);
+        let reason = cause.reason();
         let actor = actor(who, ip);
         let also_revoked = tx.minted_descendants(id, now).await?;
         if current.status(now) != TokenStatus::Revoked {
             tx.revoke(id, reason, now, who.user_id()).await?;
+            if cause == RevokeCause::RefreshReused {
+                let details = json!({"reason": reason, "oauth_client_id": current.oauth_client_id});
+                tx.audit(&actor, AuditAction::OAuthReuse, id, details).await?;
+            }
             tx.audit(&actor, AuditAction::TokenRevoke, id, json!({"reason": reason, "also_revoked": also_revoked}))
                 .await?;
             tx.alert(AlertKind::Revoked, id, &json!({"reason": reason}), now).await?;
@@ -415,25 +454,17 @@ impl TokenService {
         if grant.oauth_client_id.as_deref() != Some(client_id) {
             return Err(TokenError::GrantInvalid);
         }
-        let who = Actor { user_id: Some(grant.user_id), token_id: None, ip };
         if refresh.used_at.is_some() {
+            // Nothing was changed: end this transaction (and its locks) before revoking.
+            drop(tx);
             if grant.status(now) != TokenStatus::Revoked {
-                let reason = AutomaticRevocation::RefreshReused.reason();
-                tx.revoke(grant.id, Some(reason), now, None).await?;
-                tx.audit(
-                    &who,
-                    AuditAction::OAuthReuse,
-                    grant.id,
-                    json!({"reason": reason, "oauth_client_id": client_id}),
-                )
-                .await?;
-                tx.notify(grant.id).await?;
-                tx.commit().await?;
-                self.minter.keys().evict(grant.id);
+                let owner = Requester::Person { user_id: grant.user_id, is_admin: false };
+                self.revoke(&owner, ip, grant.id, RevokeCause::RefreshReused, now).await?;
                 tracing::warn!(grant_id = %grant.id, "refresh token reuse detected; grant revoked");
             }
             return Err(TokenError::RefreshReused);
         }
+        let who = Actor { user_id: Some(grant.user_id), token_id: None, ip };
         if grant.status(now) != TokenStatus::Active {
             return Err(TokenError::GrantInvalid);
         }
@@ -464,6 +495,25 @@ impl TokenService {
         tx.commit().await?;
         self.minter.keys().evict(grant.id);
         Ok(IssuedAccess { grant, access_token: minted.token, expires_at: access_exp })
+    }
+
+    /// The OAuth grant `token` is the current access token of, if `client_id` holds it (RFC
+    /// 7009): the signature is ours, for whichever resource (a grant for `/mcp/S` is revoked
+    /// like one for `/mcp`), and the token is the one the grant's row names now. `None` for
+    /// anything else, which revocation answers like a success.
+    pub async fn grant_of_access_token(
+        &self,
+        client_id: &str,
+        token: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<TokenRecord>, TokenError> {
+        let Ok(claims) = self.minter.verify_own(token, now) else { return Ok(None) };
+        let Some(state) = self.store.token_state(claims.jti).await? else { return Ok(None) };
+        if state.token_sha256 != token_sha256(token) || state.user_id.to_string() != claims.sub {
+            return Ok(None);
+        }
+        let grant = self.store.get_token(claims.jti).await?;
+        Ok(grant.filter(|g| g.oauth_client_id.as_deref() == Some(client_id)))
     }
 
     fn new_row(&self, row: NewRow) -> Result<(NewToken, SecretToken), TokenError> {

@@ -151,3 +151,38 @@ async fn a_metadata_document_on_a_private_address_is_not_fetched_without_the_fla
     assert!(res.headers().get(LOCATION).is_none());
     assert_eq!(doc.hits.load(Ordering::SeqCst), 0, "no request may reach a private address");
 }
+
+#[tokio::test]
+async fn a_refused_authorization_request_of_a_metadata_document_client_ends_on_tessera_s_error_page() {
+    let doc = serve_document(|url| {
+        json!({"client_id": url, "client_name": "Documented Client",
+               "redirect_uris": ["https://evil.example/landing"], "token_endpoint_auth_method": "none"})
+    })
+    .await;
+    let app = app_trusting(&doc, true).await;
+    let mut u = reqwest::Url::parse("http://x/oauth/authorize").unwrap();
+    u.query_pairs_mut()
+        .append_pair("response_type", "token")
+        .append_pair("client_id", &doc.url)
+        .append_pair("redirect_uri", "https://evil.example/landing")
+        .append_pair("state", "s");
+    let res = app.request(Method::GET, &format!("{}?{}", u.path(), u.query().unwrap())).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+    assert!(res.headers().get(LOCATION).is_none(), "redirected to {:?}", res.headers().get(LOCATION));
+    assert!(res.text().await.unwrap().contains("unsupported_response_type"));
+}
+
+#[tokio::test]
+async fn a_metadata_document_without_a_name_and_a_long_redirect_host_is_accepted() {
+    let host = format!("{}.example", "a".repeat(150));
+    let doc = serve_document(move |url| {
+        json!({"client_id": url, "redirect_uris": [format!("https://{host}/cb"), "http://127.0.0.1/callback"],
+               "token_endpoint_auth_method": "none"})
+    })
+    .await;
+    let app = app_trusting(&doc, true).await;
+    let res = app.request(Method::GET, &authorize_path(&doc.url)).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::FOUND, "{}", res.text().await.unwrap());
+    let name: String = sqlx::query_scalar("SELECT name FROM oauth_clients").fetch_one(app.store.pool()).await.unwrap();
+    assert_eq!(name.chars().count(), 100, "{name}");
+}

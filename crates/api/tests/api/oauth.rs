@@ -252,28 +252,47 @@ async fn a_wrong_redirect_uri_gets_an_error_page_never_a_redirect() {
     assert!(res.headers().get(LOCATION).is_none());
 }
 
-#[tokio::test]
-async fn plain_pkce_is_refused_with_an_error_redirect_carrying_state_and_iss() {
-    let app = spawn_app().await;
-    let client = register(&app).await;
-    let query = authorize_query(&client, &[("code_challenge_method", "plain"), ("code_challenge", VERIFIER)]);
-    let res = app.request(Method::GET, &format!("/oauth/authorize?{query}")).send().await.unwrap();
-    assert_eq!(res.status(), StatusCode::FOUND);
-    let location = res.headers()[LOCATION].to_str().unwrap().to_owned();
-    assert!(location.starts_with(REDIRECT));
-    assert_eq!(param(&location, "error").as_deref(), Some("invalid_request"));
-    assert_eq!(param(&location, "state").as_deref(), Some("xyz"));
-    assert_eq!(param(&location, "iss").as_deref(), Some(PUBLIC_URL));
+/// A client anyone could have registered, whose redirect URI is someone else's site.
+async fn register_redirecting_to(app: &TestApp, redirect_uri: &str) -> String {
+    let res = app
+        .request(Method::POST, "/oauth/register")
+        .json(&json!({"client_name": "Friendly Client", "redirect_uris": [redirect_uri]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::CREATED);
+    res.json::<Value>().await.unwrap()["client_id"].as_str().unwrap().to_owned()
 }
 
+/// A refused authorization request: what is wrong, the parameters that make it so, and the
+/// error code the answer names.
+type Refusal<'a> = (&'a str, &'a [(&'a str, &'a str)], &'a str);
+
 #[tokio::test]
-async fn a_resource_this_server_does_not_protect_is_invalid_target() {
+async fn every_refused_authorization_request_of_a_registered_client_ends_on_tessera_s_error_page() {
     let app = spawn_app().await;
-    let client = register(&app).await;
-    let query = authorize_query(&client, &[("resource", "https://other.example/mcp")]);
-    let res = app.request(Method::GET, &format!("/oauth/authorize?{query}")).send().await.unwrap();
-    let location = res.headers()[LOCATION].to_str().unwrap().to_owned();
-    assert_eq!(param(&location, "error").as_deref(), Some("invalid_target"));
+    let evil = "https://evil.example/landing";
+    let client = register_redirecting_to(&app, evil).await;
+    let long_state = "s".repeat(1001);
+    let cases: [Refusal<'_>; 8] = [
+        ("another response_type", &[("response_type", "token")], "unsupported_response_type"),
+        ("no response_type", &[("response_type", "")], "unsupported_response_type"),
+        ("no PKCE", &[("code_challenge", ""), ("code_challenge_method", "")], "invalid_request"),
+        ("plain PKCE", &[("code_challenge_method", "plain"), ("code_challenge", VERIFIER)], "invalid_request"),
+        ("a malformed challenge", &[("code_challenge", "short")], "invalid_request"),
+        ("an unknown scope", &[("scope", "root")], "invalid_scope"),
+        ("a resource Tessera does not protect", &[("resource", "https://other.example/mcp")], "invalid_target"),
+        ("a state over 1000 characters", &[("state", &long_state)], "invalid_request"),
+    ];
+    for (case, extra, error) in cases {
+        let mut extra = extra.to_vec();
+        extra.push(("redirect_uri", evil));
+        let query = authorize_query(&client, &extra);
+        let res = app.request(Method::GET, &format!("/oauth/authorize?{query}")).send().await.unwrap();
+        assert_eq!(res.status(), StatusCode::BAD_REQUEST, "{case}");
+        assert!(res.headers().get(LOCATION).is_none(), "{case}: redirected to {:?}", res.headers().get(LOCATION));
+        assert!(res.text().await.unwrap().contains(error), "{case}: not {error}");
+    }
 }
 
 #[tokio::test]
@@ -417,6 +436,49 @@ async fn a_reused_refresh_token_revokes_the_grant() {
 }
 
 #[tokio::test]
+async fn a_reused_refresh_token_revokes_the_tokens_the_grant_minted_with_audit_and_alert() {
+    let app = spawn_app().await;
+    let client = register(&app).await;
+    let (_, session) = app.signed_in("alice@example.com").await;
+    let scopes = ["read:tasks", "read:tokens", "write:tokens"];
+    let query = authorize_query(&client, &[("scope", "read:tasks read:tokens write:tokens")]);
+    let code = approve(&app, &session, &query, &scopes).await;
+    let (_, first) = exchange(&app, &client, &code, VERIFIER).await;
+    let access = first["access_token"].as_str().unwrap();
+    let (_, valid) = app.validate(access).await;
+    let grant = valid["id"].as_str().unwrap().to_owned();
+    let res = app
+        .as_bearer(access, Method::POST, "/api/v2/tokens")
+        .json(&json!({"name": "minted by the grant", "scopes": ["read:tasks"]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let child: Value = res.json().await.unwrap();
+    let child_id = child["id"].as_str().unwrap().to_owned();
+    refresh(&app, &client, first["refresh_token"].as_str().unwrap()).await;
+    let (status, body) = refresh(&app, &client, first["refresh_token"].as_str().unwrap()).await;
+    assert_eq!((status, body["error"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_grant")));
+    let (status, _) = app.validate(child["token"].as_str().unwrap()).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "the token the grant minted is revoked with it");
+    let revoked: Vec<String> =
+        sqlx::query_scalar("SELECT token_id::text FROM audit_events WHERE action = 'token.revoke' ORDER BY id")
+            .fetch_all(app.store.pool())
+            .await
+            .unwrap();
+    assert_eq!(revoked, [grant.clone(), child_id.clone()]);
+    let mut alerted: Vec<String> =
+        sqlx::query_scalar("SELECT token_id::text FROM alert_events WHERE kind = 'token.revoked'")
+            .fetch_all(app.store.pool())
+            .await
+            .unwrap();
+    alerted.sort();
+    let mut expected = vec![grant, child_id];
+    expected.sort();
+    assert_eq!(alerted, expected);
+}
+
+#[tokio::test]
 async fn a_refresh_token_of_another_client_is_invalid_grant() {
     let app = spawn_app().await;
     let (_, _, first) = granted(&app).await;
@@ -482,6 +544,42 @@ async fn mcp_admin_is_never_offered_nor_grantable_even_to_an_admin() {
     assert_eq!(view["client_name"], "Test Client");
     let (status, _) = consent(&app, &session, &query, json!({"approve": true, "scopes": ["mcp:admin"]})).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
+}
+
+#[tokio::test]
+async fn a_client_asking_mcp_access_is_offered_reads_and_execute_ticked_and_writes_unticked() {
+    let app = spawn_app().await;
+    let client = register(&app).await;
+    let (_, session) = app.signed_in("alice@example.com").await;
+    for scope in ["mcp:access", ""] {
+        let query = authorize_query(&client, &[("scope", scope)]);
+        let view: Value = app
+            .as_session(&session, Method::GET, &format!("/api/v2/oauth/consent?request={}", urlencode(&query)))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(view["scopes"], json!(["execute:mcp", "read:agents", "read:context", "read:tasks"]), "{scope:?}");
+        assert_eq!(
+            view["offered"],
+            json!([
+                "execute:mcp",
+                "read:agents",
+                "read:context",
+                "read:tasks",
+                "write:agents",
+                "write:context",
+                "write:tasks"
+            ]),
+            "{scope:?}"
+        );
+        let ticked: Vec<&str> = view["scopes"].as_array().unwrap().iter().map(|s| s.as_str().unwrap()).collect();
+        let code = approve(&app, &session, &query, &ticked).await;
+        let (_, tokens) = exchange(&app, &client, &code, VERIFIER).await;
+        assert_eq!(tokens["scope"], "execute:mcp read:agents read:context read:tasks", "{scope:?}");
+    }
 }
 
 #[tokio::test]
@@ -566,6 +664,42 @@ async fn registration_refuses_plain_http_redirects_and_client_secrets() {
         .unwrap();
     assert_eq!(res.status(), StatusCode::BAD_REQUEST);
     assert_eq!(res.json::<Value>().await.unwrap()["error"], "invalid_client_metadata");
+}
+
+#[tokio::test]
+async fn a_client_without_a_name_is_named_by_its_redirect_host_cut_to_100_characters() {
+    let app = spawn_app().await;
+    let host = format!("{}.example", "a".repeat(150));
+    let res = app
+        .request(Method::POST, "/oauth/register")
+        .json(&json!({"redirect_uris": [format!("https://{host}/cb")]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let name = res.json::<Value>().await.unwrap()["client_name"].as_str().unwrap().to_owned();
+    assert_eq!(name.chars().count(), 100, "{name}");
+    assert!(host.starts_with(name.trim_end_matches('…')), "{name}");
+}
+
+#[tokio::test]
+async fn client_metadata_the_database_could_not_store_is_a_400_in_the_rfc_7591_shape() {
+    let app = spawn_app().await;
+    let cases = [
+        (json!({"redirect_uris": ["https://app.example/c\u{0}b"]}), "invalid_redirect_uri"),
+        (
+            json!({"redirect_uris": ["https://app.example/cb"], "client_name": "nul\u{0}name"}),
+            "invalid_client_metadata",
+        ),
+        (json!({"redirect_uris": "https://app.example/cb"}), "invalid_client_metadata"),
+    ];
+    for (metadata, error) in cases {
+        let res = app.request(Method::POST, "/oauth/register").json(&metadata).send().await.unwrap();
+        assert_eq!(res.status(), StatusCode::BAD_REQUEST, "{metadata}");
+        let body: Value = res.json().await.unwrap();
+        assert_eq!(body["error"], error, "{metadata}");
+        assert!(body["error_description"].is_string(), "{metadata}");
+    }
 }
 
 #[tokio::test]

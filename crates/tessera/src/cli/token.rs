@@ -10,7 +10,7 @@ use tessera_core::values::{
     RevokeReason, TokenName,
 };
 use tessera_store::{TokenFilter, TokenStatus};
-use tessera_tokens::{IssueInput, Minter, TokenError, TokenService};
+use tessera_tokens::{IssueInput, Minter, RevokeCause, TokenError, TokenService};
 use uuid::Uuid;
 
 use crate::config::Settings;
@@ -166,8 +166,11 @@ pub async fn run(cmd: TokenCommand, db: &Database, settings: &Settings) -> Resul
         }
         TokenCommand::Revoke { id, reason } => {
             let reason = reason.as_deref().map(RevokeReason::parse).transpose()?.flatten();
-            let revoked =
-                service(false).await?.revoke(&Requester::Cli, None, id, reason, now).await.map_err(not_found(id))?;
+            let revoked = service(false)
+                .await?
+                .revoke(&Requester::Cli, None, id, RevokeCause::Requested(reason), now)
+                .await
+                .map_err(not_found(id))?;
             println!("revoked {}", revoked.record.id);
             for child in revoked.also_revoked {
                 println!("revoked {child} (minted by {id})");

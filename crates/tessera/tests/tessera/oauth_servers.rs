@@ -158,6 +158,17 @@ impl Tessera {
         body
     }
 
+    async fn refresh(&self, refresh_token: &str) -> (StatusCode, Value) {
+        let res = self
+            .http
+            .post(format!("{}/oauth/token", self.base))
+            .form(&[("grant_type", "refresh_token"), ("refresh_token", refresh_token), ("client_id", &self.client_id)])
+            .send()
+            .await
+            .unwrap();
+        (res.status(), res.json().await.unwrap())
+    }
+
     fn resource(&self, server: &str) -> String {
         format!("{}/mcp/{server}", self.base)
     }
@@ -205,14 +216,13 @@ async fn a_grant_for_one_server_is_refused_at_another_and_at_the_built_in_mcp() 
 }
 
 #[tokio::test]
-async fn an_unknown_server_is_invalid_target() {
+async fn an_unknown_server_is_invalid_target_on_tessera_s_error_page() {
     let t = spawn(&[]).await;
     let query = t.query(&t.resource("ghost"), "read:ghost");
     let res = t.http.get(format!("{}/oauth/authorize?{query}", t.base)).send().await.unwrap();
-    assert_eq!(res.status(), StatusCode::FOUND);
-    let location = reqwest::Url::parse(res.headers()["location"].to_str().unwrap()).unwrap();
-    assert!(location.as_str().starts_with(REDIRECT), "{location}");
-    assert!(location.query_pairs().any(|(k, v)| k == "error" && v == "invalid_target"), "{location}");
+    assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+    assert!(res.headers().get("location").is_none());
+    assert!(res.text().await.unwrap().contains("invalid_target"));
 }
 
 #[tokio::test]
@@ -317,4 +327,43 @@ async fn with_oauth_off_a_gateway_servers_metadata_names_no_authorization_server
     let url = format!("{}/.well-known/oauth-protected-resource/mcp/alpha", t.base);
     let doc: Value = t.http.get(&url).send().await.unwrap().json().await.unwrap();
     assert!(doc.get("authorization_servers").is_none(), "{doc}");
+}
+
+#[tokio::test]
+async fn the_client_revoking_the_access_token_of_a_gateway_grant_ends_the_grant() {
+    let t = spawn(&[]).await;
+    let tokens = t.grant(&t.resource("alpha"), "", &["read:alpha", "execute:mcp"]).await;
+    assert!(!t.tool_names(access(&tokens)).await.is_empty());
+    let res = t
+        .http
+        .post(format!("{}/oauth/revoke", t.base))
+        .form(&[("token", access(&tokens)), ("client_id", &t.client_id)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    let res = t.rpc("/mcp/alpha", access(&tokens), json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list"})).await;
+    assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+    let (status, body) = t.refresh(tokens["refresh_token"].as_str().unwrap()).await;
+    assert_eq!((status, body["error"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_grant")));
+}
+
+#[tokio::test]
+async fn a_built_in_grant_approved_as_offered_to_a_client_asking_mcp_access_holds_no_write_and_calls_whoami() {
+    let t = spawn(&[]).await;
+    let query = t.query("", "mcp:access");
+    let view = t.consent_view(&query).await;
+    let ticked: Vec<&str> = view["scopes"].as_array().unwrap().iter().map(|s| s.as_str().unwrap()).collect();
+    let code = t.approve(&query, &ticked).await;
+    let (status, tokens) = t.exchange(&code).await;
+    assert_eq!(status, StatusCode::OK, "{tokens}");
+    let scope = tokens["scope"].as_str().unwrap();
+    assert!(!scope.split(' ').any(|s| s.starts_with("write:")), "{scope}");
+    let call =
+        json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": "whoami", "arguments": {}}});
+    let res = t.rpc("/mcp", access(&tokens), call).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let body: Value = res.json().await.unwrap();
+    assert!(body["result"]["isError"] != json!(true), "{body}");
+    assert!(body["result"]["content"][0]["text"].is_string(), "{body}");
 }
