@@ -139,7 +139,7 @@ fn invalid(e: &OAuthError) -> ApiError {
     match e {
         OAuthError::TemporarilyUnavailable => ApiError::Unavailable,
         OAuthError::ServerError => ApiError::Internal,
-        _ => ApiError::bad_request(crate::error::known(e.code(), ErrorCode::InvalidRequest), e.to_string()),
+        _ => ApiError::bad_request(e.error_code(), e.to_string()),
     }
 }
 

@@ -405,13 +405,6 @@ impl From<AuthError> for ApiError {
     }
 }
 
-/// The vocabulary's code for an RFC 6749 error code of the OAuth layer, which the consent
-/// endpoints reuse (a test checks each is in the vocabulary); `fallback` only guards against
-/// a new one.
-pub fn known(code: &str, fallback: ErrorCode) -> ErrorCode {
-    ErrorCode::parse(code).unwrap_or(fallback)
-}
-
 /// `ErrorBody.error` in the OpenAPI document: the published list of codes as an enum.
 fn error_code_schema() -> utoipa::openapi::Object {
     use utoipa::openapi::schema::{ObjectBuilder, Type};

@@ -78,23 +78,30 @@ pub enum OAuthError {
 }
 
 impl OAuthError {
-    /// The RFC 6749 §4.1.2.1 / §5.2, RFC 7591 §3.2.2 or RFC 8707 error code.
-    pub fn code(&self) -> &'static str {
+    /// The RFC 6749 §4.1.2.1 / §5.2, RFC 7591 §3.2.2 or RFC 8707 error code, as the
+    /// project's vocabulary names it (the same word on the wire).
+    pub fn error_code(&self) -> tessera_core::ErrorCode {
+        use tessera_core::ErrorCode as C;
         match self {
-            Self::InvalidRequest(_) => "invalid_request",
-            Self::InvalidClient(_) => "invalid_client",
-            Self::InvalidGrant(_) => "invalid_grant",
-            Self::UnsupportedGrantType => "unsupported_grant_type",
-            Self::UnsupportedResponseType => "unsupported_response_type",
-            Self::InvalidScope(_) => "invalid_scope",
-            Self::InvalidTarget => "invalid_target",
-            Self::AccessDenied => "access_denied",
-            Self::InvalidRedirectUri(_) => "invalid_redirect_uri",
-            Self::InvalidClientMetadata(_) => "invalid_client_metadata",
-            Self::SlowDown(_) => "slow_down",
-            Self::ServerError => "server_error",
-            Self::TemporarilyUnavailable => "temporarily_unavailable",
+            Self::InvalidRequest(_) => C::InvalidRequest,
+            Self::InvalidClient(_) => C::InvalidClient,
+            Self::InvalidGrant(_) => C::InvalidGrant,
+            Self::UnsupportedGrantType => C::UnsupportedGrantType,
+            Self::UnsupportedResponseType => C::UnsupportedResponseType,
+            Self::InvalidScope(_) => C::InvalidScope,
+            Self::InvalidTarget => C::InvalidTarget,
+            Self::AccessDenied => C::AccessDenied,
+            Self::InvalidRedirectUri(_) => C::InvalidRedirectUri,
+            Self::InvalidClientMetadata(_) => C::InvalidClientMetadata,
+            Self::SlowDown(_) => C::SlowDown,
+            Self::ServerError => C::ServerError,
+            Self::TemporarilyUnavailable => C::TemporarilyUnavailable,
         }
+    }
+
+    /// [`OAuthError::error_code`]'s word.
+    pub fn code(&self) -> &'static str {
+        self.error_code().as_str()
     }
 
     /// The HTTP status of a direct (non-redirect) answer carrying this error.
