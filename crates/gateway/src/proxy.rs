@@ -119,7 +119,12 @@ pub(crate) async fn handle(
 
     let (body, rpc) = if req.method() == Method::POST {
         match read_rpc(&req, payload).await {
-            Ok(found) => found,
+            Ok((body, Ok(rpc))) => (body, rpc),
+            // Never forwarded: an upstream could read it otherwise than the gateway did.
+            Ok((_, Err(invalid))) => {
+                count("invalid", Outcome::Error);
+                return invalid.response();
+            }
             Err(denial) => {
                 count("invalid", Outcome::Error);
                 return deny(denial);
@@ -298,8 +303,9 @@ async fn prefetch(mut res: Answer, bound: usize) -> Result<Prefetched, hyper::Er
     Ok(Prefetched::Whole(buf.freeze()))
 }
 
-/// Reads a POST body (bounded), checks it is one JSON-RPC object, and learns its method.
-async fn read_rpc(req: &HttpRequest, mut payload: web::Payload) -> Result<(Bytes, Rpc), McpDenial> {
+/// Reads a POST body (bounded) and what it says as one JSON-RPC message (or why it is not
+/// one the gateway forwards).
+async fn read_rpc(req: &HttpRequest, mut payload: web::Payload) -> Result<(Bytes, Result<Rpc, RpcError>), McpDenial> {
     let content_type = req.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
     if !content_type.split(';').next().unwrap_or("").trim().eq_ignore_ascii_case("application/json") {
         return Err(McpDenial::UnsupportedMediaType);
@@ -313,13 +319,8 @@ async fn read_rpc(req: &HttpRequest, mut payload: web::Payload) -> Result<(Bytes
         body.extend_from_slice(&chunk);
     }
     let body = body.freeze();
-    match crate::rpc::parse(&body) {
-        Ok(rpc) => Ok((body, rpc)),
-        Err(RpcError::Parse) => Err(McpDenial::ParseError),
-        Err(RpcError::NotObject) => {
-            Err(McpDenial::InvalidRequest("a JSON-RPC message must be one object (batches are not supported)"))
-        }
-    }
+    let rpc = crate::rpc::parse(&body);
+    Ok((body, rpc))
 }
 
 /// 2026-07-28 clients repeat the method and name in headers; they must say what the body

@@ -1,0 +1,192 @@
+//! What the gateway must never let through to an upstream, over real HTTP: messages an
+//! upstream could read otherwise than the gateway judged them (look-alike and repeated keys,
+//! ids written two ways, repeated MCP headers), methods outside its allow-list, tool lists
+//! answered under another id, and a hidden tool told apart from a missing one.
+//!
+//! The upstream here (`rec`) is a small real MCP-over-HTTP server that records every request
+//! it receives, so a test can tell "refused" from "forwarded and answered"; `up` is this same
+//! process's built-in `/mcp` (rmcp), as in `gateway.rs`.
+
+use std::net::TcpListener;
+use std::sync::{Arc, Mutex};
+
+use actix_web::{App, HttpResponse, HttpServer, web};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use tessera_store::Actor;
+
+use crate::gateway::{Gateway, spawn};
+
+/// The bodies a recording upstream received.
+#[derive(Clone, Default)]
+struct Received(Arc<Mutex<Vec<String>>>);
+
+impl Received {
+    fn count(&self) -> usize {
+        self.0.lock().unwrap().len()
+    }
+
+    fn last(&self) -> Option<String> {
+        self.0.lock().unwrap().last().cloned()
+    }
+}
+
+/// Answers as a plain MCP server with the tools `peek` (read-only), `delete` and `secret`
+/// (read-only, hidden by the tests); a call of any other tool is JSON-RPC -32602 "Unknown
+/// tool", as the TypeScript SDK answers it. It keeps ids as integers where it can, as some
+/// SDKs do: a request with id `"7"` is answered with id `7`.
+async fn answer(body: web::Bytes, received: web::Data<Received>) -> HttpResponse {
+    received.0.lock().unwrap().push(String::from_utf8_lossy(&body).into_owned());
+    let Ok(message) = serde_json::from_slice::<Value>(&body) else { return HttpResponse::BadRequest().finish() };
+    let Some(id) = message.get("id").cloned() else { return HttpResponse::Accepted().finish() };
+    let id = match &id {
+        Value::String(s) => s.parse::<i64>().map_or(id.clone(), Value::from),
+        _ => id,
+    };
+    let result = match message.get("method").and_then(Value::as_str) {
+        Some("tools/list") => json!({"tools": [
+            {"name": "peek", "inputSchema": {"type": "object"}, "annotations": {"readOnlyHint": true}},
+            {"name": "delete", "inputSchema": {"type": "object"}},
+            {"name": "secret", "inputSchema": {"type": "object"}, "annotations": {"readOnlyHint": true}},
+        ]}),
+        Some("tools/call") => match message["params"]["name"].as_str() {
+            Some(tool @ ("peek" | "delete" | "secret")) => {
+                json!({"content": [{"type": "text", "text": format!("called {tool}")}]})
+            }
+            tool => {
+                return HttpResponse::Ok().json(json!({"jsonrpc": "2.0", "id": id, "error": {
+                    "code": -32602, "message": format!("Unknown tool: {}", tool.unwrap_or_default()),
+                }}));
+            }
+        },
+        // A client's answer to a server's request.
+        None => return HttpResponse::Accepted().finish(),
+        Some(_) => json!({}),
+    };
+    HttpResponse::Ok().json(json!({"jsonrpc": "2.0", "id": id, "result": result}))
+}
+
+/// Tessera with server `rec` registered in front of a recording upstream, its tool `secret`
+/// hidden.
+async fn spawn_rec() -> (Gateway, Received) {
+    let gw = spawn().await;
+    let received = Received::default();
+    let data = web::Data::new(received.clone());
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://127.0.0.1:{}/mcp", listener.local_addr().unwrap().port());
+    let server = HttpServer::new(move || App::new().app_data(data.clone()).route("/mcp", web::post().to(answer)))
+        .workers(1)
+        .listen(listener)
+        .unwrap()
+        .run();
+    tokio::spawn(server);
+    gw.register("rec", &url, &[]).await;
+    let secret = tessera_core::catalog::ToolName::parse("secret").unwrap();
+    gw.state
+        .servers
+        .set_tool_access(&Actor::cli(), "rec", &secret, Some(tessera_core::upstream::ToolAccess::Hidden))
+        .await
+        .unwrap();
+    (gw, received)
+}
+
+/// POSTs `body` exactly as written (no JSON re-encoding) to `/mcp/{server}`.
+async fn post_raw(gw: &Gateway, server: &str, token: &str, body: &str, headers: &[(&str, &str)]) -> reqwest::Response {
+    let mut req = gw
+        .client
+        .post(format!("{}/mcp/{server}", gw.base))
+        .bearer_auth(token)
+        .header("accept", "application/json, text/event-stream")
+        .header("content-type", "application/json");
+    for (name, value) in headers {
+        req = req.header(*name, *value);
+    }
+    req.body(body.to_owned()).send().await.unwrap()
+}
+
+/// The tool names a `tools/list` with `id` shows through `rec`.
+async fn listed(gw: &Gateway, token: &str, id: Value) -> Vec<String> {
+    let res = gw.rpc("rec", token, json!({"jsonrpc": "2.0", "id": id, "method": "tools/list", "params": {}})).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let body: Value = res.json().await.unwrap();
+    let tools = body["result"]["tools"].as_array().unwrap_or_else(|| panic!("{body}"));
+    tools.iter().map(|t| t["name"].as_str().unwrap().to_owned()).collect()
+}
+
+/// Asserts a 400 JSON-RPC Invalid Request echoing `id`.
+async fn assert_invalid_request(res: reqwest::Response, id: Value, what: &str) {
+    assert_eq!(res.status(), StatusCode::BAD_REQUEST, "{what}");
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["error"]["code"], -32600, "{what}: {body}");
+    assert_eq!(body["id"], id, "{what}: {body}");
+}
+
+#[tokio::test]
+async fn keys_differing_from_a_field_only_by_case_or_folding_are_refused_and_never_forwarded() {
+    let (gw, rec) = spawn_rec().await;
+    let token = gw.token("read:rec execute:mcp").await;
+    // The gateway learns that `peek` is read-only, as from any client's listing.
+    listed(&gw, &token, json!(1)).await;
+    let before = rec.count();
+    for (id, body) in [
+        (1, r#"{"jsonrpc":"2.0","id":1,"Method":"tools/call","params":{"name":"delete","arguments":{}}}"#),
+        (
+            2,
+            r#"{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"peek","Name":"delete","arguments":{}}}"#,
+        ),
+        (3, r#"{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"peek"},"paramſ":{"name":"delete"}}"#),
+        (
+            4,
+            r#"{"jsonrpc":"2.0","id":4,"method":"tools/call","params":{"name":"peek"},"param\u017f":{"name":"delete"}}"#,
+        ),
+        (5, r#"{"jsonrpc":"2.0","id":5,"method":"tools/call","params":{"name":"peek","\u212Aey":1,"NAME":"delete"}}"#),
+    ] {
+        let res = post_raw(&gw, "rec", &token, body, &[]).await;
+        assert_invalid_request(res, json!(id), body).await;
+    }
+    assert_eq!(rec.count(), before, "forwarded: {:?}", rec.last());
+}
+
+#[tokio::test]
+async fn a_repeated_key_is_refused_and_never_forwarded() {
+    let (gw, rec) = spawn_rec().await;
+    let token = gw.token("read:rec execute:mcp").await;
+    listed(&gw, &token, json!(1)).await;
+    let before = rec.count();
+    for (id, body) in [
+        // An upstream that keeps the first of two keys reads `delete` where serde reads `peek`.
+        (1, r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"delete","name":"peek"}}"#),
+        (2, r#"{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"delete"},"method":"tools/list"}"#),
+        (3, r#"{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"delete"},"params":{"name":"peek"}}"#),
+    ] {
+        let res = post_raw(&gw, "rec", &token, body, &[]).await;
+        assert_invalid_request(res, json!(id), body).await;
+    }
+    assert_eq!(rec.count(), before, "forwarded: {:?}", rec.last());
+}
+
+#[tokio::test]
+async fn a_message_that_is_neither_request_nor_response_is_refused_and_never_forwarded() {
+    let (gw, rec) = spawn_rec().await;
+    let token = gw.token("read:rec execute:mcp").await;
+    for (id, body) in [
+        (json!(5), r#"{"jsonrpc":"2.0","id":5,"params":{"name":"delete"}}"#),
+        (json!(6), r#"{"jsonrpc":"2.0","id":6,"method":["tools/call"],"params":{"name":"delete"}}"#),
+    ] {
+        let res = post_raw(&gw, "rec", &token, body, &[]).await;
+        assert_invalid_request(res, id, body).await;
+    }
+    assert_eq!(rec.count(), 0, "forwarded: {:?}", rec.last());
+}
+
+#[tokio::test]
+async fn an_id_with_a_fraction_or_exponent_is_refused_and_never_forwarded() {
+    let (gw, rec) = spawn_rec().await;
+    let token = gw.token("read:rec").await;
+    for id in ["1.0", "1e0", "2E1"] {
+        let body = format!(r#"{{"jsonrpc":"2.0","id":{id},"method":"tools/list","params":{{}}}}"#);
+        let res = post_raw(&gw, "rec", &token, &body, &[]).await;
+        assert_invalid_request(res, Value::Null, &body).await;
+    }
+    assert_eq!(rec.count(), 0, "forwarded: {:?}", rec.last());
+}
