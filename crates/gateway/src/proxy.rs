@@ -250,11 +250,10 @@ pub(crate) async fn handle(
         .is_some_and(|ct| ct.to_ascii_lowercase().starts_with("text/event-stream"));
     let is_list = rpc.method.as_deref() == Some("tools/list");
     if is_sse {
-        // Only our `tools/list` answer on its own stream; any tool list on another stream.
-        let id = if is_list { rpc.id } else { None };
+        // Every tool list on any stream, whatever its id.
         return res.streaming(filtered_sse(
             upstream,
-            ListView { state: state.clone(), entry, principal, classes, id },
+            ListView { state: state.clone(), entry, principal, classes, id: rpc.id },
             token,
         ));
     }
@@ -488,6 +487,8 @@ struct ListView {
     entry: Arc<GatewayServer>,
     principal: Arc<Principal>,
     classes: Classes,
+    /// The request's id, echoed in an error the gateway writes itself (never used to match
+    /// answers: every tool list is filtered, whatever its id).
     id: Option<Value>,
 }
 
@@ -503,15 +504,11 @@ impl ListView {
             .is_ok()
     }
 
-    /// Filters one JSON-RPC message if it is a tool list (the answer to our `tools/list`,
-    /// or on any other stream any answer carrying `result.tools`, such as one replayed on a
-    /// resumed stream); records what it showed.
+    /// Filters one JSON-RPC message if it is a tool list: any answer carrying
+    /// `result.tools`, whatever its id (an upstream may write the id otherwise than the client
+    /// did, and one replayed on a resumed stream answers another request); records what it
+    /// showed.
     async fn filter(&self, message: &mut Value) -> bool {
-        if let Some(id) = &self.id
-            && message.get("id") != Some(id)
-        {
-            return false;
-        }
         if message.get("result").and_then(|r| r.get("tools")).is_none() {
             return false;
         }
@@ -541,7 +538,7 @@ impl ListView {
         if let Ok(name) = ServerName::parse(&self.entry.record.name) {
             let mut seen = Vec::new();
             let (effective, classes) = (&self.principal.effective, &self.classes);
-            match cut_list(bytes, self.id.as_ref(), effective, &name, classes, &mut seen) {
+            match cut_list(bytes, effective, &name, classes, &mut seen) {
                 Ok(Cut::NotAList) => return bytes.clone(),
                 Ok(Cut::Unchanged) => {
                     self.record(seen).await;

@@ -190,3 +190,12 @@ async fn an_id_with_a_fraction_or_exponent_is_refused_and_never_forwarded() {
     }
     assert_eq!(rec.count(), 0, "forwarded: {:?}", rec.last());
 }
+
+#[tokio::test]
+async fn a_tool_list_is_filtered_whatever_id_the_upstream_answers_it_with() {
+    let (gw, _rec) = spawn_rec().await;
+    let token = gw.token("read:rec").await;
+    // Asked as "7", answered as 7: still the listing this token may see, and only that.
+    assert_eq!(listed(&gw, &token, json!("7")).await, ["peek"]);
+    assert_eq!(listed(&gw, &token, json!(8)).await, ["peek"]);
+}
