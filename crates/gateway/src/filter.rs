@@ -29,7 +29,8 @@ impl Classes {
 pub enum Refusal {
     /// 403 `insufficient_scope` naming the scopes that would allow it.
     Scope(String),
-    /// The tool is hidden: answered as an unknown tool.
+    /// The tool is hidden and the token could call a tool the gateway does not know: answered
+    /// as the upstream answers an unknown tool.
     Hidden,
 }
 
@@ -47,16 +48,22 @@ pub fn authorize(
         "tools/call" => {
             let tool = name.unwrap_or_default();
             let class = classes.of(tool);
+            // A hidden tool is judged as one the gateway has never seen (write-class), so that
+            // its refusal is the very refusal of a tool that does not exist.
+            let hidden = class == ToolAccess::Hidden;
+            let judged = if hidden { ToolAccess::Write } else { class };
             let mut missing = Vec::new();
             if !effective.covers(EXECUTE) {
                 missing.push(EXECUTE.to_owned());
             }
-            match tool_permission(effective, server, tool, class) {
-                Ok(()) => {}
-                Err(None) => return Err(Refusal::Hidden),
-                Err(Some(scope)) => missing.push(scope),
+            if let Err(Some(scope)) = tool_permission(effective, server, tool, judged) {
+                missing.push(scope);
             }
-            if missing.is_empty() { Ok(()) } else { Err(Refusal::Scope(missing.join(" "))) }
+            match (missing.is_empty(), hidden) {
+                (false, _) => Err(Refusal::Scope(missing.join(" "))),
+                (true, true) => Err(Refusal::Hidden),
+                (true, false) => Ok(()),
+            }
         }
         "tools/list" => {
             let prefix = format!("call:{server}/");
@@ -237,6 +244,22 @@ mod tests {
     fn a_hidden_tool_is_refused_to_everyone() {
         let r = authorize(&eff("mcp:admin"), &gh(), "tools/call", Some("secret"), &hidden_secret());
         assert_eq!(r, Err(Refusal::Hidden));
+    }
+
+    #[test]
+    fn a_hidden_tool_is_refused_exactly_as_a_tool_that_does_not_exist() {
+        for scopes in ["read:gh execute:mcp", "read:gh", "call:gh/list execute:mcp", "write:gh", "write:gh execute:mcp"]
+        {
+            let hidden = authorize(&eff(scopes), &gh(), "tools/call", Some("secret"), &hidden_secret());
+            let absent = authorize(&eff(scopes), &gh(), "tools/call", Some("nothing"), &hidden_secret());
+            match (hidden, absent) {
+                // What the token lacks for an unknown tool, it lacks for the hidden one.
+                (Err(Refusal::Scope(h)), Err(Refusal::Scope(a))) => assert_eq!(h, a, "{scopes}"),
+                // Allowed to reach an unknown tool: the hidden one is answered as unknown.
+                (Err(Refusal::Hidden), Ok(())) => {}
+                other => panic!("{scopes}: {other:?}"),
+            }
+        }
     }
 
     #[test]

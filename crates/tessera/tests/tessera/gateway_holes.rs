@@ -15,7 +15,7 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 use tessera_store::Actor;
 
-use crate::gateway::{Gateway, spawn};
+use crate::gateway::{Gateway, call, spawn};
 
 /// The bodies a recording upstream received.
 #[derive(Clone, Default)]
@@ -198,4 +198,44 @@ async fn a_tool_list_is_filtered_whatever_id_the_upstream_answers_it_with() {
     // Asked as "7", answered as 7: still the listing this token may see, and only that.
     assert_eq!(listed(&gw, &token, json!("7")).await, ["peek"]);
     assert_eq!(listed(&gw, &token, json!(8)).await, ["peek"]);
+}
+
+/// Status, the error's code (JSON-RPC's or Tessera's) and `WWW-Authenticate` of an answer.
+async fn outcome(res: reqwest::Response) -> (StatusCode, Value, Option<String>) {
+    let status = res.status();
+    let challenge = res.headers().get("www-authenticate").map(|v| v.to_str().unwrap().to_owned());
+    let body: Value = res.json().await.unwrap();
+    let code = match &body["error"] {
+        Value::Object(e) => e.get("code").cloned().unwrap_or(Value::Null),
+        other => other.clone(),
+    };
+    (status, code, challenge)
+}
+
+/// What a token with `scopes` is answered for the hidden tool `secret` and for a tool the
+/// upstream does not have.
+async fn hidden_and_missing(scopes: &str) -> [(StatusCode, Value, Option<String>); 2] {
+    let (gw, _rec) = spawn_rec().await;
+    let token = gw.token(scopes).await;
+    // Listed first, as clients do: the gateway has seen `secret`'s read-only hint.
+    listed(&gw, &token, json!(1)).await;
+    let hidden = outcome(gw.rpc("rec", &token, call("secret", json!({}))).await).await;
+    let missing = outcome(gw.rpc("rec", &token, call("no_such_tool", json!({}))).await).await;
+    [hidden, missing]
+}
+
+#[tokio::test]
+async fn without_write_scope_a_hidden_tool_is_refused_exactly_like_a_missing_one() {
+    let [hidden, missing] = hidden_and_missing("read:rec execute:mcp").await;
+    assert_eq!(hidden, missing);
+    assert_eq!(hidden.0, StatusCode::FORBIDDEN);
+    assert_eq!(hidden.1, "insufficient_scope");
+    assert!(hidden.2.as_deref().is_some_and(|c| c.contains(r#"scope="write:rec""#)), "{hidden:?}");
+}
+
+#[tokio::test]
+async fn with_write_scope_a_hidden_tool_is_answered_like_a_missing_one() {
+    let [hidden, missing] = hidden_and_missing("write:rec execute:mcp").await;
+    assert_eq!(hidden, missing);
+    assert_eq!((hidden.0, hidden.1), (StatusCode::OK, json!(-32602)));
 }
