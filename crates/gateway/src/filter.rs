@@ -32,10 +32,46 @@ pub enum Refusal {
     /// The tool is hidden and the token could call a tool the gateway does not know: answered
     /// as the upstream answers an unknown tool.
     Hidden,
+    /// Not a method the gateway forwards (unknown, or misspelt such as `Tools/Call`):
+    /// JSON-RPC -32601 "Method not found".
+    UnknownMethod,
 }
 
+/// Methods any token for the server may send: the handshake, `ping`, and the notifications
+/// a client sends.
+const OPEN_METHODS: &[&str] = &[
+    "initialize",
+    "server/discover",
+    "ping",
+    "notifications/initialized",
+    "notifications/cancelled",
+    "notifications/progress",
+    "notifications/roots/list_changed",
+    "notifications/tasks/status",
+];
+
+/// Methods that need `read:S`: resources, prompts, completion, the log level and tasks.
+const READ_METHODS: &[&str] = &[
+    "resources/list",
+    "resources/templates/list",
+    "resources/read",
+    "resources/subscribe",
+    "resources/unsubscribe",
+    "prompts/list",
+    "prompts/get",
+    "completion/complete",
+    "logging/setLevel",
+    "tasks/get",
+    "tasks/result",
+    "tasks/cancel",
+    "tasks/list",
+];
+
 /// May a token with `effective` scopes send `method` (with tool `name` for `tools/call`) to
-/// `server`? Listing needs some scope on the server; resources and prompts need `read:S`.
+/// `server`? Methods are allowed by exact name, anything else is [`Refusal::UnknownMethod`]
+/// (an upstream might read `Tools/Call` as a call no one authorized). The handshake, `ping`
+/// and notifications need only a token for the server; listing tools needs some scope on
+/// the server; resources, prompts, completion, `logging/setLevel` and tasks need `read:S`.
 pub fn authorize(
     effective: &ScopeSet,
     server: &ServerName,
@@ -70,10 +106,15 @@ pub fn authorize(
             let any = effective.covers(&read) || effective.iter().any(|s| s.as_str().starts_with(&prefix));
             if any { Ok(()) } else { Err(Refusal::Scope(read)) }
         }
-        m if m.starts_with("resources/") || m.starts_with("prompts/") || m == "completion/complete" => {
-            if effective.covers(&read) { Ok(()) } else { Err(Refusal::Scope(read)) }
+        m if READ_METHODS.contains(&m) => {
+            if effective.covers(&read) {
+                Ok(())
+            } else {
+                Err(Refusal::Scope(read))
+            }
         }
-        _ => Ok(()),
+        m if OPEN_METHODS.contains(&m) => Ok(()),
+        _ => Err(Refusal::UnknownMethod),
     }
 }
 
@@ -259,6 +300,33 @@ mod tests {
                 (Err(Refusal::Hidden), Ok(())) => {}
                 other => panic!("{scopes}: {other:?}"),
             }
+        }
+    }
+
+    #[test]
+    fn methods_are_allowed_by_exact_name_only() {
+        let c = Classes::default();
+        let call_only = eff("call:gh/list execute:mcp");
+        for method in ["initialize", "ping", "notifications/initialized", "notifications/cancelled", "tools/list"] {
+            assert_eq!(authorize(&call_only, &gh(), method, None, &c), Ok(()), "{method}");
+        }
+        assert_eq!(authorize(&call_only, &gh(), "tools/call", Some("list"), &c), Ok(()));
+        for method in
+            ["resources/read", "prompts/list", "completion/complete", "logging/setLevel", "tasks/list", "tasks/get"]
+        {
+            assert_eq!(
+                authorize(&call_only, &gh(), method, None, &c),
+                Err(Refusal::Scope("read:gh".into())),
+                "{method}"
+            );
+            assert_eq!(authorize(&eff("read:gh"), &gh(), method, None, &c), Ok(()), "{method}");
+        }
+        for method in ["Tools/Call", "tools/call ", "TOOLS/LIST", "tasks/delete", "notifications/whatever", "x", ""] {
+            assert_eq!(
+                authorize(&eff("mcp:admin"), &gh(), method, Some("list"), &c),
+                Err(Refusal::UnknownMethod),
+                "{method}"
+            );
         }
     }
 

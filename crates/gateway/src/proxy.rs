@@ -157,7 +157,7 @@ pub(crate) async fn handle(
     if let Some(method) = rpc.method.as_deref()
         && let Err(refusal) = authorize(&principal.effective, &server_name, method, rpc.name.as_deref(), &classes)
     {
-        count(&label, Outcome::Forbidden);
+        count(&label, if refusal == Refusal::UnknownMethod { Outcome::Error } else { Outcome::Forbidden });
         return match refusal {
             Refusal::Scope(needed) => deny(McpDenial::InsufficientScope { needed }),
             // Invisible: answered as the upstream answers a tool it does not have.
@@ -165,6 +165,8 @@ pub(crate) async fn handle(
                 "jsonrpc": "2.0", "id": rpc.id,
                 "error": {"code": -32602, "message": format!("Unknown tool: {}", rpc.name.unwrap_or_default())},
             })),
+            // Never forwarded: an upstream might read a misspelt method as one.
+            Refusal::UnknownMethod => crate::rpc::method_not_found(method, rpc.id.as_ref()),
         };
     }
 

@@ -98,6 +98,22 @@ impl RpcError {
     }
 }
 
+/// The answer to a method the gateway does not forward (unknown, or misspelt such as
+/// `Tools/Call`): JSON-RPC -32601 in a 200, as upstream servers answer it, so a client's SDK
+/// shows the error (2025-era SDKs show only "HTTP 400" for a 400). A notification has no id
+/// to answer; Streamable HTTP wants an HTTP error status for input a server does not accept,
+/// so it is a 400 with the same error and a null id.
+pub(crate) fn method_not_found(method: &str, id: Option<&Value>) -> HttpResponse {
+    let mut res = match id {
+        Some(_) => HttpResponse::Ok(),
+        None => HttpResponse::BadRequest(),
+    };
+    res.insert_header((header::CACHE_CONTROL, "no-store")).json(json!({
+        "jsonrpc": "2.0", "id": id,
+        "error": {"code": -32601, "message": "Method not found", "data": {"method": method}},
+    }))
+}
+
 /// Reads `body` as one JSON-RPC message the gateway can judge exactly as any upstream would.
 pub(crate) fn parse(body: &[u8]) -> Result<Rpc, RpcError> {
     let first = body.iter().find(|b| !b.is_ascii_whitespace());

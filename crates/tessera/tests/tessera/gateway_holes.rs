@@ -200,6 +200,66 @@ async fn a_tool_list_is_filtered_whatever_id_the_upstream_answers_it_with() {
     assert_eq!(listed(&gw, &token, json!(8)).await, ["peek"]);
 }
 
+#[tokio::test]
+async fn a_method_outside_the_allow_list_is_method_not_found_and_never_forwarded() {
+    let (gw, rec) = spawn_rec().await;
+    let token = gw.token("mcp:admin").await;
+    for method in ["Tools/Call", "tools/call ", "TOOLS/LIST", "tasks/delete", "x/y"] {
+        let body = json!({"jsonrpc": "2.0", "id": 9, "method": method, "params": {"name": "delete"}});
+        let res = gw.rpc("rec", &token, body).await;
+        assert_eq!(res.status(), StatusCode::OK, "{method}");
+        let body: Value = res.json().await.unwrap();
+        assert_eq!(body["error"]["code"], -32601, "{method}: {body}");
+        assert_eq!(body["id"], 9, "{method}: {body}");
+    }
+    // A notification has no id to answer: refused with an HTTP error status.
+    let res = gw.rpc("rec", &token, json!({"jsonrpc": "2.0", "method": "notifications/whatever"})).await;
+    assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["error"]["code"], -32601, "{body}");
+    assert_eq!(rec.count(), 0, "forwarded: {:?}", rec.last());
+}
+
+#[tokio::test]
+async fn tasks_logging_resources_and_prompts_need_the_read_scope() {
+    let (gw, rec) = spawn_rec().await;
+    let call_only = gw.token("call:rec/peek execute:mcp").await;
+    for method in
+        ["tasks/list", "tasks/get", "logging/setLevel", "resources/list", "prompts/list", "completion/complete"]
+    {
+        let res = gw.rpc("rec", &call_only, json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": {}})).await;
+        assert_eq!(res.status(), StatusCode::FORBIDDEN, "{method}");
+        let challenge = res.headers()["www-authenticate"].to_str().unwrap().to_owned();
+        assert!(challenge.contains(r#"scope="read:rec""#), "{method}: {challenge}");
+    }
+    assert_eq!(rec.count(), 0, "forwarded: {:?}", rec.last());
+    let reader = gw.token("read:rec").await;
+    let res = gw.rpc("rec", &reader, json!({"jsonrpc": "2.0", "id": 1, "method": "tasks/list", "params": {}})).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(rec.count(), 1);
+}
+
+#[tokio::test]
+async fn a_call_only_token_may_handshake_ping_notify_list_call_its_tool_and_answer_the_server() {
+    let (gw, rec) = spawn_rec().await;
+    let token = gw.token("call:rec/peek execute:mcp").await;
+    let messages = [
+        json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+            "protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}}),
+        json!({"jsonrpc": "2.0", "method": "notifications/initialized"}),
+        json!({"jsonrpc": "2.0", "id": 2, "method": "ping"}),
+        json!({"jsonrpc": "2.0", "id": 3, "method": "tools/list"}),
+        call("peek", json!({})),
+        // The client's answer to a request of the server's.
+        json!({"jsonrpc": "2.0", "id": "s1", "result": {}}),
+    ];
+    for message in &messages {
+        let res = gw.rpc("rec", &token, message.clone()).await;
+        assert!(res.status().is_success(), "{message}: {}", res.status());
+    }
+    assert_eq!(rec.count(), messages.len());
+}
+
 /// Status, the error's code (JSON-RPC's or Tessera's) and `WWW-Authenticate` of an answer.
 async fn outcome(res: reqwest::Response) -> (StatusCode, Value, Option<String>) {
     let status = res.status();
