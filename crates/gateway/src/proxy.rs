@@ -145,6 +145,13 @@ pub(crate) async fn handle(
         Decision::Unlimited | Decision::Allowed { .. } => {}
     }
 
+    if let Some(repeated) = crate::rpc::repeated_header(req.headers()) {
+        count(&label, Outcome::Error);
+        return HttpResponse::BadRequest().json(json!({
+            "jsonrpc": "2.0", "id": rpc.id,
+            "error": {"code": -32600, "message": format!("Invalid Request: the {repeated} header appears more than once")},
+        }));
+    }
     if let Some(mismatch) = header_mismatch(&req, &rpc) {
         count(&label, Outcome::Error);
         return HttpResponse::BadRequest().json(json!({

@@ -299,3 +299,52 @@ async fn with_write_scope_a_hidden_tool_is_answered_like_a_missing_one() {
     assert_eq!(hidden, missing);
     assert_eq!((hidden.0, hidden.1), (StatusCode::OK, json!(-32602)));
 }
+
+#[tokio::test]
+async fn a_repeated_mcp_header_is_400_at_the_gateway_and_never_forwarded() {
+    let (gw, rec) = spawn_rec().await;
+    let token = gw.token("call:rec/peek execute:mcp").await;
+    let body = r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"peek","arguments":{}}}"#;
+    for version in ["2025-06-18", "2025-11-25", "2026-07-28"] {
+        for (name, second) in [("mcp-method", "tools/list"), ("mcp-name", "delete"), ("mcp-session-id", "b")] {
+            let mut headers =
+                vec![("mcp-protocol-version", version), ("mcp-method", "tools/call"), ("mcp-name", "peek")];
+            headers.push((name, second));
+            if name == "mcp-session-id" {
+                headers.push(("mcp-session-id", "a"));
+            }
+            let res = post_raw(&gw, "rec", &token, body, &headers).await;
+            assert_invalid_request(res, json!(1), &format!("{version} {name}")).await;
+        }
+    }
+    assert_eq!(rec.count(), 0, "forwarded: {:?}", rec.last());
+}
+
+#[tokio::test]
+async fn a_repeated_mcp_header_is_400_at_the_built_in_server() {
+    let gw = spawn().await;
+    let token = gw.token("read:tasks").await;
+    let body = r#"{"jsonrpc":"2.0","id":1,"method":"tools/list","params":{}}"#;
+    for version in ["2025-06-18", "2025-11-25", "2026-07-28"] {
+        for (name, first, second) in
+            [("mcp-method", "tools/list", "tools/call"), ("mcp-name", "a", "b"), ("mcp-session-id", "a", "b")]
+        {
+            let res = gw
+                .client
+                .post(format!("{}/mcp", gw.base))
+                .bearer_auth(&token)
+                .header("accept", "application/json, text/event-stream")
+                .header("content-type", "application/json")
+                .header("mcp-protocol-version", version)
+                .header(name, first)
+                .header(name, second)
+                .body(body)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(res.status(), StatusCode::BAD_REQUEST, "{version} {name}");
+            let body: Value = res.json().await.unwrap();
+            assert_eq!(body["error"]["code"], -32600, "{version} {name}: {body}");
+        }
+    }
+}
