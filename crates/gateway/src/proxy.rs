@@ -131,7 +131,7 @@ pub(crate) async fn handle(
             }
         }
     } else {
-        (Bytes::new(), Rpc { method: None, id: None, name: None })
+        (Bytes::new(), Rpc::default())
     };
     // Until the call is authorized its label is the method: a client naming made-up tools
     // must not mint usage rows.
@@ -198,6 +198,23 @@ pub(crate) async fn handle(
         }
     }
 
+    // A task belongs to the token that created it (`tasks.rs`); another token's is unknown.
+    if let Some(method) = rpc.method.as_deref()
+        && crate::tasks::ONE_TASK.contains(&method)
+    {
+        let owned = match rpc.task_id.as_deref() {
+            Some(task) => match crate::tasks::owned(&state, server, task, principal.token_id).await {
+                Ok(owned) => owned,
+                Err(e) => return unavailable(&e),
+            },
+            None => false,
+        };
+        if !owned {
+            count(&label, Outcome::Error);
+            return crate::tasks::not_found(rpc.id.as_ref());
+        }
+    }
+
     let upstream = match forward(&state, &req, &entry, body).await {
         Ok(res) => res,
         Err(failure) => {
@@ -257,17 +274,18 @@ pub(crate) async fn handle(
         .get("content-type")
         .and_then(|v| v.to_str().ok())
         .is_some_and(|ct| ct.to_ascii_lowercase().starts_with("text/event-stream"));
-    let is_list = rpc.method.as_deref() == Some("tools/list");
+    let is_list = matches!(rpc.method.as_deref(), Some("tools/list" | "tasks/list"));
+    let task_call = rpc.task && rpc.method.as_deref() == Some("tools/call");
     if is_sse {
-        // Every tool list on any stream, whatever its id.
+        // Every tool and task list on any stream, whatever its id.
         return res.streaming(filtered_sse(
             upstream,
-            ListView { state: state.clone(), entry, principal, classes, id: rpc.id },
+            ListView { state: state.clone(), entry, principal, classes, id: rpc.id, task_call },
             token,
         ));
     }
     if is_list && status.is_success() {
-        let view = ListView { state: state.clone(), entry, principal, classes, id: rpc.id };
+        let view = ListView { state: state.clone(), entry, principal, classes, id: rpc.id, task_call };
         return match read_limited(upstream, inner.config.upstream_timeout).await {
             Some(bytes) => res.body(view.filter_json(&bytes).await),
             None => Failure::Timeout.response(view.id.as_ref()),
@@ -276,7 +294,15 @@ pub(crate) async fn handle(
     // A small JSON answer goes out whole with its length: one write to the client instead of
     // a chunk and a terminating chunk. A larger one streams on after what was read.
     match tokio::time::timeout(inner.config.upstream_timeout, prefetch(upstream, WHOLE_ANSWER_BYTES)).await {
-        Ok(Ok(Prefetched::Whole(bytes))) => res.body(bytes),
+        Ok(Ok(Prefetched::Whole(bytes))) => {
+            if task_call
+                && status.is_success()
+                && let Some(task) = crate::tasks::created_in(&bytes)
+            {
+                crate::tasks::bind(&state, &entry.record, &task, principal.token_id).await;
+            }
+            res.body(bytes)
+        }
         Ok(Ok(Prefetched::Started(head, rest))) => {
             res.streaming(futures_util::stream::once(async move { Ok(head) }).chain(passthrough(rest)))
         }
@@ -499,6 +525,8 @@ struct ListView {
     /// The request's id, echoed in an error the gateway writes itself (never used to match
     /// answers: every tool list is filtered, whatever its id).
     id: Option<Value>,
+    /// Whether the request was a task-augmented `tools/call`, whose answer binds the task.
+    task_call: bool,
 }
 
 impl ListView {
@@ -518,14 +546,26 @@ impl ListView {
     /// did, and one replayed on a resumed stream answers another request); records what it
     /// showed.
     async fn filter(&self, message: &mut Value) -> bool {
-        if message.get("result").and_then(|r| r.get("tools")).is_none() {
-            return false;
+        let mut tasks_cut = false;
+        if let Some(ids) = crate::tasks::listed(message) {
+            // A task list shows the token's own tasks only (a lookup failure hides the task).
+            let mut own = std::collections::HashSet::new();
+            for id in ids {
+                let (server, token) = (&self.entry.record, self.principal.token_id);
+                if crate::tasks::owned(&self.state, server, &id, token).await.unwrap_or(false) {
+                    own.insert(id);
+                }
+            }
+            tasks_cut = crate::tasks::keep_own(message, &own);
         }
-        let Ok(name) = ServerName::parse(&self.entry.record.name) else { return false };
+        if message.get("result").and_then(|r| r.get("tools")).is_none() {
+            return tasks_cut;
+        }
+        let Ok(name) = ServerName::parse(&self.entry.record.name) else { return tasks_cut };
         let mut seen = Vec::new();
         let changed = filter_tools(message, &self.principal.effective, &name, &self.classes, &mut seen);
         self.record(seen).await;
-        changed
+        changed || tasks_cut
     }
 
     /// Records what a listing showed, when it is news to the registry.
@@ -548,7 +588,8 @@ impl ListView {
             let mut seen = Vec::new();
             let (effective, classes) = (&self.principal.effective, &self.classes);
             match cut_list(bytes, effective, &name, classes, &mut seen) {
-                Ok(Cut::NotAList) => return bytes.clone(),
+                // Not a tool list: perhaps a task list, read below.
+                Ok(Cut::NotAList) => {}
                 Ok(Cut::Unchanged) => {
                     self.record(seen).await;
                     return bytes.clone();
@@ -572,10 +613,15 @@ impl ListView {
 
     /// One SSE event, rewritten when it is a tool list to filter.
     async fn filter_event(&self, event: Vec<u8>) -> Vec<u8> {
-        if let Some(mut message) = event_data(&event)
-            && self.filter(&mut message).await
-        {
-            return rewrite_event(&event, &message);
+        if let Some(mut message) = event_data(&event) {
+            if self.task_call
+                && let Some(task) = crate::tasks::created(&message)
+            {
+                crate::tasks::bind(&self.state, &self.entry.record, task, self.principal.token_id).await;
+            }
+            if self.filter(&mut message).await {
+                return rewrite_event(&event, &message);
+            }
         }
         event
     }

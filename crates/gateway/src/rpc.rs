@@ -31,6 +31,10 @@ pub(crate) struct Rpc {
     pub id: Option<Value>,
     /// `params.name` (`tools/call`, `prompts/get`) or else `params.uri` (`resources/read`).
     pub name: Option<String>,
+    /// `params.taskId` (`tasks/get`, `tasks/result`, `tasks/cancel`), when a string.
+    pub task_id: Option<String>,
+    /// Whether `params` has `task`: a task-augmented request (MCP 2025-11-25).
+    pub task: bool,
 }
 
 /// Why a body is not one JSON-RPC message the gateway forwards.
@@ -173,6 +177,8 @@ const PARAM_FIELDS: &[&str] = &[
 ];
 const NAME: usize = 0;
 const URI: usize = 1;
+const TASK: usize = 5;
+const TASK_ID: usize = 6;
 
 /// The keys of one object seen so far: known fields as bits, others (rare) in a set, so a
 /// long object costs no quadratic search.
@@ -329,6 +335,8 @@ impl<'de> Visitor<'de> for MessageVisitor {
             Some(name) => name,
             None => params.uri.flatten(),
         };
+        rpc.task_id = params.task_id;
+        rpc.task = params.task;
         Ok(Ok(rpc))
     }
 }
@@ -339,6 +347,8 @@ impl<'de> Visitor<'de> for MessageVisitor {
 struct Params {
     name: Option<Option<String>>,
     uri: Option<Option<String>>,
+    task_id: Option<String>,
+    task: bool,
     flaw: Option<Flaw>,
 }
 
@@ -364,6 +374,11 @@ impl<'de> Visitor<'de> for ParamsVisitor {
             match keys.see(key, PARAM_FIELDS) {
                 Ok(Some(NAME)) => params.name = Some(map.next_value::<MaybeString>()?.0),
                 Ok(Some(URI)) => params.uri = Some(map.next_value::<MaybeString>()?.0),
+                Ok(Some(TASK_ID)) => params.task_id = map.next_value::<MaybeString>()?.0,
+                Ok(Some(TASK)) => {
+                    params.task = true;
+                    map.next_value::<IgnoredAny>()?;
+                }
                 Ok(_) => {
                     map.next_value::<IgnoredAny>()?;
                 }
@@ -415,7 +430,9 @@ mod tests {
         let params = object.get("params");
         let name =
             params.and_then(|p| p.get("name").or_else(|| p.get("uri"))).and_then(Value::as_str).map(str::to_owned);
-        Ok(Rpc { method, id: object.get("id").cloned(), name })
+        let task_id = params.and_then(|p| p.get("taskId")).and_then(Value::as_str).map(str::to_owned);
+        let task = params.and_then(Value::as_object).is_some_and(|p| p.contains_key("task"));
+        Ok(Rpc { method, id: object.get("id").cloned(), name, task_id, task })
     }
 
     fn flaw(body: &str) -> Option<Flaw> {
@@ -430,6 +447,9 @@ mod tests {
         let bodies: &[&str] = &[
             r#"{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"echo","arguments":{"text":"hi","name":"x","Name":"y"}}}"#,
             r#"{"jsonrpc":"2.0","id":"a","method":"resources/read","params":{"uri":"file:///x"}}"#,
+            r#"{"jsonrpc":"2.0","id":"t","method":"tasks/get","params":{"taskId":"t-1"}}"#,
+            r#"{"jsonrpc":"2.0","id":"t","method":"tasks/get","params":{"taskId":7}}"#,
+            r#"{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"peek","task":{"ttl":60000}}}"#,
             r#"{"params":{"uri":"u","name":"n"},"method":"prompts/get","id":null}"#,
             r#"{"method":"x","params":["echo","uri"]}"#,
             r#"{"method":"x","params":"echo"}"#,

@@ -17,9 +17,9 @@ use tessera_store::Actor;
 
 use crate::gateway::{Gateway, call, spawn};
 
-/// The bodies a recording upstream received.
+/// The bodies a recording upstream received, and the tasks it created.
 #[derive(Clone, Default)]
-struct Received(Arc<Mutex<Vec<String>>>);
+struct Received(Arc<Mutex<Vec<String>>>, Arc<Mutex<Vec<String>>>);
 
 impl Received {
     fn count(&self) -> usize {
@@ -34,7 +34,8 @@ impl Received {
 /// Answers as a plain MCP server with the tools `peek` (read-only), `delete` and `secret`
 /// (read-only, hidden by the tests); a call of any other tool is JSON-RPC -32602 "Unknown
 /// tool", as the TypeScript SDK answers it. It keeps ids as integers where it can, as some
-/// SDKs do: a request with id `"7"` is answered with id `7`.
+/// SDKs do: a request with id `"7"` is answered with id `7`. A `tools/call` with `task`
+/// creates a task (MCP 2025-11-25), and `tasks/list` lists every task it created.
 async fn answer(body: web::Bytes, received: web::Data<Received>) -> HttpResponse {
     received.0.lock().unwrap().push(String::from_utf8_lossy(&body).into_owned());
     let Ok(message) = serde_json::from_slice::<Value>(&body) else { return HttpResponse::BadRequest().finish() };
@@ -49,6 +50,18 @@ async fn answer(body: web::Bytes, received: web::Data<Received>) -> HttpResponse
             {"name": "delete", "inputSchema": {"type": "object"}},
             {"name": "secret", "inputSchema": {"type": "object"}, "annotations": {"readOnlyHint": true}},
         ]}),
+        Some("tools/call") if message["params"].get("task").is_some() => {
+            let mut tasks = received.1.lock().unwrap();
+            let task = format!("task-{}", tasks.len());
+            tasks.push(task.clone());
+            json!({"task": {"taskId": task, "status": "working", "ttl": 60000,
+                "createdAt": "2026-12-07T00:00:00Z", "lastUpdatedAt": "2026-12-07T00:00:00Z"}})
+        }
+        Some("tasks/list") => {
+            let tasks = received.1.lock().unwrap();
+            json!({"tasks": tasks.iter().map(|t| json!({"taskId": t, "status": "working"})).collect::<Vec<_>>()})
+        }
+        Some("tasks/get" | "tasks/cancel") => json!({"taskId": message["params"]["taskId"], "status": "working"}),
         Some("tools/call") => match message["params"]["name"].as_str() {
             Some(tool @ ("peek" | "delete" | "secret")) => {
                 json!({"content": [{"type": "text", "text": format!("called {tool}")}]})
@@ -347,4 +360,33 @@ async fn a_repeated_mcp_header_is_400_at_the_built_in_server() {
             assert_eq!(body["error"]["code"], -32600, "{version} {name}: {body}");
         }
     }
+}
+
+#[tokio::test]
+async fn a_task_is_listed_and_readable_only_by_the_token_that_created_it() {
+    let (gw, rec) = spawn_rec().await;
+    let alice = gw.token("read:rec execute:mcp").await;
+    let bob = gw.token("read:rec execute:mcp").await;
+    listed(&gw, &alice, json!(1)).await;
+    let created = json!({"jsonrpc": "2.0", "id": 2, "method": "tools/call",
+        "params": {"name": "peek", "arguments": {}, "task": {"ttl": 60000}}});
+    let body: Value = gw.rpc("rec", &alice, created).await.json().await.unwrap();
+    let task = body["result"]["task"]["taskId"].as_str().unwrap_or_else(|| panic!("{body}")).to_owned();
+    let on_task = |method: &str| json!({"jsonrpc": "2.0", "id": 3, "method": method, "params": {"taskId": task}});
+    let tasks_of = |body: Value| body["result"]["tasks"].as_array().cloned().unwrap_or_else(|| panic!("{body}"));
+
+    let mine: Value = gw.rpc("rec", &alice, on_task("tasks/get")).await.json().await.unwrap();
+    assert_eq!(mine["result"]["taskId"], task.as_str(), "{mine}");
+    let list = json!({"jsonrpc": "2.0", "id": 4, "method": "tasks/list", "params": {}});
+    assert_eq!(tasks_of(gw.rpc("rec", &alice, list.clone()).await.json().await.unwrap()).len(), 1);
+
+    let before = rec.count();
+    for method in ["tasks/get", "tasks/result", "tasks/cancel"] {
+        let res = gw.rpc("rec", &bob, on_task(method)).await;
+        assert_eq!(res.status(), StatusCode::OK, "{method}");
+        let body: Value = res.json().await.unwrap();
+        assert_eq!(body["error"]["code"], -32602, "{method}: {body}");
+    }
+    assert_eq!(rec.count(), before, "forwarded: {:?}", rec.last());
+    assert_eq!(tasks_of(gw.rpc("rec", &bob, list).await.json().await.unwrap()), Vec::<Value>::new());
 }
