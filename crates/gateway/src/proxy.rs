@@ -1,7 +1,8 @@
 //! One request to `/mcp/S`: Origin → bearer → Validator (aud `{mcp}/S`) → rate limit →
-//! JSON-RPC peek and header/body agreement → per-server and per-tool authorization →
-//! session binding → upstream (configured headers only) → answer streamed back, a
-//! `tools/list` answer cut to what the token may call.
+//! JSON-RPC peek (refusing bodies an upstream could read otherwise) and header/body agreement
+//! → method allow-list, per-server and per-tool authorization → session binding → task
+//! ownership → upstream (configured headers only) → answer streamed back, a tool list cut to
+//! what the token may call and a task list to the token's own tasks.
 
 use std::sync::Arc;
 use tessera_core::ErrorCode;
@@ -544,7 +545,7 @@ impl ListView {
     /// Filters one JSON-RPC message if it is a tool list: any answer carrying
     /// `result.tools`, whatever its id (an upstream may write the id otherwise than the client
     /// did, and one replayed on a resumed stream answers another request); records what it
-    /// showed.
+    /// showed. A task list (`result.tasks`) keeps the token's own tasks.
     async fn filter(&self, message: &mut Value) -> bool {
         let mut tasks_cut = false;
         if let Some(ids) = crate::tasks::listed(message) {
