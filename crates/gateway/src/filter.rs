@@ -29,12 +29,49 @@ impl Classes {
 pub enum Refusal {
     /// 403 `insufficient_scope` naming the scopes that would allow it.
     Scope(String),
-    /// The tool is hidden: answered as an unknown tool.
+    /// The tool is hidden and the token could call a tool the gateway does not know: answered
+    /// as the upstream answers an unknown tool.
     Hidden,
+    /// Not a method the gateway forwards (unknown, or misspelt such as `Tools/Call`):
+    /// JSON-RPC -32601 "Method not found".
+    UnknownMethod,
 }
 
+/// Methods any token for the server may send: the handshake, `ping`, and the notifications
+/// a client sends.
+const OPEN_METHODS: &[&str] = &[
+    "initialize",
+    "server/discover",
+    "ping",
+    "notifications/initialized",
+    "notifications/cancelled",
+    "notifications/progress",
+    "notifications/roots/list_changed",
+    "notifications/tasks/status",
+];
+
+/// Methods that need `read:S`: resources, prompts, completion, the log level and tasks.
+const READ_METHODS: &[&str] = &[
+    "resources/list",
+    "resources/templates/list",
+    "resources/read",
+    "resources/subscribe",
+    "resources/unsubscribe",
+    "prompts/list",
+    "prompts/get",
+    "completion/complete",
+    "logging/setLevel",
+    "tasks/get",
+    "tasks/result",
+    "tasks/cancel",
+    "tasks/list",
+];
+
 /// May a token with `effective` scopes send `method` (with tool `name` for `tools/call`) to
-/// `server`? Listing needs some scope on the server; resources and prompts need `read:S`.
+/// `server`? Methods are allowed by exact name, anything else is [`Refusal::UnknownMethod`]
+/// (an upstream might read `Tools/Call` as a call no one authorized). The handshake, `ping`
+/// and notifications need only a token for the server; listing tools needs some scope on
+/// the server; resources, prompts, completion, `logging/setLevel` and tasks need `read:S`.
 pub fn authorize(
     effective: &ScopeSet,
     server: &ServerName,
@@ -47,26 +84,37 @@ pub fn authorize(
         "tools/call" => {
             let tool = name.unwrap_or_default();
             let class = classes.of(tool);
+            // A hidden tool is judged as one the gateway has never seen (write-class), so that
+            // its refusal is the very refusal of a tool that does not exist.
+            let hidden = class == ToolAccess::Hidden;
+            let judged = if hidden { ToolAccess::Write } else { class };
             let mut missing = Vec::new();
             if !effective.covers(EXECUTE) {
                 missing.push(EXECUTE.to_owned());
             }
-            match tool_permission(effective, server, tool, class) {
-                Ok(()) => {}
-                Err(None) => return Err(Refusal::Hidden),
-                Err(Some(scope)) => missing.push(scope),
+            if let Err(Some(scope)) = tool_permission(effective, server, tool, judged) {
+                missing.push(scope);
             }
-            if missing.is_empty() { Ok(()) } else { Err(Refusal::Scope(missing.join(" "))) }
+            match (missing.is_empty(), hidden) {
+                (false, _) => Err(Refusal::Scope(missing.join(" "))),
+                (true, true) => Err(Refusal::Hidden),
+                (true, false) => Ok(()),
+            }
         }
         "tools/list" => {
             let prefix = format!("call:{server}/");
             let any = effective.covers(&read) || effective.iter().any(|s| s.as_str().starts_with(&prefix));
             if any { Ok(()) } else { Err(Refusal::Scope(read)) }
         }
-        m if m.starts_with("resources/") || m.starts_with("prompts/") || m == "completion/complete" => {
-            if effective.covers(&read) { Ok(()) } else { Err(Refusal::Scope(read)) }
+        m if READ_METHODS.contains(&m) => {
+            if effective.covers(&read) {
+                Ok(())
+            } else {
+                Err(Refusal::Scope(read))
+            }
         }
-        _ => Ok(()),
+        m if OPEN_METHODS.contains(&m) => Ok(()),
+        _ => Err(Refusal::UnknownMethod),
     }
 }
 
@@ -237,6 +285,49 @@ mod tests {
     fn a_hidden_tool_is_refused_to_everyone() {
         let r = authorize(&eff("mcp:admin"), &gh(), "tools/call", Some("secret"), &hidden_secret());
         assert_eq!(r, Err(Refusal::Hidden));
+    }
+
+    #[test]
+    fn a_hidden_tool_is_refused_exactly_as_a_tool_that_does_not_exist() {
+        for scopes in ["read:gh execute:mcp", "read:gh", "call:gh/list execute:mcp", "write:gh", "write:gh execute:mcp"]
+        {
+            let hidden = authorize(&eff(scopes), &gh(), "tools/call", Some("secret"), &hidden_secret());
+            let absent = authorize(&eff(scopes), &gh(), "tools/call", Some("nothing"), &hidden_secret());
+            match (hidden, absent) {
+                // What the token lacks for an unknown tool, it lacks for the hidden one.
+                (Err(Refusal::Scope(h)), Err(Refusal::Scope(a))) => assert_eq!(h, a, "{scopes}"),
+                // Allowed to reach an unknown tool: the hidden one is answered as unknown.
+                (Err(Refusal::Hidden), Ok(())) => {}
+                other => panic!("{scopes}: {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn methods_are_allowed_by_exact_name_only() {
+        let c = Classes::default();
+        let call_only = eff("call:gh/list execute:mcp");
+        for method in ["initialize", "ping", "notifications/initialized", "notifications/cancelled", "tools/list"] {
+            assert_eq!(authorize(&call_only, &gh(), method, None, &c), Ok(()), "{method}");
+        }
+        assert_eq!(authorize(&call_only, &gh(), "tools/call", Some("list"), &c), Ok(()));
+        for method in
+            ["resources/read", "prompts/list", "completion/complete", "logging/setLevel", "tasks/list", "tasks/get"]
+        {
+            assert_eq!(
+                authorize(&call_only, &gh(), method, None, &c),
+                Err(Refusal::Scope("read:gh".into())),
+                "{method}"
+            );
+            assert_eq!(authorize(&eff("read:gh"), &gh(), method, None, &c), Ok(()), "{method}");
+        }
+        for method in ["Tools/Call", "tools/call ", "TOOLS/LIST", "tasks/delete", "notifications/whatever", "x", ""] {
+            assert_eq!(
+                authorize(&eff("mcp:admin"), &gh(), method, Some("list"), &c),
+                Err(Refusal::UnknownMethod),
+                "{method}"
+            );
+        }
     }
 
     #[test]

@@ -13,6 +13,7 @@ mod list;
 mod proxy;
 mod rpc;
 mod sessions;
+mod tasks;
 mod upstream;
 
 use std::sync::Arc;

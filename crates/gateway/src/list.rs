@@ -11,7 +11,6 @@
 use std::borrow::Cow;
 
 use serde::Deserialize;
-use serde_json::Value;
 use serde_json::value::RawValue;
 use tessera_core::catalog::ServerName;
 use tessera_core::scope::ScopeSet;
@@ -22,7 +21,7 @@ use crate::filter::Classes;
 /// What the fast path made of an answer.
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) enum Cut {
-    /// Not the list to filter (another id, or no `result.tools`): pass it on as it is.
+    /// Not a tool list (no `result.tools`): pass it on as it is.
     NotAList,
     /// A list the token may see whole.
     Unchanged,
@@ -37,23 +36,14 @@ pub(crate) type SeenTool = (String, Option<String>, Option<bool>);
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) struct Unread;
 
-/// A JSON value, `null` included, told apart from an absent field.
-#[derive(Debug, Default)]
-struct Present(Option<Value>);
-
-impl<'de> Deserialize<'de> for Present {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        Value::deserialize(d).map(|v| Self(Some(v)))
-    }
-}
-
 // Objects are taken as raw values and checked to be objects before they are read: serde's
 // derive would also read a struct from an array (`["delete"]` as a tool named `delete`),
-// where `Value::get` finds nothing.
+// where `Value::get` finds nothing. The answer's `id` is read only so that a repeated one
+// sends the answer to the tree path, as any other repeated key does.
 #[derive(Deserialize)]
 struct Message<'a> {
-    #[serde(default)]
-    id: Present,
+    #[serde(default, rename = "id")]
+    _id: Option<serde::de::IgnoredAny>,
     #[serde(borrow)]
     result: Option<&'a RawValue>,
 }
@@ -80,11 +70,12 @@ struct Annotations {
     read_only_hint: Option<bool>,
 }
 
-/// Cuts `answer` (the JSON-RPC answer to the request `id`, when known) to the tools
-/// `effective` may call on `server`; `seen` receives every tool as `filter_tools` gives it.
+/// Cuts `answer` to the tools `effective` may call on `server`; `seen` receives every tool
+/// as `filter_tools` gives it. Any answer carrying `result.tools` is cut, whatever its id:
+/// an upstream may write the id of a request otherwise than the client did (`1` for `1.0`),
+/// and an answer matched to its request by id would then pass uncut.
 pub(crate) fn cut_list(
     answer: &[u8],
-    id: Option<&Value>,
     effective: &ScopeSet,
     server: &ServerName,
     classes: &Classes,
@@ -94,11 +85,6 @@ pub(crate) fn cut_list(
         return Err(Unread);
     }
     let message: Message<'_> = serde_json::from_slice(answer).map_err(|_| Unread)?;
-    if let Some(id) = id
-        && message.id.0.as_ref() != Some(id)
-    {
-        return Ok(Cut::NotAList);
-    }
     // A `result` that is not an object has no tools, as `Value::get` sees it.
     let Some(result) = message.result.filter(|r| is_object(r)) else { return Ok(Cut::NotAList) };
     let result: ListResult<'_> = serde_json::from_str(result.get()).map_err(|_| Unread)?;
@@ -155,23 +141,15 @@ fn offset_in(whole: &[u8], part: &str) -> Option<usize> {
 
 #[cfg(test)]
 mod tests {
+    use serde_json::Value;
+
     use super::*;
     use crate::filter::filter_tools;
 
     /// The tree path, as `ListView::filter` runs it: the reference behaviour.
-    fn by_tree(
-        answer: &[u8],
-        id: Option<&Value>,
-        effective: &ScopeSet,
-        classes: &Classes,
-    ) -> (Option<Value>, Vec<SeenTool>) {
+    fn by_tree(answer: &[u8], effective: &ScopeSet, classes: &Classes) -> (Option<Value>, Vec<SeenTool>) {
         let mut seen = Vec::new();
         let Ok(mut message) = serde_json::from_slice::<Value>(answer) else { return (None, seen) };
-        if let Some(id) = id
-            && message.get("id") != Some(id)
-        {
-            return (None, seen);
-        }
         if message.get("result").and_then(|r| r.get("tools")).is_none() {
             return (None, seen);
         }
@@ -205,22 +183,35 @@ mod tests {
         for answer in answers {
             for scopes in scopes {
                 let effective = ScopeSet::parse_lenient(scopes).expand();
-                for id in [Some(serde_json::json!(3)), None] {
-                    let mut seen = Vec::new();
-                    let fast = cut_list(answer.as_bytes(), id.as_ref(), &effective, &server, &classes(), &mut seen)
-                        .unwrap_or_else(|_| panic!("fast path gave up on {answer}"));
-                    let (tree, tree_seen) = by_tree(answer.as_bytes(), id.as_ref(), &effective, &classes());
-                    match (fast, tree) {
-                        (Cut::Rewritten(bytes), Some(expected)) => {
-                            let got: Value = serde_json::from_slice(&bytes).unwrap();
-                            assert_eq!(got, expected, "{answer} / {scopes}");
-                        }
-                        (Cut::Unchanged | Cut::NotAList, None) => {}
-                        (fast, tree) => panic!("{answer} / {scopes}: fast {fast:?}, tree {tree:?}"),
+                let mut seen = Vec::new();
+                let fast = cut_list(answer.as_bytes(), &effective, &server, &classes(), &mut seen)
+                    .unwrap_or_else(|_| panic!("fast path gave up on {answer}"));
+                let (tree, tree_seen) = by_tree(answer.as_bytes(), &effective, &classes());
+                match (fast, tree) {
+                    (Cut::Rewritten(bytes), Some(expected)) => {
+                        let got: Value = serde_json::from_slice(&bytes).unwrap();
+                        assert_eq!(got, expected, "{answer} / {scopes}");
                     }
-                    assert_eq!(seen, tree_seen, "{answer} / {scopes}");
+                    (Cut::Unchanged | Cut::NotAList, None) => {}
+                    (fast, tree) => panic!("{answer} / {scopes}: fast {fast:?}, tree {tree:?}"),
                 }
+                assert_eq!(seen, tree_seen, "{answer} / {scopes}");
             }
+        }
+    }
+
+    #[test]
+    fn a_tool_list_is_cut_whatever_id_it_answers() {
+        let server = ServerName::parse("gh").unwrap();
+        let effective = ScopeSet::parse_lenient("read:gh").expand();
+        for id in ["1", "1.0", "\"1\"", "null", "{}"] {
+            let answer = format!(
+                r#"{{"jsonrpc":"2.0","id":{id},"result":{{"tools":[{{"name":"list"}},{{"name":"delete"}}]}}}}"#
+            );
+            let cut = cut_list(answer.as_bytes(), &effective, &server, &classes(), &mut Vec::new());
+            let Ok(Cut::Rewritten(bytes)) = cut else { panic!("{answer}: {cut:?}") };
+            let got: Value = serde_json::from_slice(&bytes).unwrap();
+            assert_eq!(got["result"]["tools"], serde_json::json!([{"name": "list"}]), "{answer}");
         }
     }
 
@@ -240,7 +231,7 @@ mod tests {
             r#"{"id":3,"result":{"tools":[["delete"]]}}"#,
             "not json",
         ] {
-            let cut = cut_list(answer.as_bytes(), None, &effective, &server, &classes(), &mut Vec::new());
+            let cut = cut_list(answer.as_bytes(), &effective, &server, &classes(), &mut Vec::new());
             assert_eq!(cut, Err(Unread), "{answer}");
         }
     }

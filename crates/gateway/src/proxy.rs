@@ -1,9 +1,10 @@
 //! One request to `/mcp/S`, the gateway's face of the one bearer guard
 //! ([`tessera_auth::Guard`]): Origin and query → identify (bearer, Validator with aud
-//! `{mcp}/S`) → JSON-RPC peek and header/body agreement → the server's policy (per-server
-//! and per-tool scopes) → admit (rate limit) → session binding → upstream (configured
-//! headers only) → answer streamed back, a `tools/list` answer cut to what the token may
-//! call.
+//! `{mcp}/S`) → JSON-RPC peek (refusing bodies an upstream could read otherwise) and
+//! header/body agreement → the server's policy (method allow-list, per-server and per-tool
+//! scopes) → admit (rate limit) → session binding → task ownership → upstream (configured
+//! headers only) → answer streamed back, a tool list cut to what the token may call and a
+//! task list to the token's own tasks.
 
 use std::sync::Arc;
 use tessera_core::ErrorCode;
@@ -92,19 +93,31 @@ pub(crate) async fn handle(
 
     let (body, rpc) = if req.method() == Method::POST {
         match read_rpc(&req, payload).await {
-            Ok(found) => found,
+            Ok((body, Ok(rpc))) => (body, rpc),
+            // Never forwarded: an upstream could read it otherwise than the gateway did.
+            Ok((_, Err(invalid))) => {
+                count("invalid", Outcome::Error);
+                return invalid.response();
+            }
             Err(denial) => {
                 count("invalid", Outcome::Error);
                 return deny(denial);
             }
         }
     } else {
-        (Bytes::new(), Rpc { method: None, id: None, name: None })
+        (Bytes::new(), Rpc::default())
     };
     // Until the call is authorized its label is the method: a client naming made-up tools
     // must not mint usage rows.
     let mut label = gateway_label(&req, &rpc, false);
 
+    if let Some(repeated) = crate::rpc::repeated_header(req.headers()) {
+        count(&label, Outcome::Error);
+        return HttpResponse::BadRequest().json(json!({
+            "jsonrpc": "2.0", "id": rpc.id,
+            "error": {"code": -32600, "message": format!("Invalid Request: the {repeated} header appears more than once")},
+        }));
+    }
     if let Some(mismatch) = header_mismatch(&req, &rpc) {
         count(&label, Outcome::Error);
         return HttpResponse::BadRequest().json(json!({
@@ -126,6 +139,11 @@ pub(crate) async fn handle(
                     "jsonrpc": "2.0", "id": rpc.id,
                     "error": {"code": -32602, "message": format!("Unknown tool: {}", rpc.name.unwrap_or_default())},
                 }));
+            }
+            Err(Refusal::UnknownMethod) => {
+                count(&label, Outcome::Error);
+                // Never forwarded: an upstream might read a misspelt method as one.
+                return crate::rpc::method_not_found(method, rpc.id.as_ref());
             }
         },
         None => Verdict::Allow,
@@ -153,6 +171,23 @@ pub(crate) async fn handle(
                 );
             }
             Err(e) => return unavailable(&e),
+        }
+    }
+
+    // A task belongs to the token that created it (`tasks.rs`); another token's is unknown.
+    if let Some(method) = rpc.method.as_deref()
+        && crate::tasks::ONE_TASK.contains(&method)
+    {
+        let owned = match rpc.task_id.as_deref() {
+            Some(task) => match crate::tasks::owned(&state, server, task, principal.token_id).await {
+                Ok(owned) => owned,
+                Err(e) => return unavailable(&e),
+            },
+            None => false,
+        };
+        if !owned {
+            count(&label, Outcome::Error);
+            return crate::tasks::not_found(rpc.id.as_ref());
         }
     }
 
@@ -225,18 +260,18 @@ pub(crate) async fn handle(
         .get("content-type")
         .and_then(|v| v.to_str().ok())
         .is_some_and(|ct| ct.to_ascii_lowercase().starts_with("text/event-stream"));
-    let is_list = rpc.method.as_deref() == Some("tools/list");
+    let is_list = matches!(rpc.method.as_deref(), Some("tools/list" | "tasks/list"));
+    let task_call = rpc.task && rpc.method.as_deref() == Some("tools/call");
     if is_sse {
-        // Only our `tools/list` answer on its own stream; any tool list on another stream.
-        let id = if is_list { rpc.id } else { None };
+        // Every tool and task list on any stream, whatever its id.
         return res.streaming(filtered_sse(
             upstream,
-            ListView { state: state.clone(), entry, principal, classes, id },
+            ListView { state: state.clone(), entry, principal, classes, id: rpc.id, task_call },
             token,
         ));
     }
     if is_list && status.is_success() {
-        let view = ListView { state: state.clone(), entry, principal, classes, id: rpc.id };
+        let view = ListView { state: state.clone(), entry, principal, classes, id: rpc.id, task_call };
         return match read_limited(upstream, inner.config.upstream_timeout).await {
             Some(bytes) => res.body(view.filter_json(&bytes).await),
             None => Failure::Timeout.response(view.id.as_ref()),
@@ -245,7 +280,15 @@ pub(crate) async fn handle(
     // A small JSON answer goes out whole with its length: one write to the client instead of
     // a chunk and a terminating chunk. A larger one streams on after what was read.
     match tokio::time::timeout(inner.config.upstream_timeout, prefetch(upstream, WHOLE_ANSWER_BYTES)).await {
-        Ok(Ok(Prefetched::Whole(bytes))) => res.body(bytes),
+        Ok(Ok(Prefetched::Whole(bytes))) => {
+            if task_call
+                && status.is_success()
+                && let Some(task) = crate::tasks::created_in(&bytes)
+            {
+                crate::tasks::bind(&state, &entry.record, &task, principal.token_id).await;
+            }
+            res.body(bytes)
+        }
         Ok(Ok(Prefetched::Started(head, rest))) => {
             res.streaming(futures_util::stream::once(async move { Ok(head) }).chain(passthrough(rest)))
         }
@@ -280,8 +323,9 @@ async fn prefetch(mut res: Answer, bound: usize) -> Result<Prefetched, hyper::Er
     Ok(Prefetched::Whole(buf.freeze()))
 }
 
-/// Reads a POST body (bounded), checks it is one JSON-RPC object, and learns its method.
-async fn read_rpc(req: &HttpRequest, mut payload: web::Payload) -> Result<(Bytes, Rpc), McpDenial> {
+/// Reads a POST body (bounded) and what it says as one JSON-RPC message (or why it is not
+/// one the gateway forwards).
+async fn read_rpc(req: &HttpRequest, mut payload: web::Payload) -> Result<(Bytes, Result<Rpc, RpcError>), McpDenial> {
     let content_type = req.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
     if !content_type.split(';').next().unwrap_or("").trim().eq_ignore_ascii_case("application/json") {
         return Err(McpDenial::UnsupportedMediaType);
@@ -295,13 +339,8 @@ async fn read_rpc(req: &HttpRequest, mut payload: web::Payload) -> Result<(Bytes
         body.extend_from_slice(&chunk);
     }
     let body = body.freeze();
-    match crate::rpc::parse(&body) {
-        Ok(rpc) => Ok((body, rpc)),
-        Err(RpcError::Parse) => Err(McpDenial::ParseError),
-        Err(RpcError::NotObject) => {
-            Err(McpDenial::InvalidRequest("a JSON-RPC message must be one object (batches are not supported)"))
-        }
-    }
+    let rpc = crate::rpc::parse(&body);
+    Ok((body, rpc))
 }
 
 /// 2026-07-28 clients repeat the method and name in headers; they must say what the body
@@ -469,7 +508,11 @@ struct ListView {
     entry: Arc<GatewayServer>,
     principal: Arc<Principal>,
     classes: Classes,
+    /// The request's id, echoed in an error the gateway writes itself (never used to match
+    /// answers: every tool list is filtered, whatever its id).
     id: Option<Value>,
+    /// Whether the request was a task-augmented `tools/call`, whose answer binds the task.
+    task_call: bool,
 }
 
 impl ListView {
@@ -485,23 +528,31 @@ impl ListView {
             .is_ok()
     }
 
-    /// Filters one JSON-RPC message if it is a tool list (the answer to our `tools/list`,
-    /// or on any other stream any answer carrying `result.tools`, such as one replayed on a
-    /// resumed stream); records what it showed.
+    /// Filters one JSON-RPC message if it is a tool list: any answer carrying
+    /// `result.tools`, whatever its id (an upstream may write the id otherwise than the client
+    /// did, and one replayed on a resumed stream answers another request); records what it
+    /// showed. A task list (`result.tasks`) keeps the token's own tasks.
     async fn filter(&self, message: &mut Value) -> bool {
-        if let Some(id) = &self.id
-            && message.get("id") != Some(id)
-        {
-            return false;
+        let mut tasks_cut = false;
+        if let Some(ids) = crate::tasks::listed(message) {
+            // A task list shows the token's own tasks only (a lookup failure hides the task).
+            let mut own = std::collections::HashSet::new();
+            for id in ids {
+                let (server, token) = (&self.entry.record, self.principal.token_id);
+                if crate::tasks::owned(&self.state, server, &id, token).await.unwrap_or(false) {
+                    own.insert(id);
+                }
+            }
+            tasks_cut = crate::tasks::keep_own(message, &own);
         }
         if message.get("result").and_then(|r| r.get("tools")).is_none() {
-            return false;
+            return tasks_cut;
         }
-        let Ok(name) = ServerName::parse(&self.entry.record.name) else { return false };
+        let Ok(name) = ServerName::parse(&self.entry.record.name) else { return tasks_cut };
         let mut seen = Vec::new();
         let changed = filter_tools(message, &self.principal.effective, &name, &self.classes, &mut seen);
         self.record(seen).await;
-        changed
+        changed || tasks_cut
     }
 
     /// Records what a listing showed, when it is news to the registry.
@@ -523,8 +574,9 @@ impl ListView {
         if let Ok(name) = ServerName::parse(&self.entry.record.name) {
             let mut seen = Vec::new();
             let (effective, classes) = (&self.principal.effective, &self.classes);
-            match cut_list(bytes, self.id.as_ref(), effective, &name, classes, &mut seen) {
-                Ok(Cut::NotAList) => return bytes.clone(),
+            match cut_list(bytes, effective, &name, classes, &mut seen) {
+                // Not a tool list: perhaps a task list, read below.
+                Ok(Cut::NotAList) => {}
                 Ok(Cut::Unchanged) => {
                     self.record(seen).await;
                     return bytes.clone();
@@ -548,10 +600,15 @@ impl ListView {
 
     /// One SSE event, rewritten when it is a tool list to filter.
     async fn filter_event(&self, event: Vec<u8>) -> Vec<u8> {
-        if let Some(mut message) = event_data(&event)
-            && self.filter(&mut message).await
-        {
-            return rewrite_event(&event, &message);
+        if let Some(mut message) = event_data(&event) {
+            if self.task_call
+                && let Some(task) = crate::tasks::created(&message)
+            {
+                crate::tasks::bind(&self.state, &self.entry.record, task, self.principal.token_id).await;
+            }
+            if self.filter(&mut message).await {
+                return rewrite_event(&event, &message);
+            }
         }
         event
     }

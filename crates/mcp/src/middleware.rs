@@ -2,8 +2,8 @@
 //! `/mcp` passes here first, as a pipeline of named steps, each refusing with the one
 //! denial type ([`McpDenial`], which renders the guard's [`tessera_auth::Denial`]s):
 //!
-//! 1. [`transport`]: Origin, no token in the query string or a form body, no repeated MCP
-//!    headers.
+//! 1. [`transport`]: Origin, no token in the query string or a form body, no repeated
+//!    `Mcp-Session-Id`, `Mcp-Method` or `Mcp-Name`.
 //! 2. identify ([`Guard::identify`]): one bearer header, the Validator (signature, row,
 //!    effective scopes); a refused but identified token is counted against itself.
 //! 3. [`route`] / [`peek`]: POST bodies are read (bounded) and peeked for the JSON-RPC method
@@ -173,6 +173,12 @@ fn transport(config: &crate::McpConfig, req: &ServiceRequest) -> Result<(), McpD
         && !origin.to_str().is_ok_and(|o| config.origin_allowed(o))
     {
         return Err(McpDenial::OriginNotAllowed);
+    }
+    // Each names one session, method or tool: sent twice, one could be judged and another used.
+    if ["mcp-session-id", "mcp-method", "mcp-name"].iter().any(|n| req.headers().get_all(*n).nth(1).is_some()) {
+        return Err(McpDenial::InvalidRequest(
+            "the Mcp-Session-Id, Mcp-Method and Mcp-Name headers may each appear once",
+        ));
     }
     if token_in_query(req.query_string()) {
         return Err(McpDenial::Unauthorized {

@@ -11,11 +11,11 @@ use tessera::server::{AppState, Application};
 use tessera_store::{Actor, Store};
 use tessera_testkit::{TokenSpec, fresh_db};
 
-struct Gateway {
-    base: String,
+pub(crate) struct Gateway {
+    pub(crate) base: String,
     store: Store,
-    state: AppState,
-    client: reqwest::Client,
+    pub(crate) state: AppState,
+    pub(crate) client: reqwest::Client,
     /// The owner of the upstream's own credential.
     upstream_owner: uuid::Uuid,
 }
@@ -24,7 +24,7 @@ const SECRET: &str = "0123456789abcdef0123456789abcdef";
 
 /// Tessera with server `up` registered: its upstream is the built-in `/mcp`, reached with a
 /// token of another user (so a test can tell whose credential arrived).
-async fn spawn() -> Gateway {
+pub(crate) async fn spawn() -> Gateway {
     let db = fresh_db().await;
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let base = format!("http://127.0.0.1:{}", listener.local_addr().unwrap().port());
@@ -43,7 +43,7 @@ async fn spawn() -> Gateway {
 }
 
 impl Gateway {
-    async fn register(&self, name: &str, url: &str, headers: &[(&str, &str)]) {
+    pub(crate) async fn register(&self, name: &str, url: &str, headers: &[(&str, &str)]) {
         use tessera_core::catalog::ServerName;
         use tessera_core::upstream::{UpstreamHeader, UpstreamUrl};
         let input = tessera_tokens::ServerInput {
@@ -56,7 +56,7 @@ impl Gateway {
     }
 
     /// A client's token with `scopes`, bound to `/mcp` and `/mcp/up` (as minting does).
-    async fn token(&self, scopes: &str) -> String {
+    pub(crate) async fn token(&self, scopes: &str) -> String {
         self.token_and_id(scopes).await.0
     }
 
@@ -68,6 +68,7 @@ impl Gateway {
                 format!("{}/mcp", self.base),
                 format!("{}/mcp/up", self.base),
                 format!("{}/mcp/down", self.base),
+                format!("{}/mcp/rec", self.base),
             ],
             ..TokenSpec::new(user.id, scopes, &self.base, &format!("{}/mcp", self.base))
         };
@@ -75,7 +76,7 @@ impl Gateway {
         (secret, record.id)
     }
 
-    async fn rpc(&self, server: &str, token: &str, body: Value) -> reqwest::Response {
+    pub(crate) async fn rpc(&self, server: &str, token: &str, body: Value) -> reqwest::Response {
         crate::support::mcp_post(&self.client, &format!("{}/mcp/{server}", self.base), token, &body).await
     }
 
@@ -88,7 +89,7 @@ impl Gateway {
     }
 }
 
-fn call(tool: &str, arguments: Value) -> Value {
+pub(crate) fn call(tool: &str, arguments: Value) -> Value {
     json!({"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": {"name": tool, "arguments": arguments}})
 }
 

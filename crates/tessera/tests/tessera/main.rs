@@ -6,6 +6,7 @@ mod alerts;
 mod api_mount;
 mod cli;
 mod gateway;
+mod gateway_holes;
 mod guard;
 mod http;
 mod managed;
