@@ -180,32 +180,20 @@ mod tests {
         assert_eq!(cache_lifetime(Some("max-age=soon")), Duration::ZERO);
     }
 
-    /// Set in the child process of [`a_fetch_connects_to_the_checked_address_not_to_a_proxy_from_the_environment`].
-    const CHILD: &str = "TESSERA_TEST_PROXY_CHILD";
-
     /// A fetch goes to the address that passed the guard even when the environment names a
     /// proxy (which would connect wherever it is told). reqwest reads proxy variables once
     /// per process, so the check runs in a child process of this test binary whose
     /// environment points every proxy variable at a listener nobody answers on.
     #[test]
     fn a_fetch_connects_to_the_checked_address_not_to_a_proxy_from_the_environment() {
-        const NAME: &str = "a_fetch_connects_to_the_checked_address_not_to_a_proxy_from_the_environment";
-        if std::env::var_os(CHILD).is_some() {
+        if std::env::var_os(tessera_testkit::PROXY_CHILD).is_some() {
             return fetch_in_child();
         }
-        let proxy = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let proxy_url = format!("http://{}", proxy.local_addr().unwrap());
-        let test = format!("{}::{NAME}", module_path!().split_once("::").unwrap().1);
-        let mut child = std::process::Command::new(std::env::current_exe().unwrap());
-        child.args([test.as_str(), "--exact", "--nocapture"]).env(CHILD, "1");
-        for var in ["HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy"] {
-            child.env(var, &proxy_url);
-        }
-        let out = child.env_remove("NO_PROXY").env_remove("no_proxy").output().unwrap();
-        let printed = String::from_utf8_lossy(&out.stdout);
-        assert!(out.status.success() && printed.contains("1 passed"), "{printed}");
-        proxy.set_nonblocking(true).unwrap();
-        assert!(proxy.accept().is_err(), "the fetch went through the proxy");
+        let test = format!(
+            "{}::a_fetch_connects_to_the_checked_address_not_to_a_proxy_from_the_environment",
+            module_path!().split_once("::").unwrap().1
+        );
+        tessera_testkit::assert_passes_beside_a_silent_proxy(&test);
     }
 
     fn fetch_in_child() {

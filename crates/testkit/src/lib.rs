@@ -19,6 +19,29 @@ use tessera_store::{Store, StoreConfig};
 pub use app::{SpawnedApp, Tweaks, spawn_app, spawn_app_on, spawn_app_with};
 pub use tokens::{TokenSpec, insert_server, key_ring, token_service};
 
+/// Set in the child process of [`assert_passes_beside_a_silent_proxy`].
+pub const PROXY_CHILD: &str = "TESSERA_TEST_PROXY_CHILD";
+
+/// Runs the test `test` (its path as libtest names it) again in a child process of this test
+/// binary, with [`PROXY_CHILD`] set and every proxy variable pointing at a listener nobody
+/// answers on, and asserts that the child passed and never connected to that listener: an
+/// HTTP client that must reach the address it checked (webhooks, CIMD) ignores the
+/// environment's proxies. A child process because reqwest reads them once per process.
+pub fn assert_passes_beside_a_silent_proxy(test: &str) {
+    let proxy = std::net::TcpListener::bind("127.0.0.1:0").expect("bind the proxy");
+    let proxy_url = format!("http://{}", proxy.local_addr().expect("proxy address"));
+    let mut child = std::process::Command::new(std::env::current_exe().expect("test binary"));
+    child.args([test, "--exact", "--nocapture"]).env(PROXY_CHILD, "1");
+    for var in ["HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy"] {
+        child.env(var, &proxy_url);
+    }
+    let out = child.env_remove("NO_PROXY").env_remove("no_proxy").output().expect("run the child");
+    let printed = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success() && printed.contains("1 passed"), "{printed}");
+    proxy.set_nonblocking(true).expect("nonblocking");
+    assert!(proxy.accept().is_err(), "the request went through the proxy");
+}
+
 /// Environment variable naming the server tests run against.
 pub const TEST_DATABASE_URL: &str = "TEST_DATABASE_URL";
 
