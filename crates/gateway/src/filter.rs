@@ -35,6 +35,12 @@ pub enum Refusal {
     /// Not a method the gateway forwards (unknown, or misspelt such as `Tools/Call`):
     /// JSON-RPC -32601 "Method not found".
     UnknownMethod,
+    /// `logging/setLevel` from a token without `read:S`: answered by the gateway with an
+    /// empty result and never forwarded. Clients send it by design right after connecting
+    /// (the MCP Inspector does when the server announces logging); refusing it would cut off
+    /// a `call:S/TOOL` token, while forwarding it would let that token tune the upstream's
+    /// session.
+    AnsweredHere,
 }
 
 /// Methods any token for the server may send: the handshake, `ping`, and the notifications
@@ -60,7 +66,6 @@ const READ_METHODS: &[&str] = &[
     "prompts/list",
     "prompts/get",
     "completion/complete",
-    "logging/setLevel",
     "tasks/get",
     "tasks/result",
     "tasks/cancel",
@@ -71,7 +76,8 @@ const READ_METHODS: &[&str] = &[
 /// `server`? Methods are allowed by exact name, anything else is [`Refusal::UnknownMethod`]
 /// (an upstream might read `Tools/Call` as a call no one authorized). The handshake, `ping`
 /// and notifications need only a token for the server; listing tools needs some scope on
-/// the server; resources, prompts, completion, `logging/setLevel` and tasks need `read:S`.
+/// the server; resources, prompts, completion and tasks need `read:S`; `logging/setLevel`
+/// reaches the upstream only with `read:S` (else [`Refusal::AnsweredHere`]).
 pub fn authorize(
     effective: &ScopeSet,
     server: &ServerName,
@@ -105,6 +111,13 @@ pub fn authorize(
             let prefix = format!("call:{server}/");
             let any = effective.covers(&read) || effective.iter().any(|s| s.as_str().starts_with(&prefix));
             if any { Ok(()) } else { Err(Refusal::Scope(read)) }
+        }
+        "logging/setLevel" => {
+            if effective.covers(&read) {
+                Ok(())
+            } else {
+                Err(Refusal::AnsweredHere)
+            }
         }
         m if READ_METHODS.contains(&m) => {
             if effective.covers(&read) {
@@ -311,9 +324,7 @@ mod tests {
             assert_eq!(authorize(&call_only, &gh(), method, None, &c), Ok(()), "{method}");
         }
         assert_eq!(authorize(&call_only, &gh(), "tools/call", Some("list"), &c), Ok(()));
-        for method in
-            ["resources/read", "prompts/list", "completion/complete", "logging/setLevel", "tasks/list", "tasks/get"]
-        {
+        for method in ["resources/read", "prompts/list", "completion/complete", "tasks/list", "tasks/get"] {
             assert_eq!(
                 authorize(&call_only, &gh(), method, None, &c),
                 Err(Refusal::Scope("read:gh".into())),
@@ -321,6 +332,8 @@ mod tests {
             );
             assert_eq!(authorize(&eff("read:gh"), &gh(), method, None, &c), Ok(()), "{method}");
         }
+        assert_eq!(authorize(&call_only, &gh(), "logging/setLevel", None, &c), Err(Refusal::AnsweredHere));
+        assert_eq!(authorize(&eff("read:gh"), &gh(), "logging/setLevel", None, &c), Ok(()));
         for method in ["Tools/Call", "tools/call ", "TOOLS/LIST", "tasks/delete", "notifications/whatever", "x", ""] {
             assert_eq!(
                 authorize(&eff("mcp:admin"), &gh(), method, Some("list"), &c),

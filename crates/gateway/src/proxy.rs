@@ -128,6 +128,7 @@ pub(crate) async fn handle(
 
     // The server's policy; a refused request spends no budget.
     let classes = classes(&entry);
+    let mut answer_here = false;
     let verdict = match rpc.method.as_deref() {
         Some(method) => match authorize(&principal.effective, &server_name, method, rpc.name.as_deref(), &classes) {
             Ok(()) => Verdict::Allow,
@@ -139,6 +140,10 @@ pub(crate) async fn handle(
                     "jsonrpc": "2.0", "id": rpc.id,
                     "error": {"code": -32602, "message": format!("Unknown tool: {}", rpc.name.unwrap_or_default())},
                 }));
+            }
+            Err(Refusal::AnsweredHere) => {
+                answer_here = true;
+                Verdict::Allow
             }
             Err(Refusal::UnknownMethod) => {
                 count(&label, Outcome::Error);
@@ -152,6 +157,10 @@ pub(crate) async fn handle(
         Ok(rate) => rate,
         Err(denial) => return deny(denial.into()),
     };
+    if answer_here {
+        count(&label, Outcome::Ok);
+        return HttpResponse::Ok().json(json!({"jsonrpc": "2.0", "id": rpc.id, "result": {}}));
+    }
 
     label = gateway_label(&req, &rpc, true);
 

@@ -237,9 +237,7 @@ async fn a_method_outside_the_allow_list_is_method_not_found_and_never_forwarded
 async fn tasks_logging_resources_and_prompts_need_the_read_scope() {
     let (gw, rec) = spawn_rec().await;
     let call_only = gw.token("call:rec/peek execute:mcp").await;
-    for method in
-        ["tasks/list", "tasks/get", "logging/setLevel", "resources/list", "prompts/list", "completion/complete"]
-    {
+    for method in ["tasks/list", "tasks/get", "resources/list", "prompts/list", "completion/complete"] {
         let res = gw.rpc("rec", &call_only, json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": {}})).await;
         assert_eq!(res.status(), StatusCode::FORBIDDEN, "{method}");
         let challenge = res.headers()["www-authenticate"].to_str().unwrap().to_owned();
@@ -250,6 +248,21 @@ async fn tasks_logging_resources_and_prompts_need_the_read_scope() {
     let res = gw.rpc("rec", &reader, json!({"jsonrpc": "2.0", "id": 1, "method": "tasks/list", "params": {}})).await;
     assert_eq!(res.status(), StatusCode::OK);
     assert_eq!(rec.count(), 1);
+}
+
+#[tokio::test]
+async fn logging_set_level_without_the_read_scope_is_answered_by_the_gateway_and_never_forwarded() {
+    let (gw, rec) = spawn_rec().await;
+    let call_only = gw.token("call:rec/peek execute:mcp").await;
+    let set_level = json!({"jsonrpc": "2.0", "id": 9, "method": "logging/setLevel", "params": {"level": "debug"}});
+    let res = gw.rpc("rec", &call_only, set_level.clone()).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body, json!({"jsonrpc": "2.0", "id": 9, "result": {}}));
+    assert_eq!(rec.count(), 0, "forwarded: {:?}", rec.last());
+    let res = gw.rpc("rec", &gw.token("read:rec").await, set_level).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(rec.count(), 1, "read:rec reaches the upstream");
 }
 
 #[tokio::test]
