@@ -9,8 +9,8 @@ use tessera_core::catalog::ServerName;
 use tessera_core::scope::ScopeSet;
 use tessera_core::upstream::{ToolAccess, tool_permission};
 
-/// Scope every `tools/call` also needs, as on the built-in server.
-pub const EXECUTE: &str = "execute:mcp";
+/// Scope every `tools/call` also needs, as on the built-in server (core's one constant).
+pub const EXECUTE: &str = tessera_core::scope::EXECUTE_MCP;
 
 /// Tool classes known for a server (overrides, else discovered hints); an unknown tool is
 /// write-class, the conservative default.

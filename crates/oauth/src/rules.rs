@@ -27,7 +27,7 @@ pub const MAX_STATE_CHARS: usize = 1000;
 /// Scopes a client asking for none of the built-in server's (no `scope`, or only `mcp:access`,
 /// which its 401 names) gets pre-ticked: read the MCP tools' data and call tools, so the
 /// grant as offered works (`whoami`, listing) and can change nothing.
-pub const DEFAULT_SCOPES: &[&str] = &["read:tasks", "read:context", "read:agents", "execute:mcp"];
+pub const DEFAULT_SCOPES: &[&str] = &["read:tasks", "read:context", "read:agents", tessera_core::scope::EXECUTE_MCP];
 /// Scopes such a client is also offered, unticked: the person may let it write, it is never
 /// the default. Token management (`read:tokens`, `write:tokens`) is not offered: a client that
 /// needs it asks for it, and the person sees that it did.
@@ -264,7 +264,7 @@ impl Target {
 }
 
 /// The scope every `tools/call` needs besides the tool's own (built-in and gateway alike).
-const EXECUTE_MCP: &str = "execute:mcp";
+use tessera_core::scope::EXECUTE_MCP;
 
 fn same_resource(a: &str, b: &str) -> bool {
     a.strip_suffix('/').unwrap_or(a) == b.strip_suffix('/').unwrap_or(b)
