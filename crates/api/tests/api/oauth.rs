@@ -59,6 +59,12 @@ async fn register(app: &TestApp) -> String {
     body["client_id"].as_str().unwrap().to_owned()
 }
 
+/// What the consent page is shown for the authorization request `query`.
+async fn consent_view(app: &TestApp, session: &Session, query: &str) -> Value {
+    let path = format!("/api/v2/oauth/consent?request={}", urlencode(query));
+    app.as_session(session, Method::GET, &path).send().await.unwrap().json().await.unwrap()
+}
+
 /// The person's decision on the consent page; returns where the browser is sent.
 async fn consent(app: &TestApp, session: &Session, query: &str, decision: Value) -> (StatusCode, Value) {
     let mut body = decision;
@@ -532,14 +538,7 @@ async fn mcp_admin_is_never_offered_nor_grantable_even_to_an_admin() {
     app.create_user("root@example.com", true).await;
     let session = app.login("root@example.com").await;
     let query = authorize_query(&client, &[("scope", "mcp:admin read:tasks")]);
-    let view: Value = app
-        .as_session(&session, Method::GET, &format!("/api/v2/oauth/consent?request={}", urlencode(&query)))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let view: Value = consent_view(&app, &session, &query).await;
     assert_eq!(view["scopes"], json!(["read:tasks"]), "{view}");
     assert_eq!(view["client_name"], "Test Client");
     let (status, _) = consent(&app, &session, &query, json!({"approve": true, "scopes": ["mcp:admin"]})).await;
@@ -553,14 +552,7 @@ async fn a_client_asking_mcp_access_is_offered_reads_and_execute_ticked_and_writ
     let (_, session) = app.signed_in("alice@example.com").await;
     for scope in ["mcp:access", ""] {
         let query = authorize_query(&client, &[("scope", scope)]);
-        let view: Value = app
-            .as_session(&session, Method::GET, &format!("/api/v2/oauth/consent?request={}", urlencode(&query)))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let view: Value = consent_view(&app, &session, &query).await;
         assert_eq!(view["scopes"], json!(["execute:mcp", "read:agents", "read:context", "read:tasks"]), "{scope:?}");
         assert_eq!(
             view["offered"],

@@ -35,7 +35,12 @@ fn add_user(url: &str, email: &str) {
 }
 
 fn issue(url: &str, email: &str, scopes: &str) -> Output {
-    run(tessera(url).args(["token", "issue", "--user", email, "--name", "ci", "--scopes", scopes]))
+    issue_with(url, email, scopes, &[])
+}
+
+/// `token issue` with `extra` arguments (`--days`, `--rate-limit`, ...).
+fn issue_with(url: &str, email: &str, scopes: &str, extra: &[&str]) -> Output {
+    run(tessera(url).args(["token", "issue", "--user", email, "--name", "ci", "--scopes", scopes]).args(extra))
 }
 
 fn jwt_part(token: &str, index: usize) -> serde_json::Value {
@@ -139,18 +144,7 @@ async fn unknown_scope_is_refused_naming_the_valid_ones() {
 async fn zero_days_is_refused() {
     let db = fresh_db().await;
     add_user(&db.url, "dev@example.com");
-    let out = run(tessera(&db.url).args([
-        "token",
-        "issue",
-        "--user",
-        "dev@example.com",
-        "--name",
-        "x",
-        "--scopes",
-        "read:tasks",
-        "--days",
-        "0",
-    ]));
+    let out = issue_with(&db.url, "dev@example.com", "read:tasks", &["--days", "0"]);
     assert_one_line_error(&out, "between 1 and 365");
 }
 
@@ -160,18 +154,7 @@ async fn a_rate_limit_beyond_the_maximum_is_refused_naming_the_core_bounds() {
     let db = fresh_db().await;
     add_user(&db.url, "dev@example.com");
     let beyond = (RATE_LIMIT_MAX + 1).to_string();
-    let out = run(tessera(&db.url).args([
-        "token",
-        "issue",
-        "--user",
-        "dev@example.com",
-        "--name",
-        "x",
-        "--scopes",
-        "read:tasks",
-        "--rate-limit",
-        &beyond,
-    ]));
+    let out = issue_with(&db.url, "dev@example.com", "read:tasks", &["--rate-limit", &beyond]);
     assert_one_line_error(&out, &format!("between {RATE_LIMIT_MIN} and {RATE_LIMIT_MAX}, got {beyond}"));
 }
 
@@ -179,18 +162,7 @@ async fn a_rate_limit_beyond_the_maximum_is_refused_naming_the_core_bounds() {
 async fn four_hundred_days_is_refused() {
     let db = fresh_db().await;
     add_user(&db.url, "dev@example.com");
-    let out = run(tessera(&db.url).args([
-        "token",
-        "issue",
-        "--user",
-        "dev@example.com",
-        "--name",
-        "x",
-        "--scopes",
-        "read:tasks",
-        "--days",
-        "400",
-    ]));
+    let out = issue_with(&db.url, "dev@example.com", "read:tasks", &["--days", "400"]);
     assert_one_line_error(&out, "between 1 and 365");
 }
 
