@@ -36,6 +36,16 @@ pub enum Audience<'a> {
     Resource(&'a str),
 }
 
+impl<'a> Audience<'a> {
+    /// The resource the Validator checks `aud` against (`None`: its built-in one).
+    fn resource(self) -> Option<&'a str> {
+        match self {
+            Self::BuiltIn => None,
+            Self::Resource(r) => Some(r),
+        }
+    }
+}
+
 /// Why the guard refused a request: the only refusals a bearer face can give before its own
 /// protocol checks. Each knows its status, stable code and RFC 6750 challenge.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -229,11 +239,7 @@ impl Guard {
         from: Option<String>,
         now: DateTime<Utc>,
     ) -> Result<Identified, Denial> {
-        let resource = match audience {
-            Audience::BuiltIn => None,
-            Audience::Resource(r) => Some(r),
-        };
-        match self.validator.identify(token, resource, now).await {
+        match self.validator.identify(token, audience.resource(), now).await {
             Ok((claims, principal)) => Ok(Identified {
                 principal: Arc::new(principal),
                 claims,
@@ -253,6 +259,13 @@ impl Guard {
                 Err(Denial::Unavailable)
             }
         }
+    }
+
+    /// Whether a token admitted earlier still holds for `audience` at `now`: an open stream's
+    /// periodic re-check (revoked, expired or narrowed away ends it). The Validator's caches
+    /// make it cheap, and a revocation evicts them at once through NOTIFY.
+    pub async fn still_valid(&self, token: &str, audience: Audience<'_>, now: DateTime<Utc>) -> bool {
+        self.validator.identify(token, audience.resource(), now).await.is_ok()
     }
 
     /// Steps 2 and 3: the face's `verdict` first (a refused request spends no budget and is

@@ -529,12 +529,8 @@ impl ListView {
     /// a revocation evicts it at once through NOTIFY).
     async fn still_valid(&self, token: &Credential) -> bool {
         let inner = &self.state.inner;
-        inner
-            .guard
-            .validator()
-            .validate_for(&token.0, &inner.config.resource(&self.entry.record.name), Utc::now())
-            .await
-            .is_ok()
+        let resource = inner.config.resource(&self.entry.record.name);
+        inner.guard.still_valid(&token.0, Audience::Resource(&resource), Utc::now()).await
     }
 
     /// Filters one JSON-RPC message if it is a tool list: any answer carrying
