@@ -1,6 +1,6 @@
 // Direct servers (issue 15): a FastMCP 4 server no one on this team wrote checks Tessera tokens
 // itself with its stock `IntrospectionTokenVerifier` (interop/upstreams/direct_server.py, the
-// README's three lines), registered with `tessera server add --direct`; the official Python SDK
+// docs/direct-servers.md's three lines), registered with `tessera server add --direct`; the official Python SDK
 // client (interop/python/gateway_client.py) calls its tool with Tessera tokens.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -20,7 +20,7 @@ let notes;
 let notesUrl;
 
 /** Starts the FastMCP server with the credential `tessera server add --direct` printed;
- * `advertise` (its registered name) wraps its verifier in RemoteAuthProvider (the README's
+ * `advertise` (its registered name) wraps its verifier in RemoteAuthProvider (docs/direct-servers.md's
  * OAuth variant). */
 async function startDirect(port, clientId, clientSecret, advertise = '') {
   const env = {
@@ -105,10 +105,10 @@ async function assertRefused(secret) {
   assert.match(raw.challenge, /invalid_token/);
 }
 
-test('the README quotes the direct server\'s lines verbatim', () => {
+test('docs/direct-servers.md quotes the direct server\'s lines verbatim', () => {
   const source = readFileSync(DIRECT, 'utf8');
-  const lines = source.split('# --- the lines a team adds (quoted in README.md) ---\n')[1].split('# --- end ---')[0];
-  assert.ok(readFileSync(path.join(ROOT, 'README.md'), 'utf8').includes(lines), `README lacks:\n${lines}`);
+  const lines = source.split('# --- the lines a team adds (quoted in docs/direct-servers.md) ---\n')[1].split('# --- end ---')[0];
+  assert.ok(readFileSync(path.join(ROOT, 'docs/direct-servers.md'), 'utf8').includes(lines), `docs/direct-servers.md lacks:\n${lines}`);
 });
 
 test('a token with read:notes calls the direct server\'s tool, and revoking it refuses the next call', async () => {

@@ -19,7 +19,7 @@ import uvicorn
 from fastmcp import FastMCP
 from fastmcp.server.auth.providers.introspection import IntrospectionTokenVerifier
 
-# --- the lines a team adds (quoted in README.md) ---
+# --- the lines a team adds (quoted in docs/direct-servers.md) ---
 auth = IntrospectionTokenVerifier(
     introspection_url=os.environ["TESSERA_URL"] + "/oauth/introspect",
     client_id=os.environ["TESSERA_CLIENT_ID"], client_secret=os.environ["TESSERA_CLIENT_SECRET"],
