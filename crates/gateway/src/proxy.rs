@@ -111,7 +111,7 @@ pub(crate) async fn handle(
     // must not mint usage rows.
     let mut label = gateway_label(&req, &rpc, false);
 
-    if let Some(repeated) = crate::rpc::repeated_header(req.headers()) {
+    if let Some(repeated) = tessera_mcp::repeated_mcp_header(req.headers()) {
         count(&label, Outcome::Error);
         return HttpResponse::BadRequest().json(json!({
             "jsonrpc": "2.0", "id": rpc.id,

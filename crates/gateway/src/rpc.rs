@@ -18,7 +18,7 @@ use std::collections::HashSet;
 use std::fmt;
 
 use actix_web::HttpResponse;
-use actix_web::http::header::{self, HeaderMap};
+use actix_web::http::header;
 use serde::de::{self, Deserializer, IgnoredAny, MapAccess, Visitor};
 use serde_json::{Value, json};
 
@@ -116,15 +116,6 @@ pub(crate) fn method_not_found(method: &str, id: Option<&Value>) -> HttpResponse
         "jsonrpc": "2.0", "id": id,
         "error": {"code": -32601, "message": "Method not found", "data": {"method": method}},
     }))
-}
-
-/// MCP headers that name one session, method or tool: each may appear once. Sent twice, the
-/// gateway would judge the first and an upstream might act on another.
-pub(crate) const SINGLE_HEADERS: &[&str] = &["mcp-session-id", "mcp-method", "mcp-name"];
-
-/// The first of [`SINGLE_HEADERS`] that `headers` repeat.
-pub(crate) fn repeated_header(headers: &HeaderMap) -> Option<&'static str> {
-    SINGLE_HEADERS.iter().copied().find(|name| headers.get_all(*name).nth(1).is_some())
 }
 
 /// Reads `body` as one JSON-RPC message the gateway can judge exactly as any upstream would.

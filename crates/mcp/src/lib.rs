@@ -30,7 +30,7 @@ use tessera_store::Store;
 
 pub use error::McpDenial;
 pub use metrics::Metrics;
-pub use middleware::KNOWN_METHODS;
+pub use middleware::{KNOWN_METHODS, repeated_mcp_header};
 pub use service::{Caller, TesseraMcp, tool_scope};
 
 /// How the MCP face behaves.

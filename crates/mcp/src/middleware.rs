@@ -70,6 +70,15 @@ pub const KNOWN_METHODS: &[&str] = &[
     "notifications/roots/list_changed",
 ];
 
+/// MCP headers that name one session, method or tool: each may appear once. Sent twice, one
+/// could be judged and another acted on (here and at the gateway).
+const SINGLE_HEADERS: &[&str] = &["mcp-session-id", "mcp-method", "mcp-name"];
+
+/// The first of the MCP headers naming one session, method or tool that `headers` repeat.
+pub fn repeated_mcp_header(headers: &header::HeaderMap) -> Option<&'static str> {
+    SINGLE_HEADERS.iter().copied().find(|name| headers.get_all(*name).nth(1).is_some())
+}
+
 /// What the middleware learnt from the JSON-RPC body.
 #[derive(Debug, Default)]
 struct Peek {
@@ -174,8 +183,7 @@ fn transport(config: &crate::McpConfig, req: &ServiceRequest) -> Result<(), McpD
     {
         return Err(McpDenial::OriginNotAllowed);
     }
-    // Each names one session, method or tool: sent twice, one could be judged and another used.
-    if ["mcp-session-id", "mcp-method", "mcp-name"].iter().any(|n| req.headers().get_all(*n).nth(1).is_some()) {
+    if repeated_mcp_header(req.headers()).is_some() {
         return Err(McpDenial::InvalidRequest(
             "the Mcp-Session-Id, Mcp-Method and Mcp-Name headers may each appear once",
         ));
