@@ -2,7 +2,6 @@
 
 use std::process::ExitCode;
 
-use clap::Parser;
 use tessera::cli::{self, Cli};
 
 /// mimalloc instead of glibc's malloc: the MCP path allocates and frees many small objects
@@ -15,7 +14,7 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 async fn main() -> ExitCode {
     // A missing .env is normal; real environment variables win over it.
     let _ = dotenvy::dotenv();
-    let cli = Cli::parse();
+    let cli = Cli::parse_args();
     tessera::telemetry::init(cli.settings.log_format, cli.default_log_filter());
     match cli::run(cli).await {
         Ok(()) => ExitCode::SUCCESS,

@@ -7,7 +7,7 @@ mod server;
 mod token;
 mod user;
 
-use clap::{Parser, Subcommand};
+use clap::{Arg, Args, CommandFactory, FromArgMatches, Parser, Subcommand};
 
 use crate::config::Settings;
 use crate::database::Database;
@@ -50,7 +50,37 @@ pub enum Command {
     Openapi,
 }
 
+/// Options every command reads and shows in its help; the rest of [`Settings`] only matters to
+/// `serve`, so they are listed under `serve --help` alone (still accepted, and read from the
+/// environment, everywhere, so `tessera --bind X serve` keeps working).
+const SHOWN_EVERYWHERE: [&str; 3] = ["database_url", "data_dir", "public_url"];
+
 impl Cli {
+    /// The command line with `serve`'s options hidden from every other command's help.
+    pub fn command_tree() -> clap::Command {
+        let settings = Settings::augment_args(clap::Command::new("settings"));
+        let serve_only: Vec<Arg> = settings
+            .get_arguments()
+            .filter(|a| !SHOWN_EVERYWHERE.contains(&a.get_id().as_str()))
+            .cloned()
+            .collect();
+        let hidden = |a: Arg| {
+            if serve_only.iter().any(|s| s.get_id() == a.get_id()) { a.hide(true) } else { a }
+        };
+        // clap copies a global option into a subcommand only when the subcommand has none of
+        // that name, so `serve` keeps its own visible copies while the rest inherit hidden ones.
+        <Self as CommandFactory>::command()
+            .mut_args(hidden)
+            .mut_subcommand("serve", |serve| serve.args(serve_only.iter().cloned()))
+            .after_help("Options that only `serve` reads: tessera serve --help")
+    }
+
+    /// Parses the process arguments (and environment) through [`Cli::command_tree`].
+    pub fn parse_args() -> Self {
+        let mut matches = Self::command_tree().get_matches();
+        Self::from_arg_matches_mut(&mut matches).unwrap_or_else(|e| e.exit())
+    }
+
     /// The log filter when `RUST_LOG` is unset: `serve` and `-v` log at INFO, other commands
     /// only warnings, so their stdout/stderr is the answer and nothing else.
     pub fn default_log_filter(&self) -> &'static str {
@@ -86,4 +116,30 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
     };
     db.close().await;
     result
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::FromArgMatches;
+
+    use super::*;
+
+    fn parse(args: &[&str]) -> Cli {
+        let mut matches = Cli::command_tree().try_get_matches_from(args).unwrap();
+        Cli::from_arg_matches_mut(&mut matches).unwrap()
+    }
+
+    #[test]
+    fn serve_options_are_read_before_and_after_serve() {
+        let before = parse(&["tessera", "--bind", "127.0.0.1:9001", "serve"]);
+        let after = parse(&["tessera", "serve", "--bind", "127.0.0.1:9002"]);
+        assert_eq!(before.settings.bind.port(), 9001);
+        assert_eq!(after.settings.bind.port(), 9002);
+    }
+
+    #[test]
+    fn serve_options_still_parse_under_other_commands() {
+        let cli = parse(&["tessera", "user", "list", "--upstream-timeout", "7"]);
+        assert_eq!(cli.settings.upstream_timeout, 7);
+    }
 }

@@ -87,6 +87,28 @@ fn every_command_has_help() {
     }
 }
 
+/// `serve`'s thirty-odd options (database, bind, OAuth...) are listed under `serve --help`
+/// alone; every other command's help fits a screen.
+#[test]
+fn only_serve_help_lists_serve_options() {
+    let serve = stdout(&run(tessera("postgres://unused").args(["serve", "--help"])));
+    assert!(serve.contains("--bind") && serve.contains("--oauth-access-ttl"), "{serve}");
+    for args in [
+        vec!["--help"],
+        vec!["user", "--help"],
+        vec!["user", "add", "--help"],
+        vec!["token", "issue", "--help"],
+        vec!["server", "--help"],
+        vec!["server", "add", "--help"],
+        vec!["keys", "rotate", "--help"],
+    ] {
+        let help = stdout(&run(tessera("postgres://unused").args(&args)));
+        assert!(help.lines().count() <= 40, "{args:?}: {} lines\n{help}", help.lines().count());
+        assert!(!help.contains("--bind") && !help.contains("--oauth"), "{args:?}: {help}");
+        assert!(help.contains("--database-url"), "{args:?}: {help}");
+    }
+}
+
 #[tokio::test]
 async fn issued_token_is_an_eddsa_at_jwt_printed_alone_on_stdout() {
     let db = fresh_db().await;
