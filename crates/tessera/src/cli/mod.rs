@@ -59,11 +59,8 @@ impl Cli {
     /// The command line with `serve`'s options hidden from every other command's help.
     pub fn command_tree() -> clap::Command {
         let settings = Settings::augment_args(clap::Command::new("settings"));
-        let serve_only: Vec<Arg> = settings
-            .get_arguments()
-            .filter(|a| !SHOWN_EVERYWHERE.contains(&a.get_id().as_str()))
-            .cloned()
-            .collect();
+        let serve_only: Vec<Arg> =
+            settings.get_arguments().filter(|a| !SHOWN_EVERYWHERE.contains(&a.get_id().as_str())).cloned().collect();
         let hidden = |a: Arg| {
             if serve_only.iter().any(|s| s.get_id() == a.get_id()) { a.hide(true) } else { a }
         };
