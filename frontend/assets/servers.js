@@ -21,7 +21,7 @@ export async function viewServers(ui) {
   ui.page('MCP servers',
     h('p', { class: 'crumbs' }, h('a', { href: '#/tokens' }, '← Your tokens')),
     h('p', {}, 'Tessera serves each registered server at /mcp/NAME. Tokens reach it with read:NAME (read-only tools), ',
-      'write:NAME (every tool) or call:NAME/TOOL (one tool). Tools appear here once a client has listed them through Tessera. ',
+      'write:NAME (every tool) or call:NAME/TOOL (one tool). Tessera asks a server for its tools when it is added, and learns changes whenever a client lists them. ',
       'A direct server is not served here: it checks tokens itself by asking Tessera (introspection).'),
     serverForm(ui, null, () => load()),
     h('h2', {}, 'Registered'),
@@ -79,6 +79,7 @@ function serverForm(ui, existing, reload) {
     for (const n of existing.headers) rows.append(headerRow(n));
   }
   const error = h('p', { class: 'field-error', role: 'alert', hidden: true });
+  const warning = h('p', { class: 'notice warning', id: `${idp}-warning`, role: 'status', hidden: true });
   const form = h('form', { class: existing ? 'server-edit' : 'card', id: existing ? null : 'server-form', novalidate: true },
     existing ? null : h('h2', {}, 'Add a server'),
     name ? h('div', { class: 'field' }, h('label', { for: name.id }, 'Name'), name) : null,
@@ -90,10 +91,12 @@ function serverForm(ui, existing, reload) {
       h('label', { for: invalidate.id }, 'If the address changes: tokens issued for the old address stop working for this server (their holders need new ones)')) : null,
     headerBox,
     error,
+    warning,
     h('div', { class: 'actions' }, h('button', { type: 'submit', class: 'button primary' }, existing ? 'Save server' : 'Add server')));
   form.addEventListener('submit', async (ev) => {
     ev.preventDefault();
     error.hidden = true;
+    warning.hidden = true;
     const headers = {};
     for (const row of rows.querySelectorAll('.header-row')) {
       const n = row.querySelector('.header-name').value.trim();
@@ -117,7 +120,12 @@ function serverForm(ui, existing, reload) {
         form.reset();
         headerBox.hidden = false;
         replace(rows);
-        announce('Server added');
+        if (added.warning) {
+          // Registered all the same: say why its tools are not known yet, where the admin looks.
+          warning.textContent = `Server ${added.name} added, but ${added.warning}. Its tools will be learnt when a client first lists them.`;
+          warning.hidden = false;
+        }
+        announce(added.tools_discovered === undefined ? 'Server added' : `Server added with ${added.tools_discovered} tool(s)`);
         if (added.credentials) showCredential(added.name, added.credentials, 'Direct server added');
       }
       await reload();

@@ -62,13 +62,12 @@ test('a server added on the Servers page, with a hidden tool, gives a one-tool t
     await form.getByRole('button', { name: 'Add server' }).click();
     const card = page.locator('section.server[data-server="notes"]');
     await card.waitFor();
+    await card.locator('tr[data-tool="add_note"]').waitFor();
+    assert.equal(await page.locator('#server-warning').isHidden(), true);
     assert.match(await card.textContent(), /x-upstream-key/i);
     assert.ok(!(await page.content()).includes(UPSTREAM_KEY), 'a header value is never shown back');
 
-    // Tools become known once a client lists them through the gateway.
-    const reader = await call('POST', '/tokens', { name: 'notes reader', scopes: ['read:notes'], expires_in_days: 1 });
-    assert.deepEqual(await toolNames(reader.token), ['list_notes']);
-    await page.reload();
+    // Tools are known at once: Tessera listed them when the server was added, before any client did.
     const hideRow = card.locator('tr[data-tool="list_notes"]');
     await hideRow.getByLabel('Class of list_notes').selectOption('hidden');
     await hideRow.getByText('Saved: hidden').waitFor();
@@ -83,6 +82,26 @@ test('a server added on the Servers page, with a hidden tool, gives a one-tool t
 
     const seen = await (await fetch(`http://127.0.0.1:${notesPort}/seen-headers`)).json();
     assert.ok(seen.length > 0 && seen.every((hd) => hd['x-upstream-key'] === UPSTREAM_KEY && !hd.authorization), JSON.stringify(seen));
+    assert.deepEqual(problems, []);
+  } finally {
+    await page.close();
+  }
+});
+
+test('a server that cannot be reached is still added, with a warning that its tools are not known yet', async () => {
+  const { page, problems } = await openPage(browser, server);
+  try {
+    await signIn(page, admin);
+    await page.goto('/#/servers');
+    const form = page.locator('#server-form');
+    await form.getByLabel('Name').fill('later');
+    await form.getByLabel('URL').fill('http://127.0.0.1:9/mcp');
+    await form.getByRole('button', { name: 'Add server' }).click();
+    await page.locator('section.server[data-server="later"]').waitFor();
+    const warning = page.locator('#server-warning');
+    await warning.waitFor();
+    assert.match(await warning.textContent(), /could not list the server's tools.*learnt when a client first lists them/);
+    assert.equal((await call('GET', '/servers')).filter((s) => s.name === 'later').length, 1);
     assert.deepEqual(problems, []);
   } finally {
     await page.close();

@@ -13,7 +13,7 @@ use tessera_core::catalog::{ServerName, ToolName};
 use tessera_core::upstream::{ToolAccess, UpstreamHeader, UpstreamUrl};
 use tessera_core::values::Description;
 use tessera_store::ServerRecord;
-use tessera_tokens::{ServerInput, ServerPatch, ToolView};
+use tessera_tokens::{Discovery, ServerInput, ServerPatch, ToolView};
 use utoipa::ToSchema;
 
 use crate::ApiState;
@@ -46,6 +46,14 @@ pub struct ServerView {
     /// A direct server's introspection credential: only in the answer that made it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub credentials: Option<ServerCredentialsView>,
+    /// Only in the answer that registered a gateway server: how many tools its `tools/list`
+    /// showed when Tessera asked it at once.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tools_discovered: Option<usize>,
+    /// Only in the answer that registered a gateway server it could not ask for its tools:
+    /// why. The server is registered; its tools are learnt when a client first lists them.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub warning: Option<String>,
     /// When it was registered.
     pub created_at: DateTime<Utc>,
     /// When it last changed.
@@ -239,12 +247,27 @@ pub async fn create(
     } else {
         (state.servers.add(&caller.actor(), input, now).await?, None)
     };
+    let discovery = if body.direct { Discovery::Skipped } else { discover(&state, &record).await };
     let mut answer = view(&state, record);
     answer.credentials = credentials;
+    match discovery {
+        Discovery::Found(n) => answer.tools_discovered = Some(n),
+        Discovery::Failed(why) => answer.warning = Some(format!("could not list the server's tools: {why}")),
+        Discovery::Skipped => {}
+    }
     Ok(HttpResponse::Created()
         .insert_header((header::LOCATION, format!("/api/v2/servers/{}", answer.name)))
         .insert_header((header::CACHE_CONTROL, "no-store"))
         .json(answer))
+}
+
+/// Asks a newly registered server for its tools. Registration already happened, so a
+/// failure here (even the database's) is reported in the answer, never as an error status.
+async fn discover(state: &ApiState, record: &ServerRecord) -> Discovery {
+    state.servers.discover(record, Utc::now()).await.unwrap_or_else(|e| {
+        tracing::warn!(server = %record.name, error = %e, "could not record the tools discovered at registration");
+        Discovery::Failed("they could not be recorded".to_owned())
+    })
 }
 
 /// Issue a new introspection credential for a direct server; the old one keeps working for
@@ -435,6 +458,8 @@ fn view(state: &ApiState, s: ServerRecord) -> ServerView {
         resource: if s.direct { s.url.clone() } else { format!("{base}/{}", s.name) },
         direct: s.direct,
         credentials: None,
+        tools_discovered: None,
+        warning: None,
         tokens_invalidated: None,
         scopes: vec![format!("read:{}", s.name), format!("write:{}", s.name)],
         name: s.name,

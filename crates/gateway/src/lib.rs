@@ -8,6 +8,7 @@
 
 #![warn(missing_docs)]
 
+mod discover;
 mod filter;
 mod list;
 mod proxy;
@@ -28,6 +29,7 @@ use tessera_core::catalog::{RESERVED_SERVER_NAMES, ServerName};
 use tessera_core::upstream::ToolAccess;
 use tessera_tokens::{ServerError, ServerService};
 
+pub use discover::HttpToolSource;
 pub use filter::{Classes, Refusal, authorize, filter_tools};
 
 /// Largest request body forwarded upstream.

@@ -365,6 +365,13 @@ impl Settings {
         config
     }
 
+    /// How long registering a server waits for its tool list: the upstream timeout, but at
+    /// most 15 s, since someone is waiting for `server add` (an upstream that takes longer is
+    /// still registered; its tools are learnt on first use).
+    pub fn discovery_timeout(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(self.upstream_timeout.clamp(1, 15))
+    }
+
     /// The proxies whose `X-Forwarded-For` is believed.
     pub fn trusted_proxies(&self) -> tessera_auth::TrustedProxies {
         tessera_auth::TrustedProxies::new(self.trusted_proxies.clone())

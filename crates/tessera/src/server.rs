@@ -72,6 +72,7 @@ impl AppState {
     /// the validator's change-feed listener, the usage flusher, shared-state pruning and the
     /// alert tasks.
     fn assemble(store: Store, ring: tessera_core::KeyRing, servers: ServerService, settings: Settings) -> Self {
+        let servers = servers.with_tool_source(tessera_gateway::HttpToolSource::new(settings.discovery_timeout()));
         let validator = Validator::new(store.clone(), ring, settings.validator_config());
         // The gateway's registry cache hears server changes on the validator's feed connection.
         let registry = servers.clone();

@@ -16,7 +16,10 @@ mod service;
 
 pub use minter::{KeySource, Minter};
 pub use server_cache::{FALLBACK_TTL, GatewayServer, LIVE_TTL};
-pub use servers::{KeyLoader, PatchedServer, ServerError, ServerInput, ServerPatch, ServerService, ToolView, catalog};
+pub use servers::{
+    Discovery, KeyLoader, PatchedServer, ServerError, ServerInput, ServerPatch, ServerService, ToolListing, ToolSource,
+    ToolView, catalog,
+};
 pub use service::{
     GrantInput, IssueInput, Issued, IssuedAccess, PatchInput, RevokeCause, Revoked, TokenError, TokenService,
 };

@@ -131,19 +131,49 @@ pub struct ServerService {
     store: Store,
     key: std::sync::Arc<LazyKey>,
     cache: std::sync::Arc<ServerCache>,
+    tool_source: Option<std::sync::Arc<dyn ToolSource>>,
+}
+
+/// A future that lists an upstream's tools.
+pub type ToolListing<'a> =
+    std::pin::Pin<Box<dyn std::future::Future<Output = Result<Vec<DiscoveredTool>, String>> + Send + 'a>>;
+
+/// Something that can ask an upstream for its tools (the gateway's MCP client): the registry
+/// calls it when a server is registered, so its tools are known before any client lists them.
+pub trait ToolSource: Send + Sync + std::fmt::Debug {
+    /// Every tool `url` lists when called with `headers`; the error is a sentence for the admin.
+    fn list_tools<'a>(&'a self, url: &'a str, headers: &'a [UpstreamHeader]) -> ToolListing<'a>;
+}
+
+/// What asking a new server for its tools gave.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Discovery {
+    /// This many tools were listed and recorded.
+    Found(usize),
+    /// The upstream could not be asked (it stays registered; its tools are learnt on first use).
+    Failed(String),
+    /// No tool source is wired in (or the server checks tokens itself).
+    Skipped,
 }
 
 impl ServerService {
     /// A registry on `store`, sealing with `key`.
     pub fn new(store: Store, key: SealKey) -> Self {
         let lazy = LazyKey { key: std::sync::OnceLock::from(key), load: Box::new(|| Err("no key".to_owned())) };
-        Self { store, key: std::sync::Arc::new(lazy), cache: std::sync::Arc::default() }
+        Self { store, key: std::sync::Arc::new(lazy), cache: std::sync::Arc::default(), tool_source: None }
+    }
+
+    /// The same registry, asking `source` for a server's tools when it is registered.
+    #[must_use]
+    pub fn with_tool_source(mut self, source: std::sync::Arc<dyn ToolSource>) -> Self {
+        self.tool_source = Some(source);
+        self
     }
 
     /// A registry on `store` whose key `load` gives the first time one is needed.
     pub fn with_key_loader(store: Store, load: Box<KeyLoader>) -> Self {
         let key = std::sync::Arc::new(LazyKey { key: std::sync::OnceLock::new(), load });
-        Self { store, key, cache: std::sync::Arc::default() }
+        Self { store, key, cache: std::sync::Arc::default(), tool_source: None }
     }
 
     fn key(&self) -> Result<SealKey, ServerError> {
@@ -351,6 +381,23 @@ impl ServerService {
         self.store.record_discovered_tools(server, tools, now).await?;
         self.cache.evict(&server.name);
         Ok(())
+    }
+
+    /// Asks a (gateway) server for its tools with its own headers and records them. An
+    /// unreachable upstream is not an error of the registry: the answer says why, and the
+    /// gateway learns the tools on first use as before.
+    pub async fn discover(&self, server: &ServerRecord, now: DateTime<Utc>) -> Result<Discovery, ServerError> {
+        let Some(source) = self.tool_source.as_ref().filter(|_| !server.direct) else {
+            return Ok(Discovery::Skipped);
+        };
+        let headers = self.open_headers(server).await?;
+        match source.list_tools(&server.url, &headers).await {
+            Ok(tools) => {
+                self.record_discovered(server, &tools, now).await?;
+                Ok(Discovery::Found(tools.len()))
+            }
+            Err(why) => Ok(Discovery::Failed(why)),
+        }
     }
 
     /// What the gateway needs of server `name`, from this process's cache when it holds it

@@ -244,3 +244,38 @@ async fn removing_a_server_is_204_then_404_and_its_scopes_leave_tokens() {
         .unwrap();
     assert_eq!(token["scopes"], json!(["read:tasks"]));
 }
+
+/// Registering asks the upstream (here the app's own `/mcp`, a real rmcp server) for its
+/// tools with the server's header: they are known before any client lists them.
+#[tokio::test]
+async fn registering_a_server_lists_its_tools_at_once() {
+    let app = spawn_app().await;
+    let session = admin(&app).await;
+    let owner = app.create_user("owner@example.com", false).await;
+    let credential = app.issue_direct(&owner, "read:tasks execute:mcp").await;
+    let res = app
+        .as_session(&session, Method::POST, "/api/v2/servers")
+        .json(&json!({"name": "self", "url": app.url("/mcp"), "headers": {"Authorization": format!("Bearer {credential}")}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let created: Value = res.json().await.unwrap();
+    assert!(created["tools_discovered"].as_u64().unwrap() >= 1, "{created}");
+    assert!(created.get("warning").is_none(), "{created}");
+    let tools: Value =
+        app.as_session(&session, Method::GET, "/api/v2/servers/self/tools").send().await.unwrap().json().await.unwrap();
+    assert!(tools.to_string().contains("\"whoami\""), "{tools}");
+}
+
+#[tokio::test]
+async fn an_unreachable_server_is_registered_with_a_warning() {
+    let app = spawn_app().await;
+    let session = admin(&app).await;
+    let res = add(&app, &session, "notes").await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let created: Value = res.json().await.unwrap();
+    assert!(created["warning"].as_str().unwrap().starts_with("could not list the server's tools"), "{created}");
+    assert!(created.get("tools_discovered").is_none());
+    assert!(!created.to_string().contains(SECRET));
+}

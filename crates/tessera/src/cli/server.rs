@@ -7,7 +7,7 @@ use tessera_core::catalog::{ServerName, ToolName};
 use tessera_core::upstream::{ToolAccess, UpstreamHeader, UpstreamUrl};
 use tessera_core::values::Description;
 use tessera_store::Actor;
-use tessera_tokens::{ServerError, ServerInput, ServerPatch, ServerService};
+use tessera_tokens::{Discovery, ServerError, ServerInput, ServerPatch, ServerService};
 
 use crate::config::Settings;
 use crate::database::Database;
@@ -104,7 +104,8 @@ pub enum AccessArg {
 
 /// Runs a server command.
 pub async fn run(cmd: ServerCommand, db: &Database, settings: &Settings) -> Result<(), CliError> {
-    let servers = ServerService::new(db.store.clone(), crate::secret_key::load(settings)?);
+    let servers = ServerService::new(db.store.clone(), crate::secret_key::load(settings)?)
+        .with_tool_source(tessera_gateway::HttpToolSource::new(settings.discovery_timeout()));
     let actor = Actor::cli();
     match cmd {
         ServerCommand::Add { name, url, headers, description, direct } => {
@@ -127,6 +128,7 @@ pub async fn run(cmd: ServerCommand, db: &Database, settings: &Settings) -> Resu
                 let record = servers.add(&actor, input, Utc::now()).await?;
                 println!("registered {} at {}/mcp/{}", record.name, settings.public_url(), record.name);
                 println!("scopes: read:{0} write:{0} call:{0}/TOOL", record.name);
+                report_discovery(&servers, &record).await;
             }
         }
         ServerCommand::Edit { name, url, description, headers, clear_headers, invalidate_tokens } => {
@@ -208,6 +210,20 @@ pub async fn run(cmd: ServerCommand, db: &Database, settings: &Settings) -> Resu
         }
     }
     Ok(())
+}
+
+/// Lists a new server's tools at once, so `server show` and the token form know them. The
+/// server is registered whatever happens here; a failure is a warning on stderr.
+async fn report_discovery(servers: &ServerService, record: &tessera_store::ServerRecord) {
+    match servers.discover(record, Utc::now()).await {
+        Ok(Discovery::Found(n)) => println!("tools: {n} discovered (tessera server show {} lists them)", record.name),
+        Ok(Discovery::Failed(why)) => eprintln!(
+            "warning: could not list {}'s tools ({why}); it is registered, and its tools are learnt when a client first lists them",
+            record.name
+        ),
+        Ok(Discovery::Skipped) => {}
+        Err(e) => eprintln!("warning: could not record {}'s tools: {e}", record.name),
+    }
 }
 
 /// The one place a direct server's secret is shown (on stdout, never in a log).

@@ -343,6 +343,49 @@ async fn a_call_scope_typo_is_refused_naming_the_servers_tools() {
     assert!(issue(&db.url, "dev@example.com", "call:files/read_file").status.success());
 }
 
+/// `server add` asks the upstream (a real rmcp server: another Tessera's `/mcp`) for its
+/// tools with the server's own header, so `server show` lists them before any client did.
+/// (Multi-threaded: the upstream's database pool runs on this runtime while the CLI blocks.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn server_add_lists_the_upstreams_tools_at_once() {
+    let upstream = crate::gateway::spawn().await;
+    let credential = upstream.token("read:tasks execute:mcp").await;
+    let db = fresh_db().await;
+    let data = tempfile::tempdir().unwrap();
+    let header = format!("Authorization: Bearer {credential}");
+    let url = format!("{}/mcp", upstream.base);
+    let out = run(tessera(&db.url)
+        .env("TESSERA_DATA_DIR", data.path())
+        .args(["server", "add", "up", "--url", &url, "--header", &header]));
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stdout(&out).contains("discovered"), "{}\n{}", stdout(&out), stderr(&out));
+    assert_eq!(stderr(&out), "", "no warning when the upstream answered");
+    let show = run(tessera(&db.url).env("TESSERA_DATA_DIR", data.path()).args(["server", "show", "up"]));
+    let shown = stdout(&show);
+    let tools = shown.split("tools:").nth(1).unwrap_or_default();
+    assert!(tools.contains("whoami"), "{shown}");
+    assert!(!shown.contains(&credential), "the header value is never printed");
+}
+
+#[tokio::test]
+async fn server_add_registers_an_unreachable_upstream_with_a_warning() {
+    let db = fresh_db().await;
+    let data = tempfile::tempdir().unwrap();
+    let out = run(tessera(&db.url).env_remove("RUST_LOG").env("TESSERA_DATA_DIR", data.path()).args([
+        "server",
+        "add",
+        "later",
+        "--url",
+        "http://127.0.0.1:9/mcp",
+    ]));
+    assert!(out.status.success(), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(err.starts_with("warning: could not list later's tools"), "{err}");
+    assert_eq!(err.lines().count(), 1, "one line, no transport log: {err}");
+    assert!(err.contains("learnt when a client first lists them"), "{err}");
+    assert!(db.store.get_server("later").await.unwrap().is_some());
+}
+
 /// An empty, unmigrated database on the test server (so `migrate` has work to log).
 async fn empty_db() -> String {
     let server = std::env::var(tessera_testkit::TEST_DATABASE_URL).unwrap();

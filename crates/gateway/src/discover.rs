@@ -1,0 +1,91 @@
+//! Tools known at registration: Tessera connects to a new upstream as an MCP client (rmcp's
+//! Streamable HTTP client), lists every page of its tools with the server's own headers, and
+//! closes the session. The gateway still learns changes from later listings.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use hyper::http::{HeaderName, HeaderValue};
+use rmcp::ServiceExt;
+use rmcp::model::{ClientConfig, Implementation};
+use rmcp::service::ClientInitializeError;
+use rmcp::transport::StreamableHttpClientTransport;
+use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
+use tessera_core::catalog::ToolName;
+use tessera_core::upstream::UpstreamHeader;
+use tessera_store::DiscoveredTool;
+use tessera_tokens::{ToolListing, ToolSource};
+
+use crate::upstream::innermost;
+
+/// Largest `tools/list` answer read at registration (as a forwarded body is bounded).
+const MAX_LISTING_BYTES: usize = 4 * 1024 * 1024;
+
+/// Lists an HTTP upstream's tools, giving up after `timeout` in all.
+#[derive(Debug, Clone)]
+pub struct HttpToolSource {
+    timeout: Duration,
+}
+
+impl HttpToolSource {
+    /// A source that waits at most `timeout` for the whole exchange.
+    pub fn new(timeout: Duration) -> Arc<Self> {
+        // rmcp's client builds its reqwest client on rustls without a built-in provider: the
+        // process-wide one is ring, as for every other TLS client of Tessera. Installing
+        // twice is refused harmlessly.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        Arc::new(Self { timeout })
+    }
+}
+
+impl ToolSource for HttpToolSource {
+    fn list_tools<'a>(&'a self, url: &'a str, headers: &'a [UpstreamHeader]) -> ToolListing<'a> {
+        Box::pin(async move {
+            match tokio::time::timeout(self.timeout, list(url, headers)).await {
+                Ok(listed) => listed,
+                Err(_) => Err(format!("no answer within {} s", self.timeout.as_secs())),
+            }
+        })
+    }
+}
+
+async fn list(url: &str, headers: &[UpstreamHeader]) -> Result<Vec<DiscoveredTool>, String> {
+    let mut custom = HashMap::new();
+    for h in headers {
+        let name = HeaderName::try_from(h.name()).map_err(|_| format!("header {} cannot be sent", h.name()))?;
+        let mut value =
+            HeaderValue::try_from(h.expose_value()).map_err(|_| format!("header {} cannot be sent", h.name()))?;
+        value.set_sensitive(true);
+        custom.insert(name, value);
+    }
+    let config = StreamableHttpClientTransportConfig::with_uri(url)
+        .custom_headers(custom)
+        .max_json_response_size(MAX_LISTING_BYTES);
+    let info = ClientConfig::new(Default::default(), Implementation::new("tessera", env!("CARGO_PKG_VERSION")));
+    let client = info
+        .serve(StreamableHttpClientTransport::from_config(config))
+        .await
+        .map_err(|e| format!("the MCP handshake failed: {}", handshake_failure(&e)))?;
+    let listed = client.list_all_tools().await.map_err(|e| format!("tools/list failed: {}", innermost(&e)));
+    // Closing ends the upstream session (DELETE); a failure there changes nothing we learnt.
+    let _ = client.cancel().await;
+    Ok(listed?
+        .into_iter()
+        .filter(|t| ToolName::parse(&t.name).is_ok())
+        .map(|t| DiscoveredTool {
+            name: t.name.into_owned(),
+            description: t.description.map(|d| d.into_owned()),
+            read_only_hint: t.annotations.and_then(|a| a.read_only_hint),
+        })
+        .collect())
+}
+
+/// The cause worth showing: rmcp's transport error names its worker type, and keeps the
+/// reason (refused, a status) in a field that is not its `source`.
+fn handshake_failure(e: &ClientInitializeError) -> String {
+    match e {
+        ClientInitializeError::TransportError { error, .. } => innermost(error),
+        other => other.to_string(),
+    }
+}
