@@ -5,7 +5,7 @@
 // #/webhooks and #/users live in alerts.js.
 
 import { api, ApiError, setCsrf } from './api.js';
-import { h, replace, announce, newId, time, formatDate } from './dom.js';
+import { h, replace, announce, newId, time, formatDate, lastUsed } from './dom.js';
 import { scopeLayout } from './scopes.js';
 import { limits, loadLimits } from './limits.js';
 import { clientConfigs, mcpEndpoints } from './configs.js';
@@ -254,7 +254,7 @@ async function viewList(params) {
     h('td', { 'data-label': 'Scopes' }, h('span', { class: 'scopes' }, t.scopes.join(' '))),
     h('td', { 'data-label': 'Created' }, time(t.created_at, { withTime: false })),
     h('td', { 'data-label': 'Expires' }, time(t.expires_at, { withTime: false })),
-    h('td', { 'data-label': 'Last used' }, t.last_used_at ? time(t.last_used_at) : h('span', { class: 'muted' }, 'never')),
+    h('td', { 'data-label': 'Last used' }, lastUsed(t.last_used_at)),
     h('td', { 'data-label': 'Rate limit' }, t.rate_limit_per_hour ? `${t.rate_limit_per_hour}/h` : h('span', { class: 'muted' }, 'unlimited'))));
   const table = h('table', { class: 'tokens' },
     h('caption', { class: 'visually-hidden' }, 'Your tokens, newest first'),
@@ -725,7 +725,7 @@ function metadataCard(t) {
       row('Status', badge(t)),
       row('Created', time(t.created_at)),
       row('Expires', time(t.expires_at)),
-      row('Last used', t.last_used_at ? [time(t.last_used_at), t.last_used_from ? ` from ${t.last_used_from}` : ''] : h('span', { class: 'muted' }, 'never')),
+      row('Last used', [lastUsed(t.last_used_at), t.last_used_at && t.last_used_from ? ` from ${t.last_used_from}` : '']),
       row('Rate limit', t.rate_limit_per_hour ? `${t.rate_limit_per_hour} requests per hour` : 'unlimited'),
       row('Audience', (t.audience || []).map((a) => h('code', {}, a))),
       t.oauth_client ? row('Granted to', viaOAuth(t)) : null,

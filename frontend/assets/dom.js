@@ -65,3 +65,11 @@ export function time(iso, { withTime = true } = {}) {
 }
 
 export const formatDate = (d) => dateOnly.format(d);
+
+/** A last use: "never", "just now" within a minute (the exact instant in its title), else the time. */
+export function lastUsed(iso) {
+  if (!iso) return h('span', { class: 'muted' }, 'never');
+  const d = new Date(iso);
+  if (Date.now() - d.getTime() < 60_000) return h('time', { datetime: d.toISOString(), title: d.toISOString() }, 'just now');
+  return time(iso);
+}

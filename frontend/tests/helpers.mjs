@@ -82,12 +82,12 @@ const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 // A timer that does not keep the test process alive once everything else is done.
 const unrefSleep = (ms) => new Promise((r) => setTimeout(r, ms).unref());
 
-/** Starts `tessera serve` on a free port with a fresh data dir; resolves once /ready answers. */
-export async function startTessera() {
+/** Starts `tessera serve` on a free port with a fresh data dir (and `extraEnv`); resolves once /ready answers. */
+export async function startTessera(extraEnv = {}) {
   const dataDir = mkdtempSync(path.join(tmpdir(), 'tessera-ui-'));
   const port = await freePort();
   const url = `http://127.0.0.1:${port}`;
-  const env = { ...process.env, TESSERA_DATA_DIR: dataDir, TESSERA_BIND: `127.0.0.1:${port}`, TESSERA_PUBLIC_URL: url, RUST_LOG: process.env.RUST_LOG || 'warn' };
+  const env = { ...process.env, TESSERA_DATA_DIR: dataDir, TESSERA_BIND: `127.0.0.1:${port}`, TESSERA_PUBLIC_URL: url, RUST_LOG: process.env.RUST_LOG || 'warn', ...extraEnv };
   delete env.DATABASE_URL;
   const child = spawn(BIN, ['serve'], { env, stdio: ['ignore', 'ignore', 'pipe'] });
   let log = '';

@@ -4,7 +4,7 @@
 
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use tessera_auth::{Denial, Verdict};
 use tessera_core::ErrorCode;
 use tessera_core::catalog::Catalog;
@@ -118,10 +118,9 @@ pub async fn list(
         now,
     };
     let page = state.tokens.list(&caller.requester(), filter).await?;
-    Ok(web::Json(TokenPageView {
-        items: page.items.into_iter().map(|r| TokenView::new(r, now)).collect(),
-        next_cursor: page.next_after.map(cursor::encode),
-    }))
+    let mut items: Vec<TokenView> = page.items.into_iter().map(|r| TokenView::new(r, now)).collect();
+    with_unflushed_use(&state, &mut items);
+    Ok(web::Json(TokenPageView { items, next_cursor: page.next_after.map(cursor::encode) }))
 }
 
 /// One token's metadata.
@@ -144,7 +143,33 @@ pub async fn get(
     let now = Utc::now();
     let caller = authenticate(&req, &state, Access::Read, now).await?;
     let record = visible_token(&state, &caller, id.into_inner()).await?;
-    Ok(web::Json(TokenView::new(record, now)))
+    let mut view = [TokenView::new(record, now)];
+    with_unflushed_use(&state, &mut view);
+    let [view] = view;
+    Ok(web::Json(view))
+}
+
+/// Usage is written once a second; a use this instance counted and has not written yet is
+/// shown at once, so a token used a moment ago never reads "never used". (Another instance's
+/// unwritten uses appear after its next flush, at most `TESSERA_USAGE_FLUSH_INTERVAL_MS` later.)
+pub(crate) fn with_unflushed_use(state: &ApiState, views: &mut [TokenView]) {
+    let ids: Vec<Uuid> = views.iter().map(|v| v.id).collect();
+    let mut unflushed = state.metering.usage.unflushed_last_uses(&ids);
+    for view in views {
+        let stored = (view.last_used_at, view.last_used_from.take());
+        (view.last_used_at, view.last_used_from) = latest_use(stored, unflushed.remove(&view.id));
+    }
+}
+
+/// The later of the stored last use and one not yet written (its address, else the stored one).
+pub(crate) fn latest_use(
+    stored: (Option<DateTime<Utc>>, Option<String>),
+    unflushed: Option<(DateTime<Utc>, Option<String>)>,
+) -> (Option<DateTime<Utc>>, Option<String>) {
+    match unflushed {
+        Some((at, from)) if stored.0.is_none_or(|s| at > s) => (Some(at), from.or(stored.1)),
+        _ => stored,
+    }
 }
 
 /// One token's audit entries, oldest first.

@@ -242,6 +242,9 @@ pub async fn usage(
         ));
     }
     let rows = state.store.usage_rows(record.id, from, to).await?;
+    let unflushed = state.metering.usage.unflushed_last_uses(&[record.id]).remove(&record.id);
+    let (last_used_at, last_used_from) =
+        crate::tokens::latest_use((record.last_used_at, record.last_used_from), unflushed);
     let (totals, series, methods, denials) = aggregate(&rows, from, to, granularity);
     Ok(web::Json(UsageView {
         token_id: record.id,
@@ -252,8 +255,8 @@ pub async fn usage(
         series,
         methods,
         denials,
-        last_used_at: record.last_used_at,
-        last_used_from: record.last_used_from,
+        last_used_at,
+        last_used_from,
     }))
 }
 

@@ -93,6 +93,27 @@ impl UsageRecorder {
         }
     }
 
+    /// The latest use of each of `ids` counted here and not yet written: a token used a moment
+    /// ago shows it at once on this instance, instead of after the next flush.
+    pub fn unflushed_last_uses(&self, ids: &[Uuid]) -> HashMap<Uuid, (DateTime<Utc>, Option<String>)> {
+        let mut latest: HashMap<Uuid, (DateTime<Utc>, Option<String>)> = HashMap::new();
+        if ids.is_empty() {
+            return latest;
+        }
+        let wanted: std::collections::HashSet<&Uuid> = ids.iter().collect();
+        let Ok(pending) = self.pending.lock() else { return latest };
+        for (key, counter) in &pending.counters {
+            if !wanted.contains(&key.token_id) {
+                continue;
+            }
+            let newer = latest.get(&key.token_id).is_none_or(|(at, _)| counter.last_at > *at);
+            if newer {
+                latest.insert(key.token_id, (counter.last_at, counter.last_from.clone()));
+            }
+        }
+        latest
+    }
+
     /// Counters not yet written (tests and diagnostics).
     pub fn pending_len(&self) -> usize {
         self.pending.lock().map(|p| p.counters.len()).unwrap_or(0)
@@ -215,5 +236,19 @@ mod tests {
         assert_eq!(ok.hour.timestamp() % 3600, 0);
         r.restore(batch, oldest);
         assert_eq!(r.pending_len(), 2);
+    }
+
+    #[test]
+    fn unflushed_last_uses_give_each_asked_tokens_latest_use_only() {
+        let r = UsageRecorder::default();
+        let (a, b, other) = (Uuid::now_v7(), Uuid::now_v7(), Uuid::now_v7());
+        let now = Utc::now();
+        let earlier = now - chrono::Duration::seconds(5);
+        r.record(a, "tools/list", Outcome::Ok, earlier, Some("10.0.0.1".into()));
+        r.record(a, "tools/call:whoami", Outcome::Ok, now, Some("10.0.0.2".into()));
+        r.record(other, "tools/list", Outcome::Ok, now, None);
+        let seen = r.unflushed_last_uses(&[a, b]);
+        assert_eq!(seen.get(&a), Some(&(now, Some("10.0.0.2".to_owned()))));
+        assert!(!seen.contains_key(&b) && !seen.contains_key(&other));
     }
 }

@@ -157,3 +157,37 @@ async fn dates_outside_the_years_2000_to_9999_are_400_invalid_query() {
         .unwrap();
     assert_eq!(res.status(), StatusCode::OK);
 }
+
+/// Usage is written once a second (here: never, the flusher is off); a token used a moment
+/// ago is shown as used on this instance, in the list, its page and its usage.
+#[tokio::test]
+async fn a_use_not_yet_written_is_shown_at_once() {
+    let app = spawn_app().await;
+    let (_, session) = app.signed_in("ann@example.com").await;
+    let token = app.issue(&session, "t", &["read:tokens"]).await;
+    let id = token["id"].as_str().unwrap();
+    let before = app.as_session(&session, Method::GET, &format!("/api/v2/tokens/{id}")).send().await.unwrap();
+    assert_eq!(before.json::<Value>().await.unwrap()["last_used_at"], Value::Null);
+
+    let used = app.as_bearer(token["token"].as_str().unwrap(), Method::GET, "/api/v2/tokens").send().await.unwrap();
+    assert_eq!(used.status(), StatusCode::OK);
+    assert!(app.metering.usage.pending_len() > 0, "not written yet");
+
+    let one: Value =
+        app.as_session(&session, Method::GET, &format!("/api/v2/tokens/{id}")).send().await.unwrap().json().await.unwrap();
+    let list: Value = app.as_session(&session, Method::GET, "/api/v2/tokens").send().await.unwrap().json().await.unwrap();
+    let usage: Value = app
+        .as_session(&session, Method::GET, &format!("/api/v2/tokens/{id}/usage"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let listed = list["items"].as_array().unwrap().iter().find(|t| t["id"] == id).unwrap();
+    for shown in [&one, listed, &usage] {
+        let at: DateTime<Utc> = shown["last_used_at"].as_str().unwrap().parse().unwrap();
+        assert!(Utc::now() - at < Duration::seconds(30), "{shown}");
+        assert_eq!(shown["last_used_from"], "127.0.0.1");
+    }
+}
