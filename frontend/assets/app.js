@@ -248,16 +248,22 @@ async function viewList(params) {
       q || status !== 'all' ? 'No token matches these filters.' : 'You have no tokens yet. Create one to connect an MCP client.'));
     return;
   }
-  const rows = pageData.items.map((t) => h('tr', { dataset: { tokenId: t.id } },
+  const row = (t) => h('tr', { dataset: { tokenId: t.id } },
     h('th', { scope: 'row', 'data-label': 'Name' }, h('a', { href: `#/tokens/${t.id}` }, t.name), viaOAuth(t)),
     h('td', { 'data-label': 'Status' }, badge(t)),
     h('td', { 'data-label': 'Scopes' }, h('span', { class: 'scopes' }, t.scopes.join(' '))),
     h('td', { 'data-label': 'Created' }, time(t.created_at, { withTime: false })),
     h('td', { 'data-label': 'Expires' }, time(t.expires_at, { withTime: false })),
     h('td', { 'data-label': 'Last used' }, lastUsed(t.last_used_at)),
-    h('td', { 'data-label': 'Rate limit' }, t.rate_limit_per_hour ? `${t.rate_limit_per_hour}/h` : h('span', { class: 'muted' }, 'unlimited'))));
+    h('td', { 'data-label': 'Rate limit' }, t.rate_limit_per_hour ? `${t.rate_limit_per_hour}/h` : h('span', { class: 'muted' }, 'unlimited')));
+  const rows = groupGrants(pageData.items).flatMap((g) => (g.client
+    ? [h('tr', { class: 'grant-group', dataset: { client: g.client.id } },
+      h('th', { scope: 'rowgroup', colspan: '7' }, `Granted to ${g.client.name || g.client.id} through OAuth`,
+        h('span', { class: 'muted' }, ` · ${g.tokens.length} grant${g.tokens.length === 1 ? '' : 's'}`))),
+    ...g.tokens.map(row)]
+    : g.tokens.map(row)));
   const table = h('table', { class: 'tokens' },
-    h('caption', { class: 'visually-hidden' }, 'Your tokens, newest first'),
+    h('caption', { class: 'visually-hidden' }, 'Your tokens, newest first, each OAuth client\'s grants together'),
     h('thead', {}, h('tr', {}, ['Name', 'Status', 'Scopes', 'Created', 'Expires', 'Last used', 'Rate limit'].map((c) => h('th', { scope: 'col' }, c)))),
     h('tbody', {}, rows));
 
@@ -280,6 +286,26 @@ async function viewList(params) {
     nav.append(h('a', { class: 'button secondary', href: `#/tokens?${next}`, rel: 'next', id: 'next-page' }, 'Next page →'));
   }
   replace(results, h('div', { class: 'table-wrap' }, table), nav.childNodes.length ? nav : null);
+}
+
+/**
+ * A page of tokens in order, each OAuth client's grants gathered where its newest one is:
+ * `[{ client: null, tokens: [t] }, { client: {id, name}, tokens: [g1, g2] }, ...]`.
+ */
+function groupGrants(items) {
+  const groups = [];
+  const byClient = new Map();
+  for (const t of items) {
+    const id = t.oauth_client?.id;
+    if (!id) groups.push({ client: null, tokens: [t] });
+    else if (byClient.has(id)) byClient.get(id).tokens.push(t);
+    else {
+      const g = { client: t.oauth_client, tokens: [t] };
+      byClient.set(id, g);
+      groups.push(g);
+    }
+  }
+  return groups;
 }
 
 /** "via OAuth — <client>" for a grant made on the consent page, else nothing. */

@@ -5,7 +5,7 @@
 // browser goes next (the client's redirect URI with a code, or with access_denied).
 
 import { api } from './api.js';
-import { h, replace, newId } from './dom.js';
+import { h, replace, newId, time } from './dom.js';
 import { limits } from './limits.js';
 import { builtinScopeText } from './scopes.js';
 
@@ -90,6 +90,15 @@ export async function viewConsent({ page, notice, field, handle }) {
     min: String(L.rate_limit_min), max: String(L.rate_limit_max), placeholder: 'unlimited',
   });
   const error = h('div', { class: 'form-error', 'aria-live': 'assertive' });
+  // A second consent to the same client for the same resource replaces the grant in force
+  // (a client that lost its tokens, or asks for more), unless the person keeps both.
+  const previous = req.active_grants || [];
+  const keep = h('input', { type: 'checkbox', id: 'consent-keep', name: 'keep_previous' });
+  const replaces = previous.length ? h('div', { class: 'notice info', id: 'consent-replaces', role: 'status' },
+    h('p', {}, `You already granted “${req.client_name}” access here (`,
+      previous.map((g, i) => [i ? '; ' : '', 'since ', time(g.created_at, { withTime: false }), ': ', h('code', {}, g.scopes.join(' '))]),
+      `). Allowing replaces ${previous.length === 1 ? 'that grant' : 'those grants'}, so one stays in force.`),
+    h('div', { class: 'check' }, keep, h('label', { for: keep.id }, 'Keep the earlier grant too'))) : null;
   const allow = h('button', { type: 'submit', class: 'button primary', id: 'consent-allow' }, 'Allow');
   const deny = h('button', { type: 'button', class: 'button secondary', id: 'consent-deny' }, 'Deny');
   const form = h('form', { class: 'card', novalidate: true, id: 'consent-form' },
@@ -105,6 +114,7 @@ export async function viewConsent({ page, notice, field, handle }) {
       h('ul', { class: 'scope-list' }, boxes)),
     field('Lifetime (days)', days, { hint: `${L.lifetime_min_days}–${L.lifetime_max_days} days; the application is cut off after that.` }),
     field('Rate limit (requests per hour)', rate, { hint: 'Leave empty for no limit.' }),
+    replaces,
     error,
     h('p', { class: 'hint' }, 'The grant appears in your token list, where you can narrow or revoke it at any time.'),
     h('div', { class: 'actions' }, allow, deny));
@@ -121,6 +131,7 @@ export async function viewConsent({ page, notice, field, handle }) {
       }
       decision.expires_in_days = Number.parseInt(days.value, 10);
       if (rate.value.trim()) decision.rate_limit_per_hour = Number.parseInt(rate.value, 10);
+      if (keep.checked) decision.keep_previous = true;
     }
     allow.disabled = true;
     deny.disabled = true;

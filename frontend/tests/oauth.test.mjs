@@ -14,7 +14,7 @@ import path from 'node:path';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { UnauthorizedError } from '@modelcontextprotocol/sdk/client/auth.js';
-import { startTessera, launchBrowser, openPage, signIn, uniqueEmail, screenshot, PASSWORD, ROOT, TARGET_DIR, startEverything } from './helpers.mjs';
+import { startTessera, launchBrowser, openPage, signIn, uniqueEmail, screenshot, apiSession, PASSWORD, ROOT, TARGET_DIR, startEverything } from './helpers.mjs';
 
 const REDIRECT = 'http://127.0.0.1:33418/callback';
 const CLIENT_NAME = 'SDK Test Client';
@@ -291,6 +291,79 @@ test('the TypeScript SDK connects with a Client ID Metadata Document instead of 
   const who = await second.client.callTool({ name: 'whoami', arguments: {} });
   assert.ok(!who.isError, textOf(who));
   await second.client.close();
+});
+
+test('authorizing the same client again replaces its grant: after it lost its tokens, and on a step-up whose call then gets its answer', async () => {
+  const email = server.addUser(uniqueEmail('oauth-again'));
+  const name = 'Returning Client';
+  const provider = new MemoryProvider();
+  Object.defineProperty(provider, 'clientMetadata', { value: { ...provider.clientMetadata, client_name: name } });
+  /** Approves `url` in the browser (ticking `tick` too); says whether the page named a grant it replaces. */
+  const approve = async (url, tick = []) => {
+    const { page, context, callback } = await signInToConsent(url, email);
+    await page.getByRole('heading', { level: 1, name: `Allow “${name}” to use Tessera?` }).waitFor();
+    const replaces = await page.locator('#consent-replaces').count() === 1;
+    if (replaces) await screenshot(page, 'oauth-consent-replaces');
+    for (const s of tick) await page.locator(`input[name=scope][value="${s}"]`).check();
+    await page.getByRole('button', { name: 'Allow' }).click();
+    const back = new URL(await callback);
+    await context.close();
+    return { code: back.searchParams.get('code'), replaces };
+  };
+  const authorize = async (tick) => {
+    const first = connect(provider);
+    await assert.rejects(first.client.connect(first.transport), UnauthorizedError);
+    const { code, replaces } = await approve(provider.authorizationUrl.href, tick);
+    await first.transport.finishAuth(code);
+    return replaces;
+  };
+
+  assert.equal(await authorize(), false, 'a first grant replaces nothing');
+  // A reinstall: the client lost its tokens and authorizes again.
+  provider.invalidateCredentials('tokens');
+  assert.equal(await authorize(), true, 'the consent page says the earlier grant is replaced');
+
+  // Step-up: creating a task needs write:tasks, which the grant lacks. A client without a
+  // refresh token (this SDK refreshes instead when it has one) is refused with 403
+  // insufficient_scope, goes back to the authorization endpoint asking for write:tasks, and
+  // the same call, made again on the same connection, gets its answer.
+  delete provider.saved.tokens.refresh_token;
+  const session = connect(provider);
+  await session.client.connect(session.transport);
+  const asked = provider.authorizationUrl.href;
+  const call = { name: 'create_task', arguments: { title: 'after the step-up' } };
+  await assert.rejects(session.client.callTool(call), UnauthorizedError);
+  assert.notEqual(provider.authorizationUrl.href, asked, 'sent to authorize again');
+  assert.match(provider.authorizationUrl.searchParams.get('scope'), /write:tasks/);
+  // The consent page offers what the replaced grant held beside what the challenge named, ticked.
+  const { code, replaces } = await approve(provider.authorizationUrl.href);
+  assert.ok(replaces, 'the step-up consent names the grant it replaces');
+  await session.transport.finishAuth(code);
+  const created = await session.client.callTool(call);
+  assert.ok(!created.isError, textOf(created));
+  assert.match(textOf(created), /after the step-up/);
+  await session.client.close();
+
+  // Exactly one grant in force, the last; the token list shows the client's grants together.
+  const api = await apiSession(server, email);
+  const mine = (await api('GET', '/tokens?limit=100')).items.filter((t) => t.oauth_client?.name === name);
+  assert.equal(mine.length, 3);
+  const active = mine.filter((t) => t.status === 'active');
+  assert.equal(active.length, 1, JSON.stringify(mine.map((t) => [t.status, t.scopes])));
+  assert.ok(active[0].scopes.includes('write:tasks') && active[0].scopes.includes('execute:mcp'), active[0].scopes.join(' '));
+  assert.ok(mine.filter((t) => t.status === 'revoked').every((t) => t.revoke_reason === 'replaced by a new grant to the same client'));
+  const { page } = await openPage(browser, server);
+  try {
+    await signIn(page, email);
+    const group = page.locator(`tr.grant-group[data-client="${provider.saved.client.client_id}"]`);
+    assert.equal(await group.count(), 1);
+    assert.match(await group.textContent(), /Granted to Returning Client through OAuth · 3 grants/);
+    const following = await page.locator('table.tokens tbody tr').evaluateAll((rows) => rows.map((r) => r.className || r.dataset.tokenId));
+    const at = following.indexOf('grant-group');
+    assert.deepEqual(new Set(following.slice(at + 1, at + 4)), new Set(mine.map((t) => t.id)), 'its three grants follow it');
+  } finally {
+    await page.close();
+  }
 });
 
 const PYTHON = path.join(TARGET_DIR, 'interop-venv/bin/python');

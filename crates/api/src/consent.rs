@@ -3,11 +3,12 @@
 //! POST); a bearer token can't consent, so no token ever makes a grant.
 
 use actix_web::{HttpRequest, HttpResponse, web};
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use tessera_core::ErrorCode;
 use tessera_oauth::{AuthorizeParams, AuthorizeRequest, Consent, OAuthError, OAuthService};
 use utoipa::{IntoParams, ToSchema};
+use uuid::Uuid;
 
 use crate::ApiState;
 use crate::auth::{Access, Caller, Via, authenticate};
@@ -35,6 +36,10 @@ pub struct ConsentDecision {
     pub expires_in_days: Option<i64>,
     /// Optional requests per hour.
     pub rate_limit_per_hour: Option<i64>,
+    /// Keep the grants in force to this client for this resource (`active_grants` of the
+    /// view) beside the new one; by default the new grant replaces them.
+    #[serde(default)]
+    pub keep_previous: bool,
 }
 
 /// Where the browser goes next: the client's redirect URI with `code` (or `error`), `state`
@@ -67,6 +72,20 @@ pub struct ConsentView {
     pub resource: String,
     /// The registered server that resource belongs to; absent for Tessera's own `/mcp`.
     pub server: Option<ConsentServer>,
+    /// The signed-in person's grants in force to this client for this resource, newest
+    /// first: approving replaces them unless `keep_previous` is sent.
+    pub active_grants: Vec<ActiveGrantView>,
+}
+
+/// A grant in force that a new consent would replace.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ActiveGrantView {
+    /// Its token id.
+    pub id: Uuid,
+    /// Its scopes.
+    pub scopes: Vec<String>,
+    /// When it was granted.
+    pub created_at: DateTime<Utc>,
 }
 
 /// A registered server a client asks access to.
@@ -115,6 +134,7 @@ impl From<AuthorizeRequest> for ConsentView {
                     .map(|t| ConsentTool { name: t.name, description: t.description, access: t.access.to_owned() })
                     .collect(),
             }),
+            active_grants: Vec::new(),
         }
     }
 }
@@ -171,7 +191,12 @@ pub async fn show(
     let now = Utc::now();
     let caller = authenticate(&req, &state, Access::Read, now).await?;
     session_only(&caller)?;
-    Ok(web::Json(checked(service, &query.request).await?.into()))
+    let request = checked(service, &query.request).await?;
+    let (request, grants) = service.for_person(caller.user.id, request, now).await.map_err(|e| invalid(&e))?;
+    let mut view = ConsentView::from(request);
+    view.active_grants =
+        grants.into_iter().map(|g| ActiveGrantView { id: g.id, scopes: g.scopes, created_at: g.created_at }).collect();
+    Ok(web::Json(view))
 }
 
 /// Allow or deny an authorization request; the answer says where the browser goes.
@@ -197,11 +222,13 @@ pub async fn decide(
     let caller = authenticate(&req, &state, Access::Write, now).await?;
     session_only(&caller)?;
     let request = checked(service, &body.request).await?;
+    let (request, _) = service.for_person(caller.user.id, request, now).await.map_err(|e| invalid(&e))?;
     let redirect_to = if body.approve {
         let consent = Consent {
             scopes: body.scopes.clone(),
             expires_in_days: body.expires_in_days,
             rate_limit_per_hour: body.rate_limit_per_hour,
+            keep_previous: body.keep_previous,
         };
         service.approve(caller.user.id, caller.ip.clone(), &request, &consent, now).await
     } else {

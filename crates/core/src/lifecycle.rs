@@ -153,6 +153,8 @@ pub enum AutomaticRevocation {
     ClientRevoked,
     /// An authorization code was presented twice: the grant it made is revoked.
     CodeReplayed,
+    /// The same person granted the same client access to the same resource again.
+    GrantReplaced,
 }
 
 impl AutomaticRevocation {
@@ -163,6 +165,7 @@ impl AutomaticRevocation {
             Self::RefreshReused => "a used refresh token was presented again",
             Self::ClientRevoked => "revoked by the OAuth client",
             Self::CodeReplayed => "authorization code replayed",
+            Self::GrantReplaced => "replaced by a new grant to the same client",
         }
     }
 }

@@ -126,6 +126,9 @@ pub struct Consent {
     pub expires_in_days: Option<i64>,
     /// Optional requests per hour.
     pub rate_limit_per_hour: Option<i64>,
+    /// Keep this person's grants in force for the same client and resource; by default the
+    /// new grant replaces them once the client exchanges its code.
+    pub keep_previous: bool,
 }
 
 /// The form of `POST /oauth/token`.
@@ -410,10 +413,37 @@ impl OAuthService {
             rate_limit_per_hour: rate_limit.map(RateLimit::to_stored),
             created_at: now,
             expires_at,
+            keep_previous: consent.keep_previous,
         };
         let actor = Actor { user_id: Some(user_id), token_id: None, ip };
         self.store.insert_oauth_code(&new, &actor).await.map_err(store_err)?;
         Ok(self.redirect_url(&req.redirect_uri, req.state.as_deref(), &[("code", &code)]))
+    }
+
+    /// The request as `user_id` sees it, with their grants in force to its client for its
+    /// resource (what approving replaces, unless kept). Their scopes are offered and
+    /// pre-ticked too: a client stepping up asks only for what it lacks (as the 2026-07-28
+    /// challenge names only that), and replacing its grant must not take away what it had.
+    pub async fn for_person(
+        &self,
+        user_id: Uuid,
+        mut req: AuthorizeRequest,
+        now: DateTime<Utc>,
+    ) -> Result<(AuthorizeRequest, Vec<tessera_store::ActiveGrant>), OAuthError> {
+        let grants =
+            self.store.active_grants(user_id, &req.client_id, &req.resource, now).await.map_err(store_err)?;
+        let catalog = req.target.catalog();
+        for scope in grants.iter().flat_map(|g| g.scopes.iter()) {
+            // A scope the registry no longer has (a removed server or tool) is not offered again.
+            let grantable = catalog.grant(std::slice::from_ref(scope)).is_ok();
+            if grantable && !req.offered.contains(scope) {
+                req.offered.push(scope.clone());
+            }
+            if grantable && !req.scopes.contains(scope) {
+                req.scopes.push(scope.clone());
+            }
+        }
+        Ok((req, grants))
     }
 
     /// The user said no: audited, and `access_denied` goes back to the client.
@@ -501,8 +531,39 @@ impl OAuthService {
         };
         let user = self.store.user_by_id(stored.user_id).await.map_err(store_err)?;
         let who = Requester::Person { user_id: stored.user_id, is_admin: user.is_some_and(|u| u.is_admin) };
-        let issued = self.tokens.issue_grant(&who, ip, input, now).await.map_err(token_err)?;
+        let resource = input.resource.clone();
+        let issued = self.tokens.issue_grant(&who, ip.clone(), input, now).await.map_err(token_err)?;
+        if !stored.keep_previous {
+            self.replace_previous(&who, ip, client_id, &resource, issued.grant.id, now).await;
+        }
         Ok(response(issued, refresh, now))
+    }
+
+    /// Revokes the owner's other grants to `client_id` for `resource`, through the usual
+    /// path (cascade, notification, webhook). The new grant is already issued: a failure here
+    /// is logged and leaves the older grant to its owner, never fails the exchange.
+    async fn replace_previous(
+        &self,
+        who: &Requester,
+        ip: Option<String>,
+        client_id: &str,
+        resource: &str,
+        new_grant: Uuid,
+        now: DateTime<Utc>,
+    ) {
+        let Requester::Person { user_id, .. } = *who else { return };
+        let previous = match self.store.active_grants(user_id, client_id, resource, now).await {
+            Ok(grants) => grants,
+            Err(e) => {
+                tracing::error!(error = %e, "could not look up the grants a new one replaces");
+                return;
+            }
+        };
+        for grant in previous.into_iter().filter(|g| g.id != new_grant) {
+            if let Err(e) = self.tokens.revoke(who, ip.clone(), grant.id, RevokeCause::GrantReplaced, now).await {
+                tracing::error!(error = %e, grant_id = %grant.id, "could not revoke a replaced grant");
+            }
+        }
     }
 
     async fn refresh(

@@ -34,7 +34,7 @@ pub use error::StoreError;
 pub use events::{EVENTS_CHANNEL, TokenEvent, TokenEvents};
 pub use keys::KeySet;
 pub use leases::Lease;
-pub use oauth::{ClientKind, CodeRecord, ListedOAuthClient, NewCode, OAuthClient, RefreshRecord};
+pub use oauth::{ActiveGrant, ClientKind, CodeRecord, ListedOAuthClient, NewCode, OAuthClient, RefreshRecord};
 pub use server_settings::PUBLIC_URL_SETTING;
 pub use servers::{
     CredentialRecord, DiscoveredTool, NewCredential, NewServer, SealedHeader, ServerRecord, ServerUpdate, ToolRecord,

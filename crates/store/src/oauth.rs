@@ -80,6 +80,8 @@ pub struct NewCode {
     pub created_at: DateTime<Utc>,
     /// Expiry (at most a minute later).
     pub expires_at: DateTime<Utc>,
+    /// Keep the grants in force for the same client and resource (else the new one replaces them).
+    pub keep_previous: bool,
 }
 
 /// A stored code.
@@ -107,6 +109,19 @@ pub struct CodeRecord {
     pub used_at: Option<DateTime<Utc>>,
     /// The grant it produced.
     pub grant_id: Option<Uuid>,
+    /// Whether the grants in force for the same client and resource stay.
+    pub keep_previous: bool,
+}
+
+/// A grant in force, as a new consent to the same client and resource shows it.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct ActiveGrant {
+    /// The grant's token id.
+    pub id: Uuid,
+    /// Its scopes.
+    pub scopes: Vec<String>,
+    /// When it was granted.
+    pub created_at: DateTime<Utc>,
 }
 
 /// A stored refresh token.
@@ -196,8 +211,8 @@ impl Store {
             .await?;
         sqlx::query(
             "INSERT INTO oauth_codes (code_sha256, client_id, user_id, redirect_uri, code_challenge, resource, scopes,
-                                      lifetime_days, rate_limit_per_hour, created_at, expires_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+                                      lifetime_days, rate_limit_per_hour, created_at, expires_at, keep_previous)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
         )
         .bind(code.code_sha256.as_slice())
         .bind(&code.client_id)
@@ -210,11 +225,12 @@ impl Store {
         .bind(code.rate_limit_per_hour)
         .bind(code.created_at)
         .bind(code.expires_at)
+        .bind(code.keep_previous)
         .execute(&mut *tx)
         .await?;
         let details = serde_json::json!({"client_id": code.client_id, "scopes": code.scopes,
             "resource": code.resource, "lifetime_days": code.lifetime_days,
-            "rate_limit_per_hour": code.rate_limit_per_hour});
+            "rate_limit_per_hour": code.rate_limit_per_hour, "keep_previous": code.keep_previous});
         audit::append(&mut tx, actor, AuditAction::OAuthConsent, None, details).await?;
         tx.commit().await?;
         Ok(())
@@ -224,11 +240,33 @@ impl Store {
     pub async fn oauth_code(&self, code_sha256: &[u8; 32]) -> Result<Option<CodeRecord>, StoreError> {
         Ok(sqlx::query_as::<_, CodeRecord>(
             "SELECT client_id, user_id, redirect_uri, code_challenge, resource, scopes, lifetime_days,
-                    rate_limit_per_hour, expires_at, used_at, grant_id
+                    rate_limit_per_hour, expires_at, used_at, grant_id, keep_previous
              FROM oauth_codes WHERE code_sha256 = $1",
         )
         .bind(code_sha256.as_slice())
         .fetch_optional(self.exec())
+        .await?)
+    }
+
+    /// `user_id`'s grants to `client_id` for `resource` in force at `now`, newest first.
+    pub async fn active_grants(
+        &self,
+        user_id: Uuid,
+        client_id: &str,
+        resource: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<ActiveGrant>, StoreError> {
+        Ok(sqlx::query_as::<_, ActiveGrant>(
+            "SELECT t.id, t.scopes, t.created_at FROM tokens t LEFT JOIN revocations r ON r.token_id = t.id
+             WHERE t.user_id = $1 AND t.oauth_client_id = $2 AND $3 = ANY (t.audience) AND t.expires_at > $4
+               AND (r.effective_at IS NULL OR r.effective_at > $4)
+             ORDER BY t.created_at DESC LIMIT 100",
+        )
+        .bind(user_id)
+        .bind(client_id)
+        .bind(resource)
+        .bind(now)
+        .fetch_all(self.exec())
         .await?)
     }
 

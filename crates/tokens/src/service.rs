@@ -97,6 +97,8 @@ pub enum RevokeCause {
     RefreshReused,
     /// The authorization code that produced the grant was presented again.
     CodeReplayed,
+    /// The person consented again to the same client for the same resource.
+    GrantReplaced,
 }
 
 impl RevokeCause {
@@ -107,6 +109,7 @@ impl RevokeCause {
             Self::ClientRevoked => Some(AutomaticRevocation::ClientRevoked.reason()),
             Self::RefreshReused => Some(AutomaticRevocation::RefreshReused.reason()),
             Self::CodeReplayed => Some(AutomaticRevocation::CodeReplayed.reason()),
+            Self::GrantReplaced => Some(AutomaticRevocation::GrantReplaced.reason()),
         }
     }
 }

@@ -744,3 +744,91 @@ async fn a_refresh_may_repeat_the_grants_resource_but_not_name_another() {
     let (status, second) = with_resource(tessera_testkit::app::MCP_RESOURCE, refresh_token.to_owned()).await;
     assert_eq!(status, StatusCode::OK, "{second}");
 }
+
+/// The person's grants in force (status `active`) to `client`, as the token list shows them.
+async fn active_grants_of(app: &TestApp, session: &Session, client: &str) -> Vec<Value> {
+    let list: Value =
+        app.as_session(session, Method::GET, "/api/v2/tokens?status=active").send().await.unwrap().json().await.unwrap();
+    list["items"].as_array().unwrap().iter().filter(|t| t["oauth_client"]["id"] == client).cloned().collect()
+}
+
+#[tokio::test]
+async fn re_authorizing_the_same_client_replaces_the_grant_in_force() {
+    let app = spawn_app().await;
+    let (client, session, first) = granted(&app).await;
+    // The client lost its tokens and asks again: the consent page names the grant it replaces.
+    let query = authorize_query(&client, &[]);
+    let view = consent_view(&app, &session, &query).await;
+    assert_eq!(view["active_grants"].as_array().unwrap().len(), 1, "{view}");
+    let code = approve(&app, &session, &query, &["read:tasks"]).await;
+    let (status, second) = exchange(&app, &client, &code, VERIFIER).await;
+    assert_eq!(status, StatusCode::OK, "{second}");
+
+    let active = active_grants_of(&app, &session, &client).await;
+    assert_eq!(active.len(), 1, "exactly one grant in force: {active:?}");
+    assert_eq!(active[0]["scopes"], json!(["read:tasks"]));
+    let (status, old) = app.validate(first["access_token"].as_str().unwrap()).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{old}");
+    let (status, _) = refresh(&app, &client, first["refresh_token"].as_str().unwrap()).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "the replaced grant's refresh token is dead too");
+    assert_eq!(app.validate(second["access_token"].as_str().unwrap()).await.0, StatusCode::OK);
+    let revoked: Value = app
+        .as_session(&session, Method::GET, "/api/v2/tokens?status=revoked")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(revoked["items"][0]["revoke_reason"], "replaced by a new grant to the same client");
+}
+
+#[tokio::test]
+async fn a_person_may_keep_the_earlier_grant_beside_the_new_one() {
+    let app = spawn_app().await;
+    let (client, session, first) = granted(&app).await;
+    let query = authorize_query(&client, &[]);
+    let decision = json!({"approve": true, "scopes": ["read:tasks"], "keep_previous": true});
+    let (status, body) = consent(&app, &session, &query, decision).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let code = param(body["redirect_to"].as_str().unwrap(), "code").unwrap();
+    assert_eq!(exchange(&app, &client, &code, VERIFIER).await.0, StatusCode::OK);
+    assert_eq!(active_grants_of(&app, &session, &client).await.len(), 2);
+    assert_eq!(app.validate(first["access_token"].as_str().unwrap()).await.0, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn a_new_grant_replaces_nothing_of_another_client_another_person_or_until_its_code_is_exchanged() {
+    let app = spawn_app().await;
+    let (client, session, first) = granted(&app).await;
+    let other_client = register(&app).await;
+    let code = approve(&app, &session, &authorize_query(&other_client, &[]), &["read:tasks"]).await;
+    assert_eq!(exchange(&app, &other_client, &code, VERIFIER).await.0, StatusCode::OK);
+    let (_, bob) = app.signed_in("bob@example.com").await;
+    let code = approve(&app, &bob, &authorize_query(&client, &[]), &["read:tasks"]).await;
+    assert_eq!(exchange(&app, &client, &code, VERIFIER).await.0, StatusCode::OK);
+    // Approved again but never exchanged: the grant in force stays.
+    approve(&app, &session, &authorize_query(&client, &[]), &["read:tasks"]).await;
+    assert_eq!(app.validate(first["access_token"].as_str().unwrap()).await.0, StatusCode::OK);
+    assert_eq!(active_grants_of(&app, &session, &client).await.len(), 1);
+    assert_eq!(active_grants_of(&app, &session, &other_client).await.len(), 1);
+}
+
+#[tokio::test]
+async fn a_step_up_consent_offers_and_ticks_what_the_replaced_grant_held() {
+    let app = spawn_app().await;
+    let (client, session, _) = granted(&app).await;
+    // The challenge names only what the call lacked; the grant in force had the rest.
+    let query = authorize_query(&client, &[("scope", "execute:mcp")]);
+    let view = consent_view(&app, &session, &query).await;
+    for scope in ["read:tasks", "write:tasks", "execute:mcp"] {
+        assert!(view["scopes"].as_array().unwrap().contains(&json!(scope)), "{scope} ticked: {view}");
+        assert!(view["offered"].as_array().unwrap().contains(&json!(scope)), "{scope} offered: {view}");
+    }
+    let code = approve(&app, &session, &query, &["read:tasks", "write:tasks", "execute:mcp"]).await;
+    let (status, body) = exchange(&app, &client, &code, VERIFIER).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let active = active_grants_of(&app, &session, &client).await;
+    assert_eq!(active.len(), 1);
+    assert_eq!(active[0]["scopes"], json!(["execute:mcp", "read:tasks", "write:tasks"]));
+}
