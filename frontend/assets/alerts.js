@@ -14,6 +14,7 @@ const EVENTS = [
   ['token.rate_limited', 'first rate-limit refusal of an hour'],
   ['token.auth_failures', 'a burst of failed authentications'],
   ['token.new_network', 'used from a new network'],
+  ['token.narrowed', 'narrowed: its owner\'s allowance shrank'],
 ];
 
 /** Describes one alert event for people. */
@@ -27,6 +28,7 @@ function describe(e) {
     case 'token.rate_limited': return `Hit the ${d.limit_scope === 'user' ? "account's shared" : "token's"} rate limit (${d.limit_per_hour}/h)`;
     case 'token.auth_failures': return `${d.failures} failed authentications within ${Math.round((d.window_seconds || 300) / 60)} minutes`;
     case 'token.new_network': return `First use from ${d.network}`;
+    case 'token.narrowed': return `Narrowed to its owner's allowance; removed: ${(d.removed || []).join(' ')}`;
     default: return e.kind;
   }
 }

@@ -379,6 +379,9 @@ impl From<TokenRuleViolation> for ApiError {
             V::ExceedsCredential { missing } => {
                 forbidden(ErrorCode::ScopeExceedsCredential, serde_json::json!({ "missing": missing }))
             }
+            V::NotAllowed { missing } => {
+                forbidden(ErrorCode::ScopeNotAllowed, serde_json::json!({ "missing": missing }))
+            }
             V::LooserThanCredential { credential_limit } => forbidden(
                 ErrorCode::RateLimitExceedsCredential,
                 serde_json::json!({ "credential_rate_limit_per_hour": credential_limit }),

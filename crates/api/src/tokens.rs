@@ -407,22 +407,28 @@ pub async fn limits(req: HttpRequest, state: web::Data<ApiState>) -> Result<web:
     let mut view = LimitsView::current();
     // Registered servers and their tools are for signed-in callers only: anonymous ones get
     // the built-in catalog, learn nothing about the upstreams, and cost no database reads.
-    if authenticate(&req, &state, Access::Read, Utc::now()).await.is_err() {
+    let Ok(caller) = authenticate(&req, &state, Access::Read, Utc::now()).await else {
         return Ok(web::Json(view));
-    }
+    };
+    // The token form offers only what the caller's teams allow them to hold.
+    let allowance = state.tokens.allowance_of(caller.user.id).await?;
+    let allowed = |scope: &str| allowance.missing(&ScopeSet::parse_lenient(scope)).is_empty();
     view.grantable_scopes = state.servers.catalog().await?.grantable();
-    view.grantable_scopes.retain(|s| s != tessera_core::scope::ADMIN);
+    view.grantable_scopes.retain(|s| s != tessera_core::scope::ADMIN && allowed(s));
     for server in state.servers.list().await? {
-        let tools = state.servers.tools(&server).await?;
-        view.servers.push(ServerToolsView {
-            tools: tools
-                .into_iter()
-                .filter(|t| t.access != tessera_core::upstream::ToolAccess::Hidden)
-                .map(|t| t.record.name)
-                .collect(),
-            name: server.name,
-            description: server.description,
-        });
+        let tools: Vec<String> = state
+            .servers
+            .tools(&server)
+            .await?
+            .into_iter()
+            .filter(|t| t.access != tessera_core::upstream::ToolAccess::Hidden)
+            .map(|t| t.record.name)
+            .filter(|tool| allowed(&format!("call:{}/{tool}", server.name)))
+            .collect();
+        if tools.is_empty() && !allowed(&format!("read:{}", server.name)) {
+            continue;
+        }
+        view.servers.push(ServerToolsView { tools, name: server.name, description: server.description });
     }
     Ok(web::Json(view))
 }

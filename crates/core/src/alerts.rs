@@ -26,11 +26,13 @@ pub enum AlertKind {
     AuthFailures,
     /// `token.new_network`: first use from a /24 or /48 not seen lately.
     NewNetwork,
+    /// `token.narrowed`: the owner's allowance shrank and took scopes out of the token.
+    Narrowed,
 }
 
 impl AlertKind {
     /// Every kind, in the published order.
-    pub const ALL: [Self; 7] = [
+    pub const ALL: [Self; 8] = [
         Self::Expiring,
         Self::Revoked,
         Self::Rotated,
@@ -38,6 +40,7 @@ impl AlertKind {
         Self::RateLimited,
         Self::AuthFailures,
         Self::NewNetwork,
+        Self::Narrowed,
     ];
 
     /// The kind as stored and sent (`Tessera-Event`, the body's `type`).
@@ -50,6 +53,7 @@ impl AlertKind {
             Self::RateLimited => "token.rate_limited",
             Self::AuthFailures => "token.auth_failures",
             Self::NewNetwork => "token.new_network",
+            Self::Narrowed => "token.narrowed",
         }
     }
 
@@ -60,8 +64,8 @@ impl AlertKind {
 }
 
 /// Every event kind a webhook can receive, by wire name.
-pub const EVENT_KINDS: [&str; 7] = {
-    let mut names = [""; 7];
+pub const EVENT_KINDS: [&str; 8] = {
+    let mut names = [""; 8];
     let mut i = 0;
     while i < AlertKind::ALL.len() {
         names[i] = AlertKind::ALL[i].as_str();

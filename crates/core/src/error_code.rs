@@ -186,6 +186,8 @@ error_codes! {
     AdminScopeForbidden = "admin_scope_forbidden",
     /// Scopes beyond the credential's own.
     ScopeExceedsCredential = "scope_exceeds_credential",
+    /// Scopes beyond what the owner's teams allow.
+    ScopeNotAllowed = "scope_not_allowed",
     /// A rate limit looser than the credential's.
     RateLimitExceedsCredential = "rate_limit_exceeds_credential",
     /// Another user's token.

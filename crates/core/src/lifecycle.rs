@@ -139,6 +139,12 @@ pub enum TokenRuleViolation {
         /// The scopes that are not a direct server's.
         others: Vec<String>,
     },
+    /// Scopes beyond what the owner's teams allow them to hold.
+    #[error("beyond what the owner's teams allow (an administrator can widen a team's allowance): {}", missing.join(" "))]
+    NotAllowed {
+        /// The scopes outside the allowance.
+        missing: Vec<String>,
+    },
 }
 
 /// A revocation Tessera makes by itself; a person's reason is a free-text
@@ -155,6 +161,8 @@ pub enum AutomaticRevocation {
     CodeReplayed,
     /// The same person granted the same client access to the same resource again.
     GrantReplaced,
+    /// The owner's allowance shrank and left the token no scope.
+    AllowanceLost,
 }
 
 impl AutomaticRevocation {
@@ -166,6 +174,7 @@ impl AutomaticRevocation {
             Self::ClientRevoked => "revoked by the OAuth client",
             Self::CodeReplayed => "authorization code replayed",
             Self::GrantReplaced => "replaced by a new grant to the same client",
+            Self::AllowanceLost => "none of its scopes is in its owner's allowance any more",
         }
     }
 }
@@ -215,6 +224,40 @@ pub fn check_issue(who: &Requester, grant: &Grant<'_>) -> Result<Bounds, TokenRu
         bounded = bounded.within(maker);
     }
     Ok(bounded)
+}
+
+/// What a person may hold: everything (administrators, and members of a team whose allowance
+/// was never narrowed), or the union of their teams' allowances.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Allowance {
+    /// No bound.
+    Unbounded,
+    /// At most these scopes (with the usual inheritance: `write:S` brings `read:S` and
+    /// covers `call:S/TOOL`).
+    Scopes(ScopeSet),
+}
+
+impl Allowance {
+    /// Scopes of `scopes` outside this allowance (`mcp:admin` is never in one).
+    pub fn missing(&self, scopes: &ScopeSet) -> Vec<String> {
+        match self {
+            Self::Unbounded => Vec::new(),
+            Self::Scopes(allowed) => scopes.missing_from(&allowed.expand()),
+        }
+    }
+
+    /// `scopes` without what lies outside this allowance.
+    pub fn narrow(&self, scopes: &ScopeSet) -> ScopeSet {
+        let outside = self.missing(scopes);
+        ScopeSet::from_scopes(scopes.iter().filter(|s| !outside.iter().any(|o| o == s.as_str())).cloned().collect())
+    }
+}
+
+/// May a token of an owner with `allowance` carry `scopes`? Every minting door asks: the
+/// token form, the API, the CLI, child tokens, OAuth consent and rotation.
+pub fn check_allowance(allowance: &Allowance, scopes: &ScopeSet) -> Result<(), TokenRuleViolation> {
+    let missing = allowance.missing(scopes);
+    if missing.is_empty() { Ok(()) } else { Err(TokenRuleViolation::NotAllowed { missing }) }
 }
 
 /// May a token carry `scopes`, given which servers are direct (`direct`, by name)? A direct

@@ -205,3 +205,24 @@ fn automatic_revocations_keep_the_reasons_audits_and_webhooks_already_carry() {
     assert_eq!(AutomaticRevocation::MakerRevoked.reason(), "its maker was revoked");
     assert_eq!(AutomaticRevocation::RefreshReused.reason(), "a used refresh token was presented again");
 }
+
+#[test]
+fn an_allowance_bounds_scopes_with_the_usual_inheritance() {
+    let team = Allowance::Scopes(ScopeSet::parse_lenient("write:notes read:tasks execute:mcp"));
+    let asked = ScopeSet::parse_lenient("read:notes call:notes/delete read:tasks execute:mcp");
+    assert_eq!(check_allowance(&team, &asked), Ok(()), "write:S brings read:S and covers call:S/TOOL");
+    let beyond = ScopeSet::parse_lenient("read:tasks write:tasks read:github");
+    assert_eq!(
+        check_allowance(&team, &beyond),
+        Err(TokenRuleViolation::NotAllowed { missing: vec!["read:github".into(), "write:tasks".into()] })
+    );
+    assert_eq!(check_allowance(&Allowance::Unbounded, &beyond), Ok(()));
+}
+
+#[test]
+fn narrowing_to_an_allowance_keeps_only_what_it_covers() {
+    let team = Allowance::Scopes(ScopeSet::parse_lenient("read:tasks"));
+    let token = ScopeSet::parse_lenient("read:tasks write:tasks read:github");
+    assert_eq!(team.narrow(&token), ScopeSet::parse_lenient("read:tasks"));
+    assert_eq!(Allowance::Unbounded.narrow(&token), token);
+}

@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use tessera_core::catalog::{ServerName, ToolName};
 use tessera_core::lifecycle::Requester;
+use tessera_core::scope::ScopeSet;
 use tessera_core::upstream::ToolAccess;
 use tessera_core::values::{Lifetime, RateLimit, TokenName};
 use tessera_store::{
@@ -430,12 +431,16 @@ impl OAuthService {
         mut req: AuthorizeRequest,
         now: DateTime<Utc>,
     ) -> Result<(AuthorizeRequest, Vec<tessera_store::ActiveGrant>), OAuthError> {
-        let grants =
-            self.store.active_grants(user_id, &req.client_id, &req.resource, now).await.map_err(store_err)?;
+        // Offered only what the person's teams allow them to hold (issuing checks it again).
+        let allowance = self.tokens.allowance_of(user_id).await.map_err(token_err)?;
+        let allowed = |s: &String| allowance.missing(&ScopeSet::parse_lenient(s)).is_empty();
+        req.offered.retain(allowed);
+        req.scopes.retain(allowed);
+        let grants = self.store.active_grants(user_id, &req.client_id, &req.resource, now).await.map_err(store_err)?;
         let catalog = req.target.catalog();
         for scope in grants.iter().flat_map(|g| g.scopes.iter()) {
             // A scope the registry no longer has (a removed server or tool) is not offered again.
-            let grantable = catalog.grant(std::slice::from_ref(scope)).is_ok();
+            let grantable = catalog.grant(std::slice::from_ref(scope)).is_ok() && allowed(scope);
             if grantable && !req.offered.contains(scope) {
                 req.offered.push(scope.clone());
             }

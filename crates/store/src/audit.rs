@@ -70,6 +70,8 @@ pub enum AuditAction {
     ServerRemove,
     /// A tool's class was overridden.
     ServerToolAccess,
+    /// A team was made, removed, or its allowance or members changed.
+    TeamChange,
 }
 
 impl AuditAction {
@@ -97,6 +99,7 @@ impl AuditAction {
             Self::ServerUpdate => "server.update",
             Self::ServerRemove => "server.remove",
             Self::ServerToolAccess => "server.tool_access",
+            Self::TeamChange => "team.change",
         }
     }
 }

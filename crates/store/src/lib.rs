@@ -16,6 +16,7 @@ mod oauth;
 mod server_settings;
 mod servers;
 mod sessions;
+mod teams;
 mod tokens;
 mod usage;
 mod users;
@@ -39,6 +40,7 @@ pub use server_settings::PUBLIC_URL_SETTING;
 pub use servers::{
     CredentialRecord, DiscoveredTool, NewCredential, NewServer, SealedHeader, ServerRecord, ServerUpdate, ToolRecord,
 };
+pub use teams::{EVERYONE, TeamRecord};
 pub use tokens::{NewToken, TokenFilter, TokenPage, TokenRecord, TokenStatus, TokenTx, TokenUpdate};
 pub use usage::UsageIncrement;
 pub use users::User;

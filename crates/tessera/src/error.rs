@@ -29,6 +29,9 @@ pub enum CliError {
     /// The server registry refused the change.
     #[error("{0}")]
     Registry(#[from] ServerError),
+    /// A team change was refused.
+    #[error("{0}")]
+    Team(#[from] tessera_tokens::TeamError),
     /// The secret key is malformed.
     #[error("TESSERA_SECRET_KEY: {0}")]
     Seal(#[from] SealError),

@@ -13,6 +13,7 @@ mod minter;
 mod server_cache;
 mod servers;
 mod service;
+mod teams;
 
 pub use minter::{KeySource, Minter};
 pub use server_cache::{FALLBACK_TTL, GatewayServer, LIVE_TTL};
@@ -23,3 +24,4 @@ pub use servers::{
 pub use service::{
     GrantInput, IssueInput, Issued, IssuedAccess, PatchInput, RevokeCause, Revoked, TokenError, TokenService,
 };
+pub use teams::{TeamError, TeamService};

@@ -4,7 +4,9 @@ use chrono::{DateTime, Utc};
 use serde_json::json;
 use tessera_core::alerts::AlertKind;
 use tessera_core::codec::token_sha256;
-use tessera_core::lifecycle::{self, AutomaticRevocation, Change, Grant, Requester, TokenFacts, TokenRuleViolation};
+use tessera_core::lifecycle::{
+    self, Allowance, AutomaticRevocation, Change, Grant, Requester, TokenFacts, TokenRuleViolation,
+};
 use tessera_core::mint::SecretToken;
 use tessera_core::scope::ScopeSet;
 use tessera_core::values::{Description, Grace, Lifetime, RateLimit, RevokeReason, TokenName};
@@ -99,6 +101,8 @@ pub enum RevokeCause {
     CodeReplayed,
     /// The person consented again to the same client for the same resource.
     GrantReplaced,
+    /// The owner's allowance shrank and left the token no scope.
+    AllowanceLost,
 }
 
 impl RevokeCause {
@@ -110,6 +114,7 @@ impl RevokeCause {
             Self::RefreshReused => Some(AutomaticRevocation::RefreshReused.reason()),
             Self::CodeReplayed => Some(AutomaticRevocation::CodeReplayed.reason()),
             Self::GrantReplaced => Some(AutomaticRevocation::GrantReplaced.reason()),
+            Self::AllowanceLost => Some(AutomaticRevocation::AllowanceLost.reason()),
         }
     }
 }
@@ -199,6 +204,7 @@ impl TokenService {
         let expires_at = input.lifetime.expires_at(now).ok_or(TokenRuleViolation::ExpiryOutOfRange)?;
         let bounds =
             lifecycle::check_issue(who, &Grant { scopes: &input.scopes, expires_at, rate_limit: input.rate_limit })?;
+        lifecycle::check_allowance(&self.allowance_of(input.owner).await?, &input.scopes)?;
         let direct = self.direct_urls(&input.scopes).await?;
         lifecycle::check_direct_scopes(&input.scopes, &direct.keys().cloned().collect())?;
         let row = self.new_row(NewRow {
@@ -295,6 +301,7 @@ impl TokenService {
         let mut tx = self.store.begin_token_change().await?;
         let old = visible(&mut tx, who, id).await?;
         let bounds = lifecycle::check_rotate(who, &facts(&old, now), now)?;
+        lifecycle::check_allowance(&self.allowance_of(old.user_id).await?, &old.scope_set())?;
         let direct = self.direct_urls(&old.scope_set()).await?;
         lifecycle::check_direct_scopes(&old.scope_set(), &direct.keys().cloned().collect())?;
         let grace_end = now.checked_add_signed(grace.duration()).ok_or(TokenRuleViolation::ExpiryOutOfRange)?;
@@ -326,6 +333,59 @@ impl TokenService {
         tx.commit().await?;
         self.minter.keys().evict(id);
         Ok(Issued { record, secret })
+    }
+
+    /// What `user_id` may hold: everything for an administrator or a member of a team that
+    /// allows everything, else the union of their teams' allowances (`everyone`'s when they
+    /// are in none).
+    pub async fn allowance_of(&self, user_id: Uuid) -> Result<Allowance, TokenError> {
+        if self.store.user_by_id(user_id).await?.is_some_and(|u| u.is_admin) {
+            return Ok(Allowance::Unbounded);
+        }
+        let mut union = ScopeSet::default();
+        for allowance in self.store.allowances_of(user_id).await? {
+            match allowance {
+                None => return Ok(Allowance::Unbounded),
+                Some(scopes) => union = union.union(&ScopeSet::parse_lenient(&scopes.join(" "))),
+            }
+        }
+        Ok(Allowance::Scopes(union))
+    }
+
+    /// Takes out of `user_id`'s tokens and grants in force whatever their allowance no longer
+    /// covers, at once on every instance (the change is announced like a narrowing); a token
+    /// left with nothing is revoked. Returns how many tokens changed.
+    pub async fn narrow_to_allowance(&self, user_id: Uuid, now: DateTime<Utc>) -> Result<usize, TokenError> {
+        let allowance = self.allowance_of(user_id).await?;
+        if allowance == Allowance::Unbounded {
+            return Ok(0);
+        }
+        let mut changed = 0;
+        for id in self.store.active_token_ids(user_id, now).await? {
+            let mut tx = self.store.begin_token_change().await?;
+            let Some(current) = tx.lock(id).await? else { continue };
+            let scopes = current.scope_set();
+            let kept = allowance.narrow(&scopes);
+            if kept == scopes {
+                continue;
+            }
+            let removed = allowance.missing(&scopes);
+            if kept.is_empty() {
+                drop(tx);
+                self.revoke(&Requester::Cli, None, id, RevokeCause::AllowanceLost, now).await?;
+                changed += 1;
+                continue;
+            }
+            tx.update(id, &TokenUpdate { scopes: Some(kept.clone()), ..TokenUpdate::default() }).await?;
+            let details = json!({"scopes": kept.to_vec(), "removed": removed, "cause": "allowance"});
+            tx.audit(&Actor::cli(), AuditAction::TokenPatch, id, details.clone()).await?;
+            tx.alert(AlertKind::Narrowed, id, &details, now).await?;
+            tx.notify(id).await?;
+            tx.commit().await?;
+            self.minter.keys().evict(id);
+            changed += 1;
+        }
+        Ok(changed)
     }
 
     /// Revokes a token at once (idempotent), and every token it minted. Every revocation
@@ -386,6 +446,7 @@ impl TokenService {
         let expires_at = input.lifetime.expires_at(now).ok_or(TokenRuleViolation::ExpiryOutOfRange)?;
         let bounds =
             lifecycle::check_issue(who, &Grant { scopes: &input.scopes, expires_at, rate_limit: input.rate_limit })?;
+        lifecycle::check_allowance(&self.allowance_of(input.owner).await?, &input.scopes)?;
         let direct = self.direct_urls(&input.scopes).await?;
         lifecycle::check_direct_scopes(&input.scopes, &direct.keys().cloned().collect())?;
         let mut tx = self.store.begin_token_change().await?;

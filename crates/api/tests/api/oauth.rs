@@ -747,8 +747,14 @@ async fn a_refresh_may_repeat_the_grants_resource_but_not_name_another() {
 
 /// The person's grants in force (status `active`) to `client`, as the token list shows them.
 async fn active_grants_of(app: &TestApp, session: &Session, client: &str) -> Vec<Value> {
-    let list: Value =
-        app.as_session(session, Method::GET, "/api/v2/tokens?status=active").send().await.unwrap().json().await.unwrap();
+    let list: Value = app
+        .as_session(session, Method::GET, "/api/v2/tokens?status=active")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     list["items"].as_array().unwrap().iter().filter(|t| t["oauth_client"]["id"] == client).cloned().collect()
 }
 
@@ -831,4 +837,22 @@ async fn a_step_up_consent_offers_and_ticks_what_the_replaced_grant_held() {
     let active = active_grants_of(&app, &session, &client).await;
     assert_eq!(active.len(), 1);
     assert_eq!(active[0]["scopes"], json!(["execute:mcp", "read:tasks", "write:tasks"]));
+}
+
+#[tokio::test]
+async fn the_consent_page_offers_only_what_the_persons_teams_allow() {
+    let app = spawn_app().await;
+    let client = register(&app).await;
+    let (user, session) = app.signed_in("alice@example.com").await;
+    let actor = tessera_store::Actor::cli();
+    let allowance = ["read:tasks".to_owned(), "execute:mcp".to_owned()];
+    app.store.create_team(&actor, "readers", &allowance, &[], chrono::Utc::now()).await.unwrap();
+    app.store.set_team_member(&actor, "readers", user.id, true).await.unwrap();
+    let query = authorize_query(&client, &[]);
+    let view = consent_view(&app, &session, &query).await;
+    assert!(!view["offered"].as_array().unwrap().contains(&json!("write:tasks")), "{view}");
+    assert!(view["offered"].as_array().unwrap().contains(&json!("read:tasks")), "{view}");
+    let (status, body) =
+        consent(&app, &session, &query, json!({"approve": true, "scopes": ["read:tasks", "write:tasks"]})).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
 }

@@ -467,3 +467,27 @@ async fn revoked_bearer_credential_is_401_invalid_token() {
     assert!(res.headers().get("www-authenticate").unwrap().to_str().unwrap().contains("invalid_token"));
     assert_eq!(error_code(res, StatusCode::UNAUTHORIZED).await.0, "revoked");
 }
+
+/// A person in a team is offered, and may be issued, only what it allows.
+#[tokio::test]
+async fn scopes_beyond_the_owners_allowance_are_403_scope_not_allowed() {
+    let app = spawn_app().await;
+    let (user, session) = app.signed_in("ann@example.com").await;
+    let actor = tessera_store::Actor::cli();
+    let now = chrono::Utc::now();
+    app.store.create_team(&actor, "readers", &["read:tasks".to_owned()], &[], now).await.unwrap();
+    app.store.set_team_member(&actor, "readers", user.id, true).await.unwrap();
+    let res = app
+        .as_session(&session, Method::POST, "/api/v2/tokens")
+        .json(&json!({"name": "t", "scopes": ["read:tasks", "write:tasks"], "expires_in_days": 1}))
+        .send()
+        .await
+        .unwrap();
+    let (code, body) = error_code(res, StatusCode::FORBIDDEN).await;
+    assert_eq!(code, "scope_not_allowed");
+    assert_eq!(body["details"]["missing"], json!(["write:tasks"]), "{body}");
+    let limits: Value =
+        app.as_session(&session, Method::GET, "/api/v2/limits").send().await.unwrap().json().await.unwrap();
+    assert_eq!(limits["grantable_scopes"], json!(["read:tasks"]), "the form offers only the allowance");
+    assert_eq!(app.issue(&session, "ok", &["read:tasks"]).await["scopes"], json!(["read:tasks"]));
+}

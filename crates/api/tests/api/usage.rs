@@ -173,9 +173,16 @@ async fn a_use_not_yet_written_is_shown_at_once() {
     assert_eq!(used.status(), StatusCode::OK);
     assert!(app.metering.usage.pending_len() > 0, "not written yet");
 
-    let one: Value =
-        app.as_session(&session, Method::GET, &format!("/api/v2/tokens/{id}")).send().await.unwrap().json().await.unwrap();
-    let list: Value = app.as_session(&session, Method::GET, "/api/v2/tokens").send().await.unwrap().json().await.unwrap();
+    let one: Value = app
+        .as_session(&session, Method::GET, &format!("/api/v2/tokens/{id}"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let list: Value =
+        app.as_session(&session, Method::GET, "/api/v2/tokens").send().await.unwrap().json().await.unwrap();
     let usage: Value = app
         .as_session(&session, Method::GET, &format!("/api/v2/tokens/{id}/usage"))
         .send()

@@ -1,9 +1,10 @@
-//! The command line: `tessera serve | migrate | user | token | server | keys | openapi`.
+//! The command line: `tessera serve | migrate | user | token | server | team | keys | openapi`.
 
 mod keys;
 mod openapi;
 mod serve;
 mod server;
+mod team;
 mod token;
 mod user;
 
@@ -43,6 +44,9 @@ pub enum Command {
     /// Register upstream MCP servers served at /mcp/NAME, and classify their tools.
     #[command(subcommand)]
     Server(server::ServerCommand),
+    /// Teams: which scopes their members may hold.
+    #[command(subcommand)]
+    Team(team::TeamCommand),
     /// List and rotate signing keys.
     #[command(subcommand)]
     Keys(keys::KeysCommand),
@@ -109,6 +113,7 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
         Command::User(cmd) => user::run(cmd, &db).await,
         Command::Token(cmd) => token::run(cmd, &db, &settings).await,
         Command::Server(cmd) => server::run(cmd, &db, &settings).await,
+        Command::Team(cmd) => team::run(cmd, &db, &settings).await,
         Command::Keys(cmd) => keys::run(cmd, &db, &settings).await,
     };
     db.close().await;

@@ -472,3 +472,62 @@ async fn editing_a_direct_server_refuses_headers_and_a_move_unless_tokens_may_be
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(stdout(&out).contains("1 token(s) in force name the old URL"), "{}", stdout(&out));
 }
+
+fn team(url: &str, args: &[&str]) -> Output {
+    run(tessera(url).arg("team").args(args))
+}
+
+/// `token issue` with the public URL set, so a refusal is the only line on stderr.
+fn issue_for(url: &str, email: &str, scopes: &str) -> Output {
+    run(tessera(url)
+        .env("TESSERA_PUBLIC_URL", "http://127.0.0.1:8080")
+        .args(["token", "issue", "--user", email, "--name", "ci", "--scopes", scopes]))
+}
+
+#[tokio::test]
+async fn a_teams_allowance_bounds_what_its_members_may_be_issued() {
+    let db = fresh_db().await;
+    add_user(&db.url, "dev@example.com");
+    let out = team(&db.url, &["add", "devs", "--allow", "read:tasks execute:mcp"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(team(&db.url, &["member", "add", "devs", "dev@example.com"]).status.success());
+    let refused = issue_for(&db.url, "dev@example.com", "read:tasks write:tasks");
+    assert_one_line_error(&refused, "write:tasks");
+    assert!(stderr(&refused).contains("allow"), "{}", stderr(&refused));
+    assert!(issue_for(&db.url, "dev@example.com", "read:tasks execute:mcp").status.success());
+}
+
+#[tokio::test]
+async fn narrowing_everyone_takes_scopes_out_of_tokens_at_once_but_not_out_of_admins() {
+    let db = fresh_db().await;
+    add_user(&db.url, "dev@example.com");
+    let out = run(tessera(&db.url).args(["user", "add", "--email", "root@example.com", "--admin"]));
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(issue_for(&db.url, "dev@example.com", "read:tasks write:tasks read:agents").status.success());
+    assert!(issue_for(&db.url, "root@example.com", "write:tasks").status.success());
+    let out = team(&db.url, &["allow", "everyone", "read:tasks read:agents"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stdout(&out).contains("1 token(s) narrowed"), "{}", stdout(&out));
+    let dev = db.store.user_by_email("dev@example.com").await.unwrap().unwrap();
+    let ids = db.store.active_token_ids(dev.id, chrono::Utc::now()).await.unwrap();
+    let token = db.store.get_token(ids[0]).await.unwrap().unwrap();
+    assert_eq!(token.scopes, ["read:agents", "read:tasks"], "still active, with fewer scopes");
+    let root = db.store.user_by_email("root@example.com").await.unwrap().unwrap();
+    let ids = db.store.active_token_ids(root.id, chrono::Utc::now()).await.unwrap();
+    assert_eq!(db.store.get_token(ids[0]).await.unwrap().unwrap().scopes, ["write:tasks"]);
+    assert_one_line_error(&issue_for(&db.url, "dev@example.com", "write:tasks"), "write:tasks");
+}
+
+#[tokio::test]
+async fn teams_are_listed_with_everyone_which_cannot_be_removed_or_hold_admin() {
+    let db = fresh_db().await;
+    assert!(team(&db.url, &["add", "ops", "--allow", "write:tasks"]).status.success());
+    let listed = stdout(&team(&db.url, &["list"]));
+    assert!(listed.contains("everyone") && listed.contains("every scope"), "{listed}");
+    assert!(listed.contains("ops") && listed.contains("write:tasks"), "{listed}");
+    assert_one_line_error(&team(&db.url, &["remove", "everyone"]), "everyone");
+    assert_one_line_error(&team(&db.url, &["add", "ops", "--allow", "read:tasks"]), "already exists");
+    assert_one_line_error(&team(&db.url, &["add", "root", "--allow", "mcp:admin"]), "mcp:admin");
+    assert_one_line_error(&team(&db.url, &["add", "typo", "--allow", "read:taks"]), "read:taks");
+    assert_one_line_error(&team(&db.url, &["member", "add", "ops", "nobody@example.com"]), "nobody@example.com");
+}
