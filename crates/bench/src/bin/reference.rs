@@ -1,6 +1,12 @@
 //! The reference ceilings for `scripts/bench`: the least an MCP endpoint can do per request —
-//! take one bearer header, verify the JWT, then answer a fixed `tools/list`. No rmcp, no
-//! database, no rate limit, no usage, no body parsing.
+//! read the whole request body (bounded as Tessera's `/mcp` bounds it) and check that it is
+//! JSON, take one bearer header, verify the JWT, then answer a fixed `tools/list`. No rmcp,
+//! no JSON-RPC dispatch, no database, no rate limit, no usage.
+//!
+//! Reading the body is not optional: a server that answers before reading it cannot reuse the
+//! connection (actix closes it, since the unread bytes would be taken for the next request),
+//! so every request would pay a new TCP connection and the "ceiling" would be a fraction of
+//! what a real server reaches. `scripts/bench` checks that no row reconnects per request.
 //!
 //! Usage:
 //! - `reference <bind> <issuer> <audience> eddsa <ed25519-x-base64url>`: verifies Tessera's
@@ -20,6 +26,9 @@ const TOOLS_LIST: &str = r#"{"jsonrpc":"2.0","id":1,"result":{"tools":[{"name":"
 
 /// Largest `Authorization` header accepted, as Tessera's.
 const MAX_HEADER_BYTES: usize = 4096;
+/// Largest request body accepted, as Tessera's `/mcp` (`MAX_BODY_BYTES` in
+/// `crates/mcp/src/middleware.rs`); a larger one is refused with 413.
+const MAX_BODY_BYTES: usize = 1024 * 1024;
 
 /// The claims the HS256 mode reads (the rest of the token is ignored).
 #[derive(Serialize, Deserialize)]
@@ -52,18 +61,24 @@ fn bearer(req: &HttpRequest) -> Option<&str> {
     scheme.eq_ignore_ascii_case("bearer").then_some(token.trim())
 }
 
-async fn mcp(req: HttpRequest, check: web::Data<Check>) -> HttpResponse {
+/// The body has been read whole by the `Bytes` extractor (bounded by the route's
+/// [`web::PayloadConfig`]) before this runs, so the connection stays reusable whatever the
+/// answer.
+async fn mcp(req: HttpRequest, body: web::Bytes, check: web::Data<Check>) -> HttpResponse {
     let ok = match (bearer(&req), &check.scope) {
         (Some(t), None) => decode::<serde_json::Value>(t, &check.key, &check.validation).is_ok(),
         (Some(t), Some(needed)) => decode::<Claims>(t, &check.key, &check.validation)
             .is_ok_and(|d| d.claims.scope.split(' ').any(|s| s == needed)),
         (None, _) => false,
     };
-    if ok {
-        HttpResponse::Ok().content_type("application/json").body(TOOLS_LIST)
-    } else {
-        HttpResponse::Unauthorized().finish()
+    if !ok {
+        return HttpResponse::Unauthorized().finish();
     }
+    // The least any MCP server does with a JSON-RPC body: check that it is JSON.
+    if serde_json::from_slice::<serde::de::IgnoredAny>(&body).is_err() {
+        return HttpResponse::BadRequest().finish();
+    }
+    HttpResponse::Ok().content_type("application/json").body(TOOLS_LIST)
 }
 
 fn usage() -> std::io::Error {
@@ -120,8 +135,13 @@ async fn main() -> std::io::Result<()> {
     };
     let bind = args.first().ok_or_else(usage)?.clone();
     let check = web::Data::new(check);
-    HttpServer::new(move || App::new().app_data(check.clone()).route("/mcp", web::post().to(mcp)))
-        .bind(bind.as_str())?
-        .run()
-        .await
+    HttpServer::new(move || {
+        App::new()
+            .app_data(check.clone())
+            .app_data(web::PayloadConfig::new(MAX_BODY_BYTES))
+            .route("/mcp", web::post().to(mcp))
+    })
+    .bind(bind.as_str())?
+    .run()
+    .await
 }
