@@ -312,6 +312,24 @@ impl From<TokenError> for ApiError {
     }
 }
 
+impl From<tessera_tokens::TeamError> for ApiError {
+    fn from(e: tessera_tokens::TeamError) -> Self {
+        use tessera_tokens::TeamError as T;
+        let message = e.to_string();
+        match e {
+            T::NotFound(_) => Self::NotFound("team"),
+            T::NoUser(_) => Self::NotFound("user"),
+            T::Conflict(_) => Self::Conflict { code: ErrorCode::TeamExists, message },
+            T::BuiltIn => Self::Conflict { code: ErrorCode::BuiltinTeam, message },
+            T::BadName => Self::BadRequest { code: ErrorCode::InvalidName, message, details: None },
+            T::AdminScope => Self::BadRequest { code: ErrorCode::AdminScopeForbidden, message, details: None },
+            T::Scope(_) => Self::BadRequest { code: ErrorCode::UnknownScope, message, details: None },
+            T::Token(e) => e.into(),
+            T::Store(e) => e.into(),
+        }
+    }
+}
+
 impl From<ServerError> for ApiError {
     fn from(e: ServerError) -> Self {
         let bad = |code: ErrorCode, message: String| Self::BadRequest { code, message, details: None };

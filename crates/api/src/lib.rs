@@ -17,6 +17,7 @@ pub mod models;
 pub mod oauth;
 mod openapi;
 mod servers;
+mod teams;
 pub mod throttle;
 mod tokens;
 pub mod usage;
@@ -246,6 +247,18 @@ pub fn configure(state: ApiState) -> impl FnOnce(&mut ServiceConfig) {
                 )
                 .service(
                     web::resource("/servers/{name}/credentials").route(web::post().to(servers::rotate_credentials)),
+                )
+                .service(web::resource("/teams").route(web::get().to(teams::list)).route(web::post().to(teams::create)))
+                .service(
+                    web::resource("/teams/{name}")
+                        .route(web::get().to(teams::get))
+                        .route(web::patch().to(teams::patch))
+                        .route(web::delete().to(teams::remove)),
+                )
+                .service(
+                    web::resource("/teams/{name}/members/{email}")
+                        .route(web::put().to(teams::add_member))
+                        .route(web::delete().to(teams::remove_member)),
                 )
                 .service(web::resource("/limits").route(web::get().to(tokens::limits)))
                 .service(web::resource("/users").route(web::get().to(users::list)))

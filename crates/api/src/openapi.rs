@@ -5,7 +5,7 @@ use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder
 use utoipa::{Modify, OpenApi};
 
 use crate::auth::SESSION_COOKIE;
-use crate::{auth_routes, consent, error, models, servers, tokens, usage, users, webhooks};
+use crate::{auth_routes, consent, error, models, servers, teams, tokens, usage, users, webhooks};
 
 /// The `/api/v2` description.
 #[derive(OpenApi)]
@@ -21,6 +21,7 @@ use crate::{auth_routes, consent, error, models, servers, tokens, usage, users, 
         tokens::validate, tokens::audit, tokens::limits, usage::usage, auth_routes::login, auth_routes::logout, auth_routes::me, users::list, users::patch, webhooks::create, webhooks::list, webhooks::get, webhooks::patch, webhooks::delete, webhooks::deliveries, webhooks::token_alerts, consent::show, consent::decide, consent::clients, serve,
         servers::list, servers::create, servers::get, servers::patch, servers::remove, servers::tools, servers::patch_tools,
         servers::rotate_credentials,
+        teams::list, teams::create, teams::get, teams::patch, teams::remove, teams::add_member, teams::remove_member,
     ),
     components(schemas(
         error::ErrorBody, models::TokenView, models::IssuedTokenView, models::CreateTokenRequest,
@@ -33,6 +34,7 @@ use crate::{auth_routes, consent, error, models, servers, tokens, usage, users, 
         servers::ServerView, servers::CreateServerRequest, servers::PatchServerRequest,
         servers::AccessClass, servers::ServerToolView, servers::PatchToolsRequest,
         servers::ServerCredentialsView, servers::RotateCredentialsRequest,
+        teams::TeamView, teams::CreateTeamRequest, teams::PatchTeamRequest,
     )),
     modifiers(&SecuritySchemes, &StandardErrors),
     tags(
@@ -41,6 +43,7 @@ use crate::{auth_routes, consent, error, models, servers, tokens, usage, users, 
         (name = "oauth", description = "The consent page of the OAuth authorization server (the protocol \
             endpoints /oauth/* and /.well-known/oauth-authorization-server follow RFC 6749/8414/7591/7009)"),
         (name = "servers", description = "Upstream MCP servers served through the gateway at /mcp/{name} (administrators)"),
+        (name = "teams", description = "Teams and the allowances that bound what their members may hold (administrators)"),
         (name = "meta", description = "This document"),
     )
 )]

@@ -203,6 +203,10 @@ error_codes! {
     // Servers, webhooks.
     /// 409: a server by that name exists.
     ServerExists = "server_exists",
+    /// 409: a team by that name exists.
+    TeamExists = "team_exists",
+    /// 409: `everyone` has no members of its own and cannot be removed.
+    BuiltinTeam = "builtin_team",
     /// An upstream server's URL or headers are invalid.
     InvalidServer = "invalid_server",
     /// 400: upstream headers on a direct server, which Tessera never calls.

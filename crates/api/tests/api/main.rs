@@ -15,6 +15,7 @@ mod oauth;
 mod openapi;
 mod paths;
 mod servers;
+mod teams;
 mod tokens;
 mod usage;
 mod user_limits;
