@@ -1,7 +1,7 @@
 // Tessera's web UI: sign in, list, create, inspect, edit, rotate and revoke tokens.
 // Hash routes: #/tokens (list), #/tokens/new (create), #/tokens/<id> (detail),
 // #/oauth/consent?<authorize query> (OAuth consent, consent.js); #/servers (servers.js);
-// #/clients (OAuth clients, clients.js);
+// #/clients (OAuth clients, clients.js); #/teams (teams and allowances, teams.js);
 // #/webhooks and #/users live in alerts.js.
 
 import { api, ApiError, setCsrf } from './api.js';
@@ -13,6 +13,7 @@ import { usageChart } from './chart.js';
 import { alertsCard, viewWebhooks, viewUsers } from './alerts.js';
 import { viewServers } from './servers.js';
 import { viewClients } from './clients.js';
+import { viewTeams } from './teams.js';
 import { viewConsent } from './consent.js';
 
 const main = document.getElementById('main');
@@ -103,6 +104,7 @@ function route() {
   if (parts.length === 1 && parts[0] === 'users' && me.is_admin) return viewUsers(ui);
   if (parts.length === 1 && parts[0] === 'servers' && me.is_admin) return viewServers(ui);
   if (parts.length === 1 && parts[0] === 'clients' && me.is_admin) return viewClients(ui);
+  if (parts.length === 1 && parts[0] === 'teams' && me.is_admin) return viewTeams(ui);
   if (path === '/oauth/consent') return viewConsent({ page, notice, field, handle });
   if (parts[0] !== 'tokens' || parts.length > 2) {
     location.replace('#/tokens');
@@ -225,6 +227,7 @@ async function viewList(params) {
       h('a', { href: '#/webhooks', class: 'button secondary', id: 'webhooks-link' }, 'Alert webhooks'), ' ',
       me.is_admin ? [h('a', { href: '#/users', class: 'button secondary', id: 'users-link' }, 'Accounts'), ' ',
         h('a', { href: '#/servers', class: 'button secondary', id: 'servers-link' }, 'Servers'), ' ',
+        h('a', { href: '#/teams', class: 'button secondary', id: 'teams-link' }, 'Teams'), ' ',
         h('a', { href: '#/clients', class: 'button secondary', id: 'clients-link' }, 'OAuth clients'), ' '] : null,
       h('a', { href: '#/tokens/new', class: 'button primary', id: 'new-token' }, 'New token')),
     filters,
