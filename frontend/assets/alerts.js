@@ -166,7 +166,8 @@ export async function viewUsers(ui) {
   const list = h('div', { id: 'user-list', 'aria-live': 'polite' }, h('p', { class: 'loading' }, 'Loading accounts…'));
   ui.page('Accounts',
     h('p', { class: 'crumbs' }, h('a', { href: '#/tokens' }, '← Your tokens')),
-    h('p', {}, "A user's rate limit is shared by all of their tokens, on top of each token's own. Leave it empty for none."),
+    h('p', {}, "A user's rate limit is shared by all of their tokens, on top of each token's own. Leave it empty for none. ",
+      'Deactivating an account ends its sessions and revokes every token and grant it holds, at once.'),
     list);
   let users;
   try {
@@ -176,8 +177,30 @@ export async function viewUsers(ui) {
     return;
   }
   replace(list, h('table', { class: 'compact', id: 'users' },
-    h('thead', {}, h('tr', {}, ['Email', 'Admin', 'Requests per hour (all tokens)'].map((c) => h('th', { scope: 'col' }, c)))),
+    h('thead', {}, h('tr', {}, ['Email', 'Admin', 'Requests per hour (all tokens)', 'Account'].map((c) => h('th', { scope: 'col' }, c)))),
     h('tbody', {}, users.map((u) => userRow(u, ui)))));
+}
+
+/** Deactivate (every token and grant revoked at once, sessions ended) or reactivate an account. */
+function activeCell(u, ui) {
+  const cell = h('td', {});
+  const render = (user) => {
+    const label = user.active ? `Deactivate ${user.email}` : `Reactivate ${user.email}`;
+    const button = h('button', { type: 'button', class: user.active ? 'button danger' : 'button secondary', 'aria-label': label },
+      user.active ? 'Deactivate' : 'Reactivate');
+    button.addEventListener('click', async () => {
+      if (user.active && !window.confirm(`Deactivate ${user.email}? Their sessions end and every token and grant they hold is revoked now; reactivating does not bring them back.`)) return;
+      try {
+        render(await api('PATCH', `/users/${user.id}`, { active: !user.active }));
+        announce(user.active ? `${user.email} deactivated` : `${user.email} reactivated`);
+      } catch (e) {
+        if (!ui.handle(e)) replace(cell, e.message);
+      }
+    });
+    replace(cell, h('span', { class: user.active ? 'badge status-active' : 'badge status-revoked' }, user.active ? 'active' : 'deactivated'), ' ', button);
+  };
+  render(u);
+  return cell;
 }
 
 function userRow(u, ui) {
@@ -195,5 +218,5 @@ function userRow(u, ui) {
       if (!ui.handle(e)) status.textContent = e.message;
     }
   });
-  return h('tr', { dataset: { userId: u.id } }, h('td', {}, u.email), h('td', {}, u.is_admin ? 'yes' : 'no'), h('td', {}, form));
+  return h('tr', { dataset: { userId: u.id } }, h('td', {}, u.email), h('td', {}, u.is_admin ? 'yes' : 'no'), h('td', {}, form), activeCell(u, ui));
 }

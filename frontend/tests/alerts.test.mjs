@@ -92,3 +92,31 @@ test('an administrator sets a user\'s shared rate limit on the accounts page', a
     await context.close();
   }
 });
+
+test('an administrator deactivates an account on the accounts page: its token stops at once, and reactivating brings it back to sign-in only', async () => {
+  const email = 'leaver-accounts@example.com';
+  server.addUser(email);
+  const leaver = await apiSession(server, email);
+  const { token } = await leaver('POST', '/tokens', { name: 'leaving', scopes: ['read:tasks'], expires_in_days: 1 });
+  const validate = async () => (await fetch(`${server.url}/api/v2/tokens/validate`, { method: 'POST', headers: { Authorization: `Bearer ${token}` } })).status;
+  assert.equal(await validate(), 200);
+  const { page, context, problems } = await openPage(browser, server);
+  try {
+    await signIn(page, admin);
+    await page.getByRole('link', { name: 'Accounts' }).click();
+    const row = page.locator('tr', { hasText: email });
+    page.once('dialog', (d) => d.accept());
+    await row.getByRole('button', { name: `Deactivate ${email}` }).click();
+    await row.getByText('deactivated').waitFor();
+    assert.equal(await validate(), 401, 'the token stops at once');
+    await assert.rejects(leaver('GET', '/tokens'), /401/, 'the session ended');
+    await assert.rejects(apiSession(server, email), /login failed: 401/, 'sign-in refused');
+    await row.getByRole('button', { name: `Reactivate ${email}` }).click();
+    await row.getByText('active', { exact: true }).waitFor();
+    await apiSession(server, email);
+    assert.equal(await validate(), 401, 'reactivating brings no token back');
+    assert.deepEqual(problems, []);
+  } finally {
+    await context.close();
+  }
+});

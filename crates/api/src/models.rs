@@ -364,6 +364,8 @@ pub struct UserView {
     /// Requests per hour all of the user's tokens share, on top of each token's own limit;
     /// null: no per-user limit.
     pub rate_limit_per_hour: Option<i32>,
+    /// Whether the account may sign in and use tokens (false once deactivated).
+    pub active: bool,
 }
 
 impl From<User> for UserView {
@@ -374,6 +376,7 @@ impl From<User> for UserView {
             is_admin: u.is_admin,
             created_at: u.created_at,
             rate_limit_per_hour: u.rate_limit_per_hour,
+            active: u.disabled_at.is_none(),
         }
     }
 }
@@ -387,6 +390,11 @@ pub struct PatchUserRequest {
     #[serde(default, deserialize_with = "double_option")]
     #[schema(value_type = Option<i32>, minimum = 1, maximum = 1_000_000)]
     pub rate_limit_per_hour: Option<Option<i32>>,
+    /// `false` deactivates the account (its sessions end, every token and grant it holds is
+    /// revoked at once, sign-in is refused); `true` reactivates it (revoked tokens stay
+    /// revoked); absent: left as it is.
+    #[serde(default)]
+    pub active: Option<bool>,
 }
 
 /// `200` of `POST /auth/login`; the session itself travels in the HttpOnly cookie.

@@ -27,16 +27,16 @@ pub async fn list(req: HttpRequest, state: web::Data<ApiState>) -> Result<web::J
     Ok(web::Json(state.store.list_users().await?.into_iter().map(UserView::from).collect()))
 }
 
-/// Set or clear a user's rate limit, shared by all of their tokens on top of each token's own
-/// (administrators only). A call needs room in both budgets; a 429 names the one used up.
-/// Without `rate_limit_per_hour` nothing changes and the account is answered as it is.
+/// Set or clear a user's rate limit, shared by all of their tokens on top of each token's own,
+/// and deactivate or reactivate the account (administrators only). A call needs room in both
+/// budgets; a 429 names the one used up. Absent fields change nothing.
 #[utoipa::path(
     patch, path = "/api/v2/users/{id}", tag = "users",
     params(("id" = Uuid, Path, description = "User id")),
     request_body = PatchUserRequest,
     responses(
         (status = 200, description = "The changed account", body = UserView),
-        (status = 400, description = "Limit out of range", body = ErrorBody),
+        (status = 400, description = "Limit out of range, or an administrator deactivating themselves", body = ErrorBody),
         (status = 403, description = "CSRF failure, not an administrator (`admin_required`), or missing `write:tokens`", body = ErrorBody),
         (status = 404, description = "No such user", body = ErrorBody),
     ),
@@ -51,12 +51,18 @@ pub async fn patch(
     let caller = authenticate(&req, &state, Access::Write, Utc::now()).await?;
     require_admin(&caller)?;
     let id = id.into_inner();
-    let Some(limit) = body.into_inner().rate_limit_per_hour else {
-        let user = state.store.user_by_id(id).await?.ok_or(ApiError::NotFound("user"))?;
-        return Ok(web::Json(UserView::from(user)));
-    };
-    let limit = limit.map(|n| RateLimit::new(n.into())).transpose()?;
-    let user = state.store.set_user_rate_limit(id, limit.map(RateLimit::to_stored), &caller.actor()).await?;
+    let body = body.into_inner();
+    let limit = body.rate_limit_per_hour.map(|l| l.map(|n| RateLimit::new(n.into())).transpose()).transpose()?;
+    if caller.user.id == id && body.active == Some(false) {
+        return Err(ApiError::bad_request(ErrorCode::InvalidBody, "administrators cannot deactivate themselves"));
+    }
+    let mut user = state.store.user_by_id(id).await?.ok_or(ApiError::NotFound("user"))?;
+    if let Some(limit) = limit {
+        user = state.store.set_user_rate_limit(id, limit.map(RateLimit::to_stored), &caller.actor()).await?;
+    }
+    if let Some(active) = body.active {
+        user = state.tokens.set_owner_active(&caller.actor(), id, active, Utc::now()).await?;
+    }
     Ok(web::Json(UserView::from(user)))
 }
 

@@ -163,6 +163,8 @@ pub enum AutomaticRevocation {
     GrantReplaced,
     /// The owner's allowance shrank and left the token no scope.
     AllowanceLost,
+    /// The owner's account was deactivated.
+    OwnerDeactivated,
 }
 
 impl AutomaticRevocation {
@@ -175,6 +177,7 @@ impl AutomaticRevocation {
             Self::CodeReplayed => "authorization code replayed",
             Self::GrantReplaced => "replaced by a new grant to the same client",
             Self::AllowanceLost => "none of its scopes is in its owner's allowance any more",
+            Self::OwnerDeactivated => "its owner's account was deactivated",
         }
     }
 }

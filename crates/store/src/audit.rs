@@ -42,6 +42,10 @@ pub enum AuditAction {
     UserPromote,
     /// A user's shared rate limit was set or cleared.
     UserLimit,
+    /// An account was deactivated: its sessions ended, its tokens revoked.
+    UserDisable,
+    /// An account was reactivated (its old tokens stay revoked).
+    UserEnable,
     /// A signing key was created.
     KeyCreate,
     /// The signing key was rotated.
@@ -85,6 +89,8 @@ impl AuditAction {
             Self::UserCreate => "user.create",
             Self::UserPromote => "user.promote",
             Self::UserLimit => "user.limit",
+            Self::UserDisable => "user.disable",
+            Self::UserEnable => "user.enable",
             Self::KeyCreate => "key.create",
             Self::KeyRotate => "key.rotate",
             Self::Login => "auth.login",

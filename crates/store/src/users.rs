@@ -135,6 +135,41 @@ impl Store {
         Ok(user)
     }
 
+    /// Deactivates (`active` false) or reactivates the account `id`. Deactivating ends its
+    /// sessions and makes every instance forget its cached token rows (their owner is now
+    /// disabled), in the same transaction; sign-in checks `disabled_at` too.
+    pub async fn set_user_active(
+        &self,
+        id: Uuid,
+        active: bool,
+        now: DateTime<Utc>,
+        actor: &Actor,
+    ) -> Result<User, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let user = sqlx::query_as::<_, User>(&format!(
+            "UPDATE users SET disabled_at = CASE WHEN $2 THEN NULL ELSE COALESCE(disabled_at, $3) END
+             WHERE id = $1 RETURNING {USER_COLUMNS}"
+        ))
+        .bind(id)
+        .bind(active)
+        .bind(now)
+        .fetch_optional(&mut *tx)
+        .await?
+        .ok_or(StoreError::NotFound("user"))?;
+        if !active {
+            sqlx::query("DELETE FROM sessions WHERE user_id = $1").bind(id).execute(&mut *tx).await?;
+        }
+        let action = if active { AuditAction::UserEnable } else { AuditAction::UserDisable };
+        audit::append(&mut tx, actor, action, None, serde_json::json!({"user_id": id})).await?;
+        sqlx::query("SELECT pg_notify($1, id::text) FROM tokens WHERE user_id = $2")
+            .bind(crate::events::EVENTS_CHANNEL)
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(user)
+    }
+
     /// Every account, oldest first.
     pub async fn list_users(&self) -> Result<Vec<User>, StoreError> {
         Ok(sqlx::query_as::<_, User>(&format!("SELECT {USER_COLUMNS} FROM users ORDER BY created_at, id"))

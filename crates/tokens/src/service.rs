@@ -103,6 +103,8 @@ pub enum RevokeCause {
     GrantReplaced,
     /// The owner's allowance shrank and left the token no scope.
     AllowanceLost,
+    /// The owner's account was deactivated.
+    OwnerDeactivated,
 }
 
 impl RevokeCause {
@@ -115,6 +117,7 @@ impl RevokeCause {
             Self::CodeReplayed => Some(AutomaticRevocation::CodeReplayed.reason()),
             Self::GrantReplaced => Some(AutomaticRevocation::GrantReplaced.reason()),
             Self::AllowanceLost => Some(AutomaticRevocation::AllowanceLost.reason()),
+            Self::OwnerDeactivated => Some(AutomaticRevocation::OwnerDeactivated.reason()),
         }
     }
 }
@@ -386,6 +389,25 @@ impl TokenService {
             changed += 1;
         }
         Ok(changed)
+    }
+
+    /// Deactivates (`active` false) or reactivates an account. Deactivating ends its sessions
+    /// and revokes every token and grant it holds, each through the usual path (cascade,
+    /// NOTIFY, webhook), so reactivating brings none of them back.
+    pub async fn set_owner_active(
+        &self,
+        actor: &Actor,
+        user_id: Uuid,
+        active: bool,
+        now: DateTime<Utc>,
+    ) -> Result<tessera_store::User, TokenError> {
+        let user = self.store.set_user_active(user_id, active, now, actor).await?;
+        if !active {
+            for id in self.store.active_token_ids(user_id, now).await? {
+                self.revoke(&Requester::Cli, actor.ip.clone(), id, RevokeCause::OwnerDeactivated, now).await?;
+            }
+        }
+        Ok(user)
     }
 
     /// Revokes a token at once (idempotent), and every token it minted. Every revocation

@@ -5,6 +5,7 @@ mod audit;
 mod auth;
 mod cimd;
 mod contract;
+mod deactivation;
 mod errors;
 mod helpers;
 mod introspect;

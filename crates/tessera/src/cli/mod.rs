@@ -93,6 +93,15 @@ impl Cli {
     }
 }
 
+/// The lifecycle service for commands that narrow or revoke but sign nothing (revocation needs
+/// no key, but the service holds the ring all the same).
+pub(crate) async fn lifecycle(db: &Database, settings: &Settings) -> Result<tessera_tokens::TokenService, CliError> {
+    let ring = db.key_ring(settings).await?;
+    let issuer = settings.issuer();
+    let minter = tessera_tokens::Minter::new(std::sync::Arc::new(ring), issuer.clone(), vec![format!("{issuer}/mcp")]);
+    Ok(tessera_tokens::TokenService::new(db.store.clone(), minter))
+}
+
 /// Runs the parsed command.
 pub async fn run(cli: Cli) -> Result<(), CliError> {
     let settings = cli.settings;
@@ -110,7 +119,7 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
             println!("migrations applied; schema is current");
             Ok(())
         }
-        Command::User(cmd) => user::run(cmd, &db).await,
+        Command::User(cmd) => user::run(cmd, &db, &settings).await,
         Command::Token(cmd) => token::run(cmd, &db, &settings).await,
         Command::Server(cmd) => server::run(cmd, &db, &settings).await,
         Command::Team(cmd) => team::run(cmd, &db, &settings).await,

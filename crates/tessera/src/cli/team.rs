@@ -1,11 +1,9 @@
 //! `tessera team add | allow | member | list | show | remove`: who may hold which scopes.
 
-use std::sync::Arc;
-
 use chrono::Utc;
 use clap::Subcommand;
 use tessera_store::{Actor, TeamRecord};
-use tessera_tokens::{Minter, TeamService, TokenService};
+use tessera_tokens::TeamService;
 
 use crate::config::Settings;
 use crate::database::Database;
@@ -132,11 +130,6 @@ fn show_allowance(t: &TeamRecord) -> String {
     }
 }
 
-/// Narrowing revokes a token left with nothing, which signs nothing, but the lifecycle
-/// service wants its key ring all the same.
 async fn service(db: &Database, settings: &Settings) -> Result<TeamService, CliError> {
-    let ring = db.key_ring(settings).await?;
-    let issuer = settings.issuer();
-    let minter = Minter::new(Arc::new(ring), issuer.clone(), vec![format!("{issuer}/mcp")]);
-    Ok(TeamService::new(db.store.clone(), TokenService::new(db.store.clone(), minter)))
+    Ok(TeamService::new(db.store.clone(), super::lifecycle(db, settings).await?))
 }

@@ -1,4 +1,4 @@
-//! `tessera user add | promote | limit | list`.
+//! `tessera user add | promote | limit | list | disable | enable`.
 
 use std::io::BufRead;
 
@@ -6,6 +6,7 @@ use clap::Subcommand;
 use tessera_core::password::{Password, hash_password};
 use tessera_store::Actor;
 
+use crate::config::Settings;
 use crate::database::Database;
 use crate::error::CliError;
 
@@ -39,10 +40,21 @@ pub enum UserCommand {
     },
     /// List accounts.
     List,
+    /// Deactivate an account: its sessions end, every token and grant it holds is revoked at
+    /// once on every instance, and it can no longer sign in.
+    Disable {
+        /// The account's email.
+        email: String,
+    },
+    /// Reactivate an account (its revoked tokens stay revoked).
+    Enable {
+        /// The account's email.
+        email: String,
+    },
 }
 
 /// Runs an account command.
-pub async fn run(cmd: UserCommand, db: &Database) -> Result<(), CliError> {
+pub async fn run(cmd: UserCommand, db: &Database, settings: &Settings) -> Result<(), CliError> {
     match cmd {
         UserCommand::Add { email, password_stdin, admin } => {
             let email = valid_email(&email)?;
@@ -78,6 +90,8 @@ pub async fn run(cmd: UserCommand, db: &Database) -> Result<(), CliError> {
             }
             Ok(())
         }
+        UserCommand::Disable { email } => set_active(db, settings, &email, false).await,
+        UserCommand::Enable { email } => set_active(db, settings, &email, true).await,
         UserCommand::List => {
             println!("{:<36}  {:<5}  {:<20}  {:<10}  EMAIL", "ID", "ADMIN", "CREATED", "LIMIT/H");
             for u in db.store.list_users().await? {
@@ -95,6 +109,19 @@ pub async fn run(cmd: UserCommand, db: &Database) -> Result<(), CliError> {
             Ok(())
         }
     }
+}
+
+/// Deactivates or reactivates the account `email`.
+async fn set_active(db: &Database, settings: &Settings, email: &str, active: bool) -> Result<(), CliError> {
+    let user = db.store.user_by_email(email).await?.ok_or(tessera_store::StoreError::NotFound("user"))?;
+    let tokens = super::lifecycle(db, settings).await?;
+    let user = tokens.set_owner_active(&Actor::cli(), user.id, active, chrono::Utc::now()).await?;
+    if active {
+        println!("{} is active again (tokens revoked when it was deactivated stay revoked)", user.email);
+    } else {
+        println!("{} is deactivated: its sessions ended and its tokens are revoked", user.email);
+    }
+    Ok(())
 }
 
 /// `off`/`none` → no limit; otherwise a number in the token limit's range.

@@ -531,3 +531,21 @@ async fn teams_are_listed_with_everyone_which_cannot_be_removed_or_hold_admin() 
     assert_one_line_error(&team(&db.url, &["add", "typo", "--allow", "read:taks"]), "read:taks");
     assert_one_line_error(&team(&db.url, &["member", "add", "ops", "nobody@example.com"]), "nobody@example.com");
 }
+
+#[tokio::test]
+async fn user_disable_revokes_every_token_and_enable_brings_none_back() {
+    let db = fresh_db().await;
+    add_user(&db.url, "leaver@example.com");
+    assert!(issue_for(&db.url, "leaver@example.com", "read:tasks").status.success());
+    let out = run(tessera(&db.url).args(["user", "disable", "leaver@example.com"]));
+    assert!(out.status.success(), "{}", stderr(&out));
+    let user = db.store.user_by_email("leaver@example.com").await.unwrap().unwrap();
+    assert!(user.disabled_at.is_some());
+    assert!(db.store.active_token_ids(user.id, chrono::Utc::now()).await.unwrap().is_empty());
+    let out = run(tessera(&db.url).args(["user", "enable", "leaver@example.com"]));
+    assert!(out.status.success(), "{}", stderr(&out));
+    let user = db.store.user_by_email("leaver@example.com").await.unwrap().unwrap();
+    assert!(user.disabled_at.is_none());
+    assert!(db.store.active_token_ids(user.id, chrono::Utc::now()).await.unwrap().is_empty());
+    assert_one_line_error(&run(tessera(&db.url).args(["user", "disable", "nobody@example.com"])), "user");
+}
