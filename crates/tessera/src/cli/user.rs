@@ -25,7 +25,8 @@ pub enum UserCommand {
         #[arg(long)]
         admin: bool,
     },
-    /// Make an existing account an administrator.
+    /// Make an existing account an administrator (also `tessera user admin`).
+    #[command(alias = "admin")]
     Promote {
         /// The account's email.
         email: String,
