@@ -321,7 +321,7 @@ impl From<tessera_tokens::TeamError> for ApiError {
             T::NoUser(_) => Self::NotFound("user"),
             T::Conflict(_) => Self::Conflict { code: ErrorCode::TeamExists, message },
             T::BuiltIn => Self::Conflict { code: ErrorCode::BuiltinTeam, message },
-            T::BadName => Self::BadRequest { code: ErrorCode::InvalidName, message, details: None },
+            T::BadName | T::BadGroup => Self::BadRequest { code: ErrorCode::InvalidName, message, details: None },
             T::AdminScope => Self::BadRequest { code: ErrorCode::AdminScopeForbidden, message, details: None },
             T::Scope(_) => Self::BadRequest { code: ErrorCode::UnknownScope, message, details: None },
             T::Token(e) => e.into(),

@@ -11,6 +11,8 @@ use crate::{TokenError, TokenService, catalog};
 
 /// Longest team name (SCIM clients send UUIDs and display names).
 const MAX_TEAM_NAME: usize = 100;
+/// Longest identity-provider group name.
+const MAX_GROUP_NAME: usize = 256;
 
 /// Why a team operation did not happen.
 #[derive(Debug, thiserror::Error)]
@@ -27,6 +29,9 @@ pub enum TeamError {
     /// An empty, too long or control-character name.
     #[error("a team name is 1 to {MAX_TEAM_NAME} characters, without control characters")]
     BadName,
+    /// An identity-provider group name that is empty, too long or has control characters.
+    #[error("a group name is 1 to {MAX_GROUP_NAME} characters, without control characters")]
+    BadGroup,
     /// `everyone` has no members of its own and is never removed.
     #[error("`everyone` holds whoever is in no team: it has no members to change and cannot be removed")]
     BuiltIn,
@@ -64,6 +69,7 @@ impl TeamService {
 
     /// One team.
     pub async fn get(&self, name: &str) -> Result<TeamRecord, TeamError> {
+        known_shape(name)?;
         self.store.team(name).await?.ok_or_else(|| TeamError::NotFound(name.to_owned()))
     }
 
@@ -77,6 +83,9 @@ impl TeamService {
         now: DateTime<Utc>,
     ) -> Result<(), TeamError> {
         check_name(name)?;
+        if !groups.iter().all(|g| fits(g, MAX_GROUP_NAME)) {
+            return Err(TeamError::BadGroup);
+        }
         let allowance = self.allowance(allow).await?;
         match self.store.create_team(actor, name, &allowance.to_vec(), groups, now).await {
             Err(StoreError::Conflict(_)) => Err(TeamError::Conflict(name.to_owned())),
@@ -87,6 +96,7 @@ impl TeamService {
     /// Replaces a team's allowance; its people's tokens lose what falls outside at once.
     /// Returns how many tokens were narrowed.
     pub async fn allow(&self, actor: &Actor, name: &str, allow: &str, now: DateTime<Utc>) -> Result<usize, TeamError> {
+        known_shape(name)?;
         let allowance = self.allowance(allow).await?;
         if !self.store.set_team_allowance(actor, name, &allowance.to_vec(), now).await? {
             return Err(TeamError::NotFound(name.to_owned()));
@@ -107,6 +117,11 @@ impl TeamService {
         if name == EVERYONE {
             return Err(TeamError::BuiltIn);
         }
+        known_shape(name)?;
+        // PostgreSQL cannot hold NUL: such an address names no account, so say so, not 500.
+        if email.contains('\0') {
+            return Err(TeamError::NoUser(email.replace('\0', "")));
+        }
         let user = self.store.user_by_email(email).await?.ok_or_else(|| TeamError::NoUser(email.to_owned()))?;
         if !self.store.set_team_member(actor, name, user.id, member).await? {
             return Err(TeamError::NotFound(name.to_owned()));
@@ -119,6 +134,7 @@ impl TeamService {
         if name == EVERYONE {
             return Err(TeamError::BuiltIn);
         }
+        known_shape(name)?;
         let members = self.store.delete_team(actor, name).await?.ok_or_else(|| TeamError::NotFound(name.to_owned()))?;
         self.rebound(&members, now).await
     }
@@ -145,7 +161,17 @@ impl TeamService {
     }
 }
 
+/// A name no team can have (blank, too long, control characters, NUL) names none: answered
+/// as unknown before it reaches the database.
+fn known_shape(name: &str) -> Result<(), TeamError> {
+    if fits(name, MAX_TEAM_NAME) { Ok(()) } else { Err(TeamError::NotFound(name.replace('\0', ""))) }
+}
+
 fn check_name(name: &str) -> Result<(), TeamError> {
-    let ok = !name.trim().is_empty() && name.chars().count() <= MAX_TEAM_NAME && !name.chars().any(char::is_control);
-    if ok { Ok(()) } else { Err(TeamError::BadName) }
+    if fits(name, MAX_TEAM_NAME) { Ok(()) } else { Err(TeamError::BadName) }
+}
+
+/// Not blank, at most `max` characters (and so at most 4 × `max` bytes), no control characters.
+fn fits(s: &str, max: usize) -> bool {
+    !s.trim().is_empty() && s.chars().count() <= max && !s.chars().any(char::is_control)
 }

@@ -82,3 +82,23 @@ async fn teams_are_for_administrators_only() {
     let res = call(&app, &session, Method::GET, "/api/v2/teams", None).await;
     assert_eq!(error_code(res, StatusCode::FORBIDDEN).await.0, "admin_required");
 }
+
+#[tokio::test]
+async fn names_no_team_or_account_can_have_are_404_or_400_never_500() {
+    let app = spawn_app().await;
+    let session = admin(&app).await;
+    for path in ["/api/v2/teams/a%00b", "/api/v2/teams/everyone%00"] {
+        let res = call(&app, &session, Method::GET, path, None).await;
+        assert_eq!(error_code(res, StatusCode::NOT_FOUND).await.0, "not_found", "{path}");
+    }
+    let body = json!({"name": "ops", "allowance": []});
+    assert_eq!(call(&app, &session, Method::POST, "/api/v2/teams", Some(body)).await.status(), StatusCode::CREATED);
+    let res = call(&app, &session, Method::PUT, "/api/v2/teams/ops/members/a%00@example.com", None).await;
+    assert_eq!(error_code(res, StatusCode::NOT_FOUND).await.0, "not_found");
+    let long_group = json!({"name": "g", "allowance": [], "groups": ["x".repeat(257)]});
+    let res = call(&app, &session, Method::POST, "/api/v2/teams", Some(long_group)).await;
+    assert_eq!(error_code(res, StatusCode::BAD_REQUEST).await.0, "invalid_name");
+    let control = json!({"name": "a\u{7}b", "allowance": []});
+    let res = call(&app, &session, Method::POST, "/api/v2/teams", Some(control)).await;
+    assert_eq!(error_code(res, StatusCode::BAD_REQUEST).await.0, "invalid_name");
+}
