@@ -249,10 +249,12 @@ impl Allowance {
         }
     }
 
-    /// `scopes` without what lies outside this allowance.
-    pub fn narrow(&self, scopes: &ScopeSet) -> ScopeSet {
+    /// `scopes` without what lies outside this allowance, and what that was (empty when
+    /// nothing had to go).
+    pub fn narrow(&self, scopes: &ScopeSet) -> (ScopeSet, Vec<String>) {
         let outside = self.missing(scopes);
-        ScopeSet::from_scopes(scopes.iter().filter(|s| !outside.iter().any(|o| o == s.as_str())).cloned().collect())
+        let kept = scopes.iter().filter(|s| !outside.iter().any(|o| o == s.as_str())).cloned().collect();
+        (ScopeSet::from_scopes(kept), outside)
     }
 }
 

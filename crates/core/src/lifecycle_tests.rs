@@ -223,6 +223,7 @@ fn an_allowance_bounds_scopes_with_the_usual_inheritance() {
 fn narrowing_to_an_allowance_keeps_only_what_it_covers() {
     let team = Allowance::Scopes(ScopeSet::parse_lenient("read:tasks"));
     let token = ScopeSet::parse_lenient("read:tasks write:tasks read:github");
-    assert_eq!(team.narrow(&token), ScopeSet::parse_lenient("read:tasks"));
-    assert_eq!(Allowance::Unbounded.narrow(&token), token);
+    let removed = vec!["read:github".to_owned(), "write:tasks".to_owned()];
+    assert_eq!(team.narrow(&token), (ScopeSet::parse_lenient("read:tasks"), removed));
+    assert_eq!(Allowance::Unbounded.narrow(&token), (token, Vec::new()));
 }

@@ -7,14 +7,14 @@ use rand::RngCore;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use tessera_core::catalog::{ServerName, ToolName};
-use tessera_core::lifecycle::Requester;
+use tessera_core::lifecycle::{AutomaticRevocation, Requester};
 use tessera_core::scope::ScopeSet;
 use tessera_core::upstream::ToolAccess;
 use tessera_core::values::{Lifetime, RateLimit, TokenName};
 use tessera_store::{
     Actor, AuditAction, ClientKind, NewCode, OAuthClient, ServerRecord, Store, StoreError, TokenRecord,
 };
-use tessera_tokens::{GrantInput, RevokeCause, TokenError, TokenService};
+use tessera_tokens::{GrantInput, TokenError, TokenService};
 use url::Url;
 use uuid::Uuid;
 
@@ -494,7 +494,7 @@ impl OAuthService {
             // A replayed code may be a stolen one: end what it produced (OAuth 2.1 §4.1.3).
             if let Some(grant) = stored.grant_id {
                 let who = Requester::Person { user_id: stored.user_id, is_admin: false };
-                if let Err(e) = self.tokens.revoke(&who, ip, grant, RevokeCause::CodeReplayed, now).await {
+                if let Err(e) = self.tokens.revoke(&who, ip, grant, AutomaticRevocation::CodeReplayed, now).await {
                     tracing::error!(error = %e, grant_id = %grant, "could not revoke the grant of a replayed code");
                 }
                 tracing::warn!(grant_id = %grant, "authorization code replayed; grant revoked");
@@ -565,7 +565,8 @@ impl OAuthService {
             }
         };
         for grant in previous.into_iter().filter(|g| g.id != new_grant) {
-            if let Err(e) = self.tokens.revoke(who, ip.clone(), grant.id, RevokeCause::GrantReplaced, now).await {
+            if let Err(e) = self.tokens.revoke(who, ip.clone(), grant.id, AutomaticRevocation::GrantReplaced, now).await
+            {
                 tracing::error!(error = %e, grant_id = %grant.id, "could not revoke a replaced grant");
             }
         }
@@ -649,7 +650,7 @@ impl OAuthService {
             return Ok(false);
         };
         let who = Requester::Person { user_id: grant.user_id, is_admin: false };
-        self.tokens.revoke(&who, ip, grant.id, RevokeCause::ClientRevoked, now).await.map_err(token_err)?;
+        self.tokens.revoke(&who, ip, grant.id, AutomaticRevocation::ClientRevoked, now).await.map_err(token_err)?;
         Ok(true)
     }
 }

@@ -93,18 +93,8 @@ pub struct Issued {
 pub enum RevokeCause {
     /// A person, a token or the operator asked, with the reason they gave, if any.
     Requested(Option<RevokeReason>),
-    /// The OAuth client revoked its own grant (RFC 7009).
-    ClientRevoked,
-    /// A used refresh token of the grant was presented again: it may have been stolen.
-    RefreshReused,
-    /// The authorization code that produced the grant was presented again.
-    CodeReplayed,
-    /// The person consented again to the same client for the same resource.
-    GrantReplaced,
-    /// The owner's allowance shrank and left the token no scope.
-    AllowanceLost,
-    /// The owner's account was deactivated.
-    OwnerDeactivated,
+    /// Tessera revoked it by itself (a reused refresh token, a replaced grant, ...).
+    Automatic(AutomaticRevocation),
 }
 
 impl RevokeCause {
@@ -112,13 +102,14 @@ impl RevokeCause {
     pub fn reason(&self) -> Option<&str> {
         match self {
             Self::Requested(reason) => reason.as_ref().map(RevokeReason::as_str),
-            Self::ClientRevoked => Some(AutomaticRevocation::ClientRevoked.reason()),
-            Self::RefreshReused => Some(AutomaticRevocation::RefreshReused.reason()),
-            Self::CodeReplayed => Some(AutomaticRevocation::CodeReplayed.reason()),
-            Self::GrantReplaced => Some(AutomaticRevocation::GrantReplaced.reason()),
-            Self::AllowanceLost => Some(AutomaticRevocation::AllowanceLost.reason()),
-            Self::OwnerDeactivated => Some(AutomaticRevocation::OwnerDeactivated.reason()),
+            Self::Automatic(why) => Some(why.reason()),
         }
+    }
+}
+
+impl From<AutomaticRevocation> for RevokeCause {
+    fn from(why: AutomaticRevocation) -> Self {
+        Self::Automatic(why)
     }
 }
 
@@ -184,6 +175,20 @@ impl TokenService {
 
     /// The URLs of the direct servers among those `scopes` name (empty without server scopes,
     /// so plain tokens cost no query).
+    /// The scope checks every minting path (issue, rotation, OAuth grant) makes for a token of
+    /// `owner` carrying `scopes`: within the owner's allowance, and direct servers' scopes kept
+    /// apart. Returns the direct servers named, by name, with their URLs (their audience).
+    async fn check_minted_scopes(
+        &self,
+        owner: Uuid,
+        scopes: &ScopeSet,
+    ) -> Result<std::collections::HashMap<String, String>, TokenError> {
+        lifecycle::check_allowance(&self.allowance_of(owner).await?, scopes)?;
+        let direct = self.direct_urls(scopes).await?;
+        lifecycle::check_direct_scopes(scopes, &direct.keys().cloned().collect())?;
+        Ok(direct)
+    }
+
     async fn direct_urls(&self, scopes: &ScopeSet) -> Result<std::collections::HashMap<String, String>, TokenError> {
         if scopes.servers().is_empty() {
             return Ok(std::collections::HashMap::new());
@@ -207,9 +212,7 @@ impl TokenService {
         let expires_at = input.lifetime.expires_at(now).ok_or(TokenRuleViolation::ExpiryOutOfRange)?;
         let bounds =
             lifecycle::check_issue(who, &Grant { scopes: &input.scopes, expires_at, rate_limit: input.rate_limit })?;
-        lifecycle::check_allowance(&self.allowance_of(input.owner).await?, &input.scopes)?;
-        let direct = self.direct_urls(&input.scopes).await?;
-        lifecycle::check_direct_scopes(&input.scopes, &direct.keys().cloned().collect())?;
+        let direct = self.check_minted_scopes(input.owner, &input.scopes).await?;
         let row = self.new_row(NewRow {
             owner: input.owner,
             name: input.name.as_str().to_owned(),
@@ -304,9 +307,7 @@ impl TokenService {
         let mut tx = self.store.begin_token_change().await?;
         let old = visible(&mut tx, who, id).await?;
         let bounds = lifecycle::check_rotate(who, &facts(&old, now), now)?;
-        lifecycle::check_allowance(&self.allowance_of(old.user_id).await?, &old.scope_set())?;
-        let direct = self.direct_urls(&old.scope_set()).await?;
-        lifecycle::check_direct_scopes(&old.scope_set(), &direct.keys().cloned().collect())?;
+        self.check_minted_scopes(old.user_id, &old.scope_set()).await?;
         let grace_end = now.checked_add_signed(grace.duration()).ok_or(TokenRuleViolation::ExpiryOutOfRange)?;
         let (row, secret) = self.new_row(NewRow {
             owner: old.user_id,
@@ -367,15 +368,13 @@ impl TokenService {
         for id in self.store.active_token_ids(user_id, now).await? {
             let mut tx = self.store.begin_token_change().await?;
             let Some(current) = tx.lock(id).await? else { continue };
-            let scopes = current.scope_set();
-            let kept = allowance.narrow(&scopes);
-            if kept == scopes {
+            let (kept, removed) = allowance.narrow(&current.scope_set());
+            if removed.is_empty() {
                 continue;
             }
-            let removed = allowance.missing(&scopes);
             if kept.is_empty() {
                 drop(tx);
-                self.revoke(&Requester::Cli, None, id, RevokeCause::AllowanceLost, now).await?;
+                self.revoke(&Requester::Cli, None, id, AutomaticRevocation::AllowanceLost, now).await?;
                 changed += 1;
                 continue;
             }
@@ -404,7 +403,7 @@ impl TokenService {
         let user = self.store.set_user_active(user_id, active, now, actor).await?;
         if !active {
             for id in self.store.active_token_ids(user_id, now).await? {
-                self.revoke(&Requester::Cli, actor.ip.clone(), id, RevokeCause::OwnerDeactivated, now).await?;
+                self.revoke(&Requester::Cli, actor.ip.clone(), id, AutomaticRevocation::OwnerDeactivated, now).await?;
             }
         }
         Ok(user)
@@ -429,7 +428,7 @@ impl TokenService {
         let also_revoked = tx.minted_descendants(id, now).await?;
         if current.status(now) != TokenStatus::Revoked {
             tx.revoke(id, reason, now, who.user_id()).await?;
-            if cause == RevokeCause::RefreshReused {
+            if cause == RevokeCause::Automatic(AutomaticRevocation::RefreshReused) {
                 let details = json!({"reason": reason, "oauth_client_id": current.oauth_client_id});
                 tx.audit(&actor, AuditAction::OAuthReuse, id, details).await?;
             }
@@ -468,9 +467,7 @@ impl TokenService {
         let expires_at = input.lifetime.expires_at(now).ok_or(TokenRuleViolation::ExpiryOutOfRange)?;
         let bounds =
             lifecycle::check_issue(who, &Grant { scopes: &input.scopes, expires_at, rate_limit: input.rate_limit })?;
-        lifecycle::check_allowance(&self.allowance_of(input.owner).await?, &input.scopes)?;
-        let direct = self.direct_urls(&input.scopes).await?;
-        lifecycle::check_direct_scopes(&input.scopes, &direct.keys().cloned().collect())?;
+        self.check_minted_scopes(input.owner, &input.scopes).await?;
         let mut tx = self.store.begin_token_change().await?;
         if !tx.consume_code(&input.code_sha256, now).await? {
             return Err(TokenError::GrantInvalid);
@@ -545,7 +542,7 @@ impl TokenService {
             drop(tx);
             if grant.status(now) != TokenStatus::Revoked {
                 let owner = Requester::Person { user_id: grant.user_id, is_admin: false };
-                self.revoke(&owner, ip, grant.id, RevokeCause::RefreshReused, now).await?;
+                self.revoke(&owner, ip, grant.id, AutomaticRevocation::RefreshReused, now).await?;
                 tracing::warn!(grant_id = %grant.id, "refresh token reuse detected; grant revoked");
             }
             return Err(TokenError::RefreshReused);
