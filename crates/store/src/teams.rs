@@ -118,11 +118,11 @@ impl Store {
         user_id: Uuid,
         member: bool,
     ) -> Result<bool, StoreError> {
-        let mut tx = self.pool.begin().await?;
-        let Some(team_id) = team_id(&mut tx, name).await? else { return Ok(false) };
         if name == EVERYONE {
             return Ok(false);
         }
+        let mut tx = self.pool.begin().await?;
+        let Some(team_id) = team_id(&mut tx, name).await? else { return Ok(false) };
         if member {
             sqlx::query("INSERT INTO team_members (team_id, user_id) VALUES ($1, $2) ON CONFLICT DO NOTHING")
                 .bind(team_id)
@@ -188,18 +188,6 @@ impl Store {
             "SELECT m.user_id FROM team_members m JOIN teams t ON t.id = m.team_id WHERE t.name = $1"
         };
         Ok(sqlx::query_scalar(query).bind(name).fetch_all(self.exec()).await?)
-    }
-
-    /// Ids of `user_id`'s tokens in force at `now` (grants included).
-    pub async fn active_token_ids(&self, user_id: Uuid, now: DateTime<Utc>) -> Result<Vec<Uuid>, StoreError> {
-        Ok(sqlx::query_scalar(
-            "SELECT t.id FROM tokens t LEFT JOIN revocations r ON r.token_id = t.id
-             WHERE t.user_id = $1 AND t.expires_at > $2 AND (r.effective_at IS NULL OR r.effective_at > $2)",
-        )
-        .bind(user_id)
-        .bind(now)
-        .fetch_all(self.exec())
-        .await?)
     }
 }
 

@@ -222,6 +222,18 @@ impl Store {
         Ok(TokenPage { items, next_after })
     }
 
+    /// Ids of `user_id`'s tokens in force at `now` (grants included).
+    pub async fn active_token_ids(&self, user_id: Uuid, now: DateTime<Utc>) -> Result<Vec<Uuid>, StoreError> {
+        Ok(sqlx::query_scalar(
+            "SELECT t.id FROM tokens t LEFT JOIN revocations r ON r.token_id = t.id
+             WHERE t.user_id = $1 AND t.expires_at > $2 AND (r.effective_at IS NULL OR r.effective_at > $2)",
+        )
+        .bind(user_id)
+        .bind(now)
+        .fetch_all(self.exec())
+        .await?)
+    }
+
     /// What the validator needs to know about a token's row, in one query.
     pub async fn token_state(&self, id: Uuid) -> Result<Option<TokenState>, StoreError> {
         let row: Option<StateRow> = sqlx::query_as(

@@ -126,11 +126,7 @@ impl Store {
             serde_json::json!({"user_id": user.id, "rate_limit_per_hour": per_hour}),
         )
         .await?;
-        sqlx::query("SELECT pg_notify($1, id::text) FROM tokens WHERE user_id = $2")
-            .bind(crate::events::EVENTS_CHANNEL)
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
+        forget_tokens_of(&mut tx, id).await?;
         tx.commit().await?;
         Ok(user)
     }
@@ -161,11 +157,7 @@ impl Store {
         }
         let action = if active { AuditAction::UserEnable } else { AuditAction::UserDisable };
         audit::append(&mut tx, actor, action, None, serde_json::json!({"user_id": id})).await?;
-        sqlx::query("SELECT pg_notify($1, id::text) FROM tokens WHERE user_id = $2")
-            .bind(crate::events::EVENTS_CHANNEL)
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
+        forget_tokens_of(&mut tx, id).await?;
         tx.commit().await?;
         Ok(user)
     }
@@ -181,4 +173,15 @@ impl Store {
     pub async fn count_users(&self) -> Result<i64, StoreError> {
         Ok(sqlx::query_scalar("SELECT count(*) FROM users").fetch_one(self.exec()).await?)
     }
+}
+
+/// Announces every token of `user_id` on the change feed, so every instance drops its cached
+/// rows of them (they carry the owner's limit and state) when the transaction commits.
+async fn forget_tokens_of(conn: &mut sqlx::PgConnection, user_id: Uuid) -> Result<(), StoreError> {
+    sqlx::query("SELECT pg_notify($1, id::text) FROM tokens WHERE user_id = $2")
+        .bind(crate::events::EVENTS_CHANNEL)
+        .bind(user_id)
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
 }
