@@ -143,9 +143,8 @@ pub async fn get(
     let now = Utc::now();
     let caller = authenticate(&req, &state, Access::Read, now).await?;
     let record = visible_token(&state, &caller, id.into_inner()).await?;
-    let mut view = [TokenView::new(record, now)];
-    with_unflushed_use(&state, &mut view);
-    let [view] = view;
+    let mut view = TokenView::new(record, now);
+    with_unflushed_use(&state, std::slice::from_mut(&mut view));
     Ok(web::Json(view))
 }
 

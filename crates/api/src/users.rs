@@ -56,13 +56,18 @@ pub async fn patch(
     if caller.user.id == id && body.active == Some(false) {
         return Err(ApiError::bad_request(ErrorCode::InvalidBody, "administrators cannot deactivate themselves"));
     }
-    let mut user = state.store.user_by_id(id).await?.ok_or(ApiError::NotFound("user"))?;
+    let mut changed = None;
     if let Some(limit) = limit {
-        user = state.store.set_user_rate_limit(id, limit.map(RateLimit::to_stored), &caller.actor()).await?;
+        changed = Some(state.store.set_user_rate_limit(id, limit.map(RateLimit::to_stored), &caller.actor()).await?);
     }
     if let Some(active) = body.active {
-        user = state.tokens.set_owner_active(&caller.actor(), id, active, Utc::now()).await?;
+        changed = Some(state.tokens.set_owner_active(&caller.actor(), id, active, Utc::now()).await?);
     }
+    let user = match changed {
+        Some(user) => user,
+        // Nothing asked: the account as it is.
+        None => state.store.user_by_id(id).await?.ok_or(ApiError::NotFound("user"))?,
+    };
     Ok(web::Json(UserView::from(user)))
 }
 

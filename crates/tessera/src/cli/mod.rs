@@ -93,12 +93,18 @@ impl Cli {
     }
 }
 
-/// The lifecycle service for commands that narrow or revoke but sign nothing (revocation needs
-/// no key, but the service holds the ring all the same).
-pub(crate) async fn lifecycle(db: &Database, settings: &Settings) -> Result<tessera_tokens::TokenService, CliError> {
+/// The lifecycle service of a command. `mints`: the command signs a token, so it needs the
+/// issuer the server uses (its recorded public URL unless TESSERA_PUBLIC_URL says otherwise,
+/// with a warning when neither is known); commands that only narrow or revoke sign nothing.
+pub(crate) async fn lifecycle(
+    db: &Database,
+    settings: &Settings,
+    mints: bool,
+) -> Result<tessera_tokens::TokenService, CliError> {
     let ring = db.key_ring(settings).await?;
-    let issuer = settings.issuer();
-    let minter = tessera_tokens::Minter::new(std::sync::Arc::new(ring), issuer.clone(), vec![format!("{issuer}/mcp")]);
+    let issuer = if mints { db.issuer(settings).await? } else { settings.issuer() };
+    let audience = vec![format!("{issuer}/mcp")];
+    let minter = tessera_tokens::Minter::new(std::sync::Arc::new(ring), issuer, audience);
     Ok(tessera_tokens::TokenService::new(db.store.clone(), minter))
 }
 

@@ -19,7 +19,8 @@ pub enum TeamCommand {
         /// The allowance: space-separated scopes ("" allows nothing). Never `mcp:admin`.
         #[arg(long)]
         allow: String,
-        /// An identity-provider group whose members join the team at sign-in (repeatable).
+        /// An identity-provider group mapped to the team (repeatable); stored for single sign-on,
+        /// which does not apply it yet.
         #[arg(long = "group")]
         groups: Vec<String>,
     },
@@ -131,5 +132,5 @@ fn show_allowance(t: &TeamRecord) -> String {
 }
 
 async fn service(db: &Database, settings: &Settings) -> Result<TeamService, CliError> {
-    Ok(TeamService::new(db.store.clone(), super::lifecycle(db, settings).await?))
+    Ok(TeamService::new(db.store.clone(), super::lifecycle(db, settings, false).await?))
 }

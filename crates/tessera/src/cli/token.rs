@@ -1,7 +1,5 @@
 //! `tessera token issue | list | revoke | rotate`.
 
-use std::sync::Arc;
-
 use chrono::Utc;
 use clap::{Subcommand, ValueEnum};
 use tessera_core::lifecycle::Requester;
@@ -10,7 +8,7 @@ use tessera_core::values::{
     RevokeReason, TokenName,
 };
 use tessera_store::{TokenFilter, TokenStatus};
-use tessera_tokens::{IssueInput, Minter, RevokeCause, TokenError, TokenService};
+use tessera_tokens::{IssueInput, RevokeCause, TokenError};
 use uuid::Uuid;
 
 use crate::config::Settings;
@@ -88,15 +86,7 @@ pub enum StatusArg {
 /// Runs a token command.
 pub async fn run(cmd: TokenCommand, db: &Database, settings: &Settings) -> Result<(), CliError> {
     let now = Utc::now();
-    // `mints`: the command signs a token, so it needs the issuer the server uses (its recorded
-    // public URL unless TESSERA_PUBLIC_URL says otherwise, with a warning when neither is known).
-    let service = |mints: bool| async move {
-        let ring = db.key_ring(settings).await?;
-        let issuer = if mints { db.issuer(settings).await? } else { settings.issuer() };
-        let audience = vec![format!("{issuer}/mcp")];
-        let minter = Minter::new(Arc::new(ring), issuer, audience);
-        Ok::<_, CliError>(TokenService::new(db.store.clone(), minter))
-    };
+    let service = |mints: bool| super::lifecycle(db, settings, mints);
     match cmd {
         TokenCommand::Issue { user, name, scopes, days, rate_limit, description } => {
             let scopes = tessera_tokens::catalog(&db.store).await?.grant(scopes.split_whitespace())?;

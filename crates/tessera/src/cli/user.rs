@@ -115,7 +115,7 @@ pub async fn run(cmd: UserCommand, db: &Database, settings: &Settings) -> Result
 /// Deactivates or reactivates the account `email`.
 async fn set_active(db: &Database, settings: &Settings, email: &str, active: bool) -> Result<(), CliError> {
     let user = db.store.user_by_email(email).await?.ok_or(tessera_store::StoreError::NotFound("user"))?;
-    let tokens = super::lifecycle(db, settings).await?;
+    let tokens = super::lifecycle(db, settings, false).await?;
     let user = tokens.set_owner_active(&Actor::cli(), user.id, active, chrono::Utc::now()).await?;
     if active {
         println!("{} is active again (tokens revoked when it was deactivated stay revoked)", user.email);
