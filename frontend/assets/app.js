@@ -23,6 +23,22 @@ const DAY_MS = 86_400_000;
 
 let me = null;
 let flash = null; // a message shown once on the next page
+let methods = { password: true, sso: false }; // ways of signing in this server offers
+
+// Why single sign-on sent the browser back (`?sso_error=CODE`): codes only, so a crafted
+// link cannot put words of its own on the sign-in page.
+const SSO_ERRORS = {
+  provider_unreachable: 'The identity provider could not be reached. Try again later, or sign in with your password.',
+  denied: 'The identity provider did not sign you in.',
+  expired: 'That sign-in took too long or was started elsewhere. Start again.',
+  invalid_response: 'The identity provider\'s answer could not be checked. Start again.',
+  invalid_token: 'The identity provider\'s ID token was not valid for Tessera.',
+  email_unverified: 'Your identity provider has not verified your email address.',
+  no_email: 'Your identity provider did not share an email address.',
+  groups_claim: 'Your identity provider sent groups Tessera cannot read. Ask an administrator.',
+  account_disabled: 'This account is deactivated.',
+  account_conflict: 'Another sign-in is already linked to this email address. Ask an administrator.',
+};
 
 // ---------- session ----------
 
@@ -30,12 +46,19 @@ let flash = null; // a message shown once on the next page
 async function boot() {
   document.getElementById('sign-out').addEventListener('click', signOut);
   const bounds = loadLimits().then(() => null, (e) => e);
+  const offered = api('GET', '/auth/methods').then((m) => { methods = m; }, () => {});
+  const ssoError = new URLSearchParams(location.search).get('sso_error');
+  if (ssoError) {
+    flash = { kind: 'error', text: SSO_ERRORS[ssoError] || 'Single sign-on failed. Start again.' };
+    history.replaceState(null, '', `/${location.hash}`);
+  }
   try {
     const who = await api('GET', '/auth/me');
     signedIn(who.user, who.csrf_token);
   } catch (e) {
     if (!(e instanceof ApiError) || e.status !== 401) flash = { kind: 'error', text: e.message };
   }
+  await offered;
   const failed = await bounds;
   if (failed) {
     viewUnavailable(failed);
@@ -133,11 +156,20 @@ function notice(kind, text) {
 // ---------- sign in ----------
 
 function viewSignIn() {
+  const sso = methods.sso ? ssoButton() : null;
+  if (!methods.password) {
+    page('Sign in to Tessera', h('p', { class: 'lead' }, 'Scoped tokens for your MCP servers.'),
+      h('div', { class: 'card narrow' }, sso));
+    sso?.focus();
+    return;
+  }
   const error = h('div', { id: 'signin-error', class: 'form-error', 'aria-live': 'assertive' });
   const email = h('input', { id: 'email', name: 'email', type: 'email', autocomplete: 'username', required: true, autofocus: true });
   const password = h('input', { id: 'password', name: 'password', type: 'password', autocomplete: 'current-password', required: true });
   const submit = h('button', { type: 'submit', class: 'button primary' }, 'Sign in');
   const form = h('form', { class: 'card narrow', novalidate: true, 'aria-describedby': 'signin-error' },
+    sso ? h('div', { class: 'actions sso' }, sso) : null,
+    sso ? h('p', { class: 'hint' }, 'Or with your Tessera password:') : null,
     field('Email', email),
     field('Password', password),
     error,
@@ -158,8 +190,7 @@ function viewSignIn() {
       // Registered servers' scopes are listed to signed-in callers only.
       await loadLimits().catch(() => {});
       announce(`Signed in as ${res.user.email}`);
-      if (location.hash === '#/tokens' || !location.hash) route();
-      else route();
+      route();
     } catch (e) {
       let text = e.message;
       if (e.status === 401) text = 'Wrong email or password.';
@@ -176,6 +207,13 @@ function viewSignIn() {
   });
   page('Sign in to Tessera', h('p', { class: 'lead' }, 'Scoped tokens for your MCP servers.'), form);
   email.focus();
+}
+
+/** A link that starts single sign-on and brings the person back to the page they asked for. */
+function ssoButton() {
+  const back = location.hash && location.hash.startsWith('#/') ? location.hash : '#/tokens';
+  const href = `/api/v2/auth/oidc/login?return_to=${encodeURIComponent(back)}`;
+  return h('a', { id: 'sso-sign-in', class: 'button primary', href }, 'Sign in with SSO');
 }
 
 function duration(seconds) {

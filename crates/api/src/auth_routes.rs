@@ -24,6 +24,7 @@ use crate::models::{LoginRequest, LoginView, MeView, UserView};
             headers(("Set-Cookie" = String, description = "`tessera_session`: HttpOnly; SameSite=Strict; Path=/"))),
         (status = 400, description = "Malformed body", body = ErrorBody),
         (status = 401, description = "Wrong email or password", body = ErrorBody),
+        (status = 403, description = "Password sign-in is turned off (`password_login_disabled`): sign in with SSO", body = ErrorBody),
         (status = 429, description = "Too many failed logins from this address or for this account", body = ErrorBody,
             headers(("Retry-After" = u64, description = "Seconds to wait"))),
         (status = 413, description = "Body too large", body = ErrorBody),
@@ -36,6 +37,14 @@ pub async fn login(
     state: web::Data<ApiState>,
     body: JsonObject<LoginRequest>,
 ) -> Result<HttpResponse, ApiError> {
+    if !state.config.password_login {
+        return Err(ApiError::Forbidden {
+            code: ErrorCode::PasswordLoginDisabled,
+            message: "password sign-in is turned off on this server; sign in with SSO".to_owned(),
+            details: None,
+            missing_scope: None,
+        });
+    }
     let now = Utc::now();
     let LoginRequest { email, password } = body.into_inner();
     // Before anything else (throttle keys, lookups, audit rows): a bounded, storable email.
@@ -149,16 +158,30 @@ async fn start_session(
     ip: Option<String>,
     now: chrono::DateTime<Utc>,
 ) -> Result<HttpResponse, ApiError> {
+    let (cookie, view) = open_session(state, user, ip, now, "password").await?;
+    Ok(HttpResponse::Ok()
+        .insert_header((header::SET_COOKIE, cookie))
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .json(view))
+}
+
+/// Creates and audits the session of a user signed in by `method`: its `Set-Cookie` value
+/// and what the sign-in answers.
+pub(crate) async fn open_session(
+    state: &ApiState,
+    user: User,
+    ip: Option<String>,
+    now: chrono::DateTime<Utc>,
+    method: &str,
+) -> Result<(String, LoginView), ApiError> {
     let actor = Actor { user_id: Some(user.id), token_id: None, ip: ip.clone() };
     let session = SessionId::generate();
     let expires_at = now + state.config.session_ttl;
     state.store.create_session(&session.sha256(), user.id, now, expires_at, ip.as_deref()).await?;
-    state.store.audit(&actor, AuditAction::Login, None, serde_json::json!({"expires_at": expires_at})).await?;
+    let details = serde_json::json!({"expires_at": expires_at, "method": method});
+    state.store.audit(&actor, AuditAction::Login, None, details).await?;
     let cookie = session.set_cookie(state.config.session_ttl.num_seconds(), state.config.secure_cookies);
-    Ok(HttpResponse::Ok()
-        .insert_header((header::SET_COOKIE, cookie))
-        .insert_header((header::CACHE_CONTROL, "no-store"))
-        .json(LoginView { user: user.into(), csrf_token: session.csrf_token(), expires_at }))
+    Ok((cookie, LoginView { user: user.into(), csrf_token: session.csrf_token(), expires_at }))
 }
 
 /// Longest email accepted at sign-in (RFC 5321's 64-octet local part, `@`, 255-octet

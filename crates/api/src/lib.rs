@@ -17,6 +17,7 @@ pub mod models;
 pub mod oauth;
 mod openapi;
 mod servers;
+mod sso_routes;
 mod teams;
 pub mod throttle;
 mod tokens;
@@ -34,6 +35,7 @@ use tessera_store::Store;
 use tessera_tokens::{KeySource, Minter, ServerService, TokenService};
 
 pub use openapi::{ApiDoc, openapi_json};
+pub use sso_routes::Sso;
 pub use throttle::{ClientAuthThrottle, LoginThrottle, ThrottleConfig};
 
 /// Largest JSON body accepted.
@@ -60,6 +62,8 @@ pub struct ApiConfig {
     pub webhooks_allow_local: bool,
     /// The OAuth authorization server's settings; `None` turns it off (`TESSERA_OAUTH=off`).
     pub oauth: Option<tessera_oauth::OAuthConfig>,
+    /// Email and password sign-in on `/api/v2/auth/login` (`TESSERA_PASSWORD_LOGIN`).
+    pub password_login: bool,
 }
 
 /// Default lifetime of an OAuth access token (`TESSERA_OAUTH_ACCESS_TTL`), in seconds.
@@ -76,6 +80,7 @@ impl ApiConfig {
             throttle: ThrottleConfig::default(),
             trusted_proxies: tessera_auth::TrustedProxies::default(),
             webhooks_allow_local: false,
+            password_login: true,
             oauth: Some(tessera_oauth::OAuthConfig {
                 issuer: public_url.trim_end_matches('/').to_owned(),
                 resources: vec![mcp_resource],
@@ -110,6 +115,8 @@ pub struct ApiState {
     pub registrations: Arc<oauth::RegistrationLimiter>,
     /// The registry of upstream servers (whose scopes join the catalog).
     pub servers: ServerService,
+    /// Single sign-on through an OpenID provider, when configured.
+    pub sso: Option<Arc<Sso>>,
 }
 
 /// The process's validator as the lifecycle's key source: it signs with the validator's
@@ -154,7 +161,13 @@ impl ApiState {
             oauth,
             registrations: Arc::default(),
             servers,
+            sso: None,
         }
+    }
+
+    /// The same state signing people in through `sso` as well.
+    pub fn with_sso(self, sso: Option<Sso>) -> Self {
+        Self { sso: sso.map(Arc::new), ..self }
     }
 
     /// The same state with the process's server registry (sealing with the configured key).
@@ -266,6 +279,9 @@ pub fn configure(state: ApiState) -> impl FnOnce(&mut ServiceConfig) {
                 .service(web::resource("/auth/login").route(web::post().to(auth_routes::login)))
                 .service(web::resource("/auth/logout").route(web::post().to(auth_routes::logout)))
                 .service(web::resource("/auth/me").route(web::get().to(auth_routes::me)))
+                .service(web::resource("/auth/methods").route(web::get().to(sso_routes::methods)))
+                .service(web::resource("/auth/oidc/login").route(web::get().to(sso_routes::login)))
+                .service(web::resource("/auth/oidc/callback").route(web::get().to(sso_routes::callback)))
                 .service(
                     web::resource("/oauth/consent")
                         .route(web::get().to(consent::show))

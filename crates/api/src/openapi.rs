@@ -5,7 +5,7 @@ use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder
 use utoipa::{Modify, OpenApi};
 
 use crate::auth::SESSION_COOKIE;
-use crate::{auth_routes, consent, error, models, servers, teams, tokens, usage, users, webhooks};
+use crate::{auth_routes, consent, error, models, servers, sso_routes, teams, tokens, usage, users, webhooks};
 
 /// The `/api/v2` description.
 #[derive(OpenApi)]
@@ -18,12 +18,13 @@ use crate::{auth_routes, consent, error, models, servers, teams, tokens, usage, 
     ),
     paths(
         tokens::create, tokens::list, tokens::get, tokens::patch, tokens::revoke, tokens::rotate,
-        tokens::validate, tokens::audit, tokens::limits, usage::usage, auth_routes::login, auth_routes::logout, auth_routes::me, users::list, users::patch, webhooks::create, webhooks::list, webhooks::get, webhooks::patch, webhooks::delete, webhooks::deliveries, webhooks::token_alerts, consent::show, consent::decide, consent::clients, serve,
+        tokens::validate, tokens::audit, tokens::limits, usage::usage, auth_routes::login, auth_routes::logout, auth_routes::me, sso_routes::methods, sso_routes::login, sso_routes::callback, users::list, users::patch, webhooks::create, webhooks::list, webhooks::get, webhooks::patch, webhooks::delete, webhooks::deliveries, webhooks::token_alerts, consent::show, consent::decide, consent::clients, serve,
         servers::list, servers::create, servers::get, servers::patch, servers::remove, servers::tools, servers::patch_tools,
         servers::rotate_credentials,
         teams::list, teams::create, teams::get, teams::patch, teams::remove, teams::add_member, teams::remove_member,
     ),
     components(schemas(
+        sso_routes::AuthMethods,
         error::ErrorBody, models::TokenView, models::IssuedTokenView, models::CreateTokenRequest,
         models::PatchTokenRequest, models::RevokeRequest, models::RotateRequest, models::StatusFilter,
         models::TokenPageView, models::ValidationView, models::LoginRequest, models::UserView, models::LoginView,

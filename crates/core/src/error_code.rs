@@ -156,6 +156,8 @@ error_codes! {
     InvalidCredentials = "invalid_credentials",
     /// 400: not an email address.
     InvalidEmail = "invalid_email",
+    /// 403: password sign-in is turned off (`TESSERA_PASSWORD_LOGIN=off`); sign in with SSO.
+    PasswordLoginDisabled = "password_login_disabled",
     // A token's fields.
     /// Name empty or too long.
     InvalidName = "invalid_name",

@@ -16,6 +16,7 @@ mod oauth;
 mod server_settings;
 mod servers;
 mod sessions;
+mod sso;
 mod teams;
 mod tokens;
 mod usage;
@@ -40,6 +41,7 @@ pub use server_settings::PUBLIC_URL_SETTING;
 pub use servers::{
     CredentialRecord, DiscoveredTool, NewCredential, NewServer, SealedHeader, ServerRecord, ServerUpdate, ToolRecord,
 };
+pub use sso::{IdpPerson, IdpSignIn};
 pub use teams::{EVERYONE, TeamRecord};
 pub use tokens::{NewToken, TokenFilter, TokenPage, TokenRecord, TokenStatus, TokenTx, TokenUpdate};
 pub use usage::UsageIncrement;

@@ -124,11 +124,15 @@ impl Store {
         let mut tx = self.pool.begin().await?;
         let Some(team_id) = team_id(&mut tx, name).await? else { return Ok(false) };
         if member {
-            sqlx::query("INSERT INTO team_members (team_id, user_id) VALUES ($1, $2) ON CONFLICT DO NOTHING")
-                .bind(team_id)
-                .bind(user_id)
-                .execute(&mut *tx)
-                .await?;
+            sqlx::query(
+                // Added directly: a membership the identity provider gave becomes lasting.
+                "INSERT INTO team_members (team_id, user_id) VALUES ($1, $2)
+             ON CONFLICT (team_id, user_id) DO UPDATE SET via_group = false",
+            )
+            .bind(team_id)
+            .bind(user_id)
+            .execute(&mut *tx)
+            .await?;
         } else {
             sqlx::query("DELETE FROM team_members WHERE team_id = $1 AND user_id = $2")
                 .bind(team_id)

@@ -24,7 +24,7 @@ pub struct User {
     pub rate_limit_per_hour: Option<i32>,
 }
 
-const USER_COLUMNS: &str = "id, email, is_admin, created_at, disabled_at, rate_limit_per_hour";
+pub(crate) const USER_COLUMNS: &str = "id, email, is_admin, created_at, disabled_at, rate_limit_per_hour";
 
 impl Store {
     /// Creates an account; a taken email (in any case) is [`StoreError::Conflict`].
@@ -90,7 +90,7 @@ impl Store {
     pub async fn promote_user(&self, email: &str, actor: &Actor) -> Result<User, StoreError> {
         let mut tx = self.pool.begin().await?;
         let user = sqlx::query_as::<_, User>(&format!(
-            "UPDATE users SET is_admin = true WHERE lower(email) = lower($1) RETURNING {USER_COLUMNS}"
+            "UPDATE users SET is_admin = true, admin_from_idp = false WHERE lower(email) = lower($1) RETURNING {USER_COLUMNS}"
         ))
         .bind(email.trim())
         .fetch_optional(&mut *tx)

@@ -209,6 +209,39 @@ pub struct Settings {
     /// documents, besides the system's roots.
     #[arg(long, env = "TESSERA_OAUTH_EXTRA_CA_FILE", global = true)]
     pub oauth_extra_ca_file: Option<std::path::PathBuf>,
+
+    /// Single sign-on: the OpenID provider's issuer URL (discovery at
+    /// `/.well-known/openid-configuration`; https, or http on a loopback host). Unset: no SSO.
+    #[arg(long, env = "TESSERA_OIDC_ISSUER", global = true)]
+    pub oidc_issuer: Option<Url>,
+
+    /// Tessera's client id at the OpenID provider (its redirect URI is
+    /// `{TESSERA_PUBLIC_URL}/api/v2/auth/oidc/callback`).
+    #[arg(long, env = "TESSERA_OIDC_CLIENT_ID", global = true)]
+    pub oidc_client_id: Option<String>,
+
+    /// Tessera's client secret at the OpenID provider.
+    #[arg(long, env = "TESSERA_OIDC_CLIENT_SECRET", global = true, hide_env_values = true)]
+    pub oidc_client_secret: Option<Secret>,
+
+    /// Scopes asked of the OpenID provider (space-separated).
+    #[arg(long, env = "TESSERA_OIDC_SCOPES", default_value = "openid email profile", global = true)]
+    pub oidc_scopes: String,
+
+    /// The ID-token claim holding the person's groups; a dotted path reads nested claims
+    /// (Keycloak's `realm_access.roles`, Clerk's `org_role`).
+    #[arg(long, env = "TESSERA_OIDC_GROUPS_CLAIM", default_value = "groups", global = true)]
+    pub oidc_groups_claim: String,
+
+    /// Identity-provider groups whose members are Tessera administrators (comma-separated),
+    /// refreshed at every sign-in. Unset: administrators are made with `tessera user admin`.
+    #[arg(long, env = "TESSERA_OIDC_ADMIN_GROUPS", value_delimiter = ',', global = true)]
+    pub oidc_admin_groups: Vec<String>,
+
+    /// Email and password sign-in on the web UI and `POST /api/v2/auth/login`: `on` (default)
+    /// or `off` (SSO only; the CLI still works, for break-glass).
+    #[arg(long, env = "TESSERA_PASSWORD_LOGIN", value_enum, default_value = "on", global = true)]
+    pub password_login: Switch,
 }
 
 /// On or off.
@@ -352,6 +385,51 @@ impl Settings {
             access_ttl: chrono::Duration::seconds(i64::from(self.oauth_access_ttl)),
             allow_local_clients: self.oauth_allow_local_clients,
             extra_ca_pem,
+        }))
+    }
+
+    /// The single sign-on settings, `None` without `TESSERA_OIDC_ISSUER`; an incomplete
+    /// configuration stops the start with a message naming what is missing.
+    pub fn sso_config(&self) -> Result<Option<tessera_sso::SsoConfig>, String> {
+        let Some(issuer) = &self.oidc_issuer else {
+            if self.oidc_client_id.is_some() || self.oidc_client_secret.is_some() {
+                return Err("TESSERA_OIDC_CLIENT_ID/SECRET are set but TESSERA_OIDC_ISSUER is not".to_owned());
+            }
+            if self.password_login == Switch::Off {
+                return Err(
+                    "TESSERA_PASSWORD_LOGIN=off needs single sign-on (TESSERA_OIDC_ISSUER): nobody could sign in"
+                        .to_owned(),
+                );
+            }
+            return Ok(None);
+        };
+        let client_id =
+            self.oidc_client_id.clone().ok_or("TESSERA_OIDC_ISSUER is set: set TESSERA_OIDC_CLIENT_ID too")?;
+        let client_secret =
+            self.oidc_client_secret.clone().ok_or("TESSERA_OIDC_ISSUER is set: set TESSERA_OIDC_CLIENT_SECRET too")?;
+        let groups_claim: Vec<String> = self.oidc_groups_claim.split('.').map(|p| p.trim().to_owned()).collect();
+        if groups_claim.iter().any(String::is_empty) {
+            return Err(format!(
+                "TESSERA_OIDC_GROUPS_CLAIM is not a claim name or dotted path: {:?}",
+                self.oidc_groups_claim
+            ));
+        }
+        if !self.oidc_scopes.split_whitespace().any(|s| s == "openid") {
+            return Err("TESSERA_OIDC_SCOPES must include `openid`".to_owned());
+        }
+        Ok(Some(tessera_sso::SsoConfig {
+            issuer: issuer.clone(),
+            client_id,
+            client_secret: client_secret.expose().to_owned(),
+            scopes: self.oidc_scopes.split_whitespace().collect::<Vec<_>>().join(" "),
+            groups_claim,
+            admin_groups: self
+                .oidc_admin_groups
+                .iter()
+                .map(|g| g.trim().to_owned())
+                .filter(|g| !g.is_empty())
+                .collect(),
+            redirect_uri: format!("{}/api/v2/auth/oidc/callback", self.public_url()),
         }))
     }
 

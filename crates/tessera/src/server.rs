@@ -145,12 +145,23 @@ impl Application {
         api_config.trusted_proxies = state.settings.trusted_proxies();
         api_config.webhooks_allow_local = state.settings.webhooks_allow_local;
         api_config.oauth = state.settings.oauth_config().map_err(std::io::Error::other)?;
+        api_config.password_login = state.settings.password_login == crate::config::Switch::On;
+        let sso = match state.settings.sso_config().map_err(std::io::Error::other)? {
+            Some(config) => {
+                let provider = tessera_sso::Provider::new(config).map_err(std::io::Error::other)?;
+                // Sign-ins in progress are sealed with the key every replica shares.
+                let key = state.servers.seal_key().map_err(std::io::Error::other)?;
+                Some(tessera_api::Sso::new(provider, key))
+            }
+            None => None,
+        };
         if let Some(tweak) = tweaks.api {
             tweak(&mut api_config);
         }
         let api = tessera_api::ApiState::new(state.store.clone(), Arc::clone(&state.validator), api_config)
             .with_metering(Arc::clone(&state.metering))
-            .with_servers(state.servers.clone());
+            .with_servers(state.servers.clone())
+            .with_sso(sso);
         // The MCP face's state (metrics, rmcp service), likewise shared by every worker; rate
         // limits and usage are the process's, shared with the API.
         let mut mcp_config = state.settings.mcp_config();

@@ -176,6 +176,12 @@ impl ServerService {
         Self { store, key, cache: std::sync::Arc::default(), tool_source: None }
     }
 
+    /// The process's sealing key (loaded on first use), for other secrets sealed at rest or
+    /// in transit, such as a single sign-on in progress.
+    pub fn seal_key(&self) -> Result<SealKey, ServerError> {
+        self.key()
+    }
+
     fn key(&self) -> Result<SealKey, ServerError> {
         if let Some(key) = self.key.key.get() {
             return Ok(key.clone());

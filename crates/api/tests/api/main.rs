@@ -16,6 +16,7 @@ mod oauth;
 mod openapi;
 mod paths;
 mod servers;
+mod sso;
 mod teams;
 mod tokens;
 mod usage;

@@ -4,4 +4,5 @@
 
 mod sessions;
 mod shared_state;
+mod sso;
 mod tokens;
