@@ -85,7 +85,8 @@ const unrefSleep = (ms) => new Promise((r) => setTimeout(r, ms).unref());
 /** Starts `tessera serve` on a free port with a fresh data dir (and `extraEnv`); resolves once /ready answers. */
 export async function startTessera(extraEnv = {}) {
   const dataDir = mkdtempSync(path.join(tmpdir(), 'tessera-ui-'));
-  const port = await freePort();
+  // A caller that must know the address first (to register it elsewhere) passes TESSERA_BIND.
+  const port = extraEnv.TESSERA_BIND ? Number(extraEnv.TESSERA_BIND.split(':').pop()) : await freePort();
   const url = `http://127.0.0.1:${port}`;
   const env = { ...process.env, TESSERA_DATA_DIR: dataDir, TESSERA_BIND: `127.0.0.1:${port}`, TESSERA_PUBLIC_URL: url, RUST_LOG: process.env.RUST_LOG || 'warn', ...extraEnv };
   delete env.DATABASE_URL;
