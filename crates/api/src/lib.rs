@@ -9,6 +9,7 @@
 pub mod auth;
 mod auth_routes;
 mod body;
+mod connections;
 mod consent;
 mod cursor;
 pub mod error;
@@ -242,6 +243,12 @@ pub fn configure(state: ApiState) -> impl FnOnce(&mut ServiceConfig) {
                         .route(web::delete().to(webhooks::delete)),
                 )
                 .service(web::resource("/webhooks/{id}/deliveries").route(web::get().to(webhooks::deliveries)))
+                .service(web::resource("/connections").route(web::get().to(connections::list)))
+                .service(
+                    web::resource("/connections/{server}")
+                        .route(web::put().to(connections::put))
+                        .route(web::delete().to(connections::delete)),
+                )
                 .service(
                     web::resource("/servers")
                         .route(web::get().to(servers::list))

@@ -5,7 +5,9 @@ use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder
 use utoipa::{Modify, OpenApi};
 
 use crate::auth::SESSION_COOKIE;
-use crate::{auth_routes, consent, error, models, servers, sso_routes, teams, tokens, usage, users, webhooks};
+use crate::{
+    auth_routes, connections, consent, error, models, servers, sso_routes, teams, tokens, usage, users, webhooks,
+};
 
 /// The `/api/v2` description.
 #[derive(OpenApi)]
@@ -19,7 +21,7 @@ use crate::{auth_routes, consent, error, models, servers, sso_routes, teams, tok
     paths(
         tokens::create, tokens::list, tokens::get, tokens::patch, tokens::revoke, tokens::rotate,
         tokens::validate, tokens::audit, tokens::limits, usage::usage, auth_routes::login, auth_routes::logout, auth_routes::me, sso_routes::methods, sso_routes::login, sso_routes::callback, users::list, users::patch, webhooks::create, webhooks::list, webhooks::get, webhooks::patch, webhooks::delete, webhooks::deliveries, webhooks::token_alerts, consent::show, consent::decide, consent::clients, serve,
-        servers::list, servers::create, servers::get, servers::patch, servers::remove, servers::tools, servers::patch_tools,
+        connections::list, connections::put, connections::delete, servers::list, servers::create, servers::get, servers::patch, servers::remove, servers::tools, servers::patch_tools,
         servers::rotate_credentials,
         teams::list, teams::create, teams::get, teams::patch, teams::remove, teams::add_member, teams::remove_member,
     ),
@@ -34,7 +36,8 @@ use crate::{auth_routes, consent, error, models, servers, sso_routes, teams, tok
         consent::ConsentRedirect, consent::OAuthClientView,
         servers::ServerView, servers::CreateServerRequest, servers::PatchServerRequest,
         servers::AccessClass, servers::ServerToolView, servers::PatchToolsRequest,
-        servers::ServerCredentialsView, servers::RotateCredentialsRequest,
+        servers::ServerCredentialsView, servers::RotateCredentialsRequest, servers::UserAuthView,
+        connections::ConnectionView, connections::ConnectedPersonView, connections::ConnectionsView, connections::ConnectRequest,
         teams::TeamView, teams::CreateTeamRequest, teams::PatchTeamRequest,
     )),
     modifiers(&SecuritySchemes, &StandardErrors),
@@ -44,6 +47,7 @@ use crate::{auth_routes, consent, error, models, servers, sso_routes, teams, tok
         (name = "oauth", description = "The consent page of the OAuth authorization server (the protocol \
             endpoints /oauth/* and /.well-known/oauth-authorization-server follow RFC 6749/8414/7591/7009)"),
         (name = "servers", description = "Upstream MCP servers served through the gateway at /mcp/{name} (administrators)"),
+        (name = "connections", description = "Each person's own credentials for servers whose users bring one (connected accounts)"),
         (name = "teams", description = "Teams and the allowances that bound what their members may hold (administrators)"),
         (name = "meta", description = "This document"),
     )

@@ -13,7 +13,7 @@ use tessera_core::catalog::{ServerName, ToolName};
 use tessera_core::upstream::{ToolAccess, UpstreamHeader, UpstreamUrl};
 use tessera_core::values::Description;
 use tessera_store::ServerRecord;
-use tessera_tokens::{Discovery, ServerInput, ServerPatch, ToolView};
+use tessera_tokens::{Discovery, PersonalHeader, ServerInput, ServerPatch, ToolView};
 use utoipa::ToSchema;
 
 use crate::ApiState;
@@ -54,10 +54,27 @@ pub struct ServerView {
     /// why. The server is registered; its tools are learnt when a client first lists them.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub warning: Option<String>,
+    /// Whether each user brings their own credential (connected accounts), and how.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub user_auth: Option<UserAuthView>,
     /// When it was registered.
     pub created_at: DateTime<Utc>,
     /// When it last changed.
     pub updated_at: DateTime<Utc>,
+}
+
+/// How each user of a server brings their own credential (issue #25): a header whose value
+/// each person sets with `PUT /api/v2/connections/{name}`; the shared headers still apply.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UserAuthView {
+    /// `header` (per-user OAuth to the upstream is not built yet).
+    pub kind: String,
+    /// The header each person's value goes in, e.g. `X-Api-Key` or `Authorization`.
+    pub header: String,
+    /// Put before each person's value, e.g. `Bearer ` for `Authorization`.
+    #[serde(default)]
+    pub prefix: String,
 }
 
 /// A direct server's introspection credential (`client_secret_basic` or `client_secret_post`
@@ -100,6 +117,9 @@ pub struct CreateServerRequest {
     /// credential, shown only this once.
     #[serde(default)]
     pub direct: bool,
+    /// Each user brings their own credential for this header (connected accounts).
+    #[serde(default)]
+    pub user_auth: Option<UserAuthView>,
 }
 
 /// `PATCH /servers/{name}`; absent fields stay.
@@ -212,7 +232,16 @@ const MAX_TOOL_PATCH: usize = 200;
 pub async fn list(req: HttpRequest, state: web::Data<ApiState>) -> Result<web::Json<Vec<ServerView>>, ApiError> {
     authenticate(&req, &state, Access::Admin, Utc::now()).await?;
     let servers = state.servers.list().await?;
-    Ok(web::Json(servers.into_iter().map(|s| view(&state, s)).collect()))
+    let personal = state.servers.personal_servers().await?;
+    Ok(web::Json(
+        servers
+            .into_iter()
+            .map(|s| {
+                let auth = personal.iter().find(|(n, _)| *n == s.name).map(|(_, a)| user_auth_view(a));
+                ServerView { user_auth: auth, ..view(&state, s) }
+            })
+            .collect(),
+    ))
 }
 
 /// Register an upstream server.
@@ -241,14 +270,33 @@ pub async fn create(
         description: body.description.as_deref().map(Description::parse).transpose()?,
         headers: headers(&body.headers)?,
     };
+    let personal = match &body.user_auth {
+        Some(_) if body.direct => {
+            return Err(ApiError::bad_request(
+                ErrorCode::InvalidServer,
+                "a direct server checks tokens itself: it takes no user_auth",
+            ));
+        }
+        Some(u) if u.kind != "header" => {
+            return Err(ApiError::bad_request(ErrorCode::InvalidServer, "user_auth.kind must be `header`"));
+        }
+        Some(u) => Some(PersonalHeader::new(&u.header, &u.prefix).map_err(tessera_tokens::ServerError::from)?),
+        None => None,
+    };
     let (record, credentials) = if body.direct {
         let (record, c) = state.servers.add_direct(&caller.actor(), input, now).await?;
         (record, Some(ServerCredentialsView { client_id: c.client_id, client_secret: c.secret }))
     } else {
         (state.servers.add(&caller.actor(), input, now).await?, None)
     };
-    let discovery = if body.direct { Discovery::Skipped } else { discover(&state, &record).await };
+    if let Some(p) = &personal {
+        state.servers.set_personal_header(&caller.actor(), &record.name, Some(p)).await?;
+    }
+    // A server whose users bring their own credential is listed at the first connected call.
+    let discovery =
+        if body.direct || personal.is_some() { Discovery::Skipped } else { discover(&state, &record).await };
     let mut answer = view(&state, record);
+    answer.user_auth = personal.map(|p| UserAuthView { kind: "header".to_owned(), header: p.header, prefix: p.prefix });
     answer.credentials = credentials;
     match discovery {
         Discovery::Found(n) => answer.tools_discovered = Some(n),
@@ -323,7 +371,8 @@ pub async fn get(
 ) -> Result<web::Json<ServerView>, ApiError> {
     authenticate(&req, &state, Access::Admin, Utc::now()).await?;
     let record = state.servers.get(&name).await?;
-    Ok(web::Json(view(&state, record)))
+    let auth = state.servers.personal_header(&record).await?;
+    Ok(web::Json(ServerView { user_auth: auth.as_ref().map(user_auth_view), ..view(&state, record) }))
 }
 
 /// Change a server's URL, description or headers.
@@ -452,6 +501,10 @@ fn headers(map: &BTreeMap<String, String>) -> Result<Vec<UpstreamHeader>, ApiErr
         .map_err(|e| tessera_tokens::ServerError::from(e).into())
 }
 
+fn user_auth_view(a: &tessera_store::UserAuth) -> UserAuthView {
+    UserAuthView { kind: "header".to_owned(), header: a.header.clone(), prefix: a.prefix.clone() }
+}
+
 fn view(state: &ApiState, s: ServerRecord) -> ServerView {
     let base = state.config.audience.first().map_or("", |a| a.trim_end_matches('/'));
     ServerView {
@@ -461,6 +514,7 @@ fn view(state: &ApiState, s: ServerRecord) -> ServerView {
         tools_discovered: None,
         warning: None,
         tokens_invalidated: None,
+        user_auth: None,
         scopes: vec![format!("read:{}", s.name), format!("write:{}", s.name)],
         name: s.name,
         url: s.url,

@@ -156,6 +156,11 @@ error_codes! {
     InvalidCredentials = "invalid_credentials",
     /// 400: not an email address.
     InvalidEmail = "invalid_email",
+    /// 403: the person has not connected their own credential to this server (issue #25);
+    /// `details.url` is where to.
+    ConnectionRequired = "connection_required",
+    /// 400: the server's users do not connect their own credential.
+    NotConnectable = "not_connectable",
     /// 403: password sign-in is turned off (`TESSERA_PASSWORD_LOGIN=off`); sign in with SSO.
     PasswordLoginDisabled = "password_login_disabled",
     // A token's fields.

@@ -8,6 +8,7 @@
 
 #![warn(missing_docs)]
 
+mod connect;
 mod discover;
 mod filter;
 mod list;
@@ -29,6 +30,7 @@ use tessera_core::catalog::{RESERVED_SERVER_NAMES, ServerName};
 use tessera_core::upstream::ToolAccess;
 use tessera_tokens::{ServerError, ServerService};
 
+pub use connect::connect_url;
 pub use discover::HttpToolSource;
 pub use filter::{Classes, Refusal, authorize, filter_tools};
 

@@ -164,6 +164,18 @@ pub(crate) async fn handle(
 
     label = gateway_label(&req, &rpc, true);
 
+    // A server whose users bring their own credential: this person's, or a way to connect.
+    let personal = match &entry.personal {
+        None => None,
+        Some(people) => match people.by_user.get(&principal.user_id) {
+            Some(own) => Some(own.clone()),
+            None => {
+                count(&label, Outcome::Error);
+                return crate::connect::required(&inner.config, &server.name, req.method(), rpc.id.as_ref());
+            }
+        },
+    };
+
     let session = req.headers().get("mcp-session-id").and_then(|v| v.to_str().ok()).map(str::to_owned);
     if let Some(sid) = &session
         && !inner.sessions.owned_by(&server.name, sid, principal.token_id)
@@ -200,7 +212,7 @@ pub(crate) async fn handle(
         }
     }
 
-    let upstream = match forward(&state, &req, &entry, body).await {
+    let upstream = match forward(&state, &req, &entry, personal.as_ref(), body).await {
         Ok(res) => res,
         Err(failure) => {
             count(&label, Outcome::Error);
@@ -208,6 +220,11 @@ pub(crate) async fn handle(
         }
     };
     let status = StatusCode::from_u16(upstream.status().as_u16()).unwrap_or(StatusCode::BAD_GATEWAY);
+    if personal.is_some() && status == StatusCode::UNAUTHORIZED {
+        // The person's own credential no longer works upstream: they must connect again.
+        count(&label, Outcome::Error);
+        return crate::connect::required(&inner.config, &server.name, req.method(), rpc.id.as_ref());
+    }
     if status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN {
         // The upstream refused *our* credentials: the client can do nothing about it.
         tracing::warn!(server = %server.name, %status, "upstream refused the gateway's credentials");
@@ -434,6 +451,7 @@ async fn forward(
     state: &GatewayState,
     req: &HttpRequest,
     entry: &GatewayServer,
+    personal: Option<&tessera_core::upstream::UpstreamHeader>,
     body: Bytes,
 ) -> Result<Answer, Failure> {
     let inner = &state.inner;
@@ -452,8 +470,12 @@ async fn forward(
     }
     // Unopenable headers were logged when the entry was read.
     let configured = entry.headers.as_ref().ok_or(Failure::Refused)?;
-    for h in configured {
+    // The person's own credential replaces a shared header of the same name.
+    for h in configured.iter().filter(|h| personal.is_none_or(|p| p.name() != h.name())) {
         up = up.header(h.name(), h.expose_value());
+    }
+    if let Some(own) = personal {
+        up = up.header(own.name(), own.expose_value());
     }
     let Ok(request) = up.body(http_body_util::Full::new(body)) else {
         // A configured header that is not valid HTTP: the server is misconfigured.

@@ -76,6 +76,8 @@ pub enum AuditAction {
     ServerToolAccess,
     /// A team was made, removed, or its allowance or members changed.
     TeamChange,
+    /// A person connected their own credential to a server, or disconnected it.
+    ServerConnection,
 }
 
 impl AuditAction {
@@ -106,6 +108,7 @@ impl AuditAction {
             Self::ServerRemove => "server.remove",
             Self::ServerToolAccess => "server.tool_access",
             Self::TeamChange => "team.change",
+            Self::ServerConnection => "server.connection",
         }
     }
 }

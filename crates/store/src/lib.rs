@@ -6,6 +6,7 @@
 
 mod alerts;
 mod audit;
+mod connections;
 mod error;
 mod events;
 mod exec;
@@ -32,6 +33,7 @@ use sqlx::{Connection, PgPool};
 
 pub use alerts::{AlertEvent, AttemptResult, Delivery, DueDelivery, NewWebhook, Webhook};
 pub use audit::{Actor, AuditAction, AuditEvent};
+pub use connections::{ConnectionRecord, UserAuth};
 pub use error::StoreError;
 pub use events::{EVENTS_CHANNEL, TokenEvent, TokenEvents};
 pub use keys::KeySet;

@@ -154,6 +154,7 @@ impl Store {
         .ok_or(StoreError::NotFound("user"))?;
         if !active {
             sqlx::query("DELETE FROM sessions WHERE user_id = $1").bind(id).execute(&mut *tx).await?;
+            crate::connections::forget_connections_of(&mut tx, id).await?;
         }
         let action = if active { AuditAction::UserEnable } else { AuditAction::UserDisable };
         audit::append(&mut tx, actor, action, None, serde_json::json!({"user_id": id})).await?;

@@ -9,12 +9,14 @@
 
 #![warn(missing_docs)]
 
+mod connections;
 mod minter;
 mod server_cache;
 mod servers;
 mod service;
 mod teams;
 
+pub use connections::{PersonalCredentials, PersonalHeader};
 pub use minter::{KeySource, Minter};
 pub use server_cache::{FALLBACK_TTL, GatewayServer, LIVE_TTL};
 pub use servers::{

@@ -31,6 +31,8 @@ pub struct GatewayServer {
     /// Its configured headers, opened; `None` if they could not be opened (no key, bad
     /// seal): the request is then refused when it would go upstream. `Debug` hides values.
     pub headers: Option<Vec<UpstreamHeader>>,
+    /// For a server whose users bring their own credential: each connected person's header.
+    pub personal: Option<crate::connections::PersonalCredentials>,
 }
 
 impl GatewayServer {

@@ -48,6 +48,9 @@ pub enum ServerError {
     /// Client authentication of a direct server failed (unknown id, wrong or expired secret).
     #[error("client authentication failed")]
     BadCredentials,
+    /// The server's users do not bring their own credential (no `--user-auth`).
+    #[error("this server's users do not connect their own credential")]
+    NotPersonal,
     /// The database failed.
     #[error(transparent)]
     Store(StoreError),
@@ -180,6 +183,19 @@ impl ServerService {
     /// in transit, such as a single sign-on in progress.
     pub fn seal_key(&self) -> Result<SealKey, ServerError> {
         self.key()
+    }
+
+    pub(crate) fn store(&self) -> &Store {
+        &self.store
+    }
+
+    pub(crate) fn sealing_key(&self) -> Result<SealKey, ServerError> {
+        self.key()
+    }
+
+    /// Drops this process's cached entry of `name` (others drop theirs on the change feed).
+    pub(crate) fn forget(&self, name: &str) {
+        self.cache.evict(name);
     }
 
     fn key(&self) -> Result<SealKey, ServerError> {
@@ -423,8 +439,11 @@ impl ServerService {
                 None
             }
         };
+        // Unopenable personal credentials fail the request: forwarding without them would
+        // send a person's call upstream with no credential of theirs.
+        let personal = self.open_personal(&record).await?;
         let cacheable = headers.is_some();
-        let entry = std::sync::Arc::new(GatewayServer { record, tools, headers });
+        let entry = std::sync::Arc::new(GatewayServer { record, tools, headers, personal });
         // Unopenable headers are not kept: a key put right takes effect on the next request.
         if cacheable {
             self.cache.put(epoch, &entry);

@@ -13,7 +13,7 @@ use tessera_testkit::{TokenSpec, fresh_db};
 
 pub(crate) struct Gateway {
     pub(crate) base: String,
-    store: Store,
+    pub(crate) store: Store,
     pub(crate) state: AppState,
     pub(crate) client: reqwest::Client,
     /// The owner of the upstream's own credential.
@@ -60,7 +60,7 @@ impl Gateway {
         self.token_and_id(scopes).await.0
     }
 
-    async fn token_and_id(&self, scopes: &str) -> (String, uuid::Uuid) {
+    pub(crate) async fn token_and_id(&self, scopes: &str) -> (String, uuid::Uuid) {
         let email = format!("{}@example.com", uuid::Uuid::now_v7());
         let user = self.store.create_user(&email, None, false, &Actor::cli()).await.unwrap();
         let spec = TokenSpec {
@@ -69,6 +69,7 @@ impl Gateway {
                 format!("{}/mcp/up", self.base),
                 format!("{}/mcp/down", self.base),
                 format!("{}/mcp/rec", self.base),
+                format!("{}/mcp/mine", self.base),
             ],
             ..TokenSpec::new(user.id, scopes, &self.base, &format!("{}/mcp", self.base))
         };

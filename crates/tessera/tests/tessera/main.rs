@@ -5,6 +5,7 @@
 mod alerts;
 mod api_mount;
 mod cli;
+mod connections;
 mod gateway;
 mod gateway_holes;
 mod guard;
