@@ -279,3 +279,33 @@ async fn an_unreachable_server_is_registered_with_a_warning() {
     assert!(created.get("tools_discovered").is_none());
     assert!(!created.to_string().contains(SECRET));
 }
+
+#[tokio::test]
+async fn a_server_whose_users_bring_their_own_header_says_so_and_is_not_asked_for_tools() {
+    let app = spawn_app().await;
+    let session = admin(&app).await;
+    let res = app
+        .as_session(&session, Method::POST, "/api/v2/servers")
+        .json(&json!({"name": "gh", "url": "http://127.0.0.1:9/mcp",
+                      "user_auth": {"kind": "header", "header": "Authorization", "prefix": "Bearer "}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["user_auth"], json!({"kind": "header", "header": "authorization", "prefix": "Bearer "}));
+    assert!(body.get("warning").is_none(), "no discovery without a person's credential: {body}");
+    let shown: Value =
+        app.as_session(&session, Method::GET, "/api/v2/servers/gh").send().await.unwrap().json().await.unwrap();
+    assert_eq!(shown["user_auth"]["header"], "authorization");
+
+    for bad in [json!({"kind": "oauth", "header": "X-Key"}), json!({"kind": "header", "header": "Host"})] {
+        let res = app
+            .as_session(&session, Method::POST, "/api/v2/servers")
+            .json(&json!({"name": "bad", "url": "http://127.0.0.1:9/mcp", "user_auth": bad}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::BAD_REQUEST, "{bad}");
+    }
+}

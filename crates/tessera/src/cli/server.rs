@@ -7,7 +7,7 @@ use tessera_core::catalog::{ServerName, ToolName};
 use tessera_core::upstream::{ToolAccess, UpstreamHeader, UpstreamUrl};
 use tessera_core::values::Description;
 use tessera_store::Actor;
-use tessera_tokens::{Discovery, ServerError, ServerInput, ServerPatch, ServerService};
+use tessera_tokens::{Discovery, PersonalHeader, ServerError, ServerInput, ServerPatch, ServerService};
 
 use crate::config::Settings;
 use crate::database::Database;
@@ -33,6 +33,16 @@ pub enum ServerCommand {
         /// /mcp/NAME; its tokens name URL in `aud`; prints its introspection credential once.
         #[arg(long, conflicts_with = "headers")]
         direct: bool,
+        /// Each user brings their own credential (connected accounts): `header`. Users then
+        /// connect theirs on the Connections page or with PUT /api/v2/connections/NAME.
+        #[arg(long, value_parser = ["header"], requires = "user_header", conflicts_with = "direct")]
+        user_auth: Option<String>,
+        /// With --user-auth header: the header each user's own value goes in (e.g. X-Api-Key).
+        #[arg(long, requires = "user_auth")]
+        user_header: Option<String>,
+        /// Put before each user's value, e.g. "Bearer " with --user-header Authorization.
+        #[arg(long, requires = "user_header")]
+        user_header_prefix: Option<String>,
     },
     /// Change a server's URL, description or headers (absent options stay as they are).
     Edit {
@@ -108,7 +118,21 @@ pub async fn run(cmd: ServerCommand, db: &Database, settings: &Settings) -> Resu
         .with_tool_source(tessera_gateway::HttpToolSource::new(settings.discovery_timeout()));
     let actor = Actor::cli();
     match cmd {
-        ServerCommand::Add { name, url, headers, description, direct } => {
+        ServerCommand::Add {
+            name,
+            url,
+            headers,
+            description,
+            direct,
+            user_auth: _,
+            user_header,
+            user_header_prefix,
+        } => {
+            let personal = user_header
+                .as_deref()
+                .map(|h| PersonalHeader::new(h, user_header_prefix.as_deref().unwrap_or("")))
+                .transpose()
+                .map_err(ServerError::from)?;
             let input = ServerInput {
                 name: ServerName::parse(&name).map_err(ServerError::from)?,
                 url: UpstreamUrl::parse(&url).map_err(ServerError::from)?,
@@ -128,7 +152,18 @@ pub async fn run(cmd: ServerCommand, db: &Database, settings: &Settings) -> Resu
                 let record = servers.add(&actor, input, Utc::now()).await?;
                 println!("registered {} at {}/mcp/{}", record.name, settings.public_url(), record.name);
                 println!("scopes: read:{0} write:{0} call:{0}/TOOL", record.name);
-                report_discovery(&servers, &record).await;
+                match &personal {
+                    Some(p) => {
+                        servers.set_personal_header(&actor, &record.name, Some(p)).await?;
+                        println!(
+                            "each user connects their own {} at {}",
+                            p.header,
+                            tessera_gateway::connect_url(&settings.gateway_config(), &record.name)
+                        );
+                        println!("tools are listed at the first connected call");
+                    }
+                    None => report_discovery(&servers, &record).await,
+                }
             }
         }
         ServerCommand::Edit { name, url, description, headers, clear_headers, invalidate_tokens } => {
@@ -187,6 +222,10 @@ pub async fn run(cmd: ServerCommand, db: &Database, settings: &Settings) -> Resu
             }
             println!("description: {}", s.description.as_deref().unwrap_or(""));
             println!("headers:     {}", s.header_names.join(", "));
+            if let Some(auth) = servers.personal_header(&s).await? {
+                let connected = servers.connections(None).await?.into_iter().filter(|c| c.server == s.name).count();
+                println!("user auth:   each user's own {} ({connected} connected)", auth.header);
+            }
             println!("scopes:      read:{0} write:{0} call:{0}/TOOL", s.name);
             println!("tools:");
             for t in servers.tools(&s).await? {

@@ -549,3 +549,41 @@ async fn user_disable_revokes_every_token_and_enable_brings_none_back() {
     assert!(db.store.active_token_ids(user.id, chrono::Utc::now()).await.unwrap().is_empty());
     assert_one_line_error(&run(tessera(&db.url).args(["user", "disable", "nobody@example.com"])), "user");
 }
+
+/// `server add --user-auth header`: each user brings their own credential; no discovery is
+/// tried (the server would refuse a call without one) and `server show` says how many connected.
+#[tokio::test]
+async fn server_add_with_user_auth_registers_a_server_whose_users_connect_their_own() {
+    let db = fresh_db().await;
+    let data = tempfile::tempdir().unwrap();
+    let out = run(tessera(&db.url).env("TESSERA_DATA_DIR", data.path()).args([
+        "server",
+        "add",
+        "gh",
+        "--url",
+        "http://127.0.0.1:9/mcp",
+        "--user-auth",
+        "header",
+        "--user-header",
+        "Authorization",
+        "--user-header-prefix",
+        "Bearer ",
+    ]));
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stdout(&out).contains("each user connects their own authorization at"), "{}", stdout(&out));
+    assert!(stdout(&out).contains("/#/connections/gh"), "{}", stdout(&out));
+    assert_eq!(stderr(&out), "", "no discovery warning");
+    let show = run(tessera(&db.url).env("TESSERA_DATA_DIR", data.path()).args(["server", "show", "gh"]));
+    assert!(stdout(&show).contains("user auth:   each user's own authorization (0 connected)"), "{}", stdout(&show));
+
+    let refused = run(tessera(&db.url).args([
+        "server",
+        "add",
+        "bad",
+        "--url",
+        "http://127.0.0.1:9/mcp",
+        "--user-auth",
+        "header",
+    ]));
+    assert!(!refused.status.success(), "--user-auth needs --user-header");
+}
