@@ -2,6 +2,7 @@
 // Hash routes: #/tokens (list), #/tokens/new (create), #/tokens/<id> (detail),
 // #/oauth/consent?<authorize query> (OAuth consent, consent.js); #/servers (servers.js);
 // #/clients (OAuth clients, clients.js); #/teams (teams and allowances, teams.js);
+// #/connections[/NAME] (your own credentials for servers that take one, connections.js);
 // #/webhooks and #/users live in alerts.js.
 
 import { api, ApiError, setCsrf } from './api.js';
@@ -14,6 +15,7 @@ import { alertsCard, viewWebhooks, viewUsers } from './alerts.js';
 import { viewServers } from './servers.js';
 import { viewClients } from './clients.js';
 import { viewTeams } from './teams.js';
+import { viewConnections } from './connections.js';
 import { viewConsent } from './consent.js';
 
 const main = document.getElementById('main');
@@ -128,6 +130,7 @@ function route() {
   if (parts.length === 1 && parts[0] === 'servers' && me.is_admin) return viewServers(ui);
   if (parts.length === 1 && parts[0] === 'clients' && me.is_admin) return viewClients(ui);
   if (parts.length === 1 && parts[0] === 'teams' && me.is_admin) return viewTeams(ui);
+  if (parts[0] === 'connections' && parts.length <= 2) return viewConnections(ui, parts[1]);
   if (path === '/oauth/consent') return viewConsent({ page, notice, field, handle });
   if (parts[0] !== 'tokens' || parts.length > 2) {
     location.replace('#/tokens');
@@ -263,6 +266,7 @@ async function viewList(params) {
   page('Your tokens',
     h('div', { class: 'toolbar' },
       h('a', { href: '#/webhooks', class: 'button secondary', id: 'webhooks-link' }, 'Alert webhooks'), ' ',
+      h('a', { href: '#/connections', class: 'button secondary', id: 'connections-link' }, 'Connections'), ' ',
       me.is_admin ? [h('a', { href: '#/users', class: 'button secondary', id: 'users-link' }, 'Accounts'), ' ',
         h('a', { href: '#/servers', class: 'button secondary', id: 'servers-link' }, 'Servers'), ' ',
         h('a', { href: '#/teams', class: 'button secondary', id: 'teams-link' }, 'Teams'), ' ',
