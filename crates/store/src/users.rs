@@ -86,17 +86,20 @@ impl Store {
         Ok(self.user_by_id(id).await?.map(|u| (u, hash)))
     }
 
-    /// Makes an account an administrator.
-    pub async fn promote_user(&self, email: &str, actor: &Actor) -> Result<User, StoreError> {
+    /// Makes an account an administrator (`admin`) or an ordinary user. Demoting alone leaves
+    /// its tokens as they are: `TokenService::set_admin` narrows them too.
+    pub async fn set_user_admin(&self, email: &str, admin: bool, actor: &Actor) -> Result<User, StoreError> {
         let mut tx = self.pool.begin().await?;
         let user = sqlx::query_as::<_, User>(&format!(
-            "UPDATE users SET is_admin = true WHERE lower(email) = lower($1) RETURNING {USER_COLUMNS}"
+            "UPDATE users SET is_admin = $2 WHERE lower(email) = lower($1) RETURNING {USER_COLUMNS}"
         ))
         .bind(email.trim())
+        .bind(admin)
         .fetch_optional(&mut *tx)
         .await?
         .ok_or(StoreError::NotFound("user"))?;
-        audit::append(&mut tx, actor, AuditAction::UserPromote, None, serde_json::json!({"user_id": user.id})).await?;
+        let action = if admin { AuditAction::UserPromote } else { AuditAction::UserDemote };
+        audit::append(&mut tx, actor, action, None, serde_json::json!({"user_id": user.id})).await?;
         tx.commit().await?;
         Ok(user)
     }
