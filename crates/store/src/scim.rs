@@ -214,18 +214,22 @@ impl Store {
     /// be provisioned again. Deactivate it first (its tokens and sessions end there).
     pub async fn delete_scim_user(&self, actor: &Actor, id: Uuid, now: DateTime<Utc>) -> Result<(), StoreError> {
         let mut tx = self.pool.begin().await?;
-        let email: Option<String> = sqlx::query_scalar(
-            "UPDATE users u SET deleted_at = $2, disabled_at = COALESCE(disabled_at, $2), password_hash = NULL,
+        let email: Option<String> =
+            sqlx::query_scalar("SELECT email FROM users WHERE id = $1 AND deleted_at IS NULL FOR UPDATE")
+                .bind(id)
+                .fetch_optional(&mut *tx)
+                .await?;
+        let Some(email) = email else { return Err(StoreError::NotFound("user")) };
+        sqlx::query(
+            "UPDATE users SET deleted_at = $2, disabled_at = COALESCE(disabled_at, $2), password_hash = NULL,
                     user_name = NULL, external_id = NULL, email = $3, updated_at = $2
-             FROM users old WHERE u.id = $1 AND old.id = u.id AND u.deleted_at IS NULL
-             RETURNING old.email",
+             WHERE id = $1",
         )
         .bind(id)
         .bind(now)
         .bind(format!("{id}@deleted.invalid"))
-        .fetch_optional(&mut *tx)
+        .execute(&mut *tx)
         .await?;
-        let Some(email) = email else { return Err(StoreError::NotFound("user")) };
         sqlx::query("DELETE FROM team_members WHERE user_id = $1").bind(id).execute(&mut *tx).await?;
         sqlx::query("DELETE FROM sessions WHERE user_id = $1").bind(id).execute(&mut *tx).await?;
         audit::append(&mut tx, actor, AuditAction::UserDelete, None, json!({"user_id": id, "email": email})).await?;
