@@ -371,3 +371,21 @@ async fn scim_calls_spend_the_tokens_rate_limit_like_the_api() {
     let body: Value = res.json().await.unwrap();
     assert_scim_error(StatusCode::TOO_MANY_REQUESTS, &body, StatusCode::TOO_MANY_REQUESTS, None);
 }
+
+#[tokio::test]
+async fn scim_changes_are_audited_with_the_scim_token_as_actor() {
+    let s = scim().await;
+    let created = s.create_user("audited").await;
+    let path = format!("/Users/{}", created["id"].as_str().unwrap());
+    let ops = patch(json!([{"op": "replace", "path": "displayName", "value": "Audited Person"}]));
+    assert_eq!(s.call(Method::PATCH, &path, Some(ops)).await.0, StatusCode::OK);
+    assert_eq!(s.call(Method::DELETE, &path, None).await.0, StatusCode::NO_CONTENT);
+    let (_, group) = s.call(Method::POST, "/Groups", Some(json!({"displayName": "audited team"}))).await;
+    assert!(group["id"].is_string(), "{group}");
+    let events = s.app.store.recent_audit(20).await.unwrap();
+    let actions: Vec<&str> = events.iter().map(|e| e.action.as_str()).collect();
+    for action in ["user.create", "user.update", "user.disable", "user.delete", "team.change"] {
+        let event = events.iter().find(|e| e.action == action).unwrap_or_else(|| panic!("{action} in {actions:?}"));
+        assert!(event.actor_token_id.is_some(), "{action} names the SCIM token");
+    }
+}
