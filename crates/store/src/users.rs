@@ -134,7 +134,8 @@ impl Store {
         Ok(user)
     }
 
-    /// Deactivates (`active` false) or reactivates the account `id`. Deactivating ends its
+    /// Deactivates (`active` false) or reactivates the account `id` (an account SCIM deleted
+    /// is never reactivated: it is not found). Deactivating ends its
     /// sessions and makes every instance forget its cached token rows (their owner is now
     /// disabled), in the same transaction; sign-in checks `disabled_at` too.
     pub async fn set_user_active(
@@ -147,7 +148,7 @@ impl Store {
         let mut tx = self.pool.begin().await?;
         let user = sqlx::query_as::<_, User>(&format!(
             "UPDATE users SET disabled_at = CASE WHEN $2 THEN NULL ELSE COALESCE(disabled_at, $3) END
-             WHERE id = $1 RETURNING {USER_COLUMNS}"
+             WHERE id = $1 AND (NOT $2 OR deleted_at IS NULL) RETURNING {USER_COLUMNS}"
         ))
         .bind(id)
         .bind(active)

@@ -66,6 +66,7 @@ fn every_command_has_help() {
         vec!["migrate", "--help"],
         vec!["user", "add", "--help"],
         vec!["user", "promote", "--help"],
+        vec!["user", "demote", "--help"],
         vec!["user", "list", "--help"],
         vec!["token", "issue", "--help"],
         vec!["token", "list", "--help"],

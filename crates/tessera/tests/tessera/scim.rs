@@ -230,6 +230,8 @@ async fn a_deleted_user_vanishes_from_scim_and_can_neither_sign_in_nor_use_a_tok
     assert_eq!(s.mcp_status(&token).await, StatusCode::UNAUTHORIZED);
     assert_eq!(s.session_status(&cookie).await, StatusCode::UNAUTHORIZED);
     assert_eq!(s.login("gone@example.com").await.status(), StatusCode::UNAUTHORIZED);
+    let revived = s.app.store.set_user_active(id, true, chrono::Utc::now(), &Actor::cli()).await;
+    assert!(revived.is_err(), "a deleted account is never reactivated");
     // The same person can be provisioned again: a new account, none of the old tokens.
     let again = s.create_user("gone@example.com").await;
     assert_ne!(again["id"], json!(id));
