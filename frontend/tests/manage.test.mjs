@@ -171,7 +171,10 @@ test('editing renames, sets a limit and narrows scopes, which the validator sees
   assert.ok(!body.scopes.includes('write:tasks') && !body.scopes.includes('read:context'), body.scopes.join(' '));
 });
 
-test('editing a token the CLI granted mcp:admin keeps mcp:admin (the picker does not offer it)', async () => {
+test('editing a token the CLI granted mcp:admin keeps mcp:admin (the picker does not offer it)', async (t) => {
+  // Only administrators may hold mcp:admin; demoting afterwards keeps the other tests as they were.
+  assert.equal(server.cli(['user', 'promote', email]).status, 0);
+  t.after(() => server.cli(['user', 'demote', email]));
   const r = server.cli(['token', 'issue', '--user', email, '--name', 'ops', '--scopes', 'mcp:admin read:tasks']);
   assert.equal(r.status, 0, r.stderr);
   const id = r.stderr.match(/issued token ([0-9a-f-]{36})/)[1];
@@ -181,9 +184,9 @@ test('editing a token the CLI granted mcp:admin keeps mcp:admin (the picker does
   await form.getByLabel('Name').fill('ops renamed');
   await form.getByRole('button', { name: 'Save changes' }).click();
   await page.getByText('Saved.').waitFor();
-  const t = await call('GET', `/tokens/${id}`);
-  assert.equal(t.name, 'ops renamed');
-  assert.deepEqual([...t.scopes].sort(), ['mcp:admin', 'read:tasks']);
+  const row = await call('GET', `/tokens/${id}`);
+  assert.equal(row.name, 'ops renamed');
+  assert.deepEqual([...row.scopes].sort(), ['mcp:admin', 'read:tasks']);
 });
 
 test('the usage chart shows requests by outcome and the top tools after MCP calls', async () => {

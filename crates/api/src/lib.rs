@@ -1,6 +1,6 @@
 //! Tessera's REST API, `/api/v2`: tokens (issue, list, get, patch, revoke, rotate, validate,
 //! usage), upstream servers (admin), browser sessions, and the OpenAPI document generated
-//! from this code.
+//! from this code; beside it, SCIM 2.0 provisioning under `/scim/v2` ([`scim`]).
 //!
 //! Mount it with [`configure`]; every error leaving it has one JSON shape ([`error`]).
 
@@ -17,6 +17,7 @@ mod introspect;
 pub mod models;
 pub mod oauth;
 mod openapi;
+pub mod scim;
 mod servers;
 mod sso_routes;
 mod teams;
@@ -47,6 +48,8 @@ const SESSION_HOURS: i64 = 12;
 /// What the API needs to know about its deployment.
 #[derive(Debug, Clone)]
 pub struct ApiConfig {
+    /// The public URL without a trailing slash (SCIM's `meta.location`s start with it).
+    pub public_url: String,
     /// `iss` of the tokens it mints.
     pub issuer: String,
     /// `aud` of the tokens it mints (the MCP resource).
@@ -74,6 +77,7 @@ impl ApiConfig {
     /// Settings for a server reachable at `public_url`, minting for `issuer` and `mcp_resource`.
     pub fn new(public_url: &str, issuer: String, mcp_resource: String) -> Self {
         Self {
+            public_url: public_url.trim_end_matches('/').to_owned(),
             issuer,
             audience: vec![mcp_resource.clone()],
             secure_cookies: public_url.starts_with("https://"),
@@ -193,6 +197,7 @@ pub fn configure(state: ApiState) -> impl FnOnce(&mut ServiceConfig) {
         if state.oauth.is_some() {
             oauth::configure(cfg, &state);
         }
+        scim::configure(cfg, &state);
         cfg.service(
             // A resource whose route holds the GET guard: any other method is a 405 naming
             // GET (`cfg.route` would move the guard to the resource, and answer 404).

@@ -184,7 +184,12 @@ pub async fn callback(
     };
     let ip = client_ip(&req);
     let actor = Actor { user_id: None, token_id: None, ip: ip.clone() };
-    let user = match state.store.sign_in_from_idp(&person, &actor).await? {
+    let signed_in = match state.store.sign_in_from_idp(&person, &actor).await {
+        // Another account already holds this email (or it is a SCIM userName of another).
+        Err(tessera_store::StoreError::Conflict(_)) => return Ok(back_to_sign_in("account_conflict", secure)),
+        other => other?,
+    };
+    let user = match signed_in {
         IdpSignIn::Account { user, narrower, .. } => {
             if narrower {
                 state.tokens.narrow_to_allowance(user.id, now).await?;

@@ -7,7 +7,7 @@ use std::fmt;
 
 use serde::Serialize;
 
-use crate::scope::{ADMIN, CATALOG, Scope, ScopeError, ScopeSet};
+use crate::scope::{ADMIN_ONLY, CATALOG, Scope, ScopeError, ScopeSet};
 
 /// Longest server name, in characters.
 pub const SERVER_NAME_MAX_CHARS: usize = 32;
@@ -189,17 +189,17 @@ impl Catalog {
     }
 
     /// Every scope that may be granted, in a stable order: the built-in catalog, then
-    /// `read:S write:S` per server, then `mcp:admin`. (`call:S/TOOL` is grantable for any
+    /// `read:S write:S` per server, then `mcp:admin` and `scim`. (`call:S/TOOL` is grantable for any
     /// well-formed tool name of a registered server, so it is not enumerated.)
     pub fn grantable(&self) -> Vec<String> {
         let builtin = CATALOG.iter().map(|s| (*s).to_owned());
         let servers = self.servers.iter().flat_map(|s| [format!("read:{s}"), format!("write:{s}")]);
-        builtin.chain(servers).chain(std::iter::once(ADMIN.to_owned())).collect()
+        builtin.chain(servers).chain(ADMIN_ONLY.iter().map(|s| (*s).to_owned())).collect()
     }
 
     /// Whether `word` may appear in a grant.
     pub fn admits(&self, word: &str) -> bool {
-        if CATALOG.contains(&word) || word == ADMIN {
+        if CATALOG.contains(&word) || ADMIN_ONLY.contains(&word) {
             return true;
         }
         ServerScope::parse(word).is_some_and(|s| self.servers.contains(&s.server) && self.unknown_tool(&s).is_none())

@@ -140,7 +140,7 @@ pub enum TokenRuleViolation {
         others: Vec<String>,
     },
     /// Scopes beyond what the owner's teams allow them to hold.
-    #[error("beyond what the owner's teams allow (an administrator can widen a team's allowance): {}", missing.join(" "))]
+    #[error("beyond what the owner may hold (teams' allowances bound it; mcp:admin and scim are for administrators only): {}", missing.join(" "))]
     NotAllowed {
         /// The scopes outside the allowance.
         missing: Vec<String>,
@@ -229,23 +229,34 @@ pub fn check_issue(who: &Requester, grant: &Grant<'_>) -> Result<Bounds, TokenRu
     Ok(bounded)
 }
 
-/// What a person may hold: everything (administrators, and members of a team whose allowance
-/// was never narrowed), or the union of their teams' allowances.
+/// What a person may hold: everything (administrators), every scope but the administrators'
+/// own (members of a team whose allowance was never narrowed), or the union of their teams'
+/// allowances.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Allowance {
-    /// No bound.
+    /// No bound: an administrator.
     Unbounded,
+    /// Every scope except [`ADMIN_ONLY`](crate::scope::ADMIN_ONLY) (`mcp:admin`, `scim`).
+    Everything,
     /// At most these scopes (with the usual inheritance: `write:S` brings `read:S` and
     /// covers `call:S/TOOL`).
     Scopes(ScopeSet),
 }
 
 impl Allowance {
-    /// Scopes of `scopes` outside this allowance (`mcp:admin` is never in one).
+    /// Scopes of `scopes` outside this allowance (`mcp:admin` and `scim` are never in one).
     pub fn missing(&self, scopes: &ScopeSet) -> Vec<String> {
         match self {
             Self::Unbounded => Vec::new(),
-            Self::Scopes(allowed) => scopes.missing_from(&allowed.expand()),
+            Self::Everything => scopes.admin_only(),
+            Self::Scopes(allowed) => {
+                let mut missing = scopes.missing_from(&allowed.expand());
+                // An allowance never holds them; a row written by hand must not lend them.
+                missing.extend(scopes.admin_only());
+                missing.sort();
+                missing.dedup();
+                missing
+            }
         }
     }
 

@@ -227,3 +227,15 @@ fn narrowing_to_an_allowance_keeps_only_what_it_covers() {
     assert_eq!(team.narrow(&token), (ScopeSet::parse_lenient("read:tasks"), removed));
     assert_eq!(Allowance::Unbounded.narrow(&token), (token, Vec::new()));
 }
+
+#[test]
+fn only_administrators_may_hold_mcp_admin_and_scim() {
+    let asked = ScopeSet::parse_lenient("read:tasks scim mcp:admin");
+    let refused = Err(TokenRuleViolation::NotAllowed { missing: vec!["mcp:admin".into(), "scim".into()] });
+    assert_eq!(check_allowance(&Allowance::Everything, &asked), refused);
+    let team = Allowance::Scopes(ScopeSet::parse_lenient("read:tasks scim"));
+    assert_eq!(check_allowance(&team, &asked), refused, "not even from a hand-written allowance");
+    assert_eq!(check_allowance(&Allowance::Unbounded, &asked), Ok(()));
+    let (kept, removed) = Allowance::Everything.narrow(&asked);
+    assert_eq!((kept.to_claim().as_str(), removed.len()), ("read:tasks", 2));
+}

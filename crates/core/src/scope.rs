@@ -26,6 +26,12 @@ pub const CATALOG: &[&str] = &[
 pub const EXECUTE_MCP: &str = "execute:mcp";
 /// Implies every scope; granted only by the CLI or SQL.
 pub const ADMIN: &str = "mcp:admin";
+/// Lets a token provision users and groups through `/scim/v2`; like `mcp:admin`, only
+/// administrators may hold it, and `mcp:admin` does not imply it (a provisioning client gets
+/// a token that can do nothing else, and an admin token is no SCIM credential).
+pub const SCIM: &str = "scim";
+/// Scopes only administrators may hold: never in an allowance, taken away on demotion.
+pub const ADMIN_ONLY: &[&str] = &[ADMIN, SCIM];
 /// Held by every valid token.
 pub const ACCESS: &str = "mcp:access";
 /// Implied by any `read:*`.
@@ -64,13 +70,13 @@ pub enum ScopeError {
     },
 }
 
-/// Scopes that may appear in a grant: the catalog and `mcp:admin`.
+/// Scopes that may appear in a grant: the catalog, `mcp:admin` and `scim`.
 pub fn grantable() -> Vec<String> {
-    CATALOG.iter().chain(std::iter::once(&ADMIN)).map(|s| (*s).to_owned()).collect()
+    CATALOG.iter().chain(ADMIN_ONLY).map(|s| (*s).to_owned()).collect()
 }
 
 fn is_known(s: &str) -> bool {
-    CATALOG.contains(&s) || DERIVED.contains(&s) || s == ADMIN || ServerScope::parse(s).is_some()
+    CATALOG.contains(&s) || DERIVED.contains(&s) || ADMIN_ONLY.contains(&s) || ServerScope::parse(s).is_some()
 }
 
 /// One known scope.
@@ -226,6 +232,11 @@ impl ScopeSet {
         self.contains(ADMIN)
     }
 
+    /// The scopes of this set only administrators may hold (`mcp:admin`, `scim`).
+    pub fn admin_only(&self) -> Vec<String> {
+        self.0.iter().filter(|s| ADMIN_ONLY.contains(&s.as_str())).map(|s| s.0.clone()).collect()
+    }
+
     /// The scopes, sorted.
     pub fn iter(&self) -> impl Iterator<Item = &Scope> {
         self.0.iter()
@@ -336,6 +347,13 @@ mod tests {
         for s in CATALOG {
             assert!(msg.contains(s), "{msg}");
         }
+    }
+
+    #[test]
+    fn admin_does_not_imply_scim_and_scim_implies_nothing_else() {
+        assert!(!set("mcp:admin").expand().contains(SCIM));
+        assert_eq!(set("scim").expand().to_claim(), "mcp:access scim");
+        assert_eq!(set("scim read:tasks mcp:admin").admin_only(), ["mcp:admin", "scim"]);
     }
 
     #[test]

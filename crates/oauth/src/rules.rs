@@ -6,7 +6,7 @@ use chrono::{DateTime, Duration, Utc};
 use sha2::{Digest, Sha256};
 use tessera_core::catalog::{Catalog, ServerName, ServerScope, ToolName, default_server_scopes};
 use tessera_core::codec::constant_time_eq;
-use tessera_core::scope::{ADMIN, CATALOG, DERIVED, ScopeSet};
+use tessera_core::scope::{ADMIN_ONLY, CATALOG, DERIVED, ScopeSet};
 use tessera_core::upstream::{ToolAccess, tool_permission};
 use url::{Host, Url};
 
@@ -303,7 +303,7 @@ pub struct Requested {
 }
 
 /// The scopes a client asks for `target`. Derived scopes (`mcp:read`, ...) say nothing a grant
-/// could carry and `mcp:admin` is never grantable over OAuth; scopes of another resource (a
+/// could carry and `mcp:admin` and `scim` are never grantable over OAuth; scopes of another resource (a
 /// built-in scope for a server, another server's scope, `execute:mcp` for a direct server)
 /// could do nothing with this grant's `aud`. All of these are dropped: RFC 6749 §3.3 lets the
 /// server issue a narrower scope, and the token response's `scope` says what was granted.
@@ -314,7 +314,7 @@ pub fn requested_scopes(scope: Option<&str>, target: &Target) -> Result<Requeste
     let mut kept = Vec::new();
     let mut unknown = Vec::new();
     for word in scope.unwrap_or_default().split_whitespace() {
-        let known = CATALOG.contains(&word) || DERIVED.contains(&word) || word == ADMIN;
+        let known = CATALOG.contains(&word) || DERIVED.contains(&word) || ADMIN_ONLY.contains(&word);
         if target.carries(word) {
             kept.push(word.to_owned());
         } else if !(known || ServerScope::parse(word).is_some()) {
@@ -628,7 +628,7 @@ mod tests {
 
     #[test]
     fn admin_and_derived_scopes_are_dropped_unknown_refused() {
-        let s = requested_scopes(Some("read:tasks mcp:admin mcp:read"), &builtin()).unwrap().scopes;
+        let s = requested_scopes(Some("read:tasks mcp:admin scim mcp:read"), &builtin()).unwrap().scopes;
         assert_eq!(s.to_vec(), vec!["read:tasks"]);
         assert_eq!(requested_scopes(None, &builtin()).unwrap().scopes.len(), DEFAULT_SCOPES.len());
         assert_eq!(requested_scopes(Some("mcp:admin"), &builtin()).unwrap().scopes.len(), DEFAULT_SCOPES.len());

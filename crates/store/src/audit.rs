@@ -40,8 +40,14 @@ pub enum AuditAction {
     UserCreate,
     /// A user became an administrator.
     UserPromote,
+    /// An administrator became an ordinary user.
+    UserDemote,
     /// A user's shared rate limit was set or cleared.
     UserLimit,
+    /// A SCIM client changed an account's names or email (`/scim/v2`).
+    UserUpdate,
+    /// A SCIM client deleted an account (it is kept, deactivated and hidden).
+    UserDelete,
     /// An account was deactivated: its sessions ended, its tokens revoked.
     UserDisable,
     /// An account was reactivated (its old tokens stay revoked).
@@ -90,7 +96,10 @@ impl AuditAction {
             Self::TokenRevoke => "token.revoke",
             Self::UserCreate => "user.create",
             Self::UserPromote => "user.promote",
+            Self::UserDemote => "user.demote",
             Self::UserLimit => "user.limit",
+            Self::UserUpdate => "user.update",
+            Self::UserDelete => "user.delete",
             Self::UserDisable => "user.disable",
             Self::UserEnable => "user.enable",
             Self::KeyCreate => "key.create",

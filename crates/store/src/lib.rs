@@ -14,6 +14,7 @@ mod keys;
 mod leases;
 mod migrate;
 mod oauth;
+mod scim;
 mod server_settings;
 mod servers;
 mod sessions;
@@ -39,6 +40,7 @@ pub use events::{EVENTS_CHANNEL, TokenEvent, TokenEvents};
 pub use keys::KeySet;
 pub use leases::Lease;
 pub use oauth::{ActiveGrant, ClientKind, CodeRecord, ListedOAuthClient, NewCode, OAuthClient, RefreshRecord};
+pub use scim::{ScimGroupRecord, ScimUserRecord, ScimUserWrite, UserFilter, placeholder_email};
 pub use server_settings::PUBLIC_URL_SETTING;
 pub use servers::{
     CredentialRecord, DiscoveredTool, NewCredential, NewServer, SealedHeader, ServerRecord, ServerUpdate, ToolRecord,

@@ -63,6 +63,18 @@ impl Store {
         groups: &[String],
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
+        self.create_team_allowing(actor, name, Some(allowance), groups, now).await
+    }
+
+    /// Creates a team whose allowance may be `None` (every scope but the administrators').
+    pub async fn create_team_allowing(
+        &self,
+        actor: &Actor,
+        name: &str,
+        allowance: Option<&[String]>,
+        groups: &[String],
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
         let mut tx = self.pool.begin().await?;
         let id = Uuid::now_v7();
         sqlx::query("INSERT INTO teams (id, name, allowance, created_at, updated_at) VALUES ($1, $2, $3, $4, $4)")
@@ -84,6 +96,35 @@ impl Store {
         audit::append(&mut tx, actor, AuditAction::TeamChange, None, details).await?;
         tx.commit().await?;
         Ok(())
+    }
+
+    /// Renames a team (never `everyone`); false when there is no such team, a taken name is
+    /// [`StoreError::Conflict`].
+    pub async fn rename_team(
+        &self,
+        actor: &Actor,
+        name: &str,
+        new_name: &str,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        if name == EVERYONE {
+            return Ok(false);
+        }
+        let mut tx = self.pool.begin().await?;
+        let done = sqlx::query("UPDATE teams SET name = $2, updated_at = $3 WHERE name = $1")
+            .bind(name)
+            .bind(new_name)
+            .bind(now)
+            .execute(&mut *tx)
+            .await
+            .map_err(conflict_on_unique("team"))?;
+        if done.rows_affected() == 0 {
+            return Ok(false);
+        }
+        audit::append(&mut tx, actor, AuditAction::TeamChange, None, json!({"team": new_name, "renamed_from": name}))
+            .await?;
+        tx.commit().await?;
+        Ok(true)
     }
 
     /// Replaces a team's allowance; false when there is no such team.

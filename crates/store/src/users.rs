@@ -86,17 +86,20 @@ impl Store {
         Ok(self.user_by_id(id).await?.map(|u| (u, hash)))
     }
 
-    /// Makes an account an administrator.
-    pub async fn promote_user(&self, email: &str, actor: &Actor) -> Result<User, StoreError> {
+    /// Makes an account an administrator (`admin`) or an ordinary user. Demoting alone leaves
+    /// its tokens as they are: `TokenService::set_admin` narrows them too.
+    pub async fn set_user_admin(&self, email: &str, admin: bool, actor: &Actor) -> Result<User, StoreError> {
         let mut tx = self.pool.begin().await?;
         let user = sqlx::query_as::<_, User>(&format!(
-            "UPDATE users SET is_admin = true, admin_from_idp = false WHERE lower(email) = lower($1) RETURNING {USER_COLUMNS}"
+            "UPDATE users SET is_admin = $2, admin_from_idp = false WHERE lower(email) = lower($1) RETURNING {USER_COLUMNS}"
         ))
         .bind(email.trim())
+        .bind(admin)
         .fetch_optional(&mut *tx)
         .await?
         .ok_or(StoreError::NotFound("user"))?;
-        audit::append(&mut tx, actor, AuditAction::UserPromote, None, serde_json::json!({"user_id": user.id})).await?;
+        let action = if admin { AuditAction::UserPromote } else { AuditAction::UserDemote };
+        audit::append(&mut tx, actor, action, None, serde_json::json!({"user_id": user.id})).await?;
         tx.commit().await?;
         Ok(user)
     }
@@ -131,7 +134,8 @@ impl Store {
         Ok(user)
     }
 
-    /// Deactivates (`active` false) or reactivates the account `id`. Deactivating ends its
+    /// Deactivates (`active` false) or reactivates the account `id` (an account SCIM deleted
+    /// is never reactivated: it is not found). Deactivating ends its
     /// sessions and makes every instance forget its cached token rows (their owner is now
     /// disabled), in the same transaction; sign-in checks `disabled_at` too.
     pub async fn set_user_active(
@@ -144,7 +148,7 @@ impl Store {
         let mut tx = self.pool.begin().await?;
         let user = sqlx::query_as::<_, User>(&format!(
             "UPDATE users SET disabled_at = CASE WHEN $2 THEN NULL ELSE COALESCE(disabled_at, $3) END
-             WHERE id = $1 RETURNING {USER_COLUMNS}"
+             WHERE id = $1 AND (NOT $2 OR deleted_at IS NULL) RETURNING {USER_COLUMNS}"
         ))
         .bind(id)
         .bind(active)

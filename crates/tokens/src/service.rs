@@ -339,9 +339,9 @@ impl TokenService {
         Ok(Issued { record, secret })
     }
 
-    /// What `user_id` may hold: everything for an administrator or a member of a team that
-    /// allows everything, else the union of their teams' allowances (`everyone`'s when they
-    /// are in none).
+    /// What `user_id` may hold: everything for an administrator, every scope but the
+    /// administrators' own for a member of a team that allows everything, else the union of
+    /// their teams' allowances (`everyone`'s when they are in none).
     pub async fn allowance_of(&self, user_id: Uuid) -> Result<Allowance, TokenError> {
         if self.store.user_by_id(user_id).await?.is_some_and(|u| u.is_admin) {
             return Ok(Allowance::Unbounded);
@@ -349,7 +349,7 @@ impl TokenService {
         let mut union = ScopeSet::default();
         for allowance in self.store.allowances_of(user_id).await? {
             match allowance {
-                None => return Ok(Allowance::Unbounded),
+                None => return Ok(Allowance::Everything),
                 Some(scopes) => union = union.union(&ScopeSet::parse_lenient(&scopes.join(" "))),
             }
         }
@@ -388,6 +388,23 @@ impl TokenService {
             changed += 1;
         }
         Ok(changed)
+    }
+
+    /// Makes the account `email` an administrator or takes that away; a former administrator's
+    /// tokens and grants lose at once whatever their allowance does not cover (`mcp:admin`,
+    /// `scim`, and scopes beyond their teams'), as any narrowing does.
+    pub async fn set_admin(
+        &self,
+        actor: &Actor,
+        email: &str,
+        admin: bool,
+        now: DateTime<Utc>,
+    ) -> Result<tessera_store::User, TokenError> {
+        let user = self.store.set_user_admin(email, admin, actor).await?;
+        if !admin {
+            self.narrow_to_allowance(user.id, now).await?;
+        }
+        Ok(user)
     }
 
     /// Deactivates (`active` false) or reactivates an account. Deactivating ends its sessions

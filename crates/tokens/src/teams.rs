@@ -36,7 +36,7 @@ pub enum TeamError {
     #[error("`everyone` holds whoever is in no team: it has no members to change and cannot be removed")]
     BuiltIn,
     /// `mcp:admin` (and `scim`) belong to administrators, never to an allowance.
-    #[error("mcp:admin is never in an allowance: administrators are not bound by allowances")]
+    #[error("mcp:admin is never in an allowance, nor is scim: only administrators hold them")]
     AdminScope,
     /// A scope the catalog does not have.
     #[error(transparent)]
@@ -123,10 +123,54 @@ impl TeamService {
             return Err(TeamError::NoUser(email.replace('\0', "")));
         }
         let user = self.store.user_by_email(email).await?.ok_or_else(|| TeamError::NoUser(email.to_owned()))?;
-        if !self.store.set_team_member(actor, name, user.id, member).await? {
+        self.set_member_id(actor, name, user.id, member, now).await
+    }
+
+    /// [`TeamService::set_member`] for an account known by id (SCIM names members by id).
+    pub async fn set_member_id(
+        &self,
+        actor: &Actor,
+        name: &str,
+        user_id: Uuid,
+        member: bool,
+        now: DateTime<Utc>,
+    ) -> Result<usize, TeamError> {
+        if name == EVERYONE {
+            return Err(TeamError::BuiltIn);
+        }
+        if !self.store.set_team_member(actor, name, user_id, member).await? {
             return Err(TeamError::NotFound(name.to_owned()));
         }
-        self.rebound(&[user.id], now).await
+        self.rebound(&[user_id], now).await
+    }
+
+    /// Makes a team SCIM pushed, unless one has that name: returns whether it was made. A new
+    /// team allows what `everyone` allows at that moment, so joining it neither widens nor
+    /// narrows anyone until an administrator sets its allowance.
+    pub async fn ensure(&self, actor: &Actor, name: &str, now: DateTime<Utc>) -> Result<bool, TeamError> {
+        check_name(name)?;
+        if self.store.team(name).await?.is_some() {
+            return Ok(false);
+        }
+        let everyone = self.store.team(EVERYONE).await?.and_then(|t| t.allowance);
+        match self.store.create_team_allowing(actor, name, everyone.as_deref(), &[], now).await {
+            // Made by someone else in the meantime: joined all the same.
+            Err(StoreError::Conflict(_)) => Ok(false),
+            other => other.map(|()| true).map_err(TeamError::from),
+        }
+    }
+
+    /// Renames a team (never `everyone`).
+    pub async fn rename(&self, actor: &Actor, name: &str, new_name: &str, now: DateTime<Utc>) -> Result<(), TeamError> {
+        if name == EVERYONE {
+            return Err(TeamError::BuiltIn);
+        }
+        check_name(new_name)?;
+        match self.store.rename_team(actor, name, new_name, now).await {
+            Err(StoreError::Conflict(_)) => Err(TeamError::Conflict(new_name.to_owned())),
+            Ok(false) => Err(TeamError::NotFound(name.to_owned())),
+            other => other.map(|_| ()).map_err(TeamError::from),
+        }
     }
 
     /// Removes a team; its members fall back to their other teams or `everyone`.
@@ -148,13 +192,13 @@ impl TeamService {
     }
 
     /// An allowance as written: scopes of the catalog (registered servers and their tools
-    /// included), never `mcp:admin`; empty allows nothing.
+    /// included), never `mcp:admin` or `scim`; empty allows nothing.
     async fn allowance(&self, allow: &str) -> Result<ScopeSet, TeamError> {
         if allow.split_whitespace().next().is_none() {
             return Ok(ScopeSet::default());
         }
         let scopes = catalog(&self.store).await?.grant(allow.split_whitespace())?;
-        if scopes.has_admin() {
+        if !scopes.admin_only().is_empty() {
             return Err(TeamError::AdminScope);
         }
         Ok(scopes)

@@ -107,7 +107,7 @@ async fn admin_groups_grant_and_take_back_admin_but_not_a_lasting_one() {
     assert!(narrower, "losing admin narrows");
 
     // `tessera user admin` makes an administrator the provider's groups do not undo.
-    db.store.promote_user("ann@example.com", &Actor::cli()).await.unwrap();
+    db.store.set_user_admin("ann@example.com", true, &Actor::cli()).await.unwrap();
     let (user, ..) = sign_in(&db.store, &person("sub-1", "ann@example.com", &[], Some(false))).await;
     assert!(user.is_admin);
     // Without administrator groups configured, sign-in leaves admin status alone.

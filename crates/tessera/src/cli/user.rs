@@ -1,4 +1,4 @@
-//! `tessera user add | promote | limit | list | disable | enable`.
+//! `tessera user add | promote | demote | limit | list | disable | enable`.
 
 use std::io::BufRead;
 
@@ -28,6 +28,12 @@ pub enum UserCommand {
     /// Make an existing account an administrator (also `tessera user admin`).
     #[command(alias = "admin")]
     Promote {
+        /// The account's email.
+        email: String,
+    },
+    /// Make an administrator an ordinary user again: their tokens and grants lose `mcp:admin`,
+    /// `scim` and whatever else their teams do not allow, at once.
+    Demote {
         /// The account's email.
         email: String,
     },
@@ -77,8 +83,15 @@ pub async fn run(cmd: UserCommand, db: &Database, settings: &Settings) -> Result
             Ok(())
         }
         UserCommand::Promote { email } => {
-            let user = db.store.promote_user(&email, &Actor::cli()).await?;
+            let tokens = super::lifecycle(db, settings, false).await?;
+            let user = tokens.set_admin(&Actor::cli(), &email, true, chrono::Utc::now()).await?;
             println!("{} is now an administrator", user.email);
+            Ok(())
+        }
+        UserCommand::Demote { email } => {
+            let tokens = super::lifecycle(db, settings, false).await?;
+            let user = tokens.set_admin(&Actor::cli(), &email, false, chrono::Utc::now()).await?;
+            println!("{} is no longer an administrator; their tokens were narrowed to their allowance", user.email);
             Ok(())
         }
         UserCommand::Limit { email, per_hour } => {

@@ -66,6 +66,7 @@ fn every_command_has_help() {
         vec!["migrate", "--help"],
         vec!["user", "add", "--help"],
         vec!["user", "promote", "--help"],
+        vec!["user", "demote", "--help"],
         vec!["user", "list", "--help"],
         vec!["token", "issue", "--help"],
         vec!["token", "list", "--help"],
@@ -145,9 +146,10 @@ async fn jwt_secret_switches_signing_to_hs256() {
 }
 
 #[tokio::test]
-async fn cli_can_grant_mcp_admin() {
+async fn cli_can_grant_mcp_admin_to_an_administrator() {
     let db = fresh_db().await;
-    add_user(&db.url, "root@example.com");
+    let out = run(tessera(&db.url).args(["user", "add", "--email", "root@example.com", "--admin"]));
+    assert!(out.status.success(), "{}", stderr(&out));
     let out = issue(&db.url, "root@example.com", "mcp:admin");
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(jwt_part(&stdout(&out), 1)["scope"], "mcp:admin");
@@ -586,4 +588,32 @@ async fn server_add_with_user_auth_registers_a_server_whose_users_connect_their_
         "header",
     ]));
     assert!(!refused.status.success(), "--user-auth needs --user-header");
+}
+
+#[tokio::test]
+async fn a_non_administrator_is_refused_mcp_admin_and_scim_naming_them() {
+    let db = fresh_db().await;
+    add_user(&db.url, "dev@example.com");
+    let refused = issue_for(&db.url, "dev@example.com", "read:tasks scim");
+    assert_one_line_error(&refused, "scim");
+    let refused = issue_for(&db.url, "dev@example.com", "mcp:admin");
+    assert_one_line_error(&refused, "mcp:admin");
+    assert!(stderr(&refused).contains("administrators only"), "{}", stderr(&refused));
+}
+
+#[tokio::test]
+async fn demoting_an_administrator_takes_mcp_admin_and_scim_out_of_their_tokens_at_once() {
+    let db = fresh_db().await;
+    let out = run(tessera(&db.url).args(["user", "add", "--email", "root@example.com", "--admin"]));
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(issue_for(&db.url, "root@example.com", "scim read:tasks").status.success());
+    assert!(issue_for(&db.url, "root@example.com", "mcp:admin").status.success());
+    let out = run(tessera(&db.url).args(["user", "demote", "root@example.com"]));
+    assert!(out.status.success(), "{}", stderr(&out));
+    let root = db.store.user_by_email("root@example.com").await.unwrap().unwrap();
+    assert!(!root.is_admin);
+    let ids = db.store.active_token_ids(root.id, chrono::Utc::now()).await.unwrap();
+    assert_eq!(ids.len(), 1, "the mcp:admin-only token is revoked");
+    assert_eq!(db.store.get_token(ids[0]).await.unwrap().unwrap().scopes, ["read:tasks"]);
+    assert_one_line_error(&issue_for(&db.url, "root@example.com", "scim"), "scim");
 }

@@ -17,5 +17,7 @@ mod pgbouncer;
 mod roles;
 mod scale;
 mod scale_gateway;
+mod scim;
+mod scim_compliance;
 mod serve;
 mod support;
