@@ -5,7 +5,7 @@ use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder
 use utoipa::{Modify, OpenApi};
 
 use crate::auth::SESSION_COOKIE;
-use crate::{auth_routes, consent, error, models, servers, teams, tokens, usage, users, webhooks};
+use crate::{auth_routes, consent, error, models, server_pins, servers, teams, tokens, usage, users, webhooks};
 
 /// The `/api/v2` description.
 #[derive(OpenApi)]
@@ -20,7 +20,7 @@ use crate::{auth_routes, consent, error, models, servers, teams, tokens, usage, 
         tokens::create, tokens::list, tokens::get, tokens::patch, tokens::revoke, tokens::rotate,
         tokens::validate, tokens::audit, tokens::limits, usage::usage, auth_routes::login, auth_routes::logout, auth_routes::me, users::list, users::patch, webhooks::create, webhooks::list, webhooks::get, webhooks::patch, webhooks::delete, webhooks::deliveries, webhooks::token_alerts, consent::show, consent::decide, consent::clients, serve,
         servers::list, servers::create, servers::get, servers::patch, servers::remove, servers::tools, servers::patch_tools,
-        servers::rotate_credentials,
+        servers::rotate_credentials, server_pins::approve,
         teams::list, teams::create, teams::get, teams::patch, teams::remove, teams::add_member, teams::remove_member,
     ),
     components(schemas(
@@ -34,6 +34,7 @@ use crate::{auth_routes, consent, error, models, servers, teams, tokens, usage, 
         servers::ServerView, servers::CreateServerRequest, servers::PatchServerRequest,
         servers::AccessClass, servers::ServerToolView, servers::PatchToolsRequest,
         servers::ServerCredentialsView, servers::RotateCredentialsRequest,
+        server_pins::NewTools, server_pins::HeldReason, server_pins::HeldToolView, server_pins::ApprovedToolView,
         teams::TeamView, teams::CreateTeamRequest, teams::PatchTeamRequest,
     )),
     modifiers(&SecuritySchemes, &StandardErrors),

@@ -13,6 +13,7 @@ mod keys;
 mod leases;
 mod migrate;
 mod oauth;
+mod pins;
 mod server_settings;
 mod servers;
 mod sessions;
@@ -36,9 +37,11 @@ pub use events::{EVENTS_CHANNEL, TokenEvent, TokenEvents};
 pub use keys::KeySet;
 pub use leases::Lease;
 pub use oauth::{ActiveGrant, ClientKind, CodeRecord, ListedOAuthClient, NewCode, OAuthClient, RefreshRecord};
+pub use pins::{ApprovedTool, HeldTool};
 pub use server_settings::PUBLIC_URL_SETTING;
 pub use servers::{
-    CredentialRecord, DiscoveredTool, NewCredential, NewServer, SealedHeader, ServerRecord, ServerUpdate, ToolRecord,
+    CredentialRecord, DiscoveredTool, NewCredential, NewServer, SealedHeader, ServedDefinition, ServerRecord,
+    ServerUpdate, ToolRecord,
 };
 pub use teams::{EVERYONE, TeamRecord};
 pub use tokens::{NewToken, TokenFilter, TokenPage, TokenRecord, TokenStatus, TokenTx, TokenUpdate};

@@ -1,9 +1,10 @@
-//! `tessera server add | edit | credentials | list | show | remove | tool`: the registry of upstream MCP servers
+//! `tessera server add | edit | credentials | list | show | remove | tool | approve`: the registry of upstream MCP servers
 //! served at `/mcp/NAME`. Header values are never printed.
 
 use chrono::Utc;
 use clap::{Subcommand, ValueEnum};
 use tessera_core::catalog::{ServerName, ToolName};
+use tessera_core::pins::{NewToolPolicy, line_diff, pretty};
 use tessera_core::upstream::{ToolAccess, UpstreamHeader, UpstreamUrl};
 use tessera_core::values::Description;
 use tessera_store::Actor;
@@ -33,6 +34,10 @@ pub enum ServerCommand {
         /// /mcp/NAME; its tokens name URL in `aud`; prints its introspection credential once.
         #[arg(long, conflicts_with = "headers")]
         direct: bool,
+        /// Tools first listed after the first listing: allow (pinned and served at once) or
+        /// hold (hidden and refused until `tessera server approve`).
+        #[arg(long, value_enum, default_value_t = NewToolsArg::Allow)]
+        new_tools: NewToolsArg,
     },
     /// Change a server's URL, description or headers (absent options stay as they are).
     Edit {
@@ -54,6 +59,9 @@ pub enum ServerCommand {
         /// Accept that tokens naming a direct server's old URL stop working for it.
         #[arg(long)]
         invalidate_tokens: bool,
+        /// New policy for tools first listed from now on.
+        #[arg(long, value_enum)]
+        new_tools: Option<NewToolsArg>,
     },
     /// Issue a new introspection credential for a direct server (printed once).
     Credentials {
@@ -89,6 +97,32 @@ pub enum ServerCommand {
         #[arg(long, value_enum)]
         access: AccessArg,
     },
+    /// Approve held tools (a changed definition, or a new tool under --new-tools hold): print
+    /// each diff, pin the served definition, and serve the tool again.
+    Approve {
+        /// Server name.
+        name: String,
+        /// One tool (default: every held tool of the server).
+        tool: Option<String>,
+    },
+}
+
+/// A new-tool policy on the command line.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum NewToolsArg {
+    /// Pinned and served at once.
+    Allow,
+    /// Pinned, hidden and refused until approved.
+    Hold,
+}
+
+impl From<NewToolsArg> for NewToolPolicy {
+    fn from(a: NewToolsArg) -> Self {
+        match a {
+            NewToolsArg::Allow => Self::Allow,
+            NewToolsArg::Hold => Self::Hold,
+        }
+    }
 }
 
 /// A tool class on the command line.
@@ -108,7 +142,7 @@ pub async fn run(cmd: ServerCommand, db: &Database, settings: &Settings) -> Resu
         .with_tool_source(tessera_gateway::HttpToolSource::new(settings.discovery_timeout()));
     let actor = Actor::cli();
     match cmd {
-        ServerCommand::Add { name, url, headers, description, direct } => {
+        ServerCommand::Add { name, url, headers, description, direct, new_tools } => {
             let input = ServerInput {
                 name: ServerName::parse(&name).map_err(ServerError::from)?,
                 url: UpstreamUrl::parse(&url).map_err(ServerError::from)?,
@@ -118,6 +152,7 @@ pub async fn run(cmd: ServerCommand, db: &Database, settings: &Settings) -> Resu
                     .map(|h| UpstreamHeader::parse(h))
                     .collect::<Result<Vec<_>, _>>()
                     .map_err(ServerError::from)?,
+                new_tools: new_tools.into(),
             };
             if direct {
                 let (record, credential) = servers.add_direct(&actor, input, Utc::now()).await?;
@@ -131,7 +166,7 @@ pub async fn run(cmd: ServerCommand, db: &Database, settings: &Settings) -> Resu
                 report_discovery(&servers, &record).await;
             }
         }
-        ServerCommand::Edit { name, url, description, headers, clear_headers, invalidate_tokens } => {
+        ServerCommand::Edit { name, url, description, headers, clear_headers, invalidate_tokens, new_tools } => {
             let headers = if clear_headers {
                 Some(Vec::new())
             } else if headers.is_empty() {
@@ -151,6 +186,7 @@ pub async fn run(cmd: ServerCommand, db: &Database, settings: &Settings) -> Resu
                     .map(|d| if d.is_empty() { Ok(None) } else { Description::parse(&d).map(Some) })
                     .transpose()?,
                 headers,
+                new_tools: new_tools.map(Into::into),
                 invalidate_tokens,
             };
             let patched = servers.patch(&actor, &name, patch, Utc::now()).await.map_err(no_server(&name))?;
@@ -188,10 +224,12 @@ pub async fn run(cmd: ServerCommand, db: &Database, settings: &Settings) -> Resu
             println!("description: {}", s.description.as_deref().unwrap_or(""));
             println!("headers:     {}", s.header_names.join(", "));
             println!("scopes:      read:{0} write:{0} call:{0}/TOOL", s.name);
+            println!("new tools:   {}", s.new_tools.as_str());
             println!("tools:");
             for t in servers.tools(&s).await? {
                 let overridden = if t.record.access.is_some() { " (override)" } else { "" };
-                println!("  {:<40}  {}{overridden}", t.record.name, t.access.as_str());
+                let held = t.record.hold.as_deref().map(|h| format!(" (held: {h})")).unwrap_or_default();
+                println!("  {:<40}  {}{overridden}{held}", t.record.name, t.access.as_str());
             }
         }
         ServerCommand::Remove { name } => {
@@ -208,6 +246,22 @@ pub async fn run(cmd: ServerCommand, db: &Database, settings: &Settings) -> Resu
             servers.set_tool_access(&actor, &name, &tool, Some(access)).await.map_err(no_server(&name))?;
             println!("{name}/{tool} is now {}", access.as_str());
         }
+        ServerCommand::Approve { name, tool } => {
+            let tool = tool.as_deref().map(ToolName::parse).transpose().map_err(ServerError::from)?;
+            let approved = servers.approve(&actor, &name, tool.as_ref()).await.map_err(|e| match e {
+                ServerError::NotFound => CliError::Usage(format!("no server {name}")),
+                ServerError::ToolNotFound => CliError::Usage(format!("{name} has no such tool")),
+                ServerError::NotHeld => CliError::Usage(format!("that tool of {name} is not held")),
+                other => CliError::Registry(other),
+            })?;
+            if approved.is_empty() {
+                println!("{name} has no held tools");
+            }
+            for a in approved {
+                println!("approved {name}/{} ({}); pinned definition, - before, + now:", a.name, a.reason.as_str());
+                print!("{}", line_diff(&pretty(&a.was), &pretty(&a.now)));
+            }
+        }
     }
     Ok(())
 }
@@ -216,7 +270,12 @@ pub async fn run(cmd: ServerCommand, db: &Database, settings: &Settings) -> Resu
 /// server is registered whatever happens here; a failure is a warning on stderr.
 async fn report_discovery(servers: &ServerService, record: &tessera_store::ServerRecord) {
     match servers.discover(record, Utc::now()).await {
-        Ok(Discovery::Found(n)) => println!("tools: {n} discovered (tessera server show {} lists them)", record.name),
+        Ok(Discovery::Found { tools, held: 0 }) => {
+            println!("tools: {tools} discovered and pinned (tessera server show {} lists them)", record.name);
+        }
+        Ok(Discovery::Found { tools, held }) => {
+            println!("tools: {tools} discovered, {held} held until approved (tessera server approve {})", record.name)
+        }
         Ok(Discovery::Failed(why)) => eprintln!(
             "warning: could not list {}'s tools ({why}); it is registered, and its tools are learnt when a client first lists them",
             record.name

@@ -333,8 +333,12 @@ async fn a_call_scope_typo_is_refused_naming_the_servers_tools() {
     ]));
     assert!(out.status.success(), "{}", stderr(&out));
     let server = db.store.get_server("files").await.unwrap().unwrap();
-    let listed =
-        tessera_store::DiscoveredTool { name: "read_file".into(), description: None, read_only_hint: Some(true) };
+    let listed = tessera_store::DiscoveredTool {
+        name: "read_file".into(),
+        description: None,
+        read_only_hint: Some(true),
+        definition: None,
+    };
     db.store.record_discovered_tools(&server, &[listed], chrono::Utc::now()).await.unwrap();
     add_user(&db.url, "dev@example.com");
     let out = issue(&db.url, "dev@example.com", "call:files/reed_file");
