@@ -13,7 +13,7 @@ use tessera_testkit::{TokenSpec, fresh_db};
 
 pub(crate) struct Gateway {
     pub(crate) base: String,
-    store: Store,
+    pub(crate) store: Store,
     pub(crate) state: AppState,
     pub(crate) client: reqwest::Client,
     /// The owner of the upstream's own credential.
