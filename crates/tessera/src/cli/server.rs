@@ -34,9 +34,8 @@ pub enum ServerCommand {
         /// /mcp/NAME; its tokens name URL in `aud`; prints its introspection credential once.
         #[arg(long, conflicts_with = "headers")]
         direct: bool,
-        /// Tools first listed after the first listing: allow (pinned and served at once) or
-        /// hold (hidden and refused until `tessera server approve`).
-        #[arg(long, value_enum, default_value_t = NewToolsArg::Allow)]
+        /// Tools listed after the first listing: allow (served at once) or hold (until approved).
+        #[arg(long, value_enum, default_value_t = NewToolsArg::Allow, hide_possible_values = true)]
         new_tools: NewToolsArg,
     },
     /// Change a server's URL, description or headers (absent options stay as they are).
@@ -59,8 +58,8 @@ pub enum ServerCommand {
         /// Accept that tokens naming a direct server's old URL stop working for it.
         #[arg(long)]
         invalidate_tokens: bool,
-        /// New policy for tools first listed from now on.
-        #[arg(long, value_enum)]
+        /// New policy for tools first listed from now on: allow or hold.
+        #[arg(long, value_enum, hide_possible_values = true)]
         new_tools: Option<NewToolsArg>,
     },
     /// Issue a new introspection credential for a direct server (printed once).
@@ -224,7 +223,7 @@ pub async fn run(cmd: ServerCommand, db: &Database, settings: &Settings) -> Resu
             println!("description: {}", s.description.as_deref().unwrap_or(""));
             println!("headers:     {}", s.header_names.join(", "));
             println!("scopes:      read:{0} write:{0} call:{0}/TOOL", s.name);
-            println!("new tools:   {}", s.new_tools.as_str());
+            println!("pinning:     definitions pinned; new tools {}", s.new_tools.as_str());
             println!("tools:");
             for t in servers.tools(&s).await? {
                 let overridden = if t.record.access.is_some() { " (override)" } else { "" };
