@@ -251,6 +251,28 @@ async fn pinned_client(url: &str, allow_local: bool) -> Result<reqwest::Client, 
 mod tests {
     use super::*;
 
+    #[test]
+    fn a_server_event_names_its_server_and_tool_and_no_token() {
+        let d = DueDelivery {
+            id: 1,
+            attempts: 0,
+            url: "https://hooks.example.com/t".to_owned(),
+            secret: "s".to_owned(),
+            event_id: 7,
+            kind: "server.tool_changed".to_owned(),
+            token_id: None,
+            token_name: None,
+            user_id: None,
+            at: Utc::now(),
+            details: json!({"server": "notes", "tool": "search", "reason": "changed"}),
+        };
+        let body = payload(&d);
+        assert_eq!(body["token"], serde_json::Value::Null);
+        assert_eq!(body["details"]["tool"], "search");
+        let text = body["text"].as_str().unwrap();
+        assert!(text.contains("server.tool_changed") && text.contains("tessera server approve notes search"), "{text}");
+    }
+
     /// A delivery goes to the address that passed the guard even when the environment names
     /// a proxy. reqwest reads proxy variables once per process, so the delivery runs in a
     /// child process of this test binary whose environment points every proxy variable at a
