@@ -2,9 +2,10 @@
 //! ([`tessera_auth::Guard`]): Origin and query → identify (bearer, Validator with aud
 //! `{mcp}/S`) → JSON-RPC peek (refusing bodies an upstream could read otherwise) and
 //! header/body agreement → the server's policy (method allow-list, per-server and per-tool
-//! scopes, held tools refused with `tool_changed`) → admit (rate limit) → session binding → task ownership → upstream (configured
-//! headers only) → answer streamed back, a tool list cut to what the token may call (and to
-//! pinned definitions) and a task list to the token's own tasks.
+//! scopes, held tools refused with `tool_changed`) → admit (rate limit) → session binding →
+//! task ownership → upstream (configured headers only) → answer streamed back, a tool list
+//! cut to what the token may call (and to pinned definitions) and a task list to the
+//! token's own tasks.
 
 use std::sync::Arc;
 use tessera_core::ErrorCode;
