@@ -67,11 +67,8 @@ async fn answer(body: web::Bytes, up: web::Data<Upstream>) -> HttpResponse {
     HttpResponse::Ok().json(json!({"jsonrpc": "2.0", "id": id, "result": result}))
 }
 
-/// Tessera with server `rec` in front of an upstream serving `search` (read-only) and
-/// `delete`, added as `server add` does (its tools discovered and pinned at once) with
-/// `policy` for new tools.
-async fn spawn_pinned(policy: NewToolPolicy) -> (Gateway, Upstream) {
-    let gw = spawn().await;
+/// The upstream on a loopback port, serving `search` (read-only) and `delete`: its URL.
+fn spawn_upstream() -> (String, Upstream) {
     let up = Upstream {
         tools: Arc::new(Mutex::new(vec![
             json!({"name": "search", "description": "Searches the notes.",
@@ -95,17 +92,30 @@ async fn spawn_pinned(policy: NewToolPolicy) -> (Gateway, Upstream) {
     .unwrap()
     .run();
     tokio::spawn(server);
+    (url, up)
+}
+
+/// Registers `rec` at `url` through `servers` as `server add` does: its tools discovered and
+/// pinned at once, `policy` for new tools.
+async fn add_rec(servers: &tessera_tokens::ServerService, url: &str, policy: NewToolPolicy) {
     let input = ServerInput {
         name: ServerName::parse("rec").unwrap(),
-        url: UpstreamUrl::parse(&url).unwrap(),
+        url: UpstreamUrl::parse(url).unwrap(),
         description: None,
         headers: Vec::new(),
         new_tools: policy,
     };
     let now = chrono::Utc::now();
-    let record = gw.state.servers.add(&Actor::cli(), input, now).await.unwrap();
-    let found = gw.state.servers.discover(&record, now).await.unwrap();
+    let record = servers.add(&Actor::cli(), input, now).await.unwrap();
+    let found = servers.discover(&record, now).await.unwrap();
     assert_eq!(found, Discovery::Found { tools: 2, held: 0 });
+}
+
+/// Tessera with server `rec` in front of the upstream, added with `policy` for new tools.
+async fn spawn_pinned(policy: NewToolPolicy) -> (Gateway, Upstream) {
+    let gw = spawn().await;
+    let (url, up) = spawn_upstream();
+    add_rec(&gw.state.servers, &url, policy).await;
     (gw, up)
 }
 
@@ -116,6 +126,11 @@ async fn listed(gw: &Gateway, token: &str) -> Vec<String> {
     let body: Value = res.json().await.unwrap();
     let tools = body["result"]["tools"].as_array().unwrap_or_else(|| panic!("{body}"));
     tools.iter().map(|t| t["name"].as_str().unwrap().to_owned()).collect()
+}
+
+/// `body` posted to `rec` on the instance at `base`: the JSON answer.
+async fn rec_rpc(client: &reqwest::Client, base: &str, token: &str, body: Value) -> Value {
+    crate::support::mcp_post(client, &format!("{base}/mcp/rec"), token, &body).await.json().await.unwrap()
 }
 
 /// An administrator's `mcp:admin` bearer for `/api/v2`.
@@ -316,4 +331,37 @@ async fn a_removed_tool_that_comes_back_changed_needs_approval() {
         json!({"name": "delete", "description": "Deletes every note at once.", "inputSchema": {"type": "object"}}),
     );
     assert_eq!(listed(&gw, &token).await, ["search"], "its pin outlived its absence");
+}
+
+#[tokio::test]
+async fn a_change_one_instance_sees_refuses_the_tools_calls_on_the_other_within_a_second() {
+    let pair = crate::scale::spawn_pair().await;
+    let (url, up) = spawn_upstream();
+    add_rec(&pair.states[0].servers, &url, NewToolPolicy::Allow).await;
+    let email = format!("{}@example.com", uuid::Uuid::now_v7());
+    let user = pair.store.create_user(&email, None, false, &Actor::cli()).await.unwrap();
+    let spec = TokenSpec {
+        audience: vec![format!("{}/mcp/rec", pair.public)],
+        ..TokenSpec::new(user.id, "write:rec execute:mcp", &pair.public, &format!("{}/mcp", pair.public))
+    };
+    let (token, _) = spec.insert(&pair.store, &pair.states[0].validator.key_ring()).await;
+    let client = reqwest::Client::new();
+    // The second instance serves (and caches) the server before anything changes.
+    let body: Value = rec_rpc(&client, &pair.bases[1], &token, call("search", json!({}))).await;
+    assert_eq!(body["result"]["content"][0]["text"], "called search", "{body}");
+
+    up.set_description("search", "Searches, and now much more.");
+    let list = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list", "params": {}});
+    let body: Value = rec_rpc(&client, &pair.bases[0], &token, list).await;
+    assert_eq!(body["result"]["tools"].as_array().unwrap().len(), 1, "held on the first instance: {body}");
+
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(1);
+    loop {
+        let body: Value = rec_rpc(&client, &pair.bases[1], &token, call("search", json!({}))).await;
+        if body["error"]["data"]["error"] == "tool_changed" {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "the other instance still calls it: {body}");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
 }
