@@ -182,7 +182,7 @@ pub fn pretty(definition: &Value) -> String {
 
 /// Largest definition (in lines) the diff compares line by line; past it the diff shows
 /// both whole (the comparison is quadratic).
-const MAX_DIFF_LINES: usize = 2000;
+const MAX_DIFF_LINES: usize = 1000;
 
 /// A line diff of two texts: each line prefixed `  ` (both), `- ` (only `old`) or `+ `
 /// (only `new`), by longest common subsequence.
