@@ -15,6 +15,7 @@ const EVENTS = [
   ['token.auth_failures', 'a burst of failed authentications'],
   ['token.new_network', 'used from a new network'],
   ['token.narrowed', 'narrowed: its owner\'s allowance shrank'],
+  ['server.tool_changed', 'a server\'s tool changed and is held until approved (administrators, every user)'],
 ];
 
 /** Describes one alert event for people. */
@@ -29,6 +30,7 @@ function describe(e) {
     case 'token.auth_failures': return `${d.failures} failed authentications within ${Math.round((d.window_seconds || 300) / 60)} minutes`;
     case 'token.new_network': return `First use from ${d.network}`;
     case 'token.narrowed': return `Narrowed to its owner's allowance; removed: ${(d.removed || []).join(' ')}`;
+    case 'server.tool_changed': return `Tool ${d.tool} of ${d.server} is held until approved (${d.reason})`;
     default: return e.kind;
   }
 }

@@ -3,11 +3,13 @@
 // Add, edit and remove them, and set each tool's class. Header values are write-only: the
 // server answers their names only, so the edit form can replace headers but never shows them.
 // A direct server's client secret is shown once, in a dialog that forgets it on close.
+// Held tools (pinned definitions, issue #26) and their approval are in pins.js.
 // The views get the app's page helpers as `ui` ({ page, notice, handle, me }).
 
 import { api } from './api.js';
 import { h, replace, announce, time } from './dom.js';
 import { loadLimits } from './limits.js';
+import { NEW_TOOLS, loadHeld } from './pins.js';
 
 const CLASSES = [
   ['read', 'read: listed and callable with read:S'],
@@ -69,6 +71,10 @@ function serverForm(ui, existing, reload) {
   const direct = existing ? null : h('input', { type: 'checkbox', id: `${idp}-direct`, name: 'direct' });
   direct?.addEventListener('change', () => { headerBox.hidden = direct.checked; });
   if (existing?.direct) headerBox.hidden = true;
+  // Pinning (issue #26): what a tool first listed after the first listing gets.
+  const newTools = existing?.direct ? null : h('select', { id: `${idp}-new-tools`, name: 'new_tools' },
+    NEW_TOOLS.map(([value, label]) => h('option', { value, selected: (existing?.new_tools ?? 'allow') === value }, label)));
+  direct?.addEventListener('change', () => { newTools.disabled = direct.checked; });
   // Its URL is its tokens' audience: moving it is explicit.
   const invalidate = existing?.direct ? h('input', { type: 'checkbox', id: `${idp}-invalidate` }) : null;
   let replaceBox = null;
@@ -85,6 +91,7 @@ function serverForm(ui, existing, reload) {
     name ? h('div', { class: 'field' }, h('label', { for: name.id }, 'Name'), name) : null,
     h('div', { class: 'field' }, h('label', { for: url.id }, 'URL'), url),
     h('div', { class: 'field' }, h('label', { for: description.id }, 'Description'), description),
+    newTools ? h('div', { class: 'field' }, h('label', { for: newTools.id }, 'New tools'), newTools) : null,
     direct ? h('div', { class: 'check server-flag' }, direct,
       h('label', { for: direct.id }, 'Checks tokens itself (direct): Tessera does not proxy it, its tokens carry its address as audience, and it gets introspection credentials')) : null,
     invalidate ? h('div', { class: 'check server-flag' }, invalidate,
@@ -106,6 +113,7 @@ function serverForm(ui, existing, reload) {
     try {
       if (existing) {
         const body = { url: url.value.trim(), description: desc || null };
+        if (newTools) body.new_tools = newTools.value;
         if (replaceBox.checked && !existing.direct) body.headers = headers;
         if (invalidate?.checked) body.invalidate_tokens = true;
         const saved = await api('PATCH', `/servers/${encodeURIComponent(existing.name)}`, body);
@@ -116,6 +124,7 @@ function serverForm(ui, existing, reload) {
         const isDirect = direct.checked;
         const added = await api('POST', '/servers', {
           name: name.value.trim(), url: url.value.trim(), description: desc || null, headers: isDirect ? {} : headers, direct: isDirect,
+          ...(isDirect ? {} : { new_tools: newTools.value }),
         });
         form.reset();
         headerBox.hidden = false;
@@ -158,6 +167,9 @@ function serverCard(s, ui, reload) {
       ui.handle(e, tools);
     }
   });
+  const held = h('div', { class: 'server-held', 'aria-live': 'polite' });
+  const refresh = async () => { await loadHeld(s, held, ui, refresh); await loadTools(s, tools, ui); };
+  loadHeld(s, held, ui, refresh);
   loadTools(s, tools, ui);
   return h('section', { class: 'card server', dataset: { server: s.name, direct: String(s.direct) } },
     s.direct
@@ -167,9 +179,11 @@ function serverCard(s, ui, reload) {
     h('p', { class: 'hint' },
       s.direct ? ['Checks tokens itself at ', h('code', {}, `${location.origin}/oauth/introspect`), '; tokens name ', h('code', {}, s.resource), ' in aud']
         : ['Headers: ', s.headers.length ? s.headers.join(', ') : 'none'],
-      ' · scopes ', s.scopes.join(', '), ', call:', s.name, '/TOOL · added ', time(s.created_at)),
+      ' · scopes ', s.scopes.join(', '), ', call:', s.name, '/TOOL',
+      s.direct ? '' : ` · new tools: ${s.new_tools}`, ' · added ', time(s.created_at)),
     h('div', { class: 'actions' }, edit, s.direct ? rotateForm(s, ui) : null, del),
     editSlot,
+    held,
     tools);
 }
 
@@ -258,7 +272,8 @@ function toolRow(s, t, ui) {
     }
   });
   return h('tr', { dataset: { tool: t.name } },
-    h('th', { scope: 'row' }, h('code', {}, t.name), t.description ? h('div', { class: 'hint' }, t.description) : null),
+    h('th', { scope: 'row' }, h('code', {}, t.name), t.held ? [' ', h('span', { class: 'badge' }, 'held')] : null,
+      t.description ? h('div', { class: 'hint' }, t.description) : null),
     h('td', {}, t.read_only_hint === true ? 'read-only' : t.read_only_hint === false ? 'writes' : '—'),
     h('td', {}, select, ' ', status),
     h('td', {}, h('code', {}, t.scope)));

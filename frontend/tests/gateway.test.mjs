@@ -96,6 +96,15 @@ function post(secret, session, body, path = '/mcp/every') {
   return fetch(`${server.url}${path}`, { method: 'POST', headers, body: JSON.stringify(body) });
 }
 
+test('the tools pinned at add (read through rmcp) are the ones the gateway then serves: nothing is held', async () => {
+  const all = await toolNames(['write:every']);
+  assert.ok(all.length > 5, all.join());
+  const every = await call('GET', '/servers/every');
+  assert.deepEqual(every.held_tools, [], 'a pin that differed from the served definition would hold the tool');
+  const tools = await call('GET', '/servers/every/tools');
+  assert.ok(tools.every((t) => t.pinned && t.held === null), JSON.stringify(tools.filter((t) => !t.pinned || t.held)));
+});
+
 test('read, write and call scopes each see exactly the tools they may call', async () => {
   const all = await toolNames(['write:every']);
   const read = await toolNames(['read:every']);

@@ -335,6 +335,8 @@ impl From<ServerError> for ApiError {
         let bad = |code: ErrorCode, message: String| Self::BadRequest { code, message, details: None };
         match e {
             ServerError::NotFound => Self::NotFound("server"),
+            ServerError::ToolNotFound => Self::NotFound("tool"),
+            ServerError::NotHeld => Self::Conflict { code: ErrorCode::ToolNotHeld, message: e.to_string() },
             ServerError::Conflict => Self::Conflict {
                 code: ErrorCode::ServerExists,
                 message: "a server with that name already exists".to_owned(),

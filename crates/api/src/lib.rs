@@ -18,6 +18,7 @@ pub mod models;
 pub mod oauth;
 mod openapi;
 pub mod scim;
+mod server_pins;
 mod servers;
 mod sso_routes;
 mod teams;
@@ -272,6 +273,9 @@ pub fn configure(state: ApiState) -> impl FnOnce(&mut ServiceConfig) {
                 )
                 .service(
                     web::resource("/servers/{name}/credentials").route(web::post().to(servers::rotate_credentials)),
+                )
+                .service(
+                    web::resource("/servers/{name}/tools/{tool}/approve").route(web::post().to(server_pins::approve)),
                 )
                 .service(web::resource("/teams").route(web::get().to(teams::list)).route(web::post().to(teams::create)))
                 .service(

@@ -20,6 +20,7 @@ use crate::ApiState;
 use crate::auth::{Access, authenticate};
 use crate::body::JsonObject;
 use crate::error::{ApiError, ErrorBody};
+use crate::server_pins::{HeldReason, HeldToolView, NewTools};
 
 /// A registered upstream server. Header values are never shown.
 #[derive(Debug, Serialize, ToSchema)]
@@ -39,6 +40,13 @@ pub struct ServerView {
     /// Checks tokens itself (by introspection or JWKS); its resource is its own URL and the
     /// gateway does not serve it.
     pub direct: bool,
+    /// What happens to a tool first listed after the first listing (tools are pinned at
+    /// their first listing; a changed definition is held until approved).
+    pub new_tools: NewTools,
+    /// Only in `GET /servers/{name}`: the tools held until an admin approves them, with the
+    /// pinned and the served definition.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub held_tools: Option<Vec<HeldToolView>>,
     /// Only in the answer to a `PATCH` that moved a direct server: the tokens in force whose
     /// `aud` names its old URL (no longer accepted by it).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -47,7 +55,7 @@ pub struct ServerView {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub credentials: Option<ServerCredentialsView>,
     /// Only in the answer that registered a gateway server: how many tools its `tools/list`
-    /// showed when Tessera asked it at once.
+    /// showed when Tessera asked it at once (each is pinned).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tools_discovered: Option<usize>,
     /// Only in the answer that registered a gateway server it could not ask for its tools:
@@ -120,6 +128,9 @@ pub struct CreateServerRequest {
     /// Each user brings their own credential for this header (connected accounts).
     #[serde(default)]
     pub user_auth: Option<UserAuthView>,
+    /// What happens to a tool first listed after the first listing (default `allow`).
+    #[serde(default)]
+    pub new_tools: Option<NewTools>,
 }
 
 /// `PATCH /servers/{name}`; absent fields stay.
@@ -140,6 +151,9 @@ pub struct PatchServerRequest {
     /// working for it (the answer's `tokens_invalidated` says how many were in force).
     #[serde(default)]
     pub invalidate_tokens: bool,
+    /// New policy for tools first listed from now on.
+    #[serde(default)]
+    pub new_tools: Option<NewTools>,
 }
 
 /// A tool's class: `read` (needs `read:S`), `write` (needs `write:S`), `hidden` (never listed or callable).
@@ -191,6 +205,11 @@ pub struct ServerToolView {
     pub scope: String,
     /// When the gateway last saw it in a `tools/list` (`null`: only overridden so far).
     pub discovered_at: Option<DateTime<Utc>>,
+    /// Whether its definition is pinned.
+    pub pinned: bool,
+    /// Why it is held (hidden, calls refused with `tool_changed`) until approved; `null`:
+    /// not held.
+    pub held: Option<HeldReason>,
 }
 
 /// `PATCH /servers/{name}/tools`: tool name → class, or `null` to drop the override.
@@ -269,6 +288,7 @@ pub async fn create(
         url: UpstreamUrl::parse(&body.url).map_err(tessera_tokens::ServerError::from)?,
         description: body.description.as_deref().map(Description::parse).transpose()?,
         headers: headers(&body.headers)?,
+        new_tools: body.new_tools.map(Into::into).unwrap_or_default(),
     };
     let personal = match &body.user_auth {
         Some(_) if body.direct => {
@@ -299,7 +319,7 @@ pub async fn create(
     answer.user_auth = personal.map(|p| UserAuthView { kind: "header".to_owned(), header: p.header, prefix: p.prefix });
     answer.credentials = credentials;
     match discovery {
-        Discovery::Found(n) => answer.tools_discovered = Some(n),
+        Discovery::Found { tools, .. } => answer.tools_discovered = Some(tools),
         Discovery::Failed(why) => answer.warning = Some(format!("could not list the server's tools: {why}")),
         Discovery::Skipped => {}
     }
@@ -358,7 +378,7 @@ pub async fn rotate_credentials(
     get, path = "/api/v2/servers/{name}", tag = "servers",
     params(("name" = String, Path, description = "Server name")),
     responses(
-        (status = 200, description = "The server", body = ServerView),
+        (status = 200, description = "The server, with `held_tools`", body = ServerView),
         (status = 403, description = "Not an administrator, or the token lacks `mcp:admin`", body = ErrorBody),
         (status = 404, description = "No such server", body = ErrorBody),
     ),
@@ -372,7 +392,10 @@ pub async fn get(
     authenticate(&req, &state, Access::Admin, Utc::now()).await?;
     let record = state.servers.get(&name).await?;
     let auth = state.servers.personal_header(&record).await?;
-    Ok(web::Json(ServerView { user_auth: auth.as_ref().map(user_auth_view), ..view(&state, record) }))
+    let tools = state.servers.tools(&record).await?;
+    let mut answer = ServerView { user_auth: auth.as_ref().map(user_auth_view), ..view(&state, record) };
+    answer.held_tools = Some(crate::server_pins::held(&tools));
+    Ok(web::Json(answer))
 }
 
 /// Change a server's URL, description or headers.
@@ -402,6 +425,7 @@ pub async fn patch(
         url: body.url.as_deref().map(UpstreamUrl::parse).transpose().map_err(tessera_tokens::ServerError::from)?,
         description: body.description.map(|d| d.as_deref().map(Description::parse).transpose()).transpose()?,
         headers: body.headers.as_ref().map(headers).transpose()?,
+        new_tools: body.new_tools.map(Into::into),
         invalidate_tokens: body.invalidate_tokens,
     };
     let patched = state.servers.patch(&caller.actor(), &name, patch, now).await?;
@@ -510,6 +534,8 @@ fn view(state: &ApiState, s: ServerRecord) -> ServerView {
     ServerView {
         resource: if s.direct { s.url.clone() } else { format!("{base}/{}", s.name) },
         direct: s.direct,
+        new_tools: s.new_tools.into(),
+        held_tools: None,
         credentials: None,
         tools_discovered: None,
         warning: None,
@@ -534,5 +560,9 @@ fn tool_view(server: &ServerRecord, t: ToolView) -> ServerToolView {
         description: t.record.description,
         read_only_hint: t.record.read_only_hint,
         discovered_at: t.record.discovered_at,
+        pinned: t.record.pinned_sha256.is_some(),
+        held: t.record.hold.as_deref().map(|h| {
+            tessera_core::pins::HoldReason::parse(h).unwrap_or(tessera_core::pins::HoldReason::Changed).into()
+        }),
     }
 }

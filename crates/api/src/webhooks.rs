@@ -103,8 +103,8 @@ pub struct DeliveryView {
     pub event_id: i64,
     /// Its kind.
     pub kind: String,
-    /// Its token.
-    pub token_id: Uuid,
+    /// Its token (`null`: a server event such as `server.tool_changed`).
+    pub token_id: Option<Uuid>,
     /// `pending`, `delivered` or `failed`.
     pub state: String,
     /// Attempts made.

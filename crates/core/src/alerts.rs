@@ -28,11 +28,14 @@ pub enum AlertKind {
     NewNetwork,
     /// `token.narrowed`: the owner's allowance shrank and took scopes out of the token.
     Narrowed,
+    /// `server.tool_changed`: a gateway server serves a changed definition of a pinned tool
+    /// (or a new tool its policy holds); no token, the server and the tool.
+    ServerToolChanged,
 }
 
 impl AlertKind {
     /// Every kind, in the published order.
-    pub const ALL: [Self; 8] = [
+    pub const ALL: [Self; 9] = [
         Self::Expiring,
         Self::Revoked,
         Self::Rotated,
@@ -41,6 +44,7 @@ impl AlertKind {
         Self::AuthFailures,
         Self::NewNetwork,
         Self::Narrowed,
+        Self::ServerToolChanged,
     ];
 
     /// The kind as stored and sent (`Tessera-Event`, the body's `type`).
@@ -54,6 +58,7 @@ impl AlertKind {
             Self::AuthFailures => "token.auth_failures",
             Self::NewNetwork => "token.new_network",
             Self::Narrowed => "token.narrowed",
+            Self::ServerToolChanged => "server.tool_changed",
         }
     }
 
@@ -64,8 +69,8 @@ impl AlertKind {
 }
 
 /// Every event kind a webhook can receive, by wire name.
-pub const EVENT_KINDS: [&str; 8] = {
-    let mut names = [""; 8];
+pub const EVENT_KINDS: [&str; 9] = {
+    let mut names = [""; 9];
     let mut i = 0;
     while i < AlertKind::ALL.len() {
         names[i] = AlertKind::ALL[i].as_str();

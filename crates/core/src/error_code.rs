@@ -241,6 +241,11 @@ error_codes! {
     UpstreamUnavailable = "upstream_unavailable",
     /// 504: the upstream did not answer in time.
     UpstreamTimeout = "upstream_timeout",
+    /// 403: the upstream now serves another definition of this tool than the pinned one (or
+    /// a new tool held by the server's policy); an admin must approve it first.
+    ToolChanged = "tool_changed",
+    /// 409: approving a tool that is not held.
+    ToolNotHeld = "tool_not_held",
     // OAuth codes (RFC 6749 and friends) the consent endpoints reuse.
     /// The authorization request is malformed.
     InvalidRequest = "invalid_request",

@@ -15,6 +15,7 @@ pub mod mint;
 pub mod net;
 pub mod outcome;
 pub mod password;
+pub mod pins;
 pub mod scope;
 pub mod sealed;
 pub mod upstream;

@@ -1,6 +1,7 @@
 //! Tools known at registration: Tessera connects to a new upstream as an MCP client (rmcp's
 //! Streamable HTTP client), lists every page of its tools with the server's own headers, and
-//! closes the session. The gateway still learns changes from later listings.
+//! closes the session. What it lists is pinned (issue #26); the gateway still learns changes
+//! from later listings.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -14,7 +15,7 @@ use rmcp::transport::StreamableHttpClientTransport;
 use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
 use tessera_core::catalog::ToolName;
 use tessera_core::upstream::UpstreamHeader;
-use tessera_store::DiscoveredTool;
+use tessera_store::{DiscoveredTool, ServedDefinition};
 use tessera_tokens::{ToolListing, ToolSource};
 
 use crate::upstream::innermost;
@@ -73,10 +74,16 @@ async fn list(url: &str, headers: &[UpstreamHeader]) -> Result<Vec<DiscoveredToo
     Ok(listed?
         .into_iter()
         .filter(|t| ToolName::parse(&t.name).is_ok())
-        .map(|t| DiscoveredTool {
-            name: t.name.into_owned(),
-            description: t.description.map(|d| d.into_owned()),
-            read_only_hint: t.annotations.and_then(|a| a.read_only_hint),
+        .map(|t| {
+            // Pinned as served: the tool written back as JSON, as a listing through the
+            // gateway reads it (a field rmcp cannot read is not pinned; it is not shown either).
+            let definition = serde_json::to_value(&t).ok().map(|v| ServedDefinition::of(&v));
+            DiscoveredTool {
+                name: t.name.into_owned(),
+                description: t.description.map(|d| d.into_owned()),
+                read_only_hint: t.annotations.and_then(|a| a.read_only_hint),
+                definition,
+            }
         })
         .collect())
 }

@@ -6,8 +6,10 @@ use std::collections::HashMap;
 
 use serde_json::Value;
 use tessera_core::catalog::ServerName;
+use tessera_core::pins::{PinChange, PinDigest, change};
 use tessera_core::scope::ScopeSet;
 use tessera_core::upstream::{ToolAccess, tool_permission};
+use tessera_tokens::ToolPins;
 
 /// Scope every `tools/call` also needs, as on the built-in server (core's one constant).
 pub const EXECUTE: &str = tessera_core::scope::EXECUTE_MCP;
@@ -131,33 +133,59 @@ pub fn authorize(
     }
 }
 
-/// Keeps the tools of a `tools/list` result the token may call; returns whether anything
-/// changed. `seen` receives every tool (name, description, readOnlyHint) for discovery.
+/// A tool as a listing showed it, for discovery and pinning.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SeenTool {
+    /// Its name.
+    pub name: String,
+    /// Its description.
+    pub description: Option<String>,
+    /// Its `readOnlyHint`.
+    pub read_only_hint: Option<bool>,
+    /// The tool as served, when its definition is news to the pins (to pin or to hold).
+    pub news: Option<Value>,
+}
+
+/// What the pins make of a tool served with definition digest `served`: whether a listing
+/// may show it (the pinned definition, not held), and whether it is news to record. The one
+/// check both listing paths (`list.rs` and [`filter_tools`]) make.
+pub(crate) fn pin_verdict(pins: &ToolPins, name: &str, served: &PinDigest) -> (bool, bool) {
+    let view = pins.view(name);
+    (view.shows(served), change(&view, served) != PinChange::Keep)
+}
+
+/// Keeps the tools of a `tools/list` result the token may call and whose definition is the
+/// pinned one; returns whether anything changed. `seen` receives every tool for discovery.
 pub fn filter_tools(
     message: &mut Value,
     effective: &ScopeSet,
     server: &ServerName,
     classes: &Classes,
-    seen: &mut Vec<(String, Option<String>, Option<bool>)>,
+    pins: &ToolPins,
+    seen: &mut Vec<SeenTool>,
 ) -> bool {
     let Some(tools) = message.get_mut("result").and_then(|r| r.get_mut("tools")).and_then(Value::as_array_mut) else {
         return false;
     };
     let before = tools.len();
+    let mut keep = Vec::with_capacity(before);
     for tool in tools.iter() {
-        if let Some(name) = tool.get("name").and_then(Value::as_str) {
-            let description = tool.get("description").and_then(Value::as_str).map(str::to_owned);
-            let hint = tool.get("annotations").and_then(|a| a.get("readOnlyHint")).and_then(Value::as_bool);
-            seen.push((name.to_owned(), description, hint));
-        }
-    }
-    tools.retain(|tool| {
-        let Some(name) = tool.get("name").and_then(Value::as_str) else { return false };
-        // The class: the override, else the hint this very answer gives.
+        let Some(name) = tool.get("name").and_then(Value::as_str) else {
+            keep.push(false);
+            continue;
+        };
+        let description = tool.get("description").and_then(Value::as_str).map(str::to_owned);
         let hint = tool.get("annotations").and_then(|a| a.get("readOnlyHint")).and_then(Value::as_bool);
+        let served = tessera_core::pins::digest(&tessera_core::pins::definition(tool));
+        let (shows, news) = pin_verdict(pins, name, &served);
+        // The class: the override, else the hint this very answer gives.
         let class = classes.0.get(name).copied().unwrap_or(ToolAccess::effective(None, hint));
-        tool_permission(effective, server, name, class).is_ok()
-    });
+        keep.push(shows && tool_permission(effective, server, name, class).is_ok());
+        let news = news.then(|| tool.clone());
+        seen.push(SeenTool { name: name.to_owned(), description, read_only_hint: hint, news });
+    }
+    let mut kept = keep.into_iter();
+    tools.retain(|_| kept.next().unwrap_or(false));
     tools.len() != before
 }
 
@@ -259,21 +287,21 @@ mod tests {
     #[test]
     fn read_scope_lists_read_tools_only_and_never_hidden_ones() {
         let mut v = list();
-        assert!(filter_tools(&mut v, &eff("read:gh"), &gh(), &hidden_secret(), &mut Vec::new()));
+        assert!(filter_tools(&mut v, &eff("read:gh"), &gh(), &hidden_secret(), &ToolPins::default(), &mut Vec::new()));
         assert_eq!(names(&v), ["list"]);
     }
 
     #[test]
     fn write_scope_lists_every_visible_tool() {
         let mut v = list();
-        filter_tools(&mut v, &eff("write:gh"), &gh(), &hidden_secret(), &mut Vec::new());
+        filter_tools(&mut v, &eff("write:gh"), &gh(), &hidden_secret(), &ToolPins::default(), &mut Vec::new());
         assert_eq!(names(&v), ["list", "delete"]);
     }
 
     #[test]
     fn call_scope_lists_that_tool_only() {
         let mut v = list();
-        filter_tools(&mut v, &eff("call:gh/delete"), &gh(), &Classes::default(), &mut Vec::new());
+        filter_tools(&mut v, &eff("call:gh/delete"), &gh(), &Classes::default(), &ToolPins::default(), &mut Vec::new());
         assert_eq!(names(&v), ["delete"]);
     }
 

@@ -4,6 +4,9 @@
 //! of the whole answer, cut and serialized again, was 100k of a forwarded listing's 273k
 //! instructions under callgrind.
 //!
+//! Each tool's definition digest comes from the server's pins' memo of served texts, so a
+//! steady listing parses no tool; a text not seen before is parsed and hashed once.
+//!
 //! Anything this path does not read exactly as `filter_tools` would (a duplicate key, a tool
 //! that is not an object, a name that is not a string) makes it give up, and the caller takes
 //! the tree path: the fast path can never show a tool the tree path would hide.
@@ -16,7 +19,9 @@ use tessera_core::catalog::ServerName;
 use tessera_core::scope::ScopeSet;
 use tessera_core::upstream::{ToolAccess, tool_permission};
 
-use crate::filter::Classes;
+use tessera_tokens::ToolPins;
+
+use crate::filter::{Classes, SeenTool, pin_verdict};
 
 /// What the fast path made of an answer.
 #[derive(Debug, PartialEq, Eq)]
@@ -28,9 +33,6 @@ pub(crate) enum Cut {
     /// The list without the tools the token may not call.
     Rewritten(Vec<u8>),
 }
-
-/// A tool as a listing showed it: name, description, `readOnlyHint`.
-pub(crate) type SeenTool = (String, Option<String>, Option<bool>);
 
 /// The fast path could not read the answer; use the tree path.
 #[derive(Debug, PartialEq, Eq)]
@@ -79,6 +81,7 @@ pub(crate) fn cut_list(
     effective: &ScopeSet,
     server: &ServerName,
     classes: &Classes,
+    pins: &ToolPins,
     seen: &mut Vec<SeenTool>,
 ) -> Result<Cut, Unread> {
     if answer.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
@@ -102,10 +105,19 @@ pub(crate) fn cut_list(
             None => None,
         };
         let class = classes.0.get(tool.name.as_ref()).copied().unwrap_or(ToolAccess::effective(None, hint));
-        if tool_permission(effective, server, &tool.name, class).is_ok() {
+        let served = pins.digest_of_raw(raw.get()).ok_or(Unread)?;
+        let (shows, news) = pin_verdict(pins, &tool.name, &served);
+        if shows && tool_permission(effective, server, &tool.name, class).is_ok() {
             kept.push(raw.get());
         }
-        found.push((tool.name.into_owned(), tool.description.map(Cow::into_owned), hint));
+        // News is rare (a first listing, a change): only then is the tool read as a tree.
+        let news = if news { Some(serde_json::from_str(raw.get()).map_err(|_| Unread)?) } else { None };
+        found.push(SeenTool {
+            name: tool.name.into_owned(),
+            description: tool.description.map(Cow::into_owned),
+            read_only_hint: hint,
+            news,
+        });
     }
     seen.extend(found);
     if kept.len() == tools.len() {
@@ -147,15 +159,39 @@ mod tests {
     use crate::filter::filter_tools;
 
     /// The tree path, as `ListView::filter` runs it: the reference behaviour.
-    fn by_tree(answer: &[u8], effective: &ScopeSet, classes: &Classes) -> (Option<Value>, Vec<SeenTool>) {
+    fn by_tree(
+        answer: &[u8],
+        effective: &ScopeSet,
+        classes: &Classes,
+        pins: &ToolPins,
+    ) -> (Option<Value>, Vec<SeenTool>) {
         let mut seen = Vec::new();
         let Ok(mut message) = serde_json::from_slice::<Value>(answer) else { return (None, seen) };
         if message.get("result").and_then(|r| r.get("tools")).is_none() {
             return (None, seen);
         }
         let server = ServerName::parse("gh").unwrap();
-        let changed = filter_tools(&mut message, effective, &server, classes, &mut seen);
+        let changed = filter_tools(&mut message, effective, &server, classes, pins, &mut seen);
         (changed.then_some(message), seen)
+    }
+
+    /// No pins (a first listing); `list` pinned as served in the first answer and `delete`
+    /// pinned as something else (changed), under each policy; `peek` held as new.
+    fn pin_sets() -> impl Iterator<Item = ToolPins> {
+        use tessera_core::pins::{HoldReason, NewToolPolicy, Pin, definition, digest};
+        let pin = |tool: Value, hold| Pin { pinned: digest(&definition(&tool)), hold, served: None };
+        let pinned = move |policy| {
+            let pins = [
+                (
+                    "list".to_owned(),
+                    pin(serde_json::json!({"name": "list", "annotations": {"readOnlyHint": true}}), None),
+                ),
+                ("delete".to_owned(), pin(serde_json::json!({"name": "delete", "description": "old"}), None)),
+                ("peek".to_owned(), pin(serde_json::json!({"name": "peek"}), Some(HoldReason::New))),
+            ];
+            ToolPins::new(pins.into(), policy)
+        };
+        [ToolPins::default(), pinned(NewToolPolicy::Allow), pinned(NewToolPolicy::Hold)].into_iter()
     }
 
     fn classes() -> Classes {
@@ -180,13 +216,15 @@ mod tests {
             r#"{"id":3,"result":{"tools":[{"name":"peek","annotations":{"readOnlyHint":null}},{"name":"delete","annotations":"x"}]}}"#,
         ];
         let scopes = ["read:gh", "write:gh", "call:gh/delete", "read:other", "call:gh/peek execute:mcp"];
-        for answer in answers {
-            for scopes in scopes {
+        for (answer, scopes, pins) in
+            answers.iter().flat_map(|a| scopes.iter().flat_map(move |s| pin_sets().map(move |p| (a, s, p))))
+        {
+            {
                 let effective = ScopeSet::parse_lenient(scopes).expand();
                 let mut seen = Vec::new();
-                let fast = cut_list(answer.as_bytes(), &effective, &server, &classes(), &mut seen)
+                let fast = cut_list(answer.as_bytes(), &effective, &server, &classes(), &pins, &mut seen)
                     .unwrap_or_else(|_| panic!("fast path gave up on {answer}"));
-                let (tree, tree_seen) = by_tree(answer.as_bytes(), &effective, &classes());
+                let (tree, tree_seen) = by_tree(answer.as_bytes(), &effective, &classes(), &pins);
                 match (fast, tree) {
                     (Cut::Rewritten(bytes), Some(expected)) => {
                         let got: Value = serde_json::from_slice(&bytes).unwrap();
@@ -208,7 +246,8 @@ mod tests {
             let answer = format!(
                 r#"{{"jsonrpc":"2.0","id":{id},"result":{{"tools":[{{"name":"list"}},{{"name":"delete"}}]}}}}"#
             );
-            let cut = cut_list(answer.as_bytes(), &effective, &server, &classes(), &mut Vec::new());
+            let cut =
+                cut_list(answer.as_bytes(), &effective, &server, &classes(), &ToolPins::default(), &mut Vec::new());
             let Ok(Cut::Rewritten(bytes)) = cut else { panic!("{answer}: {cut:?}") };
             let got: Value = serde_json::from_slice(&bytes).unwrap();
             assert_eq!(got["result"]["tools"], serde_json::json!([{"name": "list"}]), "{answer}");
@@ -231,7 +270,8 @@ mod tests {
             r#"{"id":3,"result":{"tools":[["delete"]]}}"#,
             "not json",
         ] {
-            let cut = cut_list(answer.as_bytes(), &effective, &server, &classes(), &mut Vec::new());
+            let cut =
+                cut_list(answer.as_bytes(), &effective, &server, &classes(), &ToolPins::default(), &mut Vec::new());
             assert_eq!(cut, Err(Unread), "{answer}");
         }
     }

@@ -2,9 +2,10 @@
 //! ([`tessera_auth::Guard`]): Origin and query → identify (bearer, Validator with aud
 //! `{mcp}/S`) → JSON-RPC peek (refusing bodies an upstream could read otherwise) and
 //! header/body agreement → the server's policy (method allow-list, per-server and per-tool
-//! scopes) → admit (rate limit) → session binding → task ownership → upstream (configured
-//! headers only) → answer streamed back, a tool list cut to what the token may call and a
-//! task list to the token's own tasks.
+//! scopes, held tools refused with `tool_changed`) → admit (rate limit) → session binding →
+//! task ownership → upstream (configured headers only) → answer streamed back, a tool list
+//! cut to what the token may call (and to pinned definitions) and a task list to the
+//! token's own tasks.
 
 use std::sync::Arc;
 use tessera_core::ErrorCode;
@@ -19,11 +20,11 @@ use tessera_auth::{Audience, Outcome, Verdict, bearer_token, token_in_query};
 use tessera_core::catalog::{ServerName, default_server_scopes};
 use tessera_core::validate::Principal;
 use tessera_mcp::McpDenial;
-use tessera_store::DiscoveredTool;
+use tessera_store::{DiscoveredTool, ServedDefinition};
 use tessera_tokens::{GatewayServer, ServerError};
 
-use crate::filter::{Classes, Refusal, SseEvents, authorize, event_data, filter_tools, rewrite_event};
-use crate::list::{Cut, SeenTool, Unread, cut_list};
+use crate::filter::{Classes, Refusal, SeenTool, SseEvents, authorize, event_data, filter_tools, rewrite_event};
+use crate::list::{Cut, Unread, cut_list};
 use crate::rpc::{Rpc, RpcError};
 use crate::upstream::{Answer, SendError, chunk, innermost};
 use crate::{GatewayState, MAX_BODY_BYTES, not_found, unavailable};
@@ -131,6 +132,15 @@ pub(crate) async fn handle(
     let mut answer_here = false;
     let verdict = match rpc.method.as_deref() {
         Some(method) => match authorize(&principal.effective, &server_name, method, rpc.name.as_deref(), &classes) {
+            // A held tool (changed since its pin, or new under `hold`): never forwarded, and
+            // refused by name only to a token that could otherwise call it.
+            Ok(())
+                if method == "tools/call" && !entry.pins.view(rpc.name.as_deref().unwrap_or_default()).callable() =>
+            {
+                count(&label, Outcome::Forbidden);
+                let version = req.headers().get("mcp-protocol-version").and_then(|v| v.to_str().ok());
+                return crate::rpc::tool_changed(rpc.name.as_deref().unwrap_or_default(), rpc.id.as_ref(), version);
+            }
             Ok(()) => Verdict::Allow,
             Err(Refusal::Scope(needed)) => Verdict::Need(needed),
             Err(Refusal::Hidden) => {
@@ -577,20 +587,28 @@ impl ListView {
         }
         let Ok(name) = ServerName::parse(&self.entry.record.name) else { return tasks_cut };
         let mut seen = Vec::new();
-        let changed = filter_tools(message, &self.principal.effective, &name, &self.classes, &mut seen);
+        let (effective, pins) = (&self.principal.effective, &self.entry.pins);
+        let changed = filter_tools(message, effective, &name, &self.classes, pins, &mut seen);
         self.record(seen).await;
         changed || tasks_cut
     }
 
-    /// Records what a listing showed, when it is news to the registry.
+    /// Records what a listing showed, when it is news to the registry (a new description
+    /// or hint, or a definition to pin or hold).
     async fn record(&self, seen: Vec<SeenTool>) {
         let found: Vec<DiscoveredTool> = seen
             .into_iter()
-            .filter(|(n, ..)| tessera_core::catalog::ToolName::parse(n).is_ok())
-            .map(|(name, description, read_only_hint)| DiscoveredTool { name, description, read_only_hint })
+            .filter(|t| tessera_core::catalog::ToolName::parse(&t.name).is_ok())
+            .map(|t| DiscoveredTool {
+                name: t.name,
+                description: t.description,
+                read_only_hint: t.read_only_hint,
+                definition: t.news.as_ref().map(ServedDefinition::of),
+            })
             .collect();
+        let pins_news = found.iter().any(|t| t.definition.is_some());
         // A steady `tools/list` writes nothing: only news is recorded (which evicts the entry).
-        if !self.entry.knows(&found)
+        if (pins_news || !self.entry.knows(&found))
             && let Err(e) = self.state.inner.servers.record_discovered(&self.entry.record, &found, Utc::now()).await
         {
             tracing::warn!(error = %e, "could not record discovered tools");
@@ -600,8 +618,8 @@ impl ListView {
     async fn filter_json(&self, bytes: &Bytes) -> Bytes {
         if let Ok(name) = ServerName::parse(&self.entry.record.name) {
             let mut seen = Vec::new();
-            let (effective, classes) = (&self.principal.effective, &self.classes);
-            match cut_list(bytes, effective, &name, classes, &mut seen) {
+            let (effective, classes, pins) = (&self.principal.effective, &self.classes, &self.entry.pins);
+            match cut_list(bytes, effective, &name, classes, pins, &mut seen) {
                 // Not a tool list: perhaps a task list, read below.
                 Ok(Cut::NotAList) => {}
                 Ok(Cut::Unchanged) => {

@@ -118,6 +118,25 @@ pub(crate) fn method_not_found(method: &str, id: Option<&Value>) -> HttpResponse
     }))
 }
 
+/// The answer to a call of a held tool (issue #26): its definition upstream is not the
+/// pinned one (or it is new and the server holds new tools), so the call never reaches the
+/// upstream. A JSON-RPC error naming `tool_changed` and the tool; handshake-era clients get
+/// it in a 200, as other in-band refusals (their SDKs show a JSON-RPC error only from a 200),
+/// stateless-era clients (and a message without an id) a 403.
+pub(crate) fn tool_changed(tool: &str, id: Option<&Value>, protocol_version: Option<&str>) -> HttpResponse {
+    let stateless = protocol_version.is_some_and(|v| v >= tessera_core::upstream::STATELESS_ERA);
+    let mut res = if id.is_some() && !stateless { HttpResponse::Ok() } else { HttpResponse::Forbidden() };
+    let code = tessera_core::ErrorCode::ToolChanged;
+    res.insert_header((header::CACHE_CONTROL, "no-store")).json(json!({
+        "jsonrpc": "2.0", "id": id,
+        "error": {
+            "code": -32000,
+            "message": format!("{code}: tool {tool} is held: its definition changed upstream (or it is new) and an administrator must approve it"),
+            "data": {"error": code, "tool": tool},
+        },
+    }))
+}
+
 /// Reads `body` as one JSON-RPC message the gateway can judge exactly as any upstream would.
 pub(crate) fn parse(body: &[u8]) -> Result<Rpc, RpcError> {
     let first = body.iter().find(|b| !b.is_ascii_whitespace());

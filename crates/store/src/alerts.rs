@@ -73,8 +73,8 @@ pub struct Delivery {
     pub event_id: i64,
     /// Its kind.
     pub kind: String,
-    /// Its token.
-    pub token_id: Uuid,
+    /// Its token (`None`: a server event).
+    pub token_id: Option<Uuid>,
     /// `pending`, `delivered` or `failed`.
     pub state: String,
     /// Attempts made.
@@ -104,12 +104,12 @@ pub struct DueDelivery {
     pub event_id: i64,
     /// Its kind.
     pub kind: String,
-    /// Its token.
-    pub token_id: Uuid,
+    /// Its token (`None`: a server event, whose server and tool are in `details`).
+    pub token_id: Option<Uuid>,
     /// The token's name.
-    pub token_name: String,
+    pub token_name: Option<String>,
     /// Its owner.
-    pub user_id: Uuid,
+    pub user_id: Option<Uuid>,
     /// When it happened.
     pub at: DateTime<Utc>,
     /// Kind-specific facts.
@@ -472,7 +472,7 @@ impl Store {
              SELECT c.id, c.attempts, w.url, w.secret, e.id AS event_id, e.kind, e.token_id, t.name AS token_name,
                     e.user_id, e.at, e.details
              FROM c JOIN webhooks w ON w.id = c.webhook_id JOIN alert_events e ON e.id = c.event_id
-                    JOIN tokens t ON t.id = e.token_id",
+                    LEFT JOIN tokens t ON t.id = e.token_id",
         )
         .bind(now)
         .bind(lease_secs)

@@ -80,6 +80,8 @@ pub enum AuditAction {
     ServerRemove,
     /// A tool's class was overridden.
     ServerToolAccess,
+    /// An admin approved a held tool's served definition (issue #26).
+    ServerToolApprove,
     /// A team was made, removed, or its allowance or members changed.
     TeamChange,
     /// A person connected their own credential to a server, or disconnected it.
@@ -116,6 +118,7 @@ impl AuditAction {
             Self::ServerUpdate => "server.update",
             Self::ServerRemove => "server.remove",
             Self::ServerToolAccess => "server.tool_access",
+            Self::ServerToolApprove => "server.tool_approve",
             Self::TeamChange => "team.change",
             Self::ServerConnection => "server.connection",
         }

@@ -14,6 +14,7 @@ mod keys;
 mod leases;
 mod migrate;
 mod oauth;
+mod pins;
 mod scim;
 mod server_settings;
 mod servers;
@@ -40,10 +41,12 @@ pub use events::{EVENTS_CHANNEL, TokenEvent, TokenEvents};
 pub use keys::KeySet;
 pub use leases::Lease;
 pub use oauth::{ActiveGrant, ClientKind, CodeRecord, ListedOAuthClient, NewCode, OAuthClient, RefreshRecord};
+pub use pins::{ApprovedTool, HeldTool};
 pub use scim::{ScimGroupRecord, ScimUserRecord, ScimUserWrite, UserFilter, placeholder_email};
 pub use server_settings::PUBLIC_URL_SETTING;
 pub use servers::{
-    CredentialRecord, DiscoveredTool, NewCredential, NewServer, SealedHeader, ServerRecord, ServerUpdate, ToolRecord,
+    CredentialRecord, DiscoveredTool, NewCredential, NewServer, SealedHeader, ServedDefinition, ServerRecord,
+    ServerUpdate, ToolRecord,
 };
 pub use sso::{IdpPerson, IdpSignIn};
 pub use teams::{EVERYONE, TeamRecord};

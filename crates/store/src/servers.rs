@@ -4,6 +4,7 @@
 use chrono::{DateTime, Utc};
 use serde_json::json;
 use sqlx::PgConnection;
+use tessera_core::pins::{NewToolPolicy, PinDigest};
 use tessera_core::sealed::Sealed;
 use uuid::Uuid;
 
@@ -26,6 +27,8 @@ pub struct ServerRecord {
     pub header_names: Vec<String>,
     /// Checks tokens itself (issue #15): its resource is `url`, the gateway does not serve it.
     pub direct: bool,
+    /// What happens to a tool first listed after the first listing (issue #26).
+    pub new_tools: NewToolPolicy,
     /// When it was registered.
     pub created_at: DateTime<Utc>,
     /// When it last changed.
@@ -56,6 +59,8 @@ pub struct NewServer {
     pub headers: Vec<SealedHeader>,
     /// A direct server, with its first introspection credential.
     pub direct: Option<NewCredential>,
+    /// Its policy for new tools.
+    pub new_tools: NewToolPolicy,
 }
 
 /// An introspection credential of a direct server: the secret only as its SHA-256.
@@ -87,6 +92,8 @@ pub struct ServerUpdate {
     pub description: Option<Option<String>>,
     /// Replaces every header.
     pub headers: Option<Vec<SealedHeader>>,
+    /// New policy for new tools.
+    pub new_tools: Option<NewToolPolicy>,
 }
 
 /// A tool of a server as last discovered, with the admin's override.
@@ -102,6 +109,18 @@ pub struct ToolRecord {
     pub access: Option<String>,
     /// When discovery last saw it (`None`: only an override exists).
     pub discovered_at: Option<DateTime<Utc>>,
+    /// The pinned definition's digest (`None`: never listed since pins exist).
+    pub pinned_sha256: Option<Vec<u8>>,
+    /// The pinned definition (canonical JSON).
+    pub pinned_definition: Option<serde_json::Value>,
+    /// `changed` or `new` while held, else `None`.
+    pub hold: Option<String>,
+    /// The held served definition, when it differs from the pin.
+    pub served_definition: Option<serde_json::Value>,
+    /// Its digest.
+    pub served_sha256: Option<Vec<u8>>,
+    /// Since when it is held.
+    pub held_at: Option<DateTime<Utc>>,
 }
 
 /// A discovered tool.
@@ -113,6 +132,25 @@ pub struct DiscoveredTool {
     pub description: Option<String>,
     /// Its `readOnlyHint`.
     pub read_only_hint: Option<bool>,
+    /// Its served definition, to pin or compare with the pin (`None`: leave the pin alone).
+    pub definition: Option<ServedDefinition>,
+}
+
+/// A tool's definition as served: canonical JSON and its digest (`tessera_core::pins`).
+#[derive(Debug, Clone)]
+pub struct ServedDefinition {
+    /// SHA-256 of `json`.
+    pub sha256: PinDigest,
+    /// The pinned fields, keys sorted.
+    pub json: serde_json::Value,
+}
+
+impl ServedDefinition {
+    /// The definition of a tool as an upstream served it.
+    pub fn of(tool: &serde_json::Value) -> Self {
+        let json = tessera_core::pins::definition(tool);
+        Self { sha256: tessera_core::pins::digest(&json), json }
+    }
 }
 
 #[derive(sqlx::FromRow)]
@@ -123,6 +161,7 @@ struct ServerRow {
     description: Option<String>,
     header_names: Vec<String>,
     direct: bool,
+    new_tools: String,
     created_at: DateTime<Utc>,
     updated_at: DateTime<Utc>,
 }
@@ -136,13 +175,16 @@ impl From<ServerRow> for ServerRecord {
             description: r.description,
             header_names: r.header_names,
             direct: r.direct,
+            // The column's CHECK allows only the two; anything else would be held, the safe side.
+            new_tools: NewToolPolicy::parse(&r.new_tools).unwrap_or(NewToolPolicy::Hold),
             created_at: r.created_at,
             updated_at: r.updated_at,
         }
     }
 }
 
-const SELECT_SERVER: &str = "SELECT s.id, s.name, s.url, s.description, s.direct, s.created_at, s.updated_at,
+const SELECT_SERVER: &str =
+    "SELECT s.id, s.name, s.url, s.description, s.direct, s.new_tools, s.created_at, s.updated_at,
     ARRAY(SELECT h.name FROM server_headers h WHERE h.server_id = s.id ORDER BY h.name) AS header_names
     FROM servers s";
 
@@ -156,8 +198,8 @@ impl Store {
     ) -> Result<ServerRecord, StoreError> {
         let mut tx = self.pool.begin().await?;
         sqlx::query(
-            "INSERT INTO servers (id, name, url, description, direct, created_at, updated_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $6)",
+            "INSERT INTO servers (id, name, url, description, direct, created_at, updated_at, new_tools)
+             VALUES ($1, $2, $3, $4, $5, $6, $6, $7)",
         )
         .bind(server.id)
         .bind(&server.name)
@@ -165,6 +207,7 @@ impl Store {
         .bind(server.description.as_deref())
         .bind(server.direct.is_some())
         .bind(now)
+        .bind(server.new_tools.as_str())
         .execute(&mut *tx)
         .await
         .map_err(conflict_on_unique("server"))?;
@@ -173,6 +216,7 @@ impl Store {
             put_credential(&mut tx, server.id, credential, now).await?;
         }
         let details = json!({"server": server.name, "url": server.url, "direct": server.direct.is_some(),
+            "new_tools": server.new_tools.as_str(),
             "headers": server.headers.iter().map(|h| &h.name).collect::<Vec<_>>()});
         audit::append(&mut tx, actor, AuditAction::ServerCreate, None, details).await?;
         notify_server(&mut tx, &server.name).await?;
@@ -223,7 +267,8 @@ impl Store {
         let mut tx = self.pool.begin().await?;
         let id: Option<Uuid> = sqlx::query_scalar(
             "UPDATE servers SET url = COALESCE($2, url),
-                description = CASE WHEN $3 THEN $4 ELSE description END, updated_at = $5
+                description = CASE WHEN $3 THEN $4 ELSE description END, updated_at = $5,
+                new_tools = COALESCE($6, new_tools)
              WHERE name = $1 RETURNING id",
         )
         .bind(name)
@@ -231,6 +276,7 @@ impl Store {
         .bind(update.description.is_some())
         .bind(update.description.clone().flatten())
         .bind(now)
+        .bind(update.new_tools.map(NewToolPolicy::as_str))
         .fetch_optional(&mut *tx)
         .await?;
         let Some(id) = id else { return Ok(None) };
@@ -239,6 +285,7 @@ impl Store {
             put_headers(&mut tx, id, headers).await?;
         }
         let details = json!({"server": name, "url": update.url, "description_changed": update.description.is_some(),
+            "new_tools": update.new_tools.map(NewToolPolicy::as_str),
             "headers": update.headers.as_ref().map(|h| h.iter().map(|h| &h.name).collect::<Vec<_>>())});
         audit::append(&mut tx, actor, AuditAction::ServerUpdate, None, details).await?;
         notify_server(&mut tx, name).await?;
@@ -318,8 +365,9 @@ impl Store {
     /// A server's tools (discovered or overridden), by name.
     pub async fn server_tools(&self, server_id: Uuid) -> Result<Vec<ToolRecord>, StoreError> {
         Ok(sqlx::query_as::<_, ToolRecord>(
-            "SELECT name, description, read_only_hint, access, discovered_at FROM server_tools
-             WHERE server_id = $1 ORDER BY name",
+            "SELECT name, description, read_only_hint, access, discovered_at, pinned_sha256, pinned_definition,
+                    hold, served_definition, served_sha256, held_at
+             FROM server_tools WHERE server_id = $1 ORDER BY name",
         )
         .bind(server_id)
         .fetch_all(self.exec())
@@ -408,14 +456,19 @@ impl Store {
         Ok(true)
     }
 
-    /// Records what a `tools/list` from the upstream showed; overrides are kept.
+    /// Records what a `tools/list` from the upstream showed; overrides are kept. Tools with
+    /// a definition are pinned or held (`crate::pins`); returns the tools newly held, for
+    /// which a `server.tool_changed` alert was written in the same transaction.
     pub async fn record_discovered_tools(
         &self,
         server: &ServerRecord,
         tools: &[DiscoveredTool],
         now: DateTime<Utc>,
-    ) -> Result<(), StoreError> {
+    ) -> Result<Vec<crate::HeldTool>, StoreError> {
         let mut tx = self.pool.begin().await?;
+        // One listing at a time per server (any replica): a change is held, and alerted, once.
+        let Some(policy) = crate::pins::lock_server(&mut tx, server.id).await? else { return Ok(Vec::new()) };
+        let mut pins = crate::pins::Pins::read(&mut tx, server.id, policy).await?;
         for tool in tools {
             sqlx::query(
                 "INSERT INTO server_tools (server_id, name, description, read_only_hint, discovered_at)
@@ -431,9 +484,10 @@ impl Store {
             .execute(&mut *tx)
             .await?;
         }
+        let held = pins.apply(&mut tx, server, tools, now).await?;
         notify_server(&mut tx, &server.name).await?;
         tx.commit().await?;
-        Ok(())
+        Ok(held)
     }
 }
 

@@ -140,15 +140,33 @@ async fn dispatch(store: Store, config: AlertConfig) {
 
 /// The JSON body of a delivery; `text` makes it a valid Slack incoming-webhook message.
 pub fn payload(d: &DueDelivery) -> serde_json::Value {
-    json!({
-        "id": d.event_id,
-        "type": d.kind,
-        "created_at": d.at,
-        "token": {"id": d.token_id, "name": d.token_name},
-        "user_id": d.user_id,
-        "details": d.details,
-        "text": format!("Tessera: {} for token \"{}\" ({})", d.kind, d.token_name, d.token_id),
-    })
+    match (&d.token_id, &d.token_name) {
+        (Some(id), Some(name)) => json!({
+            "id": d.event_id,
+            "type": d.kind,
+            "created_at": d.at,
+            "token": {"id": id, "name": name},
+            "user_id": d.user_id,
+            "details": d.details,
+            "text": format!("Tessera: {} for token \"{name}\" ({id})", d.kind),
+        }),
+        // A server event (`server.tool_changed`): no token, the server and tool in `details`.
+        _ => {
+            let (server, tool) = (d.details["server"].as_str().unwrap_or(""), d.details["tool"].as_str().unwrap_or(""));
+            json!({
+                "id": d.event_id,
+                "type": d.kind,
+                "created_at": d.at,
+                "token": null,
+                "user_id": null,
+                "details": d.details,
+                "text": format!(
+                    "Tessera: {} — tool \"{tool}\" of server \"{server}\" is held until an admin approves it (tessera server approve {server} {tool})",
+                    d.kind
+                ),
+            })
+        }
+    }
 }
 
 /// One attempt: resolve and check the target, POST the signed body, classify the answer.
@@ -232,6 +250,28 @@ async fn pinned_client(url: &str, allow_local: bool) -> Result<reqwest::Client, 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_server_event_names_its_server_and_tool_and_no_token() {
+        let d = DueDelivery {
+            id: 1,
+            attempts: 0,
+            url: "https://hooks.example.com/t".to_owned(),
+            secret: "s".to_owned(),
+            event_id: 7,
+            kind: "server.tool_changed".to_owned(),
+            token_id: None,
+            token_name: None,
+            user_id: None,
+            at: Utc::now(),
+            details: json!({"server": "notes", "tool": "search", "reason": "changed"}),
+        };
+        let body = payload(&d);
+        assert_eq!(body["token"], serde_json::Value::Null);
+        assert_eq!(body["details"]["tool"], "search");
+        let text = body["text"].as_str().unwrap();
+        assert!(text.contains("server.tool_changed") && text.contains("tessera server approve notes search"), "{text}");
+    }
 
     /// A delivery goes to the address that passed the guard even when the environment names
     /// a proxy. reqwest reads proxy variables once per process, so the delivery runs in a

@@ -28,6 +28,7 @@ pub async fn insert_server(store: &Store, name: &str) -> tessera_store::ServerRe
         description: None,
         headers: vec![],
         direct: None,
+        new_tools: Default::default(),
     };
     store.insert_server(&tessera_store::Actor::cli(), &server, Utc::now()).await.expect("insert server")
 }

@@ -18,7 +18,7 @@ mod teams;
 
 pub use connections::{PersonalCredentials, PersonalHeader};
 pub use minter::{KeySource, Minter};
-pub use server_cache::{FALLBACK_TTL, GatewayServer, LIVE_TTL};
+pub use server_cache::{FALLBACK_TTL, GatewayServer, LIVE_TTL, ToolPins};
 pub use servers::{
     Discovery, KeyLoader, PatchedServer, ServerError, ServerInput, ServerPatch, ServerService, ToolListing, ToolSource,
     ToolView, catalog,

@@ -8,6 +8,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
+use tessera_core::pins::{HoldReason, NewToolPolicy, Pin, PinDigest, PinView};
 use tessera_core::upstream::UpstreamHeader;
 use tessera_store::{DiscoveredTool, ServerRecord, TokenEvent};
 
@@ -33,6 +34,8 @@ pub struct GatewayServer {
     pub headers: Option<Vec<UpstreamHeader>>,
     /// For a server whose users bring their own credential: each connected person's header.
     pub personal: Option<crate::connections::PersonalCredentials>,
+    /// Its tools' pins, which the gateway checks each listing and call against.
+    pub pins: ToolPins,
 }
 
 impl GatewayServer {
@@ -47,6 +50,63 @@ impl GatewayServer {
                     && t.record.description == f.description
             })
         })
+    }
+}
+
+/// A server's pinned tool definitions as the gateway checks them (issue #26), kept with its
+/// cache entry so that a listing or a call reads no row: refreshed with the entry through the
+/// change feed.
+#[derive(Debug, Default)]
+pub struct ToolPins {
+    pins: HashMap<String, Pin>,
+    policy: NewToolPolicy,
+    /// Digests of definitions as served (their exact text), so a steady listing hashes
+    /// nothing twice: text to digest, bounded.
+    memo: Mutex<HashMap<Box<str>, PinDigest>>,
+}
+
+/// Served definitions whose digest is remembered per server.
+const MAX_MEMO: usize = 1024;
+
+impl ToolPins {
+    /// Pins `pins` under `policy`.
+    pub fn new(pins: HashMap<String, Pin>, policy: NewToolPolicy) -> Self {
+        Self { pins, policy, memo: Mutex::default() }
+    }
+
+    /// The pins of `server`'s `tools` as stored.
+    pub fn of(server: &ServerRecord, tools: &[ToolView]) -> Self {
+        let pins = tools
+            .iter()
+            .filter_map(|t| {
+                let pinned = PinDigest::try_from(t.record.pinned_sha256.as_deref()?).ok()?;
+                let served = t.record.served_sha256.as_deref().and_then(|s| PinDigest::try_from(s).ok());
+                // An unknown reason is still a hold: the safe reading.
+                let hold = t.record.hold.as_deref().map(|h| HoldReason::parse(h).unwrap_or(HoldReason::Changed));
+                Some((t.record.name.clone(), Pin { pinned, hold, served }))
+            })
+            .collect();
+        Self::new(pins, server.new_tools)
+    }
+
+    /// What the pins say of `tool`.
+    pub fn view(&self, tool: &str) -> PinView<'_> {
+        PinView { pin: self.pins.get(tool), any_pins: !self.pins.is_empty(), policy: self.policy }
+    }
+
+    /// The digest of a tool served as the JSON text `raw`; `None` if it is not JSON.
+    pub fn digest_of_raw(&self, raw: &str) -> Option<PinDigest> {
+        if let Some(found) = self.memo.lock().unwrap_or_else(PoisonError::into_inner).get(raw) {
+            return Some(*found);
+        }
+        let tool: serde_json::Value = serde_json::from_str(raw).ok()?;
+        let digest = tessera_core::pins::digest(&tessera_core::pins::definition(&tool));
+        let mut memo = self.memo.lock().unwrap_or_else(PoisonError::into_inner);
+        if memo.len() >= MAX_MEMO {
+            memo.clear();
+        }
+        memo.insert(raw.into(), digest);
+        Some(digest)
     }
 }
 

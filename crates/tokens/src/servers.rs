@@ -5,18 +5,19 @@
 use chrono::{DateTime, Utc};
 use tessera_core::catalog::{Catalog, NameError, ServerName, ToolName};
 use tessera_core::client_secret::{ClientCredential, hash_secret, secret_matches};
+use tessera_core::pins::NewToolPolicy;
 use tessera_core::sealed::{SealError, SealKey};
 use tessera_core::upstream::{
     DirectServerViolation, InvalidUpstream, ToolAccess, UpstreamHeader, UpstreamUrl, check_direct_change, check_headers,
 };
 use tessera_core::values::{Description, InvalidValue};
 use tessera_store::{
-    Actor, DiscoveredTool, NewCredential, NewServer, SealedHeader, ServerRecord, ServerUpdate, Store, StoreError,
-    ToolRecord,
+    Actor, ApprovedTool, DiscoveredTool, HeldTool, NewCredential, NewServer, SealedHeader, ServerRecord, ServerUpdate,
+    Store, StoreError, ToolRecord,
 };
 use uuid::Uuid;
 
-use crate::server_cache::{GatewayServer, ServerCache};
+use crate::server_cache::{GatewayServer, ServerCache, ToolPins};
 
 /// Why a registry operation did not happen.
 #[derive(Debug, thiserror::Error)]
@@ -45,6 +46,12 @@ pub enum ServerError {
     /// No sealing key could be had (TESSERA_SECRET_KEY unset and the key file not usable).
     #[error("the secret key for upstream credentials is unavailable: {0}")]
     KeyUnavailable(String),
+    /// The server has no tool of that name.
+    #[error("the server has no such tool")]
+    ToolNotFound,
+    /// Approving a tool that is not held.
+    #[error("the tool is not held: its served definition is the pinned one")]
+    NotHeld,
     /// Client authentication of a direct server failed (unknown id, wrong or expired secret).
     #[error("client authentication failed")]
     BadCredentials,
@@ -76,6 +83,8 @@ pub struct ServerInput {
     pub description: Option<Description>,
     /// Headers sent upstream.
     pub headers: Vec<UpstreamHeader>,
+    /// What happens to tools first listed after the first listing.
+    pub new_tools: NewToolPolicy,
 }
 
 /// A change to a server; `None` fields stay as they are.
@@ -87,6 +96,8 @@ pub struct ServerPatch {
     pub description: Option<Option<Description>>,
     /// Replaces every header.
     pub headers: Option<Vec<UpstreamHeader>>,
+    /// New policy for new tools.
+    pub new_tools: Option<NewToolPolicy>,
     /// The caller accepts that a direct server's new URL leaves tokens naming the old one
     /// useless for it.
     pub invalidate_tokens: bool,
@@ -151,8 +162,13 @@ pub trait ToolSource: Send + Sync + std::fmt::Debug {
 /// What asking a new server for its tools gave.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Discovery {
-    /// This many tools were listed and recorded.
-    Found(usize),
+    /// This many tools were listed and recorded (and pinned), `held` of them held.
+    Found {
+        /// Tools listed.
+        tools: usize,
+        /// Of which held until approved (changed since their pin, or new under `hold`).
+        held: usize,
+    },
     /// The upstream could not be asked (it stays registered; its tools are learnt on first use).
     Failed(String),
     /// No tool source is wired in (or the server checks tokens itself).
@@ -228,6 +244,7 @@ impl ServerService {
             description: input.description.map(|d| d.as_str().to_owned()),
             headers: self.seal_all(id, &input.headers)?,
             direct: None,
+            new_tools: input.new_tools,
         };
         let record = self.store.insert_server(actor, &server, now).await?;
         self.cache.evict(&record.name);
@@ -253,6 +270,7 @@ impl ServerService {
             description: input.description.map(|d| d.as_str().to_owned()),
             headers: Vec::new(),
             direct: Some(stored(&credential)),
+            new_tools: input.new_tools,
         };
         let record = self.store.insert_server(actor, &server, now).await?;
         self.cache.evict(&record.name);
@@ -352,6 +370,7 @@ impl ServerService {
             url: patch.url.map(|u| u.as_str().to_owned()),
             description: patch.description.map(|d| d.map(|d| d.as_str().to_owned())),
             headers,
+            new_tools: patch.new_tools,
         };
         let record = self.store.update_server(actor, name, &update, now).await?.ok_or(ServerError::NotFound)?;
         self.cache.evict(name);
@@ -393,16 +412,54 @@ impl ServerService {
     }
 
     /// Records the tools an upstream's `tools/list` showed (for the admin's view and
-    /// classes); overrides are kept.
+    /// classes); overrides are kept. Tools with a definition are pinned on first sight and
+    /// held when it changes (a `server.tool_changed` alert each); returns those newly held.
     pub async fn record_discovered(
         &self,
         server: &ServerRecord,
         tools: &[DiscoveredTool],
         now: DateTime<Utc>,
-    ) -> Result<(), ServerError> {
-        self.store.record_discovered_tools(server, tools, now).await?;
+    ) -> Result<Vec<HeldTool>, ServerError> {
+        let held = self.store.record_discovered_tools(server, tools, now).await?;
         self.cache.evict(&server.name);
-        Ok(())
+        for h in &held {
+            tracing::warn!(server = %server.name, tool = %h.name, reason = h.reason.as_str(), "tool held until an admin approves it");
+        }
+        Ok(held)
+    }
+
+    /// Approves held tool `tool` of server `name` (every held tool with `None`): the served
+    /// definition becomes the pin, and the tool is listed and callable again.
+    pub async fn approve(
+        &self,
+        actor: &Actor,
+        name: &str,
+        tool: Option<&ToolName>,
+    ) -> Result<Vec<ApprovedTool>, ServerError> {
+        let server = self.get(name).await?;
+        let tools = self.tools(&server).await?;
+        let wanted: Vec<&str> = match tool {
+            Some(tool) => {
+                let found = tools.iter().find(|t| t.record.name == tool.as_str()).ok_or(ServerError::ToolNotFound)?;
+                if found.record.hold.is_none() {
+                    return Err(ServerError::NotHeld);
+                }
+                vec![tool.as_str()]
+            }
+            None => tools.iter().filter(|t| t.record.hold.is_some()).map(|t| t.record.name.as_str()).collect(),
+        };
+        let mut approved = Vec::new();
+        for tool in wanted {
+            // Approved meanwhile by someone else: nothing left to do for it.
+            if let Some(done) = self.store.approve_tool(actor, &server, tool).await? {
+                approved.push(done);
+            }
+        }
+        self.cache.evict(name);
+        if tool.is_some() && approved.is_empty() {
+            return Err(ServerError::NotHeld);
+        }
+        Ok(approved)
     }
 
     /// Asks a (gateway) server for its tools with its own headers and records them. An
@@ -415,8 +472,8 @@ impl ServerService {
         let headers = self.open_headers(server).await?;
         match source.list_tools(&server.url, &headers).await {
             Ok(tools) => {
-                self.record_discovered(server, &tools, now).await?;
-                Ok(Discovery::Found(tools.len()))
+                let held = self.record_discovered(server, &tools, now).await?;
+                Ok(Discovery::Found { tools: tools.len(), held: held.len() })
             }
             Err(why) => Ok(Discovery::Failed(why)),
         }
@@ -443,7 +500,8 @@ impl ServerService {
         // send a person's call upstream with no credential of theirs.
         let personal = self.open_personal(&record).await?;
         let cacheable = headers.is_some();
-        let entry = std::sync::Arc::new(GatewayServer { record, tools, headers, personal });
+        let pins = ToolPins::of(&record, &tools);
+        let entry = std::sync::Arc::new(GatewayServer { record, tools, headers, personal, pins });
         // Unopenable headers are not kept: a key put right takes effect on the next request.
         if cacheable {
             self.cache.put(epoch, &entry);

@@ -125,8 +125,12 @@ async fn a_call_scope_for_a_tool_the_server_is_known_not_to_have_is_400_naming_i
     assert_eq!(res.status(), StatusCode::OK);
     app.issue(&session, "early", &["call:files/anything"]).await;
     let server = app.store.get_server("files").await.unwrap().unwrap();
-    let listed =
-        |name: &str| tessera_store::DiscoveredTool { name: name.into(), description: None, read_only_hint: None };
+    let listed = |name: &str| tessera_store::DiscoveredTool {
+        name: name.into(),
+        description: None,
+        read_only_hint: None,
+        definition: None,
+    };
     app.store
         .record_discovered_tools(&server, &[listed("read_file"), listed("wipe")], chrono::Utc::now())
         .await

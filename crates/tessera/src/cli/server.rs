@@ -1,9 +1,10 @@
-//! `tessera server add | edit | credentials | list | show | remove | tool`: the registry of upstream MCP servers
+//! `tessera server add | edit | credentials | list | show | remove | tool | approve`: the registry of upstream MCP servers
 //! served at `/mcp/NAME`. Header values are never printed.
 
 use chrono::Utc;
 use clap::{Subcommand, ValueEnum};
 use tessera_core::catalog::{ServerName, ToolName};
+use tessera_core::pins::{NewToolPolicy, line_diff, pretty};
 use tessera_core::upstream::{ToolAccess, UpstreamHeader, UpstreamUrl};
 use tessera_core::values::Description;
 use tessera_store::Actor;
@@ -43,6 +44,9 @@ pub enum ServerCommand {
         /// Put before each user's value, e.g. "Bearer " with --user-header Authorization.
         #[arg(long, requires = "user_header")]
         user_header_prefix: Option<String>,
+        /// Tools listed after the first listing: allow (served at once) or hold (until approved).
+        #[arg(long, value_enum, default_value_t = NewToolsArg::Allow, hide_possible_values = true)]
+        new_tools: NewToolsArg,
     },
     /// Change a server's URL, description or headers (absent options stay as they are).
     Edit {
@@ -64,6 +68,9 @@ pub enum ServerCommand {
         /// Accept that tokens naming a direct server's old URL stop working for it.
         #[arg(long)]
         invalidate_tokens: bool,
+        /// New policy for tools first listed from now on: allow or hold.
+        #[arg(long, value_enum, hide_possible_values = true)]
+        new_tools: Option<NewToolsArg>,
     },
     /// Issue a new introspection credential for a direct server (printed once).
     Credentials {
@@ -99,6 +106,32 @@ pub enum ServerCommand {
         #[arg(long, value_enum)]
         access: AccessArg,
     },
+    /// Approve held tools (a changed definition, or a new tool under --new-tools hold): print
+    /// each diff, pin the served definition, and serve the tool again.
+    Approve {
+        /// Server name.
+        name: String,
+        /// One tool (default: every held tool of the server).
+        tool: Option<String>,
+    },
+}
+
+/// A new-tool policy on the command line.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum NewToolsArg {
+    /// Pinned and served at once.
+    Allow,
+    /// Pinned, hidden and refused until approved.
+    Hold,
+}
+
+impl From<NewToolsArg> for NewToolPolicy {
+    fn from(a: NewToolsArg) -> Self {
+        match a {
+            NewToolsArg::Allow => Self::Allow,
+            NewToolsArg::Hold => Self::Hold,
+        }
+    }
 }
 
 /// A tool class on the command line.
@@ -127,6 +160,7 @@ pub async fn run(cmd: ServerCommand, db: &Database, settings: &Settings) -> Resu
             user_auth: _,
             user_header,
             user_header_prefix,
+            new_tools,
         } => {
             let personal = user_header
                 .as_deref()
@@ -142,6 +176,7 @@ pub async fn run(cmd: ServerCommand, db: &Database, settings: &Settings) -> Resu
                     .map(|h| UpstreamHeader::parse(h))
                     .collect::<Result<Vec<_>, _>>()
                     .map_err(ServerError::from)?,
+                new_tools: new_tools.into(),
             };
             if direct {
                 let (record, credential) = servers.add_direct(&actor, input, Utc::now()).await?;
@@ -166,7 +201,7 @@ pub async fn run(cmd: ServerCommand, db: &Database, settings: &Settings) -> Resu
                 }
             }
         }
-        ServerCommand::Edit { name, url, description, headers, clear_headers, invalidate_tokens } => {
+        ServerCommand::Edit { name, url, description, headers, clear_headers, invalidate_tokens, new_tools } => {
             let headers = if clear_headers {
                 Some(Vec::new())
             } else if headers.is_empty() {
@@ -186,6 +221,7 @@ pub async fn run(cmd: ServerCommand, db: &Database, settings: &Settings) -> Resu
                     .map(|d| if d.is_empty() { Ok(None) } else { Description::parse(&d).map(Some) })
                     .transpose()?,
                 headers,
+                new_tools: new_tools.map(Into::into),
                 invalidate_tokens,
             };
             let patched = servers.patch(&actor, &name, patch, Utc::now()).await.map_err(no_server(&name))?;
@@ -227,10 +263,12 @@ pub async fn run(cmd: ServerCommand, db: &Database, settings: &Settings) -> Resu
                 println!("user auth:   each user's own {} ({connected} connected)", auth.header);
             }
             println!("scopes:      read:{0} write:{0} call:{0}/TOOL", s.name);
+            println!("pinning:     definitions pinned; new tools {}", s.new_tools.as_str());
             println!("tools:");
             for t in servers.tools(&s).await? {
                 let overridden = if t.record.access.is_some() { " (override)" } else { "" };
-                println!("  {:<40}  {}{overridden}", t.record.name, t.access.as_str());
+                let held = t.record.hold.as_deref().map(|h| format!(" (held: {h})")).unwrap_or_default();
+                println!("  {:<40}  {}{overridden}{held}", t.record.name, t.access.as_str());
             }
         }
         ServerCommand::Remove { name } => {
@@ -247,6 +285,22 @@ pub async fn run(cmd: ServerCommand, db: &Database, settings: &Settings) -> Resu
             servers.set_tool_access(&actor, &name, &tool, Some(access)).await.map_err(no_server(&name))?;
             println!("{name}/{tool} is now {}", access.as_str());
         }
+        ServerCommand::Approve { name, tool } => {
+            let tool = tool.as_deref().map(ToolName::parse).transpose().map_err(ServerError::from)?;
+            let approved = servers.approve(&actor, &name, tool.as_ref()).await.map_err(|e| match e {
+                ServerError::NotFound => CliError::Usage(format!("no server {name}")),
+                ServerError::ToolNotFound => CliError::Usage(format!("{name} has no such tool")),
+                ServerError::NotHeld => CliError::Usage(format!("that tool of {name} is not held")),
+                other => CliError::Registry(other),
+            })?;
+            if approved.is_empty() {
+                println!("{name} has no held tools");
+            }
+            for a in approved {
+                println!("approved {name}/{} ({}); pinned definition, - before, + now:", a.name, a.reason.as_str());
+                print!("{}", line_diff(&pretty(&a.was), &pretty(&a.now)));
+            }
+        }
     }
     Ok(())
 }
@@ -255,7 +309,12 @@ pub async fn run(cmd: ServerCommand, db: &Database, settings: &Settings) -> Resu
 /// server is registered whatever happens here; a failure is a warning on stderr.
 async fn report_discovery(servers: &ServerService, record: &tessera_store::ServerRecord) {
     match servers.discover(record, Utc::now()).await {
-        Ok(Discovery::Found(n)) => println!("tools: {n} discovered (tessera server show {} lists them)", record.name),
+        Ok(Discovery::Found { tools, held: 0 }) => {
+            println!("tools: {tools} discovered and pinned (tessera server show {} lists them)", record.name);
+        }
+        Ok(Discovery::Found { tools, held }) => {
+            println!("tools: {tools} discovered, {held} held until approved (tessera server approve {})", record.name)
+        }
         Ok(Discovery::Failed(why)) => eprintln!(
             "warning: could not list {}'s tools ({why}); it is registered, and its tools are learnt when a client first lists them",
             record.name

@@ -77,6 +77,7 @@ fn every_command_has_help() {
         vec!["server", "show", "--help"],
         vec!["server", "remove", "--help"],
         vec!["server", "tool", "--help"],
+        vec!["server", "approve", "--help"],
         vec!["server", "credentials", "--help"],
         vec!["server", "edit", "--help"],
         vec!["keys", "list", "--help"],
@@ -335,8 +336,12 @@ async fn a_call_scope_typo_is_refused_naming_the_servers_tools() {
     ]));
     assert!(out.status.success(), "{}", stderr(&out));
     let server = db.store.get_server("files").await.unwrap().unwrap();
-    let listed =
-        tessera_store::DiscoveredTool { name: "read_file".into(), description: None, read_only_hint: Some(true) };
+    let listed = tessera_store::DiscoveredTool {
+        name: "read_file".into(),
+        description: None,
+        read_only_hint: Some(true),
+        definition: None,
+    };
     db.store.record_discovered_tools(&server, &[listed], chrono::Utc::now()).await.unwrap();
     add_user(&db.url, "dev@example.com");
     let out = issue(&db.url, "dev@example.com", "call:files/reed_file");
@@ -616,4 +621,42 @@ async fn demoting_an_administrator_takes_mcp_admin_and_scim_out_of_their_tokens_
     assert_eq!(ids.len(), 1, "the mcp:admin-only token is revoked");
     assert_eq!(db.store.get_token(ids[0]).await.unwrap().unwrap().scopes, ["read:tasks"]);
     assert_one_line_error(&issue_for(&db.url, "root@example.com", "scim"), "scim");
+}
+
+/// `server approve` prints what changed (a line diff of the pinned and the served definition)
+/// and pins the served one.
+#[tokio::test]
+async fn server_approve_prints_each_diff_and_pins_the_served_definition() {
+    use tessera_store::{DiscoveredTool, ServedDefinition};
+    let db = fresh_db().await;
+    let server = tessera_testkit::insert_server(&db.store, "notes").await;
+    let listing = |description: &str| {
+        let tool = serde_json::json!({"name": "search", "description": description, "inputSchema": {"type": "object"}});
+        let definition = Some(ServedDefinition::of(&tool));
+        vec![DiscoveredTool {
+            name: "search".into(),
+            description: Some(description.into()),
+            read_only_hint: None,
+            definition,
+        }]
+    };
+    let now = chrono::Utc::now();
+    db.store.record_discovered_tools(&server, &listing("Searches the notes."), now).await.unwrap();
+    let held =
+        db.store.record_discovered_tools(&server, &listing("Searches, then mails them out."), now).await.unwrap();
+    assert_eq!(held.len(), 1);
+    let data = tempfile::tempdir().unwrap();
+    let out = run(tessera(&db.url).env("TESSERA_DATA_DIR", data.path()).args(["server", "show", "notes"]));
+    assert!(stdout(&out).contains("(held: changed)"), "{}", stdout(&out));
+    let out = run(tessera(&db.url).env("TESSERA_DATA_DIR", data.path()).args(["server", "approve", "notes"]));
+    assert!(out.status.success(), "{}", stderr(&out));
+    let printed = stdout(&out);
+    assert!(printed.contains("approved notes/search"), "{printed}");
+    assert!(printed.contains("-   \"description\": \"Searches the notes.\","), "{printed}");
+    assert!(printed.contains("+   \"description\": \"Searches, then mails them out.\","), "{printed}");
+    let tools = db.store.server_tools(server.id).await.unwrap();
+    assert_eq!(tools[0].hold, None);
+    assert_eq!(tools[0].pinned_definition.as_ref().unwrap()["description"], "Searches, then mails them out.");
+    let out = run(tessera(&db.url).env("TESSERA_DATA_DIR", data.path()).args(["server", "approve", "notes", "search"]));
+    assert_one_line_error(&out, "not held");
 }

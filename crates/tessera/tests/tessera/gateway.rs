@@ -51,6 +51,7 @@ impl Gateway {
             url: UpstreamUrl::parse(url).unwrap(),
             description: None,
             headers: headers.iter().map(|(n, v)| UpstreamHeader::new(n, v).unwrap()).collect(),
+            new_tools: Default::default(),
         };
         self.state.servers.add(&Actor::cli(), input, chrono::Utc::now()).await.unwrap();
     }
@@ -277,6 +278,7 @@ async fn a_direct_server_is_not_served_by_the_gateway() {
         url: UpstreamUrl::parse(&format!("{}/mcp", gw.base)).unwrap(),
         description: None,
         headers: Vec::new(),
+        new_tools: Default::default(),
     };
     gw.state.servers.add_direct(&Actor::cli(), input, chrono::Utc::now()).await.unwrap();
     let token = gw.token("read:down").await;

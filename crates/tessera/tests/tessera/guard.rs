@@ -91,6 +91,7 @@ async fn bench() -> Bench {
         url: UpstreamUrl::parse(url).unwrap(),
         description: None,
         headers,
+        new_tools: Default::default(),
     };
     let header = UpstreamHeader::new("Authorization", &format!("Bearer {upstream_token}")).unwrap();
     let up = input("up", &format!("{base}/mcp"), vec![header]);

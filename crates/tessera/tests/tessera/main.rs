@@ -14,6 +14,7 @@ mod managed;
 mod metering;
 mod oauth_servers;
 mod pgbouncer;
+mod pins;
 mod roles;
 mod scale;
 mod scale_gateway;

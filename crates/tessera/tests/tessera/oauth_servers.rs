@@ -55,6 +55,7 @@ async fn spawn(extra: &[&str]) -> Tessera {
         url: UpstreamUrl::parse(&url).unwrap(),
         description: Some(tessera_core::values::Description::parse(&format!("the {name} server")).unwrap()),
         headers,
+        new_tools: Default::default(),
     };
     let now = chrono::Utc::now();
     let auth = vec![UpstreamHeader::new("Authorization", &upstream_auth).unwrap()];

@@ -55,6 +55,7 @@ async fn with_upstream() -> Pair {
         url: UpstreamUrl::parse(&spawn_session_upstream()).unwrap(),
         description: None,
         headers: Vec::new(),
+        new_tools: Default::default(),
     };
     pair.states[0].servers.add(&Actor::cli(), input, chrono::Utc::now()).await.unwrap();
     pair

@@ -20,6 +20,7 @@ fn server(name: &str) -> ServerInput {
         url: UpstreamUrl::parse("http://127.0.0.1:9/mcp").unwrap(),
         description: None,
         headers: vec![UpstreamHeader::parse(&format!("Authorization: Bearer {SECRET}")).unwrap()],
+        new_tools: Default::default(),
     }
 }
 
@@ -131,7 +132,12 @@ async fn a_tools_class_is_the_admins_override_else_its_read_only_hint() {
     let db = fresh_db().await;
     let servers = registry(&db.store).await;
     let record = servers.add(&Actor::cli(), server("notes"), Utc::now()).await.unwrap();
-    let found = |name: &str, hint| DiscoveredTool { name: name.into(), description: None, read_only_hint: hint };
+    let found = |name: &str, hint| DiscoveredTool {
+        name: name.into(),
+        description: None,
+        read_only_hint: hint,
+        definition: None,
+    };
     db.store
         .record_discovered_tools(&record, &[found("list", Some(true)), found("add", None)], Utc::now())
         .await
