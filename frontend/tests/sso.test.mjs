@@ -221,6 +221,8 @@ test('a key rotated at the provider is fetched again and sign-in goes on working
 test('a provider that is down gives a clear error and password sign-in still works', async () => {
   server.addUser('local@example.com');
   await idp.stop();
+  // Tessera trusts the provider's discovery document for one second.
+  await new Promise((r) => setTimeout(r, 1100));
   const page = await freshPage();
   try {
     await page.goto('/');

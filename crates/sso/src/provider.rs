@@ -21,9 +21,10 @@ use crate::rules::{self, ClaimError, Expected, IdClaims, Identity};
 const FETCH_TIMEOUT: Duration = Duration::from_secs(10);
 /// Largest document read from the provider (discovery, JWKS, token response).
 const MAX_DOCUMENT_BYTES: usize = 256 * 1024;
-/// How long discovery is trusted before it is fetched again (a sign-in then notices at once
-/// that the provider is down, while a burst of sign-ins fetches it once).
-const METADATA_TTL: Duration = Duration::from_secs(10);
+/// How long discovery is trusted before it is fetched again: a sign-in started a second after
+/// the last one notices that the provider is down (and says so, rather than sending the
+/// browser to a dead page), while a burst of anonymous sign-in starts fetches it once a second.
+const METADATA_TTL: Duration = Duration::from_secs(1);
 /// How long a JWKS is trusted; an unknown `kid` fetches it sooner.
 const JWKS_TTL: Duration = Duration::from_secs(600);
 /// Least time between two JWKS fetches caused by unknown keys.
