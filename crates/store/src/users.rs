@@ -104,6 +104,29 @@ impl Store {
         Ok(user)
     }
 
+    /// Sets the password (an argon2id PHC string) of the account `email`.
+    pub async fn set_user_password(&self, email: &str, password_hash: &str, actor: &Actor) -> Result<User, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let user = sqlx::query_as::<_, User>(&format!(
+            "UPDATE users SET password_hash = $2 WHERE lower(email) = lower($1) RETURNING {USER_COLUMNS}"
+        ))
+        .bind(email.trim())
+        .bind(password_hash)
+        .fetch_optional(&mut *tx)
+        .await?
+        .ok_or(StoreError::NotFound("user"))?;
+        audit::append(
+            &mut tx,
+            actor,
+            AuditAction::UserUpdate,
+            None,
+            serde_json::json!({"user_id": user.id, "password": "set"}),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(user)
+    }
+
     /// Sets or clears (None) the per-user rate limit of the account `id`; every instance
     /// forgets its cached rows of the user's tokens so the new budget applies at once.
     pub async fn set_user_rate_limit(

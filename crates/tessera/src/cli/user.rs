@@ -25,6 +25,12 @@ pub enum UserCommand {
         #[arg(long)]
         admin: bool,
     },
+    /// Set (or replace) an account's password, read as one line from standard input; e.g. for
+    /// an account made by single sign-on, which has none.
+    Password {
+        /// The account's email.
+        email: String,
+    },
     /// Make an existing account an administrator (also `tessera user admin`).
     #[command(alias = "admin")]
     Promote {
@@ -80,6 +86,16 @@ pub async fn run(cmd: UserCommand, db: &Database, settings: &Settings) -> Result
                 eprintln!("note: {email} has no password, so it cannot sign in to the web UI (use --password-stdin)");
             }
             println!("{}", user.id);
+            Ok(())
+        }
+        UserCommand::Password { email } => {
+            let password = read_password()?;
+            let hashed = tokio::task::spawn_blocking(move || hash_password(&password))
+                .await
+                .map_err(|e| CliError::Usage(format!("password hashing was interrupted: {e}")))?
+                .map_err(|e| CliError::Usage(e.to_string()))?;
+            let user = db.store.set_user_password(&email, &hashed, &Actor::cli()).await?;
+            println!("{} has a new password", user.email);
             Ok(())
         }
         UserCommand::Promote { email } => {

@@ -226,6 +226,25 @@ async fn password_from_stdin_is_stored_as_argon2id() {
     assert!(!hash.contains("correct horse"));
 }
 
+/// An account made without a password (as single sign-on makes them) gets one from an admin.
+#[tokio::test]
+async fn user_password_sets_a_password_on_an_account_that_had_none() {
+    let db = fresh_db().await;
+    add_user(&db.url, "sso@example.com");
+    let mut child = tessera(&db.url)
+        .args(["user", "password", "sso@example.com"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(b"correct horse battery\n").unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let (_, hash) = db.store.credentials("sso@example.com").await.unwrap().unwrap();
+    assert!(hash.unwrap().starts_with("$argon2id$"));
+}
+
 #[tokio::test]
 async fn promote_makes_an_admin_and_list_shows_it() {
     let db = fresh_db().await;
