@@ -83,6 +83,8 @@ test('a changed tool is held with its diff on the Servers page until Approve ser
     await screenshot(page, 'servers-held-tool');
     await held.getByRole('button', { name: 'Approve search' }).click();
     await held.waitFor({ state: 'detached' });
+    // The tool table is drawn again after the held list goes: wait for it, then check.
+    await card.locator('tr[data-tool="search"] .badge').waitFor({ state: 'detached' });
     assert.equal(await card.locator('tr[data-tool="search"] .badge').count(), 0, 'no longer held');
     assert.deepEqual(problems, []);
   } finally {

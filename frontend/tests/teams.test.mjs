@@ -45,7 +45,8 @@ test('an admin narrows a team on the Teams page and the member\'s token loses th
 
     await card.getByLabel('Allowance of writers').fill('read:tasks execute:mcp');
     await card.getByRole('button', { name: 'Save allowance' }).click();
-    await page.getByText('Team writers now allows execute:mcp read:tasks · 1 token(s) narrowed').waitFor();
+    // In the status line (the screen-reader announcement holds the same words for a moment).
+    await page.locator('#team-status').getByText('Team writers now allows execute:mcp read:tasks · 1 token(s) narrowed').waitFor();
     await screenshot(page, 'teams-page');
 
     const bad = page.locator('section.team[data-team="writers"]');
