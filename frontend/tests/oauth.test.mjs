@@ -356,6 +356,8 @@ test('authorizing the same client again replaces its grant: after it lost its to
   try {
     await signIn(page, email);
     const group = page.locator(`tr.grant-group[data-client="${provider.saved.client.client_id}"]`);
+    // The list loads after the heading shows.
+    await group.first().waitFor();
     assert.equal(await group.count(), 1);
     assert.match(await group.textContent(), /Granted to Returning Client through OAuth · 3 grants/);
     const following = await page.locator('table.tokens tbody tr').evaluateAll((rows) => rows.map((r) => r.className || r.dataset.tokenId));
