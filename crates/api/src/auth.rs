@@ -288,13 +288,18 @@ fn is_unsafe(method: &Method) -> bool {
 
 /// The session cookie's value, if the request carries one.
 pub fn session_cookie(req: &HttpRequest) -> Option<SessionId> {
+    cookie(req, SESSION_COOKIE).map(|value| SessionId(value.to_owned()))
+}
+
+/// The non-empty value of cookie `name`, if the request carries one.
+pub(crate) fn cookie<'r>(req: &'r HttpRequest, name: &str) -> Option<&'r str> {
     req.headers()
         .get_all(header::COOKIE)
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(';'))
         .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(name, value)| *name == SESSION_COOKIE && !value.is_empty())
-        .map(|(_, value)| SessionId(value.to_owned()))
+        .find(|(n, value)| *n == name && !value.is_empty())
+        .map(|(_, value)| value)
 }
 
 #[cfg(test)]

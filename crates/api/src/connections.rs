@@ -74,7 +74,6 @@ pub struct ConnectRequest {
 pub async fn list(req: HttpRequest, state: web::Data<ApiState>) -> Result<web::Json<ConnectionsView>, ApiError> {
     let caller = authenticate(&req, &state, Access::Read, Utc::now()).await?;
     let mine = state.servers.connections(Some(caller.user.id)).await?;
-    let public = state.config.oauth.as_ref().map_or_else(String::new, |o| o.issuer.clone());
     let connections = state
         .servers
         .personal_servers()
@@ -82,7 +81,7 @@ pub async fn list(req: HttpRequest, state: web::Data<ApiState>) -> Result<web::J
         .into_iter()
         .map(|(server, auth)| ConnectionView {
             connected_at: mine.iter().find(|c| c.server == server).map(|c| c.connected_at),
-            connect_url: format!("{public}/#/connections/{server}"),
+            connect_url: tessera_core::upstream::connect_url(&state.config.public_url, &server),
             kind: "header".to_owned(),
             header: auth.header,
             server,

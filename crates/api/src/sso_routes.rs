@@ -211,14 +211,7 @@ pub async fn callback(
 /// The sign-in in progress, if the request carries a cookie this server sealed that has not
 /// expired.
 fn open_flow(req: &HttpRequest, seal: &SealKey, now_secs: i64) -> Option<FlowCookie> {
-    let value = req
-        .headers()
-        .get_all(header::COOKIE)
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(name, value)| *name == FLOW_COOKIE && !value.is_empty())
-        .map(|(_, value)| value)?;
+    let value = crate::auth::cookie(req, FLOW_COOKIE)?;
     if value.len() > MAX_FLOW_COOKIE {
         return None;
     }

@@ -295,6 +295,12 @@ pub fn era_mismatch(client_version: Option<&str>, has_session: bool, upstream_st
         .then(|| EraMismatch { requested: version.to_owned() })
 }
 
+/// Where a person connects their own credential for server `name` (the UI's Connections
+/// page), under the public URL `public` (no trailing slash).
+pub fn connect_url(public: &str, name: &str) -> String {
+    format!("{public}/#/connections/{name}")
+}
+
 #[cfg(test)]
 mod direct_tests {
     use super::*;

@@ -15,7 +15,7 @@ pub const URL_ELICITATION_REQUIRED: i64 = -32042;
 
 /// Where a person connects their credential for server `name` (the UI's Connections page).
 pub fn connect_url(config: &GatewayConfig, name: &str) -> String {
-    format!("{}/#/connections/{name}", config.public_url)
+    tessera_core::upstream::connect_url(&config.public_url, name)
 }
 
 /// The refusal carrying the connect URL: a JSON-RPC error for a request with an id, else
