@@ -19,14 +19,21 @@ use crate::error::{ApiError, ErrorBody};
 pub struct ConnectionView {
     /// The server (`/mcp/{server}`).
     pub server: String,
-    /// `header`.
+    /// `header` (the person types a value) or `oauth` (they sign in at the upstream).
     pub kind: String,
-    /// The header the value goes in.
+    /// The header the value goes in (`authorization` for `oauth`).
     pub header: String,
     /// When the caller connected (`null`: not connected).
     pub connected_at: Option<DateTime<Utc>>,
+    /// Who the upstream says the caller is there (`oauth`, when known; display only).
+    pub identity: Option<String>,
+    /// When the upstream access token ends (`oauth`; Tessera refreshes it before then).
+    pub expires_at: Option<DateTime<Utc>>,
     /// Where to connect in the UI.
     pub connect_url: String,
+    /// `oauth`: where the browser goes to connect (starts the upstream's sign-in).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub start_url: Option<String>,
 }
 
 /// Who is connected to what (administrators' view); never the secret.
@@ -36,10 +43,12 @@ pub struct ConnectedPersonView {
     pub server: String,
     /// The person's email.
     pub email: String,
-    /// `header`.
+    /// `header` or `oauth`.
     pub kind: String,
     /// When they connected.
     pub connected_at: DateTime<Utc>,
+    /// Who the upstream says they are (`oauth`, when known).
+    pub identity: Option<String>,
 }
 
 /// The caller's connections, and (for administrators) everyone's.
@@ -79,12 +88,19 @@ pub async fn list(req: HttpRequest, state: web::Data<ApiState>) -> Result<web::J
         .personal_servers()
         .await?
         .into_iter()
-        .map(|(server, auth)| ConnectionView {
-            connected_at: mine.iter().find(|c| c.server == server).map(|c| c.connected_at),
-            connect_url: tessera_core::upstream::connect_url(&state.config.public_url, &server),
-            kind: "header".to_owned(),
-            header: auth.header,
-            server,
+        .map(|(server, auth)| {
+            let own = mine.iter().find(|c| c.server == server);
+            let public = &state.config.public_url;
+            ConnectionView {
+                connected_at: own.map(|c| c.connected_at),
+                identity: own.and_then(|c| c.identity.clone()),
+                expires_at: own.and_then(|c| c.expires_at),
+                connect_url: tessera_core::upstream::connect_url(public, &server, Some(caller.user.id)),
+                start_url: auth.oauth.is_some().then(|| format!("{public}/api/v2/connections/{server}/connect")),
+                kind: auth.kind().to_owned(),
+                header: auth.header,
+                server,
+            }
         })
         .collect();
     let everyone = if caller.user.is_admin {
@@ -96,6 +112,7 @@ pub async fn list(req: HttpRequest, state: web::Data<ApiState>) -> Result<web::J
                     email: c.email,
                     kind: c.kind,
                     connected_at: c.connected_at,
+                    identity: c.identity,
                 })
                 .collect(),
         )
@@ -112,7 +129,7 @@ pub async fn list(req: HttpRequest, state: web::Data<ApiState>) -> Result<web::J
     request_body = ConnectRequest,
     responses(
         (status = 204, description = "Connected"),
-        (status = 400, description = "Not a valid header value (`invalid_server`), or the server's users do not connect their own (`not_connectable`)", body = ErrorBody),
+        (status = 400, description = "Not a valid header value (`invalid_server`), or the server's users do not type their own (`not_connectable`: none, or they connect through OAuth)", body = ErrorBody),
         (status = 403, description = "CSRF failure, or a bearer token without `write:tokens`", body = ErrorBody),
         (status = 404, description = "No such server", body = ErrorBody),
     ),

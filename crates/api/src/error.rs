@@ -118,6 +118,9 @@ pub enum ApiError {
     /// 503: the database is out of reach.
     #[error("the service is temporarily unavailable; retry shortly")]
     Unavailable,
+    /// 502: an upstream (an MCP server's authorization server) failed or refused.
+    #[error("{0}")]
+    BadGateway(String),
     /// 503: every password-check slot is taken (a sign-in flood); retry shortly.
     #[error("too many sign-ins are being checked right now; retry shortly")]
     Busy {
@@ -149,6 +152,7 @@ impl ApiError {
             Self::TooManyRequests { .. } => ErrorCode::RateLimited,
             Self::Denied(denial) | Self::Inactive(denial) => denial.code(),
             Self::Unavailable | Self::Busy { .. } => ErrorCode::TemporarilyUnavailable,
+            Self::BadGateway(_) => ErrorCode::UpstreamUnavailable,
             Self::Internal => ErrorCode::InternalError,
         }
     }
@@ -170,6 +174,7 @@ impl ResponseError for ApiError {
                 StatusCode::from_u16(denial.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
             }
             Self::Unavailable | Self::Busy { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            Self::BadGateway(_) => StatusCode::BAD_GATEWAY,
             Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -363,6 +368,7 @@ impl From<ServerError> for ApiError {
             // Only introspection authenticates servers, and it answers in RFC 6749's shape itself.
             ServerError::BadCredentials => bad(ErrorCode::InvalidClient, e.to_string()),
             ServerError::NotPersonal => bad(ErrorCode::NotConnectable, e.to_string()),
+            ServerError::Connect(c) => Self::BadGateway(c.to_string()),
             ServerError::Store(e) => e.into(),
         }
     }

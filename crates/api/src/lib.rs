@@ -9,6 +9,7 @@
 pub mod auth;
 mod auth_routes;
 mod body;
+mod connect_flow;
 mod connections;
 mod consent;
 mod cursor;
@@ -18,6 +19,7 @@ pub mod models;
 pub mod oauth;
 mod openapi;
 pub mod scim;
+mod sealed_cookie;
 mod server_pins;
 mod servers;
 mod sso_routes;
@@ -250,6 +252,12 @@ pub fn configure(state: ApiState) -> impl FnOnce(&mut ServiceConfig) {
                 )
                 .service(web::resource("/webhooks/{id}/deliveries").route(web::get().to(webhooks::deliveries)))
                 .service(web::resource("/connections").route(web::get().to(connections::list)))
+                .service(web::resource("/connections/callback").route(web::get().to(connect_flow::callback)))
+                .service(
+                    web::resource("/connections/client-metadata.json")
+                        .route(web::get().to(connect_flow::client_metadata)),
+                )
+                .service(web::resource("/connections/{server}/connect").route(web::get().to(connect_flow::start)))
                 .service(
                     web::resource("/connections/{server}")
                         .route(web::put().to(connections::put))

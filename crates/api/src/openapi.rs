@@ -6,8 +6,8 @@ use utoipa::{Modify, OpenApi};
 
 use crate::auth::SESSION_COOKIE;
 use crate::{
-    auth_routes, connections, consent, error, models, server_pins, servers, sso_routes, teams, tokens, usage, users,
-    webhooks,
+    auth_routes, connect_flow, connections, consent, error, models, server_pins, servers, sso_routes, teams, tokens,
+    usage, users, webhooks,
 };
 
 /// The `/api/v2` description.
@@ -22,7 +22,7 @@ use crate::{
     paths(
         tokens::create, tokens::list, tokens::get, tokens::patch, tokens::revoke, tokens::rotate,
         tokens::validate, tokens::audit, tokens::limits, usage::usage, auth_routes::login, auth_routes::logout, auth_routes::me, sso_routes::methods, sso_routes::login, sso_routes::callback, users::list, users::patch, webhooks::create, webhooks::list, webhooks::get, webhooks::patch, webhooks::delete, webhooks::deliveries, webhooks::token_alerts, consent::show, consent::decide, consent::clients, serve,
-        connections::list, connections::put, connections::delete, servers::list, servers::create, servers::get, servers::patch, servers::remove, servers::tools, servers::patch_tools,
+        connections::list, connections::put, connections::delete, connect_flow::start, connect_flow::callback, connect_flow::client_metadata, servers::list, servers::create, servers::get, servers::patch, servers::remove, servers::tools, servers::patch_tools,
         servers::rotate_credentials, server_pins::approve,
         teams::list, teams::create, teams::get, teams::patch, teams::remove, teams::add_member, teams::remove_member,
     ),

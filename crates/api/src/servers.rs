@@ -13,7 +13,7 @@ use tessera_core::catalog::{ServerName, ToolName};
 use tessera_core::upstream::{ToolAccess, UpstreamHeader, UpstreamUrl};
 use tessera_core::values::Description;
 use tessera_store::ServerRecord;
-use tessera_tokens::{Discovery, PersonalHeader, ServerInput, ServerPatch, ToolView};
+use tessera_tokens::{Discovery, PersonalHeader, PersonalOAuth, ServerInput, ServerPatch, ToolView};
 use utoipa::ToSchema;
 
 use crate::ApiState;
@@ -71,18 +71,92 @@ pub struct ServerView {
     pub updated_at: DateTime<Utc>,
 }
 
-/// How each user of a server brings their own credential (issue #25): a header whose value
-/// each person sets with `PUT /api/v2/connections/{name}`; the shared headers still apply.
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+/// How each user of a server brings their own credential (issue #25): `header`, a value each
+/// person sets with `PUT /api/v2/connections/{name}`; or `oauth`, each person signs in at the
+/// upstream's authorization server through `GET /api/v2/connections/{name}/connect`. The
+/// shared headers still apply.
+#[derive(Clone, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UserAuthView {
-    /// `header` (per-user OAuth to the upstream is not built yet).
+    /// `header` or `oauth`.
     pub kind: String,
-    /// The header each person's value goes in, e.g. `X-Api-Key` or `Authorization`.
+    /// `header`: the header each person's value goes in, e.g. `X-Api-Key` or `Authorization`
+    /// (`oauth`: always `authorization`).
+    #[serde(default)]
     pub header: String,
-    /// Put before each person's value, e.g. `Bearer ` for `Authorization`.
+    /// `header`: put before each person's value, e.g. `Bearer ` for `Authorization`.
     #[serde(default)]
     pub prefix: String,
+    /// `oauth`: the scopes to ask for (absent: what the upstream asks for).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scope: Option<String>,
+    /// `oauth`: a client registered at the upstream's authorization server (absent: Tessera
+    /// registers itself, RFC 7591, or uses its metadata document).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_id: Option<String>,
+    /// `oauth`: that client's secret; stored encrypted, never shown.
+    #[serde(default, skip_serializing)]
+    pub client_secret: Option<String>,
+    /// `oauth`: the upstream's authorization server, once discovered (read-only).
+    #[serde(default, skip_deserializing, skip_serializing_if = "Option::is_none")]
+    pub issuer: Option<String>,
+}
+
+impl std::fmt::Debug for UserAuthView {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UserAuthView")
+            .field("kind", &self.kind)
+            .field("header", &self.header)
+            .field("client_id", &self.client_id)
+            .field("client_secret", &self.client_secret.as_ref().map(|_| "[redacted]"))
+            .finish_non_exhaustive()
+    }
+}
+
+/// What the administrator asked for in `user_auth`, checked.
+enum Personal {
+    Header(PersonalHeader),
+    OAuth(PersonalOAuth),
+}
+
+/// Longest `scope` or `client_id` accepted.
+const MAX_OAUTH_FIELD: usize = 1000;
+
+fn personal(u: &UserAuthView) -> Result<Personal, ApiError> {
+    let invalid = |m: &str| ApiError::bad_request(ErrorCode::InvalidServer, m.to_owned());
+    match u.kind.as_str() {
+        "header" => {
+            if u.scope.is_some() || u.client_id.is_some() || u.client_secret.is_some() {
+                return Err(invalid("scope, client_id and client_secret are for user_auth.kind `oauth`"));
+            }
+            Ok(Personal::Header(PersonalHeader::new(&u.header, &u.prefix).map_err(tessera_tokens::ServerError::from)?))
+        }
+        "oauth" => {
+            if !u.header.is_empty() || !u.prefix.is_empty() {
+                return Err(invalid(
+                    "an `oauth` server's token always goes in Authorization: give no header or prefix",
+                ));
+            }
+            if u.client_secret.is_some() && u.client_id.is_none() {
+                return Err(invalid("user_auth.client_secret needs user_auth.client_id"));
+            }
+            let printable = |v: &Option<String>| {
+                v.as_deref()
+                    .is_none_or(|v| !v.is_empty() && v.len() <= MAX_OAUTH_FIELD && v.chars().all(|c| !c.is_control()))
+            };
+            if !printable(&u.scope) || !printable(&u.client_id) || !printable(&u.client_secret) {
+                return Err(invalid(
+                    "user_auth.scope, client_id and client_secret must be 1 to 1000 printable characters",
+                ));
+            }
+            Ok(Personal::OAuth(PersonalOAuth {
+                scope: u.scope.clone(),
+                client_id: u.client_id.clone(),
+                client_secret: u.client_secret.clone().map(zeroize::Zeroizing::new),
+            }))
+        }
+        _ => Err(invalid("user_auth.kind must be `header` or `oauth`")),
+    }
 }
 
 /// A direct server's introspection credential (`client_secret_basic` or `client_secret_post`
@@ -297,10 +371,7 @@ pub async fn create(
                 "a direct server checks tokens itself: it takes no user_auth",
             ));
         }
-        Some(u) if u.kind != "header" => {
-            return Err(ApiError::bad_request(ErrorCode::InvalidServer, "user_auth.kind must be `header`"));
-        }
-        Some(u) => Some(PersonalHeader::new(&u.header, &u.prefix).map_err(tessera_tokens::ServerError::from)?),
+        Some(u) => Some(personal(u)?),
         None => None,
     };
     let (record, credentials) = if body.direct {
@@ -309,14 +380,20 @@ pub async fn create(
     } else {
         (state.servers.add(&caller.actor(), input, now).await?, None)
     };
-    if let Some(p) = &personal {
-        state.servers.set_personal_header(&caller.actor(), &record.name, Some(p)).await?;
+    match &personal {
+        Some(Personal::Header(p)) => state.servers.set_personal_header(&caller.actor(), &record.name, Some(p)).await?,
+        Some(Personal::OAuth(o)) => state.servers.set_personal_oauth(&caller.actor(), &record.name, o).await?,
+        None => {}
     }
     // A server whose users bring their own credential is listed at the first connected call.
     let discovery =
         if body.direct || personal.is_some() { Discovery::Skipped } else { discover(&state, &record).await };
+    let user_auth = match &personal {
+        Some(_) => state.servers.personal_header(&record).await?.as_ref().map(user_auth_view),
+        None => None,
+    };
     let mut answer = view(&state, record);
-    answer.user_auth = personal.map(|p| UserAuthView { kind: "header".to_owned(), header: p.header, prefix: p.prefix });
+    answer.user_auth = user_auth;
     answer.credentials = credentials;
     match discovery {
         Discovery::Found { tools, .. } => answer.tools_discovered = Some(tools),
@@ -526,7 +603,20 @@ fn headers(map: &BTreeMap<String, String>) -> Result<Vec<UpstreamHeader>, ApiErr
 }
 
 fn user_auth_view(a: &tessera_store::UserAuth) -> UserAuthView {
-    UserAuthView { kind: "header".to_owned(), header: a.header.clone(), prefix: a.prefix.clone() }
+    let oauth = a.oauth.as_ref();
+    UserAuthView {
+        kind: a.kind().to_owned(),
+        header: a.header.clone(),
+        prefix: a.prefix.clone(),
+        scope: oauth.and_then(|o| o.scope.clone()),
+        client_id: oauth.filter(|o| o.preregistered).and_then(|o| o.client_id.clone()),
+        client_secret: None,
+        issuer: oauth
+            .and_then(|o| o.authorization_server.as_ref())
+            .and_then(|s| s.get("issuer"))
+            .and_then(|i| i.as_str())
+            .map(str::to_owned),
+    }
 }
 
 fn view(state: &ApiState, s: ServerRecord) -> ServerView {

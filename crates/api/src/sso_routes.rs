@@ -10,11 +10,9 @@
 
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::Utc;
 use serde::{Deserialize, Serialize};
-use tessera_core::sealed::{SealKey, Sealed};
+use tessera_core::sealed::SealKey;
 use tessera_sso::{Flow, Provider, rules};
 use tessera_store::{Actor, IdpPerson, IdpSignIn};
 use utoipa::{IntoParams, ToSchema};
@@ -29,8 +27,6 @@ const FLOW_COOKIE: &str = "tessera_sso";
 const FLOW_SECS: i64 = 600;
 /// Binds the sealed cookie to its purpose.
 const FLOW_CONTEXT: &[u8] = b"tessera-sso-flow";
-/// Sealed cookies longer than this are not read.
-const MAX_FLOW_COOKIE: usize = 4096;
 
 /// The single sign-on of this server: the provider and the key that seals sign-ins in
 /// progress.
@@ -126,9 +122,7 @@ pub async fn login(state: web::Data<ApiState>, query: web::Query<SsoLoginQuery>)
         r: rules::return_to(query.return_to.as_deref()),
         e: Utc::now().timestamp().saturating_add(FLOW_SECS),
     };
-    let plain = serde_json::to_vec(&cookie).map_err(|_| ApiError::Internal)?;
-    let sealed = sso.seal.seal(&plain, FLOW_CONTEXT);
-    let value = URL_SAFE_NO_PAD.encode([sealed.nonce, sealed.ciphertext].concat());
+    let value = crate::sealed_cookie::seal(&sso.seal, FLOW_CONTEXT, &cookie).ok_or(ApiError::Internal)?;
     Ok(HttpResponse::SeeOther()
         .insert_header((header::LOCATION, url.as_str()))
         .insert_header((header::SET_COOKIE, flow_cookie(&value, FLOW_SECS, secure)))
@@ -211,23 +205,12 @@ pub async fn callback(
 /// The sign-in in progress, if the request carries a cookie this server sealed that has not
 /// expired.
 fn open_flow(req: &HttpRequest, seal: &SealKey, now_secs: i64) -> Option<FlowCookie> {
-    let value = crate::auth::cookie(req, FLOW_COOKIE)?;
-    if value.len() > MAX_FLOW_COOKIE {
-        return None;
-    }
-    let bytes = URL_SAFE_NO_PAD.decode(value).ok()?;
-    if bytes.len() <= 24 {
-        return None;
-    }
-    let (nonce, ciphertext) = bytes.split_at(24);
-    let sealed = Sealed { nonce: nonce.to_vec(), ciphertext: ciphertext.to_vec() };
-    let flow: FlowCookie = serde_json::from_slice(&seal.open(&sealed, FLOW_CONTEXT).ok()?).ok()?;
+    let flow: FlowCookie = crate::sealed_cookie::open(req, FLOW_COOKIE, seal, FLOW_CONTEXT)?;
     (flow.e > now_secs).then_some(flow)
 }
 
 fn flow_cookie(value: &str, max_age: i64, secure: bool) -> String {
-    let secure = if secure { "; Secure" } else { "" };
-    format!("{FLOW_COOKIE}={value}; HttpOnly; SameSite=Lax; Path=/api/v2/auth/oidc; Max-Age={max_age}{secure}")
+    crate::sealed_cookie::header(FLOW_COOKIE, value, "/api/v2/auth/oidc", max_age, secure)
 }
 
 /// Back to the sign-in page, which explains `code`; the flow cookie is cleared.

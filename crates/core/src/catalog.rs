@@ -15,9 +15,10 @@ pub const SERVER_NAME_MAX_CHARS: usize = 32;
 pub const TOOL_NAME_MAX_CHARS: usize = 128;
 
 /// Names a server may not take: built-in scope resources (`read:tasks` must keep meaning the
-/// built-in tasks) and path segments the built-in `/mcp` already answers.
+/// built-in tasks), path segments the built-in `/mcp` already answers, and `callback`
+/// (`/api/v2/connections/callback` is where upstream authorization servers send people back).
 pub const RESERVED_SERVER_NAMES: &[&str] =
-    &["tasks", "context", "agents", "tokens", "mcp", "initialize", "sse", "messages"];
+    &["tasks", "context", "agents", "tokens", "mcp", "initialize", "sse", "messages", "callback"];
 
 /// Why a server or tool name was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

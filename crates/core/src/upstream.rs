@@ -295,10 +295,14 @@ pub fn era_mismatch(client_version: Option<&str>, has_session: bool, upstream_st
         .then(|| EraMismatch { requested: version.to_owned() })
 }
 
-/// Where a person connects their own credential for server `name` (the UI's Connections
-/// page), under the public URL `public` (no trailing slash).
-pub fn connect_url(public: &str, name: &str) -> String {
-    format!("{public}/#/connections/{name}")
+/// Where person `user` connects their own credential for server `name` (the UI's
+/// Connections page), under the public URL `public` (no trailing slash). A link for one
+/// person names them: anyone else signed in who opens it is refused.
+pub fn connect_url(public: &str, name: &str, user: Option<uuid::Uuid>) -> String {
+    match user {
+        Some(user) => format!("{public}/#/connections/{name}?for={user}"),
+        None => format!("{public}/#/connections/{name}"),
+    }
 }
 
 #[cfg(test)]

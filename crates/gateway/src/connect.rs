@@ -13,15 +13,22 @@ use crate::GatewayConfig;
 /// JSON-RPC code of `URLElicitationRequiredError`.
 pub const URL_ELICITATION_REQUIRED: i64 = -32042;
 
-/// Where a person connects their credential for server `name` (the UI's Connections page).
-pub fn connect_url(config: &GatewayConfig, name: &str) -> String {
-    tessera_core::upstream::connect_url(&config.public_url, name)
+/// Where person `user` (or anyone: `None`) connects their credential for server `name` (the
+/// UI's Connections page).
+pub fn connect_url(config: &GatewayConfig, name: &str, user: Option<uuid::Uuid>) -> String {
+    tessera_core::upstream::connect_url(&config.public_url, name, user)
 }
 
 /// The refusal carrying the connect URL: a JSON-RPC error for a request with an id, else
 /// 403 `connection_required` in the project's error shape.
-pub(crate) fn required(config: &GatewayConfig, name: &str, method: &Method, id: Option<&Value>) -> HttpResponse {
-    let url = connect_url(config, name);
+pub(crate) fn required(
+    config: &GatewayConfig,
+    name: &str,
+    user: uuid::Uuid,
+    method: &Method,
+    id: Option<&Value>,
+) -> HttpResponse {
+    let url = connect_url(config, name, Some(user));
     let message = format!("Connect your account for the server {name} first: open {url}");
     let mut res = HttpResponse::build(if *method == Method::POST && id.is_some() {
         StatusCode::OK

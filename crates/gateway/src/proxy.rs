@@ -181,7 +181,13 @@ pub(crate) async fn handle(
             Some(own) => Some(own.clone()),
             None => {
                 count(&label, Outcome::Error);
-                return crate::connect::required(&inner.config, &server.name, req.method(), rpc.id.as_ref());
+                return crate::connect::required(
+                    &inner.config,
+                    &server.name,
+                    principal.user_id,
+                    req.method(),
+                    rpc.id.as_ref(),
+                );
             }
         },
     };
@@ -222,18 +228,34 @@ pub(crate) async fn handle(
         }
     }
 
-    let upstream = match forward(&state, &req, &entry, personal.as_ref(), body).await {
+    // An OAuth connection's access token may have ended early: kept to send once more.
+    let retry_body = entry.personal.as_ref().is_some_and(|p| p.auth.oauth.is_some()).then(|| body.clone());
+    let mut upstream = match forward(&state, &req, &entry, personal.as_ref(), body).await {
         Ok(res) => res,
         Err(failure) => {
             count(&label, Outcome::Error);
             return failure.response(rpc.id.as_ref());
         }
     };
-    let status = StatusCode::from_u16(upstream.status().as_u16()).unwrap_or(StatusCode::BAD_GATEWAY);
+    let mut status = StatusCode::from_u16(upstream.status().as_u16()).unwrap_or(StatusCode::BAD_GATEWAY);
+    if status == StatusCode::UNAUTHORIZED
+        && let (Some(body), Some(old)) = (retry_body, personal.as_ref())
+        && let Some(fresh) = refreshed(&state, &server.name, principal.user_id, old).await
+    {
+        // The upstream refused the person's access token: refreshed once, sent once more.
+        upstream = match forward(&state, &req, &entry, Some(&fresh), body).await {
+            Ok(res) => res,
+            Err(failure) => {
+                count(&label, Outcome::Error);
+                return failure.response(rpc.id.as_ref());
+            }
+        };
+        status = StatusCode::from_u16(upstream.status().as_u16()).unwrap_or(StatusCode::BAD_GATEWAY);
+    }
     if personal.is_some() && status == StatusCode::UNAUTHORIZED {
         // The person's own credential no longer works upstream: they must connect again.
         count(&label, Outcome::Error);
-        return crate::connect::required(&inner.config, &server.name, req.method(), rpc.id.as_ref());
+        return crate::connect::required(&inner.config, &server.name, principal.user_id, req.method(), rpc.id.as_ref());
     }
     if status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN {
         // The upstream refused *our* credentials: the client can do nothing about it.
@@ -454,6 +476,35 @@ impl Failure {
             None => res.json(json!({"error": code, "message": message})),
         }
     }
+}
+
+/// The person's OAuth access token for server `name` after a refresh (theirs, or one another
+/// instance is doing: waited for up to a few seconds), or `None` when the grant is gone or
+/// the refresh failed (the person must connect again).
+async fn refreshed(
+    state: &GatewayState,
+    name: &str,
+    user: uuid::Uuid,
+    old: &tessera_core::upstream::UpstreamHeader,
+) -> Option<tessera_core::upstream::UpstreamHeader> {
+    let servers = &state.inner.servers;
+    match servers.refresh_connection(user, name, Utc::now()).await {
+        Ok(tessera_tokens::Refreshed::Done | tessera_tokens::Refreshed::Busy) => {}
+        Ok(tessera_tokens::Refreshed::Gone) => return None,
+        Err(e) => {
+            tracing::warn!(server = %name, error = %e, "could not refresh a connected account");
+            return None;
+        }
+    }
+    for _ in 0..25 {
+        let entry = servers.gateway_server(name).await.ok()?;
+        let own = entry.personal.as_ref()?.by_user.get(&user)?;
+        if own.expose_value() != old.expose_value() {
+            return Some(own.clone());
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    None
 }
 
 /// Sends the request upstream with the server's headers and the allowed client headers.

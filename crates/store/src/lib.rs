@@ -35,7 +35,7 @@ use sqlx::{Connection, PgPool};
 
 pub use alerts::{AlertEvent, AttemptResult, Delivery, DueDelivery, NewWebhook, Webhook};
 pub use audit::{Actor, AuditAction, AuditEvent};
-pub use connections::{ConnectionRecord, UserAuth};
+pub use connections::{ConnectionRecord, OAuthSetup, SealedTokens, UserAuth};
 pub use error::StoreError;
 pub use events::{EVENTS_CHANNEL, TokenEvent, TokenEvents};
 pub use keys::KeySet;

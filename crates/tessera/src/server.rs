@@ -83,6 +83,7 @@ impl AppState {
             validator.spawn_listener(),
             metering.usage.spawn_flusher(store.clone(), settings.mcp_config().usage_flush_interval),
             crate::housekeeping::spawn(store.clone()),
+            crate::housekeeping::spawn_refresher(servers.clone()),
         ];
         // Every process records its own request-path alert signals and helps deliver
         // webhooks (claims use SKIP LOCKED, so replicas never send one delivery at once).

@@ -62,7 +62,7 @@ impl ServerService {
         name: &str,
         personal: Option<&PersonalHeader>,
     ) -> Result<(), ServerError> {
-        let auth = personal.map(|p| UserAuth { header: p.header.clone(), prefix: p.prefix.clone() });
+        let auth = personal.map(|p| UserAuth { header: p.header.clone(), prefix: p.prefix.clone(), oauth: None });
         if !self.store().set_user_auth(actor, name, auth.as_ref()).await? {
             return Err(ServerError::NotFound);
         }
@@ -86,6 +86,10 @@ impl ServerService {
     ) -> Result<(), ServerError> {
         let record = self.get(name).await?;
         let auth = self.store().user_auth(record.id).await?.ok_or(ServerError::NotPersonal)?;
+        if auth.oauth.is_some() {
+            // Its tokens come from the upstream's authorization server, never typed in.
+            return Err(ServerError::NotPersonal);
+        }
         // Checked as the header it will be, so a value the upstream could never get is refused now.
         let header = UpstreamHeader::new(&auth.header, &format!("{}{}", auth.prefix, value.trim()))?;
         if value.trim().is_empty() {
@@ -100,8 +104,12 @@ impl ServerService {
     /// Forgets `user_id`'s credential for server `name`; false when there was none.
     pub async fn disconnect(&self, actor: &Actor, user_id: Uuid, name: &str) -> Result<bool, ServerError> {
         let record = self.get(name).await?;
+        let held = self.store().connection(user_id, record.id).await?;
         let gone = self.store().delete_connection(actor, user_id, record.id, name).await?;
         self.forget(name);
+        if let Some(("oauth", sealed)) = held.as_ref().map(|(k, s)| (k.as_str(), s)) {
+            self.revoke_upstream(&record, user_id, sealed).await;
+        }
         Ok(gone)
     }
 
@@ -127,8 +135,13 @@ impl ServerService {
         if !sealed.is_empty() {
             let key = self.sealing_key()?;
             for (user, value) in sealed {
-                let opened = key.open(&value, &context(record.id, user))?;
-                let opened = zeroize::Zeroizing::new(String::from_utf8(opened).map_err(|_| SealError::Open)?);
+                let opened = if auth.oauth.is_some() {
+                    let (access, _) = crate::oauth_connections::open_tokens(&key, record.id, user, &value)?;
+                    zeroize::Zeroizing::new(format!("{}{}", auth.prefix, access.as_str()))
+                } else {
+                    let opened = key.open(&value, &context(record.id, user))?;
+                    zeroize::Zeroizing::new(String::from_utf8(opened).map_err(|_| SealError::Open)?)
+                };
                 by_user.insert(user, UpstreamHeader::new(&auth.header, &opened)?);
             }
         }

@@ -11,6 +11,7 @@
 
 mod connections;
 mod minter;
+mod oauth_connections;
 mod server_cache;
 mod servers;
 mod service;
@@ -18,6 +19,7 @@ mod teams;
 
 pub use connections::{PersonalCredentials, PersonalHeader};
 pub use minter::{KeySource, Minter};
+pub use oauth_connections::{Callback, ConnectUrls, PersonalOAuth, Refreshed};
 pub use server_cache::{FALLBACK_TTL, GatewayServer, LIVE_TTL, ToolPins};
 pub use servers::{
     Discovery, KeyLoader, PatchedServer, ServerError, ServerInput, ServerPatch, ServerService, ToolListing, ToolSource,

@@ -58,6 +58,9 @@ pub enum ServerError {
     /// The server's users do not bring their own credential (no `--user-auth`).
     #[error("this server's users do not connect their own credential")]
     NotPersonal,
+    /// The upstream's OAuth authorization server failed or refused (connected accounts).
+    #[error(transparent)]
+    Connect(#[from] tessera_upstream_oauth::ConnectError),
     /// The database failed.
     #[error(transparent)]
     Store(StoreError),

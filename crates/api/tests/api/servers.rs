@@ -313,3 +313,39 @@ async fn a_server_whose_users_bring_their_own_header_says_so_and_is_not_asked_fo
         assert_eq!(res.status(), StatusCode::BAD_REQUEST, "{bad}");
     }
 }
+
+#[tokio::test]
+async fn a_server_whose_users_connect_through_oauth_keeps_the_client_secret_to_itself() {
+    let app = spawn_app().await;
+    let session = admin(&app).await;
+    let res = app
+        .as_session(&session, Method::POST, "/api/v2/servers")
+        .json(&json!({"name": "gh", "url": "http://127.0.0.1:9/mcp",
+                      "user_auth": {"kind": "oauth", "client_id": "tessera-at-gh", "client_secret": "s3cret-value", "scope": "repo read:org"}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(
+        body["user_auth"],
+        json!({"kind": "oauth", "header": "authorization", "prefix": "Bearer ", "scope": "repo read:org", "client_id": "tessera-at-gh"})
+    );
+    let shown = app.as_session(&session, Method::GET, "/api/v2/servers/gh").send().await.unwrap().text().await.unwrap();
+    assert!(!shown.contains("s3cret-value"), "{shown}");
+
+    for bad in [
+        json!({"kind": "oauth", "client_secret": "no id"}),
+        json!({"kind": "oauth", "scope": "a\nb"}),
+        json!({"kind": "header", "header": "X-Key", "client_id": "x"}),
+        json!({"kind": "saml"}),
+    ] {
+        let res = app
+            .as_session(&session, Method::POST, "/api/v2/servers")
+            .json(&json!({"name": "bad", "url": "http://127.0.0.1:9/mcp", "user_auth": bad}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::BAD_REQUEST, "{bad}");
+    }
+}

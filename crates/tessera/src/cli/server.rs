@@ -8,11 +8,17 @@ use tessera_core::pins::{NewToolPolicy, line_diff, pretty};
 use tessera_core::upstream::{ToolAccess, UpstreamHeader, UpstreamUrl};
 use tessera_core::values::Description;
 use tessera_store::Actor;
-use tessera_tokens::{Discovery, PersonalHeader, ServerError, ServerInput, ServerPatch, ServerService};
+use tessera_tokens::{Discovery, PersonalHeader, PersonalOAuth, ServerError, ServerInput, ServerPatch, ServerService};
 
 use crate::config::Settings;
 use crate::database::Database;
 use crate::error::CliError;
+
+/// What `--user-auth` asked for.
+enum Personal {
+    Header(PersonalHeader),
+    OAuth(PersonalOAuth),
+}
 
 /// Server commands.
 #[derive(Debug, Subcommand)]
@@ -34,13 +40,24 @@ pub enum ServerCommand {
         /// /mcp/NAME; its tokens name URL in `aud`; prints its introspection credential once.
         #[arg(long, conflicts_with = "headers")]
         direct: bool,
-        /// Each user brings their own credential (connected accounts): `header`. Users then
-        /// connect theirs on the Connections page or with PUT /api/v2/connections/NAME.
-        #[arg(long, value_parser = ["header"], requires = "user_header", conflicts_with = "direct")]
+        /// Each user brings their own credential (connected accounts): `header` (each types a
+        /// value: --user-header) or `oauth` (each signs in at the upstream's authorization
+        /// server, found from its 401 / RFC 9728 metadata). Users connect on the Connections page.
+        #[arg(long, value_parser = ["header", "oauth"], conflicts_with = "direct")]
         user_auth: Option<String>,
         /// With --user-auth header: the header each user's own value goes in (e.g. X-Api-Key).
         #[arg(long, requires = "user_auth")]
         user_header: Option<String>,
+        /// With --user-auth oauth: a client registered at the upstream's authorization server
+        /// (default: Tessera registers itself there, RFC 7591, or uses its metadata document).
+        #[arg(long, requires = "user_auth", conflicts_with = "user_header")]
+        client_id: Option<String>,
+        /// That client's secret (stored encrypted); better given in the environment.
+        #[arg(long, env = "TESSERA_UPSTREAM_CLIENT_SECRET", hide_env_values = true, requires = "client_id")]
+        client_secret: Option<String>,
+        /// With --user-auth oauth: the scopes to ask for (default: what the upstream asks for).
+        #[arg(long, requires = "user_auth", conflicts_with = "user_header")]
+        scope: Option<String>,
         /// Put before each user's value, e.g. "Bearer " with --user-header Authorization.
         #[arg(long, requires = "user_header")]
         user_header_prefix: Option<String>,
@@ -157,16 +174,31 @@ pub async fn run(cmd: ServerCommand, db: &Database, settings: &Settings) -> Resu
             headers,
             description,
             direct,
-            user_auth: _,
+            user_auth,
             user_header,
             user_header_prefix,
+            client_id,
+            client_secret,
+            scope,
             new_tools,
         } => {
-            let personal = user_header
-                .as_deref()
-                .map(|h| PersonalHeader::new(h, user_header_prefix.as_deref().unwrap_or("")))
-                .transpose()
-                .map_err(ServerError::from)?;
+            let personal = match (user_auth.as_deref(), user_header.as_deref()) {
+                (Some("header"), Some(h)) => Some(Personal::Header(
+                    PersonalHeader::new(h, user_header_prefix.as_deref().unwrap_or("")).map_err(ServerError::from)?,
+                )),
+                (Some("header"), None) => {
+                    return Err(CliError::Usage("--user-auth header needs --user-header NAME".to_owned()));
+                }
+                (Some("oauth"), _) => Some(Personal::OAuth(PersonalOAuth {
+                    scope,
+                    client_id,
+                    client_secret: client_secret.map(zeroize::Zeroizing::new),
+                })),
+                _ if client_id.is_some() || scope.is_some() => {
+                    return Err(CliError::Usage("--client-id and --scope go with --user-auth oauth".to_owned()));
+                }
+                _ => None,
+            };
             let input = ServerInput {
                 name: ServerName::parse(&name).map_err(ServerError::from)?,
                 url: UpstreamUrl::parse(&url).map_err(ServerError::from)?,
@@ -187,14 +219,16 @@ pub async fn run(cmd: ServerCommand, db: &Database, settings: &Settings) -> Resu
                 let record = servers.add(&actor, input, Utc::now()).await?;
                 println!("registered {} at {}/mcp/{}", record.name, settings.public_url(), record.name);
                 println!("scopes: read:{0} write:{0} call:{0}/TOOL", record.name);
+                let connect = tessera_gateway::connect_url(&settings.gateway_config(), &record.name, None);
                 match &personal {
-                    Some(p) => {
+                    Some(Personal::Header(p)) => {
                         servers.set_personal_header(&actor, &record.name, Some(p)).await?;
-                        println!(
-                            "each user connects their own {} at {}",
-                            p.header,
-                            tessera_gateway::connect_url(&settings.gateway_config(), &record.name)
-                        );
+                        println!("each user connects their own {} at {connect}", p.header);
+                        println!("tools are listed at the first connected call");
+                    }
+                    Some(Personal::OAuth(o)) => {
+                        servers.set_personal_oauth(&actor, &record.name, o).await?;
+                        println!("each user connects their own account at the upstream's sign-in, from {connect}");
                         println!("tools are listed at the first connected call");
                     }
                     None => report_discovery(&servers, &record).await,
@@ -258,7 +292,16 @@ pub async fn run(cmd: ServerCommand, db: &Database, settings: &Settings) -> Resu
             }
             println!("description: {}", s.description.as_deref().unwrap_or(""));
             println!("headers:     {}", s.header_names.join(", "));
-            if let Some(auth) = servers.personal_header(&s).await? {
+            if let Some(auth) = servers.personal_header(&s).await?
+                && let Some(oauth) = &auth.oauth
+            {
+                let connected = servers.connections(None).await?.iter().filter(|c| c.server == s.name).count();
+                let issuer = oauth.authorization_server.as_ref().and_then(|a| a.get("issuer")).and_then(|i| i.as_str());
+                println!(
+                    "user auth:   each user's own account through OAuth at {} ({connected} connected)",
+                    issuer.unwrap_or("(found at the first connect)")
+                );
+            } else if let Some(auth) = servers.personal_header(&s).await? {
                 let connected = servers.connections(None).await?.into_iter().filter(|c| c.server == s.name).count();
                 println!("user auth:   each user's own {} ({connected} connected)", auth.header);
             }

@@ -12,6 +12,7 @@ mod guard;
 mod http;
 mod managed;
 mod metering;
+mod oauth_connections;
 mod oauth_servers;
 mod pgbouncer;
 mod pins;
