@@ -130,7 +130,7 @@ function route() {
   if (parts.length === 1 && parts[0] === 'servers' && me.is_admin) return viewServers(ui);
   if (parts.length === 1 && parts[0] === 'clients' && me.is_admin) return viewClients(ui);
   if (parts.length === 1 && parts[0] === 'teams' && me.is_admin) return viewTeams(ui);
-  if (parts[0] === 'connections' && parts.length <= 2) return viewConnections(ui, parts[1]);
+  if (parts[0] === 'connections' && parts.length <= 2) return viewConnections(ui, parts[1], params);
   if (path === '/oauth/consent') return viewConsent({ page, notice, field, handle });
   if (parts[0] !== 'tokens' || parts.length > 2) {
     location.replace('#/tokens');

@@ -84,6 +84,9 @@ function serverForm(ui, existing, reload) {
       h('label', { for: replaceBox.id }, 'Replace headers (current: ', existing.headers.length ? existing.headers.join(', ') : 'none', ')')), rows);
     for (const n of existing.headers) rows.append(headerRow(n));
   }
+  // Connected accounts (issue #25): asked once, at registration.
+  const personal = existing ? null : userAuthBox(idp);
+  direct?.addEventListener('change', () => { personal.box.hidden = direct.checked; });
   const error = h('p', { class: 'field-error', role: 'alert', hidden: true });
   const warning = h('p', { class: 'notice warning', id: `${idp}-warning`, role: 'status', hidden: true });
   const form = h('form', { class: existing ? 'server-edit' : 'card', id: existing ? null : 'server-form', novalidate: true },
@@ -97,6 +100,7 @@ function serverForm(ui, existing, reload) {
     invalidate ? h('div', { class: 'check server-flag' }, invalidate,
       h('label', { for: invalidate.id }, 'If the address changes: tokens issued for the old address stop working for this server (their holders need new ones)')) : null,
     headerBox,
+    personal?.box,
     error,
     warning,
     h('div', { class: 'actions' }, h('button', { type: 'submit', class: 'button primary' }, existing ? 'Save server' : 'Add server')));
@@ -122,12 +126,16 @@ function serverForm(ui, existing, reload) {
           : `Server moved: ${saved.tokens_invalidated} token(s) naming the old URL no longer work for it`);
       } else {
         const isDirect = direct.checked;
+        const userAuth = isDirect ? null : personal.value();
         const added = await api('POST', '/servers', {
           name: name.value.trim(), url: url.value.trim(), description: desc || null, headers: isDirect ? {} : headers, direct: isDirect,
           ...(isDirect ? {} : { new_tools: newTools.value }),
+          ...(userAuth ? { user_auth: userAuth } : {}),
         });
         form.reset();
+        personal.reset();
         headerBox.hidden = false;
+        personal.box.hidden = false;
         replace(rows);
         if (added.warning) {
           // Registered all the same: say why its tools are not known yet, where the admin looks.
@@ -146,6 +154,39 @@ function serverForm(ui, existing, reload) {
     }
   });
   return form;
+}
+
+const USER_AUTH = [['', 'No: every call uses the headers above'], ['header', 'Yes: each person enters their own value for a header'],
+  ['oauth', 'Yes: each person signs in at the upstream (OAuth)']];
+
+/** "Users' own credential": none, a header each person fills, or OAuth at the upstream. */
+function userAuthBox(idp) {
+  const input = (id, attrs = {}) => h('input', { id: `${idp}-${id}`, type: 'text', autocomplete: 'off', ...attrs });
+  const kind = h('select', { id: `${idp}-user-auth` }, USER_AUTH.map(([value, label]) => h('option', { value }, label)));
+  const header = input('user-header', { placeholder: 'X-Api-Key' });
+  const prefix = input('user-prefix', { placeholder: 'Bearer ' });
+  const clientId = input('client-id');
+  const clientSecret = input('client-secret', { type: 'password' });
+  const scope = input('scope', { placeholder: 'what the upstream asks for' });
+  const field = (label, el) => h('div', { class: 'field' }, h('label', { for: el.id }, label), el);
+  const headerFields = h('div', { hidden: true }, field('Header', header), field('Prefix (optional)', prefix));
+  const oauthFields = h('div', { hidden: true },
+    h('p', { class: 'hint' }, 'Tessera finds the upstream’s sign-in from its OAuth metadata and registers itself there, unless you give a client registered there.'),
+    field('Client id (optional)', clientId), field('Client secret (optional)', clientSecret), field('Scopes (optional)', scope));
+  const sync = () => { headerFields.hidden = kind.value !== 'header'; oauthFields.hidden = kind.value !== 'oauth'; };
+  kind.addEventListener('change', sync);
+  const box = h('fieldset', { class: 'field' }, h('legend', {}, 'Do users bring their own credential?'),
+    field('Users connect', kind), headerFields, oauthFields);
+  const opt = (el) => el.value.trim() || undefined;
+  return {
+    box,
+    reset: sync,
+    value() {
+      if (kind.value === 'header') return { kind: 'header', header: header.value.trim(), prefix: prefix.value };
+      if (kind.value === 'oauth') return { kind: 'oauth', client_id: opt(clientId), client_secret: opt(clientSecret), scope: opt(scope) };
+      return null;
+    },
+  };
 }
 
 function serverCard(s, ui, reload) {
@@ -178,13 +219,19 @@ function serverCard(s, ui, reload) {
     s.description ? h('p', {}, s.description) : null,
     h('p', { class: 'hint' },
       s.direct ? ['Checks tokens itself at ', h('code', {}, `${location.origin}/oauth/introspect`), '; tokens name ', h('code', {}, s.resource), ' in aud']
-        : ['Headers: ', s.headers.length ? s.headers.join(', ') : 'none'],
+        : ['Headers: ', s.headers.length ? s.headers.join(', ') : 'none', userAuthHint(s.user_auth)],
       ' · scopes ', s.scopes.join(', '), ', call:', s.name, '/TOOL',
       s.direct ? '' : ` · new tools: ${s.new_tools}`, ' · added ', time(s.created_at)),
     h('div', { class: 'actions' }, edit, s.direct ? rotateForm(s, ui) : null, del),
     editSlot,
     held,
     tools);
+}
+
+function userAuthHint(a) {
+  if (!a) return '';
+  if (a.kind === 'oauth') return ` · each user signs in at the upstream${a.issuer ? ` (${a.issuer})` : ''}`;
+  return ` · each user brings their own ${a.header}`;
 }
 
 /** A direct server's "rotate credentials" control: the old pair keeps working for the grace. */

@@ -1,12 +1,14 @@
-// Connected accounts, header mode (issue #25): a person whose server takes their own credential
-// is sent by the official TypeScript SDK's error (URLElicitationRequiredError, -32042) to the
-// connect page, connects there in Chromium, and then reaches the upstream as themselves. The
-// upstream is Tessera's own /mcp, whose whoami says whose credential arrived.
+// Connected accounts (issue #25): a person whose server takes their own credential is sent by
+// the official TypeScript SDK's error (URLElicitationRequiredError, -32042) to the connect page,
+// connects there in Chromium, and then reaches the upstream as themselves. Header mode: the
+// upstream is Tessera's own /mcp, whose whoami says whose credential arrived. OAuth mode: the
+// upstream is a second Tessera at another site (`localhost`), whose own sign-in and consent
+// pages the person goes through; the return to the gateway is a cross-site navigation.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
-import { startTessera, launchBrowser, openPage, signIn, apiSession, screenshot } from './helpers.mjs';
+import { startTessera, launchBrowser, openPage, signIn, apiSession, screenshot, freePort, PASSWORD } from './helpers.mjs';
 
 const person = 'pat-connect@example.com';
 const upstreamIdentity = 'pat-upstream@example.com';
@@ -28,8 +30,8 @@ after(async () => {
   await server?.stop();
 });
 
-async function mcpClient(secret) {
-  const transport = new StreamableHTTPClientTransport(new URL(`${server.url}/mcp/mine`), {
+async function mcpClient(secret, name = 'mine') {
+  const transport = new StreamableHTTPClientTransport(new URL(`${server.url}/mcp/${name}`), {
     requestInit: { headers: { Authorization: `Bearer ${secret}` } },
   });
   const client = new Client({ name: 'tessera-connections-test', version: '0.0.0' });
@@ -48,7 +50,7 @@ test('an unconnected person gets the connect URL, connects on the page, then act
   assert.ok(refused, 'not connected: refused');
   assert.equal(refused.code, -32042, String(refused));
   const url = refused.data.elicitations[0].url;
-  assert.equal(url, `${server.url}/#/connections/mine`);
+  assert.match(url, new RegExp(`^${server.url.replaceAll('.', '\\.')}/#/connections/mine\\?for=[0-9a-f-]{36}$`));
 
   const { page, problems } = await openPage(browser, server);
   try {
@@ -72,5 +74,66 @@ test('an unconnected person gets the connect URL, connects on the page, then act
     assert.equal(JSON.parse(who.content[0].text).sub, upstreamUser);
   } finally {
     await client.close();
+  }
+});
+
+test('an OAuth upstream: the person signs in at the upstream itself, comes back connected, and acts there as themselves', async () => {
+  const port = await freePort();
+  const upstreamSite = `http://localhost:${port}`;
+  const upstream = await startTessera({ TESSERA_BIND: `127.0.0.1:${port}`, TESSERA_PUBLIC_URL: upstreamSite });
+  try {
+    const upstreamPerson = upstream.addUser('pat-at-upstream@example.com');
+    const add = server.cli(['server', 'add', 'acct', '--url', `${upstreamSite}/mcp`, '--user-auth', 'oauth']);
+    assert.equal(add.status, 0, add.stderr);
+    const pat = await apiSession(server, person);
+    const clientToken = await pat('POST', '/tokens', { name: 'pat acct', scopes: ['write:acct', 'execute:mcp'], expires_in_days: 1 });
+    const refused = await mcpClient(clientToken.token, 'acct').then(() => null, (e) => e);
+    assert.equal(refused?.code, -32042, String(refused));
+
+    const { page, problems } = await openPage(browser, server);
+    try {
+      await signIn(page, person);
+      await page.goto(refused.data.elicitations[0].url);
+      const card = page.locator('section.connection[data-server="acct"]');
+      await card.getByText('Not connected').waitFor();
+      await card.getByRole('link', { name: 'Connect' }).click();
+      // At the upstream (another site): its own sign-in, then its consent page.
+      await page.waitForURL(`${upstreamSite}/**`);
+      await page.getByLabel('Email').fill(upstreamPerson);
+      await page.getByLabel('Password').fill(PASSWORD);
+      await page.getByRole('button', { name: 'Sign in' }).click();
+      await page.getByRole('button', { name: 'Allow' }).click();
+      // Back at the gateway, connected.
+      await page.waitForURL(`${server.url}/#/connections/acct?connected=1`);
+      await page.getByText('Connected to acct.').waitFor();
+      await card.getByText(/^Connected .* as /).waitFor();
+      await screenshot(page, 'connections-oauth');
+      assert.deepEqual(problems, []);
+    } finally {
+      await page.close();
+    }
+
+    const upstreamId = (await (await apiSession(upstream, upstreamPerson))('GET', '/auth/me')).user.id;
+    const client = await mcpClient(clientToken.token, 'acct');
+    try {
+      const who = await client.callTool({ name: 'whoami', arguments: {} });
+      assert.equal(JSON.parse(who.content[0].text).sub, upstreamId);
+    } finally {
+      await client.close();
+    }
+  } finally {
+    await upstream.stop();
+  }
+});
+
+test('a connect link made for another person says so and offers no Connect', async () => {
+  const { page } = await openPage(browser, server);
+  try {
+    await signIn(page, person);
+    await page.goto(`${server.url}/#/connections/mine?for=00000000-0000-7000-8000-000000000000`);
+    await page.getByText('This link was made for another account.').waitFor();
+    assert.equal(await page.locator('section.connection.focused').count(), 0);
+  } finally {
+    await page.close();
   }
 });
