@@ -181,13 +181,7 @@ pub(crate) async fn handle(
             Some(own) => Some(own.clone()),
             None => {
                 count(&label, Outcome::Error);
-                return crate::connect::required(
-                    &inner.config,
-                    &server.name,
-                    principal.user_id,
-                    req.method(),
-                    rpc.id.as_ref(),
-                );
+                return crate::connect::required(&inner.config, &server.name, principal.user_id, asked(&req, &rpc));
             }
         },
     };
@@ -255,7 +249,7 @@ pub(crate) async fn handle(
     if personal.is_some() && status == StatusCode::UNAUTHORIZED {
         // The person's own credential no longer works upstream: they must connect again.
         count(&label, Outcome::Error);
-        return crate::connect::required(&inner.config, &server.name, principal.user_id, req.method(), rpc.id.as_ref());
+        return crate::connect::required(&inner.config, &server.name, principal.user_id, asked(&req, &rpc));
     }
     if status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN {
         // The upstream refused *our* credentials: the client can do nothing about it.
@@ -416,6 +410,16 @@ fn header_mismatch(req: &HttpRequest, rpc: &Rpc) -> Option<&'static str> {
         return Some("Mcp-Name");
     }
     None
+}
+
+/// What the connect answer's form depends on.
+fn asked<'a>(req: &'a HttpRequest, rpc: &'a Rpc) -> crate::connect::Asked<'a> {
+    crate::connect::Asked {
+        http: req.method(),
+        id: rpc.id.as_ref(),
+        rpc: rpc.method.as_deref(),
+        version: req.headers().get("mcp-protocol-version").and_then(|v| v.to_str().ok()),
+    }
 }
 
 /// Usage label: the tool of an authorized call, else the known method, else the HTTP method.

@@ -434,3 +434,31 @@ async fn tessera_serves_its_client_metadata_document() {
     assert_eq!(doc["redirect_uris"], json!([format!("{}/api/v2/connections/callback", gw.base)]));
     assert_eq!(doc["token_endpoint_auth_method"], "none");
 }
+
+#[tokio::test]
+async fn a_stateless_era_client_is_asked_for_the_connect_url_with_an_input_required_result() {
+    let (gw, _up) = pair(None).await;
+    let ann = gw.person("ann@example.com").await;
+    let token = gw.token(ann.id, "write:up execute:mcp", &format!("{}/mcp/up", gw.base)).await;
+    let send = |body: Value| {
+        http()
+            .post(format!("{}/mcp/up", gw.base))
+            .bearer_auth(&token)
+            .header("accept", "application/json, text/event-stream")
+            .header("mcp-protocol-version", "2026-07-28")
+            .json(&body)
+            .send()
+    };
+    let call = json!({"jsonrpc": "2.0", "id": 7, "method": "tools/call", "params": {"name": "whoami", "arguments": {}}});
+    let res = send(call).await.unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    let answer: Value = res.json().await.unwrap();
+    assert_eq!(answer["result"]["resultType"], "input_required", "{answer}");
+    let asked = &answer["result"]["inputRequests"]["connect-up"];
+    assert_eq!(asked["method"], "elicitation/create");
+    assert_eq!(asked["params"]["mode"], "url");
+    assert_eq!(asked["params"]["url"], format!("{}/#/connections/up?for={}", gw.base, ann.id));
+    // A method without round trips keeps the URL-elicitation error.
+    let list = send(json!({"jsonrpc": "2.0", "id": 8, "method": "tools/list"})).await.unwrap();
+    assert_eq!(list.json::<Value>().await.unwrap()["error"]["code"], -32042);
+}
