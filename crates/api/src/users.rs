@@ -61,6 +61,9 @@ pub async fn patch(
         changed = Some(state.store.set_user_rate_limit(id, limit.map(RateLimit::to_stored), &caller.actor()).await?);
     }
     if let Some(active) = body.active {
+        if !active {
+            drop(state.servers.revoke_connections_of(id).await);
+        }
         changed = Some(state.tokens.set_owner_active(&caller.actor(), id, active, Utc::now()).await?);
     }
     let user = match changed {

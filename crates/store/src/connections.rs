@@ -204,6 +204,24 @@ impl Store {
         Ok(())
     }
 
+    /// OAuth connections, sealed: of one person (`user`) or to one server (`server`), as
+    /// (server name, person, tokens). Read before they are forgotten, to revoke them upstream.
+    pub async fn oauth_connections(
+        &self,
+        user: Option<Uuid>,
+        server: Option<Uuid>,
+    ) -> Result<Vec<(String, Uuid, Sealed)>, StoreError> {
+        let rows: Vec<(String, Uuid, Vec<u8>, Vec<u8>)> = sqlx::query_as(
+            "SELECT s.name, c.user_id, c.nonce, c.ciphertext FROM connections c JOIN servers s ON s.id = c.server_id
+             WHERE c.kind = 'oauth' AND ($1::uuid IS NULL OR c.user_id = $1) AND ($2::uuid IS NULL OR c.server_id = $2)",
+        )
+        .bind(user)
+        .bind(server)
+        .fetch_all(self.exec())
+        .await?;
+        Ok(rows.into_iter().map(|(name, user, nonce, ciphertext)| (name, user, Sealed { nonce, ciphertext })).collect())
+    }
+
     /// `user_id`'s sealed credential for `server_id`, with its kind.
     pub async fn connection(&self, user_id: Uuid, server_id: Uuid) -> Result<Option<(String, Sealed)>, StoreError> {
         let row: Option<(String, Vec<u8>, Vec<u8>)> =

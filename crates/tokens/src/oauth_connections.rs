@@ -258,6 +258,73 @@ impl ServerService {
         Ok(done)
     }
 
+    /// Revokes at their upstreams the OAuth grants of `user_id`'s connections, in the
+    /// background (best effort; a short-lived process awaits the handle). Call it before the
+    /// account is deactivated or deleted, which forgets the connections.
+    pub async fn revoke_connections_of(&self, user_id: Uuid) -> Option<tokio::task::JoinHandle<()>> {
+        match self.store().oauth_connections(Some(user_id), None).await {
+            Ok(rows) => self.revoke_in_background(rows).await,
+            Err(e) => {
+                tracing::warn!(error = %e, "could not read a person's connections to revoke them upstream");
+                None
+            }
+        }
+    }
+
+    /// Revokes every OAuth grant of connections to `record` (it is being removed), in the
+    /// background.
+    pub(crate) async fn revoke_connections_to(&self, record: &ServerRecord) {
+        match self.store().oauth_connections(None, Some(record.id)).await {
+            Ok(rows) => drop(self.revoke_in_background(rows).await),
+            Err(e) => tracing::warn!(error = %e, "could not read a server's connections to revoke them upstream"),
+        }
+    }
+
+    /// Reads what each revocation needs now (the rows are about to go), then revokes off the
+    /// caller's path: an unreachable upstream must not hold up a deactivation.
+    async fn revoke_in_background(&self, rows: Vec<(String, Uuid, Sealed)>) -> Option<tokio::task::JoinHandle<()>> {
+        let mut ready = Vec::with_capacity(rows.len());
+        for (name, user, sealed) in rows {
+            match self.get(&name).await {
+                Ok(record) => ready.push((record, user, sealed)),
+                Err(e) => tracing::warn!(server = %name, error = %e, "cannot revoke an upstream grant"),
+            }
+        }
+        if ready.is_empty() {
+            return None;
+        }
+        let this = self.clone();
+        // The grants' client and tokens are read now; the rows may be gone when this runs.
+        let mut jobs = Vec::with_capacity(ready.len());
+        for (record, user, sealed) in ready {
+            match this.opened_for_revocation(&record, user, &sealed).await {
+                Ok(job) => jobs.push(job),
+                Err(e) => tracing::warn!(server = %record.name, error = %e, "cannot revoke an upstream grant"),
+            }
+        }
+        Some(tokio::spawn(async move {
+            for (record, server, client, token, hint) in jobs {
+                if let Err(e) = Upstream::for_server(&record.url).revoke(&server, &client, &token, hint).await {
+                    tracing::warn!(server = %record.name, error = %e, "could not revoke an upstream grant");
+                }
+            }
+        }))
+    }
+
+    async fn opened_for_revocation(
+        &self,
+        record: &ServerRecord,
+        user_id: Uuid,
+        sealed: &Sealed,
+    ) -> Result<(ServerRecord, AuthServer, ClientCredentials, Zeroizing<String>, &'static str), ServerError> {
+        let (server, client) = self.stored_client(record).await?;
+        let (access, refresh) = open_tokens(&self.sealing_key()?, record.id, user_id, sealed)?;
+        Ok(match refresh {
+            Some(r) => (record.clone(), server, client, r, "refresh_token"),
+            None => (record.clone(), server, client, access, "access_token"),
+        })
+    }
+
     /// Revokes `user_id`'s upstream tokens for `record` at its authorization server (RFC
     /// 7009; best effort: a failure is logged, the connection is forgotten anyway).
     pub(crate) async fn revoke_upstream(&self, record: &ServerRecord, user_id: Uuid, sealed: &Sealed) {

@@ -382,6 +382,10 @@ impl ServerService {
 
     /// Removes a server; tokens lose its scopes at once.
     pub async fn remove(&self, actor: &Actor, name: &str) -> Result<(), ServerError> {
+        // Its people's upstream grants are revoked: nobody reaches them through Tessera again.
+        if let Ok(record) = self.get(name).await {
+            self.revoke_connections_to(&record).await;
+        }
         let deleted = self.store.delete_server(actor, name).await?;
         self.cache.evict(name);
         if deleted { Ok(()) } else { Err(ServerError::NotFound) }

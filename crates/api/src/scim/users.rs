@@ -209,6 +209,9 @@ async fn store(
     }
     state.store.update_scim_user(&caller.actor(), current.id, &input.write, now).await?;
     if let Some(active) = input.active.filter(|a| *a != current.active) {
+        if !active {
+            drop(state.servers.revoke_connections_of(current.id).await);
+        }
         state.tokens.set_owner_active(&caller.actor(), current.id, active, now).await?;
     }
     let user = found(state, &current.id.to_string()).await?;
@@ -271,6 +274,7 @@ pub(super) async fn delete(
     let current = found(&state, &id).await?;
     not_self(&caller, current.id)?;
     let now = Utc::now();
+    drop(state.servers.revoke_connections_of(current.id).await);
     state.tokens.set_owner_active(&caller.actor(), current.id, false, now).await?;
     state.store.delete_scim_user(&caller.actor(), current.id, now).await?;
     // Leaving teams may narrow nothing (the account holds no token any more), so no rebound.

@@ -145,6 +145,15 @@ pub async fn run(cmd: UserCommand, db: &Database, settings: &Settings) -> Result
 async fn set_active(db: &Database, settings: &Settings, email: &str, active: bool) -> Result<(), CliError> {
     let user = db.store.user_by_email(email).await?.ok_or(tessera_store::StoreError::NotFound("user"))?;
     let tokens = super::lifecycle(db, settings, false).await?;
+    if !active {
+        // Their connected accounts' upstream grants are revoked (a key is needed only if any).
+        if let Ok(key) = crate::secret_key::load(settings) {
+            let servers = tessera_tokens::ServerService::new(db.store.clone(), key);
+            if let Some(revoking) = servers.revoke_connections_of(user.id).await {
+                let _ = revoking.await;
+            }
+        }
+    }
     let user = tokens.set_owner_active(&Actor::cli(), user.id, active, chrono::Utc::now()).await?;
     if active {
         println!("{} is active again (tokens revoked when it was deactivated stay revoked)", user.email);

@@ -384,17 +384,7 @@ async fn disconnecting_revokes_the_upstream_grant() {
     let ann = gw.person("ann@example.com").await;
     let ann_up = up.person("ann-up@example.com").await;
     connect(&gw, &up, &ann, &ann_up).await;
-    let active = || async {
-        sqlx::query_scalar::<_, i64>(
-            "SELECT count(*) FROM tokens t WHERE t.user_id = $1
-               AND NOT EXISTS (SELECT 1 FROM revocations r WHERE r.token_id = t.id)",
-        )
-        .bind(ann_up.id)
-        .fetch_one(up.store.pool())
-        .await
-        .unwrap()
-    };
-    assert!(active().await > 0);
+    assert!(active_upstream_tokens(&up, ann_up.id).await > 0);
     let res = http()
         .delete(format!("{}/api/v2/connections/up", gw.base))
         .header("Cookie", Node::session(&ann))
@@ -403,7 +393,7 @@ async fn disconnecting_revokes_the_upstream_grant() {
         .await
         .unwrap();
     assert_eq!(res.status(), StatusCode::NO_CONTENT);
-    assert_eq!(active().await, 0, "the upstream grant is revoked (RFC 7009)");
+    assert_eq!(active_upstream_tokens(&up, ann_up.id).await, 0, "the upstream grant is revoked (RFC 7009)");
     let token = gw.token(ann.id, "write:up execute:mcp", &format!("{}/mcp/up", gw.base)).await;
     assert_eq!(gw.whoami(&token).await["error"]["code"], -32042);
 }
@@ -449,7 +439,8 @@ async fn a_stateless_era_client_is_asked_for_the_connect_url_with_an_input_requi
             .json(&body)
             .send()
     };
-    let call = json!({"jsonrpc": "2.0", "id": 7, "method": "tools/call", "params": {"name": "whoami", "arguments": {}}});
+    let call =
+        json!({"jsonrpc": "2.0", "id": 7, "method": "tools/call", "params": {"name": "whoami", "arguments": {}}});
     let res = send(call).await.unwrap();
     assert_eq!(res.status(), StatusCode::OK);
     let answer: Value = res.json().await.unwrap();
@@ -461,4 +452,58 @@ async fn a_stateless_era_client_is_asked_for_the_connect_url_with_an_input_requi
     // A method without round trips keeps the URL-elicitation error.
     let list = send(json!({"jsonrpc": "2.0", "id": 8, "method": "tools/list"})).await.unwrap();
     assert_eq!(list.json::<Value>().await.unwrap()["error"]["code"], -32042);
+}
+
+/// Active tokens (grants included) of `user` at node `up`.
+async fn active_upstream_tokens(up: &Node, user: Uuid) -> i64 {
+    sqlx::query_scalar::<_, i64>(
+        "SELECT count(*) FROM tokens t WHERE t.user_id = $1
+           AND NOT EXISTS (SELECT 1 FROM revocations r WHERE r.token_id = t.id)",
+    )
+    .bind(user)
+    .fetch_one(up.store.pool())
+    .await
+    .unwrap()
+}
+
+/// Waits (up to 5 s) for `user`'s upstream grants to be revoked in the background.
+async fn until_revoked_upstream(up: &Node, user: Uuid) {
+    for _ in 0..50 {
+        if active_upstream_tokens(up, user).await == 0 {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("the upstream grant was not revoked");
+}
+
+#[tokio::test]
+async fn deactivating_a_person_revokes_their_upstream_grants() {
+    let (gw, up) = pair(None).await;
+    let ann = gw.person("ann@example.com").await;
+    let ann_up = up.person("ann-up@example.com").await;
+    connect(&gw, &up, &ann, &ann_up).await;
+    assert!(active_upstream_tokens(&up, ann_up.id).await > 0);
+    let admin = gw.person("admin@example.com").await;
+    gw.store.set_user_admin("admin@example.com", true, &Actor::cli()).await.unwrap();
+    let res = http()
+        .patch(format!("{}/api/v2/users/{}", gw.base, ann.id))
+        .header("Cookie", Node::session(&admin))
+        .header("X-CSRF-Token", Node::csrf(&admin))
+        .json(&json!({"active": false}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK, "{}", res.text().await.unwrap());
+    until_revoked_upstream(&up, ann_up.id).await;
+}
+
+#[tokio::test]
+async fn removing_a_server_revokes_everyones_upstream_grants() {
+    let (gw, up) = pair(None).await;
+    let ann = gw.person("ann@example.com").await;
+    let ann_up = up.person("ann-up@example.com").await;
+    connect(&gw, &up, &ann, &ann_up).await;
+    gw.state.servers.remove(&Actor::cli(), "up").await.unwrap();
+    until_revoked_upstream(&up, ann_up.id).await;
 }
