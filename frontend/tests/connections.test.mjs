@@ -3,12 +3,19 @@
 // connects there in Chromium, and then reaches the upstream as themselves. Header mode: the
 // upstream is Tessera's own /mcp, whose whoami says whose credential arrived. OAuth mode: the
 // upstream is a second Tessera at another site (`localhost`), whose own sign-in and consent
-// pages the person goes through; the return to the gateway is a cross-site navigation.
+// pages the person goes through; the return to the gateway is a cross-site navigation. And an
+// upstream whose authorization server is another product: a FastMCP server accepting only JWT
+// access tokens that `oidc-provider` issues for it (RFC 8707), with Tessera registered there
+// dynamically (RFC 7591).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import http from 'node:http';
+import path from 'node:path';
+import { generateKeyPairSync } from 'node:crypto';
+import Provider from 'oidc-provider';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
-import { startTessera, launchBrowser, openPage, signIn, apiSession, screenshot, freePort, PASSWORD } from './helpers.mjs';
+import { startTessera, launchBrowser, openPage, signIn, apiSession, screenshot, freePort, startUpstreamProcess, PASSWORD, PYTHON, ROOT } from './helpers.mjs';
 
 const person = 'pat-connect@example.com';
 const upstreamIdentity = 'pat-upstream@example.com';
@@ -135,5 +142,97 @@ test('a connect link made for another person says so and offers no Connect', asy
     assert.equal(await page.locator('section.connection.focused').count(), 0);
   } finally {
     await page.close();
+  }
+});
+
+/** `oidc-provider` as the authorization server of `resource`: dynamic registration, PKCE,
+ * revocation, and JWT access tokens bound to the resource (RFC 8707). Listens on `localhost`. */
+async function startAuthorizationServer(port) {
+  const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
+  const issuer = `http://localhost:${port}`;
+  const provider = new Provider(issuer, {
+    jwks: { keys: [{ ...privateKey.export({ format: 'jwk' }), kid: 'as-1', use: 'sig', alg: 'RS256' }] },
+    features: {
+      registration: { enabled: true },
+      revocation: { enabled: true },
+      resourceIndicators: {
+        enabled: true,
+        useGrantedResource: () => true,
+        getResourceServerInfo: (_ctx, resource) => ({
+          scope: 'notes', audience: resource, accessTokenTTL: 3600, accessTokenFormat: 'jwt', jwt: { sign: { alg: 'RS256' } },
+        }),
+      },
+    },
+    scopes: ['openid', 'offline_access', 'notes'],
+    issueRefreshToken: async (_ctx, client) => client.grantTypeAllowed('refresh_token'),
+    findAccount: async (_ctx, id) => ({ accountId: id, claims: async () => ({ sub: id }) }),
+    cookies: { keys: ['connections-test-cookie-key'] },
+    pkce: { required: () => true },
+  });
+  const listeners = [];
+  for (const host of ['127.0.0.1', '::1']) {
+    const s = http.createServer(provider.callback());
+    const ok = await new Promise((resolve) => {
+      s.once('error', () => resolve(false));
+      s.listen(port, host, () => resolve(true));
+    });
+    if (ok) listeners.push(s);
+  }
+  return {
+    issuer,
+    async stop() {
+      await Promise.all(listeners.map((s) => new Promise((r) => { s.closeAllConnections(); s.close(r); })));
+    },
+  };
+}
+
+test('an upstream whose authorization server is another product (FastMCP + oidc-provider): connect, act as yourself, disconnect', async () => {
+  const as = await startAuthorizationServer(await freePort());
+  const port = await freePort();
+  const fastmcp = await startUpstreamProcess('account server', PYTHON,
+    [path.join(ROOT, 'interop/upstreams/account_server.py'), String(port), as.issuer], {
+      ready: async () => (await fetch(`http://127.0.0.1:${port}/mcp`, { method: 'POST' })).status === 401,
+    });
+  try {
+    const add = server.cli(['server', 'add', 'notes-acct', '--url', `http://localhost:${port}/mcp`, '--user-auth', 'oauth']);
+    assert.equal(add.status, 0, add.stderr);
+    const pat = await apiSession(server, person);
+    const clientToken = await pat('POST', '/tokens', { name: 'pat notes-acct', scopes: ['write:notes-acct', 'execute:mcp'], expires_in_days: 1 });
+
+    const { context, page, problems } = await openPage(browser, server);
+    // The provider's pages reach for web fonts; nothing leaves the machine.
+    await context.route(/fonts\.googleapis\.com/, (r) => r.abort());
+    try {
+      await signIn(page, person);
+      await page.goto('/#/connections/notes-acct');
+      const card = page.locator('section.connection[data-server="notes-acct"]');
+      await card.getByRole('link', { name: 'Connect' }).click();
+      await page.waitForURL(`${as.issuer}/**`);
+      await page.locator('input[name=login]').fill('pat-at-notes');
+      await page.locator('input[name=password]').fill('any password');
+      await page.locator('button[type=submit]').click();
+      await page.getByRole('button', { name: 'Continue' }).click();
+      await page.waitForURL(`${server.url}/#/connections/notes-acct?connected=1`);
+      await card.getByText(/^Connected .* as pat-at-notes/).waitFor();
+      // The font requests aborted above fail on the provider's pages; nothing else may.
+      assert.deepEqual(problems.filter((p) => !p.includes('net::ERR_FAILED')), []);
+    } finally {
+      await page.close();
+    }
+
+    const client = await mcpClient(clientToken.token, 'notes-acct');
+    try {
+      const who = await client.callTool({ name: 'whoami', arguments: {} });
+      assert.equal(JSON.parse(who.content[0].text).sub, 'pat-at-notes', JSON.stringify(who));
+    } finally {
+      await client.close();
+    }
+
+    await pat('DELETE', '/connections/notes-acct');
+    const refused = await mcpClient(clientToken.token, 'notes-acct').then(() => null, (e) => e);
+    assert.equal(refused?.code, -32042, 'disconnected: asked to connect again');
+  } finally {
+    fastmcp.kill('SIGTERM');
+    await as.stop();
   }
 });

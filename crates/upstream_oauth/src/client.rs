@@ -257,15 +257,15 @@ impl Upstream {
             .map_err(|_| ConnectError::Unreachable(format!("{host} does not resolve")))?;
         let addrs: Vec<SocketAddr> = lookup.collect();
         rules::check_fetch(url, &self.host, &addrs.iter().map(SocketAddr::ip).collect::<Vec<_>>())?;
-        let addr = *addrs.first().ok_or_else(|| ConnectError::Unreachable(format!("{host} does not resolve")))?;
-        // Pinned to the address just checked; no proxy from the environment (it would connect
-        // wherever it likes, past the check).
+        // Pinned to the addresses just checked (all of them: `localhost` may name ::1 first
+        // and 127.0.0.1 second); no proxy from the environment (it would connect wherever it
+        // likes, past the check).
         let http = reqwest::Client::builder()
             .no_proxy()
             .use_rustls_tls()
             .redirect(reqwest::redirect::Policy::none())
             .timeout(FETCH_TIMEOUT)
-            .resolve(&host, addr)
+            .resolve_to_addrs(&host, &addrs)
             .build()
             .map_err(|e| ConnectError::Unreachable(e.to_string()))?;
         let mut res = build(&http, url.clone())
