@@ -494,25 +494,31 @@ impl Upstream {
         if got.status != 200 {
             return Err(rejected(&got));
         }
-        let answer: TokenResponse =
-            serde_json::from_slice(&got.body).map_err(|e| ConnectError::Invalid(format!("token response: {e}")))?;
-        if !answer.token_type.eq_ignore_ascii_case("bearer") {
-            return Err(ConnectError::Invalid(format!("token response: token_type {}", answer.token_type)));
-        }
-        let usable =
-            |t: &str| !t.is_empty() && t.len() <= MAX_VALUE_CHARS && t.bytes().all(|b| (0x21..0x7f).contains(&b));
-        if !usable(&answer.access_token) || answer.refresh_token.as_deref().is_some_and(|t| !usable(t)) {
-            return Err(ConnectError::Invalid("token response: a token that is not a valid bearer value".into()));
-        }
-        let identity = rules::identity(answer.id_token.as_deref(), &answer.access_token);
-        let refresh_token = answer.refresh_token.or_else(|| old_refresh.map(str::to_owned));
-        Ok(Tokens {
-            access_token: Zeroizing::new(answer.access_token),
-            refresh_token: refresh_token.map(Zeroizing::new),
-            expires_at: rules::expires_at(now, answer.expires_in),
-            identity,
-        })
+        read_tokens(&got.body, now, old_refresh)
     }
+}
+
+/// Reads a successful token response (RFC 6749 §5.1): a Bearer token of printable characters
+/// (it goes into a header), at most 8 KiB each; a refresh answer without a new refresh token
+/// keeps `old_refresh`.
+pub fn read_tokens(body: &[u8], now: DateTime<Utc>, old_refresh: Option<&str>) -> Result<Tokens, ConnectError> {
+    let answer: TokenResponse =
+        serde_json::from_slice(body).map_err(|e| ConnectError::Invalid(format!("token response: {e}")))?;
+    if !answer.token_type.eq_ignore_ascii_case("bearer") {
+        return Err(ConnectError::Invalid(format!("token response: token_type {}", answer.token_type)));
+    }
+    let usable = |t: &str| !t.is_empty() && t.len() <= MAX_VALUE_CHARS && t.bytes().all(|b| (0x21..0x7f).contains(&b));
+    if !usable(&answer.access_token) || answer.refresh_token.as_deref().is_some_and(|t| !usable(t)) {
+        return Err(ConnectError::Invalid("token response: a token that is not a valid bearer value".into()));
+    }
+    let identity = rules::identity(answer.id_token.as_deref(), &answer.access_token);
+    let refresh_token = answer.refresh_token.or_else(|| old_refresh.map(str::to_owned));
+    Ok(Tokens {
+        access_token: Zeroizing::new(answer.access_token),
+        refresh_token: refresh_token.map(Zeroizing::new),
+        expires_at: rules::expires_at(now, answer.expires_in),
+        identity,
+    })
 }
 
 /// What Tessera says about itself when it registers (and in its metadata document).
@@ -563,4 +569,39 @@ fn rejected(got: &Fetched) -> ConnectError {
 
 fn innermost(e: &(dyn std::error::Error + 'static)) -> String {
     std::iter::successors(Some(e), |err| err.source()).last().map(ToString::to_string).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn read(body: serde_json::Value) -> Result<Tokens, ConnectError> {
+        read_tokens(body.to_string().as_bytes(), Utc::now(), Some("old-refresh"))
+    }
+
+    #[test]
+    fn a_good_token_response_is_read_and_keeps_the_old_refresh_token_when_none_comes() {
+        let t = read(serde_json::json!({"access_token": "abc", "token_type": "bearer", "expires_in": 60})).unwrap();
+        assert_eq!(t.access_token.as_str(), "abc");
+        assert_eq!(t.refresh_token.as_ref().map(|r| r.as_str()), Some("old-refresh"));
+        assert!(t.expires_at.is_some());
+    }
+
+    #[test]
+    fn a_malformed_token_response_is_refused_and_gives_no_tokens() {
+        for body in [
+            serde_json::json!({"token_type": "Bearer"}),
+            serde_json::json!({"access_token": "abc", "token_type": "DPoP"}),
+            serde_json::json!({"access_token": "", "token_type": "Bearer"}),
+            serde_json::json!({"access_token": "a b", "token_type": "Bearer"}),
+            serde_json::json!({"access_token": "a\r\nX-Evil: 1", "token_type": "Bearer"}),
+            serde_json::json!({"access_token": "x".repeat(9000), "token_type": "Bearer"}),
+            serde_json::json!({"access_token": "abc", "token_type": "Bearer", "refresh_token": "r\u{7f}"}),
+            serde_json::json!({"access_token": 7, "token_type": "Bearer"}),
+            serde_json::json!(["abc"]),
+        ] {
+            assert!(matches!(read(body.clone()), Err(ConnectError::Invalid(_))), "{body}");
+        }
+        assert!(matches!(read_tokens(b"not json", Utc::now(), None), Err(ConnectError::Invalid(_))));
+    }
 }
