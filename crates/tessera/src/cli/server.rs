@@ -189,7 +189,13 @@ pub async fn run(cmd: ServerCommand, db: &Database, settings: &Settings) -> Resu
                 (Some("header"), None) => {
                     return Err(CliError::Usage("--user-auth header needs --user-header NAME".to_owned()));
                 }
-                (Some("oauth"), _) => Some(Personal::OAuth(PersonalOAuth {
+                (Some("oauth"), Some(_)) => {
+                    return Err(CliError::Usage(
+                        "--user-header is for --user-auth header; an oauth server's token always goes in Authorization"
+                            .to_owned(),
+                    ));
+                }
+                (Some("oauth"), None) => Some(Personal::OAuth(PersonalOAuth {
                     scope,
                     client_id,
                     client_secret: client_secret.map(zeroize::Zeroizing::new),

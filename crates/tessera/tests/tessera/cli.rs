@@ -617,6 +617,52 @@ async fn server_add_with_user_auth_registers_a_server_whose_users_connect_their_
     assert!(!refused.status.success(), "--user-auth needs --user-header");
 }
 
+/// `server add --user-auth oauth`: each user signs in at the upstream; the client secret is
+/// taken from the environment and never printed; `server show` says discovery is pending.
+#[tokio::test]
+async fn server_add_with_user_auth_oauth_registers_a_server_whose_users_sign_in_upstream() {
+    let db = fresh_db().await;
+    let data = tempfile::tempdir().unwrap();
+    let out = run(tessera(&db.url)
+        .env("TESSERA_DATA_DIR", data.path())
+        .env("TESSERA_UPSTREAM_CLIENT_SECRET", "s3cret-from-env")
+        .args([
+            "server",
+            "add",
+            "linear",
+            "--url",
+            "http://127.0.0.1:9/mcp",
+            "--user-auth",
+            "oauth",
+            "--client-id",
+            "tessera-at-linear",
+            "--scope",
+            "read",
+        ]));
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains("each user connects their own account at the upstream's sign-in"),
+        "{}",
+        stdout(&out)
+    );
+    let show = run(tessera(&db.url).env("TESSERA_DATA_DIR", data.path()).args(["server", "show", "linear"]));
+    assert!(stdout(&show).contains("through OAuth at (found at the first connect) (0 connected)"), "{}", stdout(&show));
+    assert!(!stdout(&show).contains("s3cret") && !stdout(&out).contains("s3cret"));
+
+    let mixed = run(tessera(&db.url).args([
+        "server",
+        "add",
+        "bad",
+        "--url",
+        "http://127.0.0.1:9/mcp",
+        "--user-auth",
+        "oauth",
+        "--user-header",
+        "X-Key",
+    ]));
+    assert!(!mixed.status.success(), "--user-header is for header mode");
+}
+
 #[tokio::test]
 async fn a_non_administrator_is_refused_mcp_admin_and_scim_naming_them() {
     let db = fresh_db().await;
