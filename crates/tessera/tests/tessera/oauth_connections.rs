@@ -507,3 +507,29 @@ async fn removing_a_server_revokes_everyones_upstream_grants() {
     gw.state.servers.remove(&Actor::cli(), "up").await.unwrap();
     until_revoked_upstream(&up, ann_up.id).await;
 }
+
+#[tokio::test]
+async fn one_connection_is_refreshed_by_one_caller_at_a_time() {
+    let (gw, up) = pair(None).await;
+    let ann = gw.person("ann@example.com").await;
+    let ann_up = up.person("ann-up@example.com").await;
+    connect(&gw, &up, &ann, &ann_up).await;
+    // Two callers at once (two instances would be the same: the claim is in the row).
+    let other = gw.state.servers.clone();
+    let now = chrono::Utc::now();
+    let (a, b) = tokio::join!(
+        gw.state.servers.refresh_connection(ann.id, "up", now),
+        other.refresh_connection(ann.id, "up", now)
+    );
+    let mut outcomes = [a.unwrap(), b.unwrap()];
+    outcomes.sort_by_key(|r| format!("{r:?}"));
+    assert_eq!(outcomes, [tessera_tokens::Refreshed::Busy, tessera_tokens::Refreshed::Done]);
+    // The rotated refresh token was stored: the next refresh works.
+    let later = chrono::Utc::now();
+    assert_eq!(
+        gw.state.servers.refresh_connection(ann.id, "up", later).await.unwrap(),
+        tessera_tokens::Refreshed::Done
+    );
+    let token = gw.token(ann.id, "write:up execute:mcp", &format!("{}/mcp/up", gw.base)).await;
+    assert_eq!(subject(&gw.whoami(&token).await), ann_up.id.to_string());
+}
