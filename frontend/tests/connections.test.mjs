@@ -9,13 +9,12 @@
 // dynamically (RFC 7591).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import http from 'node:http';
 import path from 'node:path';
 import { generateKeyPairSync } from 'node:crypto';
 import Provider from 'oidc-provider';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
-import { startTessera, launchBrowser, openPage, signIn, apiSession, screenshot, freePort, startUpstreamProcess, PASSWORD, PYTHON, ROOT } from './helpers.mjs';
+import { startTessera, launchBrowser, openPage, signIn, apiSession, screenshot, freePort, startUpstreamProcess, listenOnLocalhost, PASSWORD, PYTHON, ROOT } from './helpers.mjs';
 
 const person = 'pat-connect@example.com';
 const upstreamIdentity = 'pat-upstream@example.com';
@@ -169,21 +168,8 @@ async function startAuthorizationServer(port) {
     cookies: { keys: ['connections-test-cookie-key'] },
     pkce: { required: () => true },
   });
-  const listeners = [];
-  for (const host of ['127.0.0.1', '::1']) {
-    const s = http.createServer(provider.callback());
-    const ok = await new Promise((resolve) => {
-      s.once('error', () => resolve(false));
-      s.listen(port, host, () => resolve(true));
-    });
-    if (ok) listeners.push(s);
-  }
-  return {
-    issuer,
-    async stop() {
-      await Promise.all(listeners.map((s) => new Promise((r) => { s.closeAllConnections(); s.close(r); })));
-    },
-  };
+  const stop = await listenOnLocalhost(port, provider.callback());
+  return { issuer, stop };
 }
 
 test('an upstream whose authorization server is another product (FastMCP + oidc-provider): connect, act as yourself, disconnect', async () => {

@@ -2,6 +2,7 @@
 // Chromium driven by playwright-core. No browser is ever downloaded.
 
 import { spawn, spawnSync } from 'node:child_process';
+import http from 'node:http';
 import { mkdtempSync, mkdirSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -134,6 +135,25 @@ export async function startTessera(extraEnv = {}) {
       }
       rmSync(dataDir, { recursive: true, force: true });
     },
+  };
+}
+
+/**
+ * Serves `handler` on `port` of both loopback addresses (`localhost` may resolve to either),
+ * as the stand-ins for another site do; resolves to a `stop()`.
+ */
+export async function listenOnLocalhost(port, handler) {
+  const listeners = [];
+  for (const host of ['127.0.0.1', '::1']) {
+    const s = http.createServer(handler);
+    const ok = await new Promise((resolve) => {
+      s.once('error', () => resolve(false));
+      s.listen(port, host, () => resolve(true));
+    });
+    if (ok) listeners.push(s);
+  }
+  return async () => {
+    await Promise.all(listeners.map((s) => new Promise((r) => { s.closeAllConnections(); s.close(r); })));
   };
 }
 

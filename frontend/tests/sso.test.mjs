@@ -4,10 +4,9 @@
 // Driven in Chromium through the provider's own sign-in and consent pages.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import http from 'node:http';
 import { generateKeyPairSync } from 'node:crypto';
 import Provider from 'oidc-provider';
-import { startTessera, launchBrowser, freePort, signIn, screenshot } from './helpers.mjs';
+import { startTessera, launchBrowser, freePort, signIn, screenshot, listenOnLocalhost } from './helpers.mjs';
 
 const CLIENT_SECRET = 'sso-test-client-secret-0123456789';
 // What the provider says about each account; tests change it between sign-ins.
@@ -48,22 +47,8 @@ async function startProvider(kid, callback) {
     cookies: { keys: ['sso-test-cookie-key'] },
     pkce: { required: () => true },
   });
-  // Both loopback addresses, since `localhost` may resolve to either.
-  const listeners = [];
-  for (const host of ['127.0.0.1', '::1']) {
-    const s = http.createServer(provider.callback());
-    const ok = await new Promise((resolve) => {
-      s.once('error', () => resolve(false));
-      s.listen(providerPort, host, () => resolve(true));
-    });
-    if (ok) listeners.push(s);
-  }
-  return {
-    issuer,
-    async stop() {
-      await Promise.all(listeners.map((s) => new Promise((r) => { s.closeAllConnections(); s.close(r); })));
-    },
-  };
+  const stop = await listenOnLocalhost(providerPort, provider.callback());
+  return { issuer, stop };
 }
 
 before(async () => {

@@ -198,10 +198,7 @@ impl Store {
         .execute(&mut *tx)
         .await?;
         let details = json!({"server": name, "user_id": user_id, "connected": true, "kind": "oauth"});
-        audit::append(&mut tx, actor, AuditAction::ServerConnection, None, details).await?;
-        notify_server(&mut tx, name).await?;
-        tx.commit().await?;
-        Ok(())
+        recorded(tx, actor, name, details).await
     }
 
     /// OAuth connections, sealed: of one person (`user`) or to one server (`server`), as
@@ -341,10 +338,7 @@ impl Store {
         .execute(&mut *tx)
         .await?;
         let details = json!({"server": name, "user_id": user_id, "connected": true});
-        audit::append(&mut tx, actor, AuditAction::ServerConnection, None, details).await?;
-        notify_server(&mut tx, name).await?;
-        tx.commit().await?;
-        Ok(())
+        recorded(tx, actor, name, details).await
     }
 
     /// Forgets `user_id`'s credential for server `server_id` (`name`); false when there was none.
@@ -434,6 +428,20 @@ impl AuthRow {
         });
         (self.name, UserAuth { header: self.header_name, prefix: self.prefix, oauth })
     }
+}
+
+/// Ends a connection change: audited, the server announced (every gateway drops its cached
+/// credentials), committed.
+async fn recorded(
+    mut tx: sqlx::Transaction<'_, sqlx::Postgres>,
+    actor: &Actor,
+    name: &str,
+    details: serde_json::Value,
+) -> Result<(), StoreError> {
+    audit::append(&mut tx, actor, AuditAction::ServerConnection, None, details).await?;
+    notify_server(&mut tx, name).await?;
+    tx.commit().await?;
+    Ok(())
 }
 
 /// Forgets every connection of `user_id` (their account was deactivated) inside the caller's
