@@ -146,9 +146,10 @@ impl ServerService {
         Ok(())
     }
 
-    /// Starts `user_id`'s connection to server `name`: the URL to send their browser to, and
-    /// the flow's secrets to keep until the callback. Discovers the authorization server and
-    /// registers Tessera there the first time.
+    /// Starts a person's connection to server `name`: the URL to send their browser to, and
+    /// the flow's secrets to keep (bound to the person by the caller) until the callback.
+    /// Discovers the authorization server and registers Tessera there the first time; what
+    /// was learnt is kept until the server's user auth is set again.
     pub async fn begin_connect(&self, name: &str, urls: &ConnectUrls) -> Result<(url::Url, Flow), ServerError> {
         let record = self.get(name).await?;
         let (server, client, setup) = self.oauth_client(&record, urls).await?;
