@@ -363,6 +363,7 @@ impl From<ServerError> for ApiError {
             // Only introspection authenticates servers, and it answers in RFC 6749's shape itself.
             ServerError::BadCredentials => bad(ErrorCode::InvalidClient, e.to_string()),
             ServerError::NotPersonal => bad(ErrorCode::NotConnectable, e.to_string()),
+            ServerError::Stdio(e) => bad(ErrorCode::InvalidServer, e.to_string()),
             ServerError::Store(e) => e.into(),
         }
     }

@@ -14,6 +14,7 @@ mod minter;
 mod server_cache;
 mod servers;
 mod service;
+mod stdio;
 mod teams;
 
 pub use connections::{PersonalCredentials, PersonalHeader};
@@ -26,4 +27,5 @@ pub use servers::{
 pub use service::{
     GrantInput, IssueInput, Issued, IssuedAccess, PatchInput, RevokeCause, Revoked, TokenError, TokenService,
 };
+pub use stdio::{STDIO_SCHEME, StdioCommand, StdioServerInput, StdioSummary, is_stdio};
 pub use teams::{TeamError, TeamService};
