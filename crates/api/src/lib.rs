@@ -21,6 +21,7 @@ pub mod scim;
 mod server_pins;
 mod servers;
 mod sso_routes;
+mod stdio_servers;
 mod teams;
 pub mod throttle;
 mod tokens;

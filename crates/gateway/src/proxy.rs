@@ -222,7 +222,14 @@ pub(crate) async fn handle(
         }
     }
 
-    let upstream = match forward(&state, &req, &entry, personal.as_ref(), body).await {
+    // A stdio server's process is started (or waited for) here, so that a restart or the
+    // process bound is a 503 with Retry-After and never a hang.
+    if let Some(refused) = crate::stdio::admit(&state, server, principal.user_id, rpc.id.as_ref()).await {
+        count(&label, Outcome::Error);
+        return refused;
+    }
+
+    let upstream = match forward(&state, &req, &entry, personal.as_ref(), principal.user_id, body).await {
         Ok(res) => res,
         Err(failure) => {
             count(&label, Outcome::Error);
@@ -462,6 +469,7 @@ async fn forward(
     req: &HttpRequest,
     entry: &GatewayServer,
     personal: Option<&tessera_core::upstream::UpstreamHeader>,
+    user: uuid::Uuid,
     body: Bytes,
 ) -> Result<Answer, Failure> {
     let inner = &state.inner;
@@ -471,8 +479,15 @@ async fn forward(
         Method::DELETE => hyper::Method::DELETE,
         _ => hyper::Method::GET,
     };
-    let uri = hyper::Uri::try_from(server.url.as_str()).map_err(|_| Failure::Unreachable)?;
+    let stdio = tessera_tokens::is_stdio(server).then(|| inner.stdio.as_ref());
+    let uri = match stdio {
+        Some(link) => link.ok_or(Failure::Unreachable)?.uri.clone(),
+        None => hyper::Uri::try_from(server.url.as_str()).map_err(|_| Failure::Unreachable)?,
+    };
     let mut up = hyper::Request::builder().method(method).uri(uri);
+    if let Some(Some(link)) = stdio {
+        up = crate::stdio::bridge_headers(up, link, &server.name, user);
+    }
     for name in FORWARDED_REQUEST_HEADERS {
         for v in req.headers().get_all(*name) {
             up = up.header(*name, v.as_bytes());

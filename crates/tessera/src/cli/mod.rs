@@ -4,6 +4,7 @@ mod keys;
 mod openapi;
 mod serve;
 mod server;
+mod stdio;
 mod team;
 mod token;
 mod user;

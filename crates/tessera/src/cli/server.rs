@@ -22,8 +22,25 @@ pub enum ServerCommand {
         /// [a-z0-9-]{1,32}; not tasks, context, agents, tokens or mcp.
         name: String,
         /// The upstream's endpoint, e.g. http://127.0.0.1:3001/mcp.
-        #[arg(long)]
-        url: String,
+        #[arg(long, required_unless_present = "command")]
+        url: Option<String>,
+        /// A stdio server instead: the program and its arguments, split like a shell would
+        /// (quotes respected) but run without one, e.g. "npx -y @modelcontextprotocol/server-memory".
+        #[arg(long, conflicts_with_all = ["url", "direct", "user_auth", "headers"])]
+        command: Option<String>,
+        /// With --command: an environment value for it, KEY=VALUE (repeatable); stored
+        /// encrypted, never shown. `{user_dir}` expands to the per-user directory.
+        #[arg(long = "env", requires = "command")]
+        env: Vec<String>,
+        /// With --command: its working directory (default: its own home directory).
+        #[arg(long, requires = "command")]
+        cwd: Option<String>,
+        /// With --command: one process per Tessera user, each with its own home directory.
+        #[arg(long, requires = "command")]
+        per_user: bool,
+        /// With --per-user: stop a user's idle process after this long (e.g. 10m, 2h).
+        #[arg(long, requires = "per_user", default_value = "10m")]
+        idle_timeout: String,
         /// A header sent upstream, "Name: value" (repeatable); stored encrypted, never shown.
         #[arg(long = "header")]
         headers: Vec<String>,
@@ -147,10 +164,26 @@ pub enum AccessArg {
 
 /// Runs a server command.
 pub async fn run(cmd: ServerCommand, db: &Database, settings: &Settings) -> Result<(), CliError> {
+    let mut stdio = settings.stdio_config();
+    stdio.timeout = settings.discovery_timeout();
     let servers = ServerService::new(db.store.clone(), crate::secret_key::load(settings)?)
-        .with_tool_source(tessera_gateway::HttpToolSource::new(settings.discovery_timeout()));
+        .with_tool_source(tessera_gateway::HttpToolSource::with_stdio(settings.discovery_timeout(), stdio));
     let actor = Actor::cli();
     match cmd {
+        ServerCommand::Add {
+            name,
+            command: Some(command),
+            env,
+            cwd,
+            per_user,
+            idle_timeout,
+            description,
+            new_tools,
+            ..
+        } => {
+            let stdio = super::stdio::StdioAdd { name, command, env, cwd, per_user, idle_timeout, description };
+            super::stdio::add(&servers, settings, stdio, new_tools.into()).await?;
+        }
         ServerCommand::Add {
             name,
             url,
@@ -161,7 +194,9 @@ pub async fn run(cmd: ServerCommand, db: &Database, settings: &Settings) -> Resu
             user_header,
             user_header_prefix,
             new_tools,
+            ..
         } => {
+            let url = url.unwrap_or_default();
             let personal = user_header
                 .as_deref()
                 .map(|h| PersonalHeader::new(h, user_header_prefix.as_deref().unwrap_or("")))
@@ -258,6 +293,7 @@ pub async fn run(cmd: ServerCommand, db: &Database, settings: &Settings) -> Resu
             }
             println!("description: {}", s.description.as_deref().unwrap_or(""));
             println!("headers:     {}", s.header_names.join(", "));
+            super::stdio::show(&servers, &s).await?;
             if let Some(auth) = servers.personal_header(&s).await? {
                 let connected = servers.connections(None).await?.into_iter().filter(|c| c.server == s.name).count();
                 println!("user auth:   each user's own {} ({connected} connected)", auth.header);
@@ -307,7 +343,7 @@ pub async fn run(cmd: ServerCommand, db: &Database, settings: &Settings) -> Resu
 
 /// Lists a new server's tools at once, so `server show` and the token form know them. The
 /// server is registered whatever happens here; a failure is a warning on stderr.
-async fn report_discovery(servers: &ServerService, record: &tessera_store::ServerRecord) {
+pub(super) async fn report_discovery(servers: &ServerService, record: &tessera_store::ServerRecord) {
     match servers.discover(record, Utc::now()).await {
         Ok(Discovery::Found { tools, held: 0 }) => {
             println!("tools: {tools} discovered and pinned (tessera server show {} lists them)", record.name);
