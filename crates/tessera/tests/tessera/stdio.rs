@@ -386,3 +386,43 @@ async fn a_stdio_server_is_added_and_shown_by_the_cli_without_its_environment_va
         .unwrap();
     assert!(!stored.windows(10).any(|w| w == b"very-secre"));
 }
+
+/// `tessera` as a process, with none of this process's Tessera settings.
+fn cli(database_url: &str, data: &std::path::Path, args: &[&str]) -> std::process::Output {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_tessera"));
+    for (key, _) in std::env::vars() {
+        if key.starts_with("TESSERA_") || key == "DATABASE_URL" {
+            cmd.env_remove(key);
+        }
+    }
+    cmd.env("DATABASE_URL", database_url).env("RUST_LOG", "warn").env("TESSERA_DATA_DIR", data).args(args);
+    cmd.output().unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn server_add_command_lists_the_tools_and_show_names_the_environment_without_values() {
+    let db = fresh_db().await;
+    let data = tempfile::tempdir().unwrap();
+    let probe = probe();
+    let args = ["server", "add", "probe", "--command", &probe, "--env", "API_KEY=cli-secret-77", "--per-user"];
+    let out = cli(&db.url, data.path(), &[&args[..], &["--idle-timeout", "5m"]].concat());
+    let printed = String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{printed}");
+    assert!(printed.contains("3 discovered and pinned"), "{printed}");
+
+    let out = cli(&db.url, data.path(), &["server", "show", "probe"]);
+    let shown = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(shown.contains("stdio-probe.mjs"), "{shown}");
+    assert!(shown.contains("env:         API_KEY"), "{shown}");
+    assert!(shown.contains("one per user, stopped after 300 s idle"), "{shown}");
+    assert!(shown.split("tools:").nth(1).unwrap_or_default().contains("hang"), "{shown}");
+    assert!(!shown.contains("cli-secret-77"), "an environment value was printed: {shown}");
+
+    let both =
+        cli(&db.url, data.path(), &["server", "add", "x", "--command", "true", "--url", "http://127.0.0.1:9/mcp"]);
+    assert!(!both.status.success(), "--command with --url was accepted");
+    let reserved =
+        cli(&db.url, data.path(), &["server", "add", "y", "--command", "true", "--env", "TESSERA_SECRET_KEY=x"]);
+    assert!(String::from_utf8_lossy(&reserved.stderr).contains("TESSERA_SECRET_KEY"));
+    assert!(!reserved.status.success());
+}
