@@ -81,12 +81,14 @@ impl StdioBridge {
         let secret: Arc<str> = hex::encode(rand::random::<[u8; 32]>()).into();
         let uri = hyper::Uri::try_from(format!("http://127.0.0.1:{port}/stdio")).map_err(std::io::Error::other)?;
         let (app_pool, app_secret) = (pool.clone(), Arc::clone(&secret));
+        // One session table for every worker: a session opened on one must be found on all.
+        let sessions = Arc::new(LocalSessionManager::default());
         let server = HttpServer::new(move || {
             let pool = app_pool.clone();
             let secret = Arc::clone(&app_secret);
             let mcp = StreamableHttpService::builder()
                 .service_factory(Arc::new(move || Ok(Bridge { pool: pool.clone(), info: OnceLock::new() })))
-                .session_manager(Arc::new(LocalSessionManager::default()))
+                .session_manager(Arc::clone(&sessions))
                 .stateful_mode(true)
                 // Answers as JSON: one write per answer; notifications go on the session's GET stream.
                 .json_response(true)
