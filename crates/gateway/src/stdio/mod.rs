@@ -169,9 +169,9 @@ impl StdioPool {
             }))
         };
         *slot.last_used.lock().unwrap_or_else(PoisonError::into_inner) = Instant::now();
-        // A first start may take a while (npx, uvx): the starter's own limit applies; a
-        // request queued behind it waits as long.
-        let Ok(mut state) = tokio::time::timeout(self.inner.config.timeout, slot.state.lock()).await else {
+        // Another request is starting it (a first start may take a while: npx, uvx): waited
+        // for a few seconds, then 503 with Retry-After, never a hang.
+        let Ok(mut state) = tokio::time::timeout(RESTART_WAIT, slot.state.lock()).await else {
             return Err(Unavailable::Restarting(RESTART_WAIT.as_secs()));
         };
         if let Some(child) = &state.child {

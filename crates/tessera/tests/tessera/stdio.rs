@@ -426,3 +426,39 @@ async fn server_add_command_lists_the_tools_and_show_names_the_environment_witho
     assert!(String::from_utf8_lossy(&reserved.stderr).contains("TESSERA_SECRET_KEY"));
     assert!(!reserved.status.success());
 }
+
+#[tokio::test]
+async fn a_stdio_server_that_cannot_start_is_503_with_retry_after_at_once_never_a_hang() {
+    let t = spawn(&[]).await;
+    let input = StdioServerInput {
+        name: ServerName::parse("broken").unwrap(),
+        description: None,
+        new_tools: Default::default(),
+        command: StdioCommand {
+            line: CommandLine::parse(r#"node -e "process.exit(3)""#).unwrap(),
+            env: Vec::new(),
+            cwd: None,
+            per_user: false,
+            idle: Duration::from_secs(600),
+        },
+    };
+    t.state.servers.add_stdio(&Actor::cli(), input, chrono::Utc::now()).await.unwrap();
+    let user = t.user().await;
+    let token = t.token(user, "broken", "read:broken execute:mcp").await;
+    for _ in 0..3 {
+        let started = Instant::now();
+        let res = t
+            .client
+            .post(format!("{}/mcp/broken", t.base))
+            .bearer_auth(&token)
+            .header("accept", "application/json, text/event-stream")
+            .json(&json!({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {
+                "protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "test", "version": "1"}}}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert!(res.headers().contains_key("retry-after"));
+        assert!(started.elapsed() < Duration::from_secs(5), "took {:?}", started.elapsed());
+    }
+}
