@@ -60,7 +60,7 @@ test('a stdio server added on the Servers page is shown as stdio without its env
     const client = new Client({ name: 'tessera-stdio-ui-test', version: '0.0.0' });
     await client.connect(transport);
     try {
-      assert.deepEqual((await client.listTools()).tools.map((t) => t.name).sort(), ['env', 'hang', 'pid']);
+      assert.deepEqual((await client.listTools()).tools.map((t) => t.name).sort(), ['env', 'hang', 'pid', 'progress']);
       const env = JSON.parse((await client.callTool({ name: 'env', arguments: {} })).content[0].text);
       assert.equal(env.PROBE_KEY, SECRET_VALUE, 'the child got its declared value');
       assert.deepEqual(Object.keys(env).sort(), ['HOME', 'PATH', 'PROBE_KEY']);

@@ -90,8 +90,9 @@ impl StdioBridge {
                 .service_factory(Arc::new(move || Ok(Bridge { pool: pool.clone(), info: OnceLock::new() })))
                 .session_manager(Arc::clone(&sessions))
                 .stateful_mode(true)
-                // Answers as JSON: one write per answer; notifications go on the session's GET stream.
-                .json_response(true)
+                // Answers as SSE streams: rmcp sends a progress notification on the stream of
+                // the request that carried its token (a JSON answer would drop it).
+                .json_response(false)
                 .on_request_fn(|req: &HttpRequest, ext: &mut rmcp::model::Extensions| {
                     if let Some(target) = Target::of(req) {
                         ext.insert(target);
@@ -186,7 +187,7 @@ impl Bridge {
             .map_err(|e| gone(&target.server, &e))?;
         let (ours, id, peer) = (handle.progress_token.clone(), handle.id.clone(), handle.peer.clone());
         if let Some(theirs) = theirs {
-            slotted.router.expect_progress(ours.clone(), context.peer.clone(), theirs);
+            slotted.router.expect_progress(ours.clone(), context.peer.clone(), theirs).await;
         }
         let answer = tokio::select! {
             answer = handle.await_response() => answer,

@@ -18,7 +18,13 @@ pub(crate) struct Router {
     subscribers: Mutex<Vec<Peer<RoleServer>>>,
     /// The token Tessera sent the child → the client and the token it sent.
     progress: Mutex<HashMap<ProgressToken, (Peer<RoleServer>, ProgressToken)>>,
+    /// Progress that came before its route: rmcp picks the token it sends the child while
+    /// sending the request, so a fast child can report progress before the route is known.
+    early: Mutex<HashMap<ProgressToken, Vec<ProgressNotificationParam>>>,
 }
+
+/// Early progress kept at most (tokens); the table is cleared beyond it.
+const MAX_EARLY: usize = 1024;
 
 impl Router {
     /// Sends list changes to `peer` from now on.
@@ -30,22 +36,36 @@ impl Router {
         }
     }
 
-    /// Routes progress on `ours` (the token the child saw) to `client` as `theirs`.
-    pub(crate) fn expect_progress(&self, ours: ProgressToken, client: Peer<RoleServer>, theirs: ProgressToken) {
-        self.progress.lock().unwrap_or_else(PoisonError::into_inner).insert(ours, (client, theirs));
+    /// Routes progress on `ours` (the token the child saw) to `client` as `theirs`, and
+    /// delivers what already came on it.
+    pub(crate) async fn expect_progress(&self, ours: ProgressToken, client: Peer<RoleServer>, theirs: ProgressToken) {
+        let route = (client, theirs);
+        self.progress.lock().unwrap_or_else(PoisonError::into_inner).insert(ours.clone(), route.clone());
+        let early = self.early.lock().unwrap_or_else(PoisonError::into_inner).remove(&ours).unwrap_or_default();
+        for params in early {
+            deliver(&route, params).await;
+        }
     }
 
     /// Forgets a request's progress route (it was answered).
     pub(crate) fn forget_progress(&self, ours: &ProgressToken) {
         self.progress.lock().unwrap_or_else(PoisonError::into_inner).remove(ours);
+        self.early.lock().unwrap_or_else(PoisonError::into_inner).remove(ours);
     }
 
-    /// Delivers one progress notification to its client, if it still waits.
-    pub(crate) async fn progress(&self, mut params: ProgressNotificationParam) {
+    /// Delivers one progress notification to its client, or keeps it until its route is
+    /// known.
+    pub(crate) async fn progress(&self, params: ProgressNotificationParam) {
         let route = self.progress.lock().unwrap_or_else(PoisonError::into_inner).get(&params.progress_token).cloned();
-        if let Some((client, theirs)) = route {
-            params.progress_token = theirs;
-            let _ = client.send_notification(ServerNotification::ProgressNotification(Notification::new(params))).await;
+        match route {
+            Some(route) => deliver(&route, params).await,
+            None => {
+                let mut early = self.early.lock().unwrap_or_else(PoisonError::into_inner);
+                if early.len() >= MAX_EARLY {
+                    early.clear();
+                }
+                early.entry(params.progress_token.clone()).or_default().push(params);
+            }
         }
     }
 
@@ -60,4 +80,10 @@ impl Router {
             let _ = peer.send_notification(notification.clone()).await;
         }
     }
+}
+
+/// Sends progress to the client of `route` with the client's own token.
+async fn deliver(route: &(Peer<RoleServer>, ProgressToken), mut params: ProgressNotificationParam) {
+    params.progress_token = route.1.clone();
+    let _ = route.0.send_notification(ServerNotification::ProgressNotification(Notification::new(params))).await;
 }

@@ -196,7 +196,7 @@ async fn tools_of_a_stdio_server_are_known_and_pinned_at_registration() {
     let record = t.add("probe", &probe(), &[], false, None).await;
     let tools = t.state.servers.tools(&record).await.unwrap();
     let names: Vec<&str> = tools.iter().map(|t| t.record.name.as_str()).collect();
-    assert_eq!(names, ["env", "hang", "pid"]);
+    assert_eq!(names, ["env", "hang", "pid", "progress"]);
     assert!(tools.iter().all(|t| t.record.pinned_sha256.is_some()), "every tool is pinned");
     // Registration's own process was stopped: none runs until a client comes.
     tokio::time::sleep(Duration::from_millis(500)).await;
@@ -408,7 +408,7 @@ async fn server_add_command_lists_the_tools_and_show_names_the_environment_witho
     let out = cli(&db.url, data.path(), &[&args[..], &["--idle-timeout", "5m"]].concat());
     let printed = String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{printed}");
-    assert!(printed.contains("3 discovered and pinned"), "{printed}");
+    assert!(printed.contains("4 discovered and pinned"), "{printed}");
 
     let out = cli(&db.url, data.path(), &["server", "show", "probe"]);
     let shown = String::from_utf8_lossy(&out.stdout).into_owned();
@@ -461,4 +461,61 @@ async fn a_stdio_server_that_cannot_start_is_503_with_retry_after_at_once_never_
         assert!(res.headers().contains_key("retry-after"));
         assert!(started.elapsed() < Duration::from_secs(5), "took {:?}", started.elapsed());
     }
+}
+
+#[tokio::test]
+async fn progress_from_a_stdio_child_reaches_the_client_that_asked_with_its_own_token() {
+    let t = spawn(&[]).await;
+    t.add("probe", &probe(), &[], false, None).await;
+    let user = t.user().await;
+    let token = t.token(user, "probe", "read:probe execute:mcp").await;
+    let session = t.session("probe", &token).await;
+    // Another client's session on the same process, listening on its GET stream.
+    let other = t.session("probe", &token).await;
+    let req = t
+        .client
+        .get(format!("{}/mcp/probe", t.base))
+        .bearer_auth(&token)
+        .header("accept", "text/event-stream")
+        .header("mcp-protocol-version", "2025-06-18")
+        .header("mcp-session-id", other);
+    let theirs = tokio::spawn(async move {
+        let mut res = req.send().await.unwrap();
+        assert_eq!(res.status(), StatusCode::OK);
+        let mut seen = String::new();
+        let until = Instant::now() + Duration::from_secs(3);
+        while Instant::now() < until {
+            match tokio::time::timeout(Duration::from_millis(200), res.chunk()).await {
+                Ok(Ok(Some(chunk))) => seen.push_str(&String::from_utf8_lossy(&chunk)),
+                Ok(_) => break,
+                Err(_) => {}
+            }
+        }
+        seen
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let res = t
+        .client
+        .post(format!("{}/mcp/probe", t.base))
+        .bearer_auth(&token)
+        .header("accept", "application/json, text/event-stream")
+        .header("mcp-protocol-version", "2025-06-18")
+        .header("mcp-session-id", &session)
+        .json(&json!({"jsonrpc": "2.0", "id": 8, "method": "tools/call",
+            "params": {"name": "progress", "arguments": {}, "_meta": {"progressToken": "client-token-9"}}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    let text = res.text().await.unwrap();
+    let events: Vec<Value> = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("data:"))
+        .filter_map(|d| serde_json::from_str(d.trim()).ok())
+        .collect();
+    let progress =
+        events.iter().find(|e| e["method"] == "notifications/progress").unwrap_or_else(|| panic!("{text:?}"));
+    assert_eq!(progress["params"]["progressToken"], "client-token-9", "{text}");
+    assert_eq!(text_of(events.last().unwrap()), "done");
+    assert!(!theirs.await.unwrap().contains("notifications/progress"), "another session saw the progress");
 }
