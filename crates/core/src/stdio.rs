@@ -41,6 +41,9 @@ pub enum InvalidCommand {
     /// Not an absolute directory path.
     #[error("cwd must be an absolute path")]
     Cwd,
+    /// A URL or headers for a stdio server.
+    #[error("a stdio server has no URL or headers: remove it and add it again to change what it runs")]
+    NotHttp,
     /// Not a duration between a minute and a day.
     #[error("idle timeout must be between 1 minute and 24 hours, e.g. 10m")]
     Idle,

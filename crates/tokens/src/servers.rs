@@ -356,6 +356,9 @@ impl ServerService {
         now: DateTime<Utc>,
     ) -> Result<PatchedServer, ServerError> {
         let current = self.get(name).await?;
+        if crate::is_stdio(&current) && (patch.url.is_some() || patch.headers.is_some()) {
+            return Err(tessera_core::stdio::InvalidCommand::NotHttp.into());
+        }
         let moves = current.direct && patch.url.as_ref().is_some_and(|u| u.as_str() != current.url);
         let tokens_invalidated =
             if moves { Some(self.store.count_active_server_tokens(name, now).await?) } else { None };

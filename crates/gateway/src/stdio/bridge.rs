@@ -111,6 +111,9 @@ impl StdioBridge {
             App::new().service(mcp).default_service(web::to(actix_web::HttpResponse::NotFound))
         })
         .workers(2)
+        // Answers are SSE: without it each event on a kept-alive connection waits ~40 ms
+        // (Nagle against delayed ACK), as on the main server.
+        .tcp_nodelay(true)
         .disable_signals()
         .shutdown_timeout(2)
         .listen(listener)?

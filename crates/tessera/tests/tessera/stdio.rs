@@ -378,6 +378,14 @@ async fn a_stdio_server_is_added_and_shown_by_the_cli_without_its_environment_va
     let summary = t.state.servers.stdio_summary(&record).await.unwrap().unwrap();
     assert_eq!(summary.env, ["API_KEY"]);
     assert!(summary.command.contains("stdio-probe.mjs"));
+    // It has no URL to change: an edit that sets one is refused, and it stays a stdio server.
+    let patch = tessera_tokens::ServerPatch {
+        url: Some(tessera_core::upstream::UpstreamUrl::parse("http://127.0.0.1:9/mcp").unwrap()),
+        ..Default::default()
+    };
+    let refused = t.state.servers.patch(&Actor::cli(), "probe", patch, chrono::Utc::now()).await;
+    assert!(matches!(refused, Err(tessera_tokens::ServerError::Stdio(_))), "{refused:?}");
+    assert!(tessera_tokens::is_stdio(&t.state.servers.get("probe").await.unwrap()));
     // Sealed at rest: the value is nowhere in the row.
     let stored: Vec<u8> = sqlx::query_scalar("SELECT ciphertext FROM server_env WHERE server_id = $1")
         .bind(record.id)
