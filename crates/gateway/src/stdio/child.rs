@@ -68,25 +68,26 @@ impl Child {
 }
 
 /// Where and how one process runs.
-pub(crate) struct Spawn<'a> {
-    pub(crate) server: &'a str,
-    pub(crate) command: &'a StdioCommand,
+pub(crate) struct Spawn {
+    pub(crate) server: String,
+    pub(crate) command: Arc<StdioCommand>,
     /// Its `HOME` (and `{user_dir}`), created private if missing.
-    pub(crate) home: &'a Path,
+    pub(crate) home: std::path::PathBuf,
     /// Tessera's own `PATH`, the only variable of Tessera's that the child sees.
-    pub(crate) path: &'a str,
+    pub(crate) path: String,
 }
 
-/// Starts a process and completes the MCP handshake within `timeout`.
-pub(crate) async fn start(spawn: Spawn<'_>, router: Arc<Router>, timeout: Duration) -> Result<Child, String> {
-    make_private_dir(spawn.home).map_err(|e| format!("cannot make its home directory: {e}"))?;
+/// Starts a process and completes the MCP handshake within `timeout`. Its session's tasks
+/// run on the runtime this is polled on: the pool runs it on its own (see `StdioPool`).
+pub(crate) async fn start(spawn: Spawn, router: Arc<Router>, timeout: Duration) -> Result<Child, String> {
+    make_private_dir(&spawn.home).map_err(|e| format!("cannot make its home directory: {e}"))?;
     let home = spawn.home.to_string_lossy().into_owned();
     let line = &spawn.command.line;
     let mut cmd = tokio::process::Command::new(line.program());
     cmd.args(line.args().iter().map(|a| expand_user_dir(a, &home)))
         // Nothing of Tessera's environment (DATABASE_URL, TESSERA_*) reaches the child.
         .env_clear()
-        .env("PATH", spawn.path)
+        .env("PATH", &spawn.path)
         .env("HOME", &home)
         .envs(spawn.command.env.iter().map(|v| (v.name(), expand_user_dir(v.expose_value(), &home))))
         .current_dir(spawn.command.cwd.as_deref().unwrap_or(&home))
@@ -100,9 +101,9 @@ pub(crate) async fn start(spawn: Spawn<'_>, router: Arc<Router>, timeout: Durati
         .map_err(|e| format!("cannot start {}: {e}", line.program()))?;
     let pid = transport.id();
     if let Some(stderr) = stderr {
-        tokio::spawn(copy_stderr(spawn.server.to_owned(), stderr));
+        tokio::spawn(copy_stderr(spawn.server.clone(), stderr));
     }
-    let handler = ChildHandler { server: spawn.server.to_owned(), router };
+    let handler = ChildHandler { server: spawn.server.clone(), router };
     let running = match tokio::time::timeout(timeout, handler.serve(transport)).await {
         Ok(Ok(running)) => running,
         Ok(Err(e)) => return Err(format!("the MCP handshake failed: {e}")),
@@ -114,7 +115,7 @@ pub(crate) async fn start(spawn: Spawn<'_>, router: Arc<Router>, timeout: Durati
     let cancel = running.cancellation_token();
     let died = Arc::new(OnceLock::new());
     let watch = Arc::clone(&died);
-    let server = spawn.server.to_owned();
+    let server = spawn.server.clone();
     tokio::spawn(async move {
         let reason = running.waiting().await;
         let _ = watch.set(Instant::now());

@@ -96,6 +96,9 @@ struct Pool {
     commands: Mutex<HashMap<Uuid, Arc<StdioCommand>>>,
     /// Processes started and not yet ended (or reserved while starting).
     running: Arc<AtomicUsize>,
+    /// The runtime children's sessions run on: the one that made the pool (the main one),
+    /// not an HTTP worker's, which stops with the HTTP server before children are closed.
+    runtime: tokio::runtime::Handle,
 }
 
 struct Slot {
@@ -132,6 +135,7 @@ impl StdioPool {
                 slots: Mutex::default(),
                 commands: Mutex::default(),
                 running: Arc::default(),
+                runtime: tokio::runtime::Handle::current(),
             }),
         };
         let weak = Arc::downgrade(&pool.inner);
@@ -201,16 +205,21 @@ impl StdioPool {
             tracing::warn!(server = %server.name, max = self.inner.config.max_processes, "stdio process limit reached");
             return Err(Unavailable::Full);
         }
-        let home = self.home(server, key.1);
-        let spawn =
-            child::Spawn { server: &server.name, command: &command, home: &home, path: &self.inner.config.path };
-        match child::start(spawn, Arc::clone(&slot.router), self.inner.config.timeout).await {
+        let spawn = child::Spawn {
+            server: server.name.clone(),
+            command: Arc::clone(&command),
+            home: self.home(server, key.1),
+            path: self.inner.config.path.clone(),
+        };
+        let start = child::start(spawn, Arc::clone(&slot.router), self.inner.config.timeout);
+        let started = self.inner.runtime.spawn(start).await.unwrap_or_else(|e| Err(format!("the start failed: {e}")));
+        match started {
             Ok(child) => {
                 let child = Arc::new(child);
                 // The slot's count is given back when the process ends, however it ends.
                 let (died, counter) = (Arc::clone(&child.died), Arc::clone(running));
                 let peer = child.peer.clone();
-                tokio::spawn(async move {
+                self.inner.runtime.spawn(async move {
                     while died.get().is_none() && !peer.is_transport_closed() {
                         tokio::time::sleep(Duration::from_millis(100)).await;
                     }
@@ -324,8 +333,12 @@ impl StdioPool {
         name: &str,
         command: &StdioCommand,
     ) -> Result<Vec<rmcp::model::Tool>, String> {
-        let home = config.data_dir.join("stdio").join(name).join("discovery");
-        let spawn = child::Spawn { server: name, command, home: &home, path: &config.path };
+        let spawn = child::Spawn {
+            server: name.to_owned(),
+            command: Arc::new(command.clone()),
+            home: config.data_dir.join("stdio").join(name).join("discovery"),
+            path: config.path.clone(),
+        };
         let child = child::start(spawn, Arc::default(), config.timeout).await?;
         let listed = tokio::time::timeout(config.timeout, child.peer.list_all_tools()).await;
         child.close();

@@ -26,6 +26,10 @@ struct Stdio {
     state: AppState,
     client: reqwest::Client,
     data: tempfile::TempDir,
+    /// Stops the HTTP server (and so, after it, the children).
+    handle: actix_web::dev::ServerHandle,
+    /// `Application::run`, which returns once the children are closed.
+    run: tokio::task::JoinHandle<std::io::Result<()>>,
 }
 
 fn node_module(path: &str) -> String {
@@ -54,8 +58,9 @@ async fn spawn(extra: &[&str]) -> Stdio {
     let settings = Cli::parse_from(args).settings;
     let state = AppState::for_store(db.store.clone(), settings).await.unwrap();
     let app = Application::build(state.clone(), listener).unwrap();
-    tokio::spawn(app.run());
-    Stdio { base, store: db.store, state, client: reqwest::Client::new(), data }
+    let handle = app.handle();
+    let run = tokio::spawn(app.run());
+    Stdio { base, store: db.store, state, client: reqwest::Client::new(), data, handle, run }
 }
 
 impl Stdio {
@@ -526,4 +531,23 @@ async fn progress_from_a_stdio_child_reaches_the_client_that_asked_with_its_own_
     assert_eq!(progress["params"]["progressToken"], "client-token-9", "{text}");
     assert_eq!(text_of(events.last().unwrap()), "done");
     assert!(!theirs.await.unwrap().contains("notifications/progress"), "another session saw the progress");
+}
+
+#[tokio::test]
+async fn stopping_tessera_closes_its_stdio_children() {
+    let t = spawn(&[]).await;
+    t.add("probe", &probe(), &[], false, None).await;
+    let user = t.user().await;
+    let token = t.token(user, "probe", "read:probe execute:mcp").await;
+    t.session("probe", &token).await;
+    let pid = nix::unistd::Pid::from_raw(t.pid("probe", user).await as i32);
+    assert!(nix::sys::signal::kill(pid, None).is_ok(), "the child runs");
+
+    let started = Instant::now();
+    t.handle.stop(true).await;
+    t.run.await.unwrap().unwrap();
+    // Closed (stdin first: the probe exits on its end) and reaped by the time run returns.
+    assert!(nix::sys::signal::kill(pid, None).is_err(), "the child outlived Tessera");
+    assert_eq!(t.state.stdio.running(), 0);
+    assert!(started.elapsed() < Duration::from_secs(10), "took {:?}", started.elapsed());
 }
