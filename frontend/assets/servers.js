@@ -10,6 +10,7 @@ import { api } from './api.js';
 import { h, replace, announce, time } from './dom.js';
 import { loadLimits } from './limits.js';
 import { NEW_TOOLS, loadHeld } from './pins.js';
+import { stdioFields, stdioSummary } from './stdio.js';
 
 const CLASSES = [
   ['read', 'read: listed and callable with read:S'],
@@ -87,16 +88,23 @@ function serverForm(ui, existing, reload) {
   // Connected accounts (issue #25): asked once, at registration.
   const personal = existing ? null : userAuthBox(idp);
   direct?.addEventListener('change', () => { personal.box.hidden = direct.checked; });
+  // A stdio server (issue #26) has a command instead of a URL, headers, direct mode or users' own credentials.
+  const urlField = existing?.command ? null : h('div', { class: 'field' }, h('label', { for: url.id }, 'URL'), url);
+  const directField = direct ? h('div', { class: 'check server-flag' }, direct,
+    h('label', { for: direct.id }, 'Checks tokens itself (direct): Tessera does not proxy it, its tokens carry its address as audience, and it gets introspection credentials')) : null;
+  const stdio = existing ? null : stdioFields(idp, [urlField, directField, headerBox, personal?.box]);
+  if (existing?.command) headerBox.hidden = true;
   const error = h('p', { class: 'field-error', role: 'alert', hidden: true });
   const warning = h('p', { class: 'notice warning', id: `${idp}-warning`, role: 'status', hidden: true });
   const form = h('form', { class: existing ? 'server-edit' : 'card', id: existing ? null : 'server-form', novalidate: true },
     existing ? null : h('h2', {}, 'Add a server'),
     name ? h('div', { class: 'field' }, h('label', { for: name.id }, 'Name'), name) : null,
-    h('div', { class: 'field' }, h('label', { for: url.id }, 'URL'), url),
+    stdio?.box,
+    urlField,
+    stdio?.fields,
     h('div', { class: 'field' }, h('label', { for: description.id }, 'Description'), description),
     newTools ? h('div', { class: 'field' }, h('label', { for: newTools.id }, 'New tools'), newTools) : null,
-    direct ? h('div', { class: 'check server-flag' }, direct,
-      h('label', { for: direct.id }, 'Checks tokens itself (direct): Tessera does not proxy it, its tokens carry its address as audience, and it gets introspection credentials')) : null,
+    directField,
     invalidate ? h('div', { class: 'check server-flag' }, invalidate,
       h('label', { for: invalidate.id }, 'If the address changes: tokens issued for the old address stop working for this server (their holders need new ones)')) : null,
     headerBox,
@@ -116,7 +124,8 @@ function serverForm(ui, existing, reload) {
     const desc = description.value.trim();
     try {
       if (existing) {
-        const body = { url: url.value.trim(), description: desc || null };
+        const body = { description: desc || null };
+        if (!existing.command) body.url = url.value.trim();
         if (newTools) body.new_tools = newTools.value;
         if (replaceBox.checked && !existing.direct) body.headers = headers;
         if (invalidate?.checked) body.invalidate_tokens = true;
@@ -126,13 +135,17 @@ function serverForm(ui, existing, reload) {
           : `Server moved: ${saved.tokens_invalidated} token(s) naming the old URL no longer work for it`);
       } else {
         const isDirect = direct.checked;
-        const userAuth = isDirect ? null : personal.value();
-        const added = await api('POST', '/servers', {
-          name: name.value.trim(), url: url.value.trim(), description: desc || null, headers: isDirect ? {} : headers, direct: isDirect,
-          ...(isDirect ? {} : { new_tools: newTools.value }),
-          ...(userAuth ? { user_auth: userAuth } : {}),
-        });
+        const command = stdio.command();
+        const userAuth = isDirect || command ? null : personal.value();
+        const added = await api('POST', '/servers', command
+          ? { name: name.value.trim(), description: desc || null, command, new_tools: newTools.value }
+          : {
+            name: name.value.trim(), url: url.value.trim(), description: desc || null, headers: isDirect ? {} : headers, direct: isDirect,
+            ...(isDirect ? {} : { new_tools: newTools.value }),
+            ...(userAuth ? { user_auth: userAuth } : {}),
+          });
         form.reset();
+        stdio.reset();
         personal.reset();
         headerBox.hidden = false;
         personal.box.hidden = false;
@@ -212,13 +225,15 @@ function serverCard(s, ui, reload) {
   const refresh = async () => { await loadHeld(s, held, ui, refresh); await loadTools(s, tools, ui); };
   loadHeld(s, held, ui, refresh);
   loadTools(s, tools, ui);
-  return h('section', { class: 'card server', dataset: { server: s.name, direct: String(s.direct) } },
-    s.direct
+  const stdio = s.command ? stdioSummary(s) : null;
+  return h('section', { class: 'card server', dataset: { server: s.name, direct: String(s.direct), kind: s.command ? 'stdio' : (s.direct ? 'direct' : 'http') } },
+    stdio ? stdio.heading : s.direct
       ? h('h3', {}, h('code', {}, s.name), ' ', h('span', { class: 'badge' }, 'direct'), ' ', h('code', {}, s.url))
       : h('h3', {}, h('code', {}, `/mcp/${s.name}`), ' → ', h('code', {}, s.url)),
     s.description ? h('p', {}, s.description) : null,
     h('p', { class: 'hint' },
-      s.direct ? ['Checks tokens itself at ', h('code', {}, `${location.origin}/oauth/introspect`), '; tokens name ', h('code', {}, s.resource), ' in aud']
+      stdio ? stdio.hint
+        : s.direct ? ['Checks tokens itself at ', h('code', {}, `${location.origin}/oauth/introspect`), '; tokens name ', h('code', {}, s.resource), ' in aud']
         : ['Headers: ', s.headers.length ? s.headers.join(', ') : 'none', userAuthHint(s.user_auth)],
       ' · scopes ', s.scopes.join(', '), ', call:', s.name, '/TOOL',
       s.direct ? '' : ` · new tools: ${s.new_tools}`, ' · added ', time(s.created_at)),

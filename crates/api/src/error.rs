@@ -369,6 +369,7 @@ impl From<ServerError> for ApiError {
             ServerError::BadCredentials => bad(ErrorCode::InvalidClient, e.to_string()),
             ServerError::NotPersonal => bad(ErrorCode::NotConnectable, e.to_string()),
             ServerError::Connect(c) => Self::BadGateway(c.to_string()),
+            ServerError::Stdio(e) => bad(ErrorCode::InvalidServer, e.to_string()),
             ServerError::Store(e) => e.into(),
         }
     }

@@ -23,6 +23,7 @@ mod sealed_cookie;
 mod server_pins;
 mod servers;
 mod sso_routes;
+mod stdio_servers;
 mod teams;
 pub mod throttle;
 mod tokens;

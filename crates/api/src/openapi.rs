@@ -6,8 +6,8 @@ use utoipa::{Modify, OpenApi};
 
 use crate::auth::SESSION_COOKIE;
 use crate::{
-    auth_routes, connect_flow, connections, consent, error, models, server_pins, servers, sso_routes, teams, tokens,
-    usage, users, webhooks,
+    auth_routes, connect_flow, connections, consent, error, models, server_pins, servers, sso_routes, stdio_servers,
+    teams, tokens, usage, users, webhooks,
 };
 
 /// The `/api/v2` description.
@@ -38,6 +38,7 @@ use crate::{
         servers::ServerView, servers::CreateServerRequest, servers::PatchServerRequest,
         servers::AccessClass, servers::ServerToolView, servers::PatchToolsRequest,
         servers::ServerCredentialsView, servers::RotateCredentialsRequest, servers::UserAuthView,
+        stdio_servers::StdioCommandRequest, stdio_servers::StdioCommandView,
         connections::ConnectionView, connections::ConnectedPersonView, connections::ConnectionsView, connections::ConnectRequest,
         server_pins::NewTools, server_pins::HeldReason, server_pins::HeldToolView, server_pins::ApprovedToolView,
         teams::TeamView, teams::CreateTeamRequest, teams::PatchTeamRequest,

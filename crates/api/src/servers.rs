@@ -65,6 +65,9 @@ pub struct ServerView {
     /// Whether each user brings their own credential (connected accounts), and how.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub user_auth: Option<UserAuthView>,
+    /// A stdio server's command (its `url` is then `stdio:{name}`); environment names only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub command: Option<crate::stdio_servers::StdioCommandView>,
     /// When it was registered.
     pub created_at: DateTime<Utc>,
     /// When it last changed.
@@ -187,8 +190,13 @@ const MAX_CREDENTIAL_GRACE_SECS: u32 = 30 * 24 * 3600;
 pub struct CreateServerRequest {
     /// `[a-z0-9-]{1,32}`, not a built-in resource name.
     pub name: String,
-    /// Absolute http(s) URL of its Streamable HTTP endpoint.
-    pub url: String,
+    /// Absolute http(s) URL of its Streamable HTTP endpoint (absent for a stdio server).
+    #[serde(default)]
+    pub url: Option<String>,
+    /// A stdio server instead of a URL: the program Tessera runs and speaks MCP to over its
+    /// stdin and stdout (no headers, `direct` or `user_auth` with it).
+    #[serde(default)]
+    pub command: Option<crate::stdio_servers::StdioCommandRequest>,
     /// Free text.
     #[serde(default)]
     pub description: Option<String>,
@@ -326,15 +334,13 @@ pub async fn list(req: HttpRequest, state: web::Data<ApiState>) -> Result<web::J
     authenticate(&req, &state, Access::Admin, Utc::now()).await?;
     let servers = state.servers.list().await?;
     let personal = state.servers.personal_servers().await?;
-    Ok(web::Json(
-        servers
-            .into_iter()
-            .map(|s| {
-                let auth = personal.iter().find(|(n, _)| *n == s.name).map(|(_, a)| user_auth_view(a));
-                ServerView { user_auth: auth, ..view(&state, s) }
-            })
-            .collect(),
-    ))
+    let mut views = Vec::with_capacity(servers.len());
+    for s in servers {
+        let auth = personal.iter().find(|(n, _)| *n == s.name).map(|(_, a)| user_auth_view(a));
+        let command = crate::stdio_servers::view(&state.servers, &s).await?;
+        views.push(ServerView { user_auth: auth, command, ..view(&state, s) });
+    }
+    Ok(web::Json(views))
 }
 
 /// Register an upstream server.
@@ -343,7 +349,7 @@ pub async fn list(req: HttpRequest, state: web::Data<ApiState>) -> Result<web::J
     request_body = CreateServerRequest,
     responses(
         (status = 201, description = "Registered; `Location` names it", body = ServerView),
-        (status = 400, description = "Invalid name, URL, description or header; headers on a direct server (`direct_server_headers`)", body = ErrorBody),
+        (status = 400, description = "Invalid name, URL, command, environment, description or header; headers on a direct server (`direct_server_headers`)", body = ErrorBody),
         (status = 403, description = "Not an administrator, CSRF failure, or the token lacks `mcp:admin`", body = ErrorBody),
         (status = 409, description = "The name is taken", body = ErrorBody),
     ),
@@ -357,9 +363,22 @@ pub async fn create(
     let now = Utc::now();
     let caller = authenticate(&req, &state, Access::Admin, now).await?;
     let body = body.into_inner();
+    if let Some(command) = &body.command {
+        if body.url.is_some() || body.direct || body.user_auth.is_some() || !body.headers.is_empty() {
+            return Err(ApiError::bad_request(
+                ErrorCode::InvalidServer,
+                "a stdio server (command) takes no url, headers, direct or user_auth",
+            ));
+        }
+        let new_tools = body.new_tools.map(Into::into).unwrap_or_default();
+        let (actor, description) = (caller.actor(), body.description.as_deref());
+        let record =
+            crate::stdio_servers::add(&state.servers, &actor, &body.name, description, new_tools, command, now).await?;
+        return created(&state, record).await;
+    }
     let input = ServerInput {
         name: ServerName::parse(&body.name).map_err(tessera_tokens::ServerError::from)?,
-        url: UpstreamUrl::parse(&body.url).map_err(tessera_tokens::ServerError::from)?,
+        url: UpstreamUrl::parse(body.url.as_deref().unwrap_or_default()).map_err(tessera_tokens::ServerError::from)?,
         description: body.description.as_deref().map(Description::parse).transpose()?,
         headers: headers(&body.headers)?,
         new_tools: body.new_tools.map(Into::into).unwrap_or_default(),
@@ -395,6 +414,22 @@ pub async fn create(
     let mut answer = view(&state, record);
     answer.user_auth = user_auth;
     answer.credentials = credentials;
+    match discovery {
+        Discovery::Found { tools, .. } => answer.tools_discovered = Some(tools),
+        Discovery::Failed(why) => answer.warning = Some(format!("could not list the server's tools: {why}")),
+        Discovery::Skipped => {}
+    }
+    Ok(HttpResponse::Created()
+        .insert_header((header::LOCATION, format!("/api/v2/servers/{}", answer.name)))
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .json(answer))
+}
+
+/// The answer to a registered stdio server: its view, command, and what listing its tools gave.
+async fn created(state: &ApiState, record: ServerRecord) -> Result<HttpResponse, ApiError> {
+    let discovery = discover(state, &record).await;
+    let command = crate::stdio_servers::view(&state.servers, &record).await?;
+    let mut answer = ServerView { command, ..view(state, record) };
     match discovery {
         Discovery::Found { tools, .. } => answer.tools_discovered = Some(tools),
         Discovery::Failed(why) => answer.warning = Some(format!("could not list the server's tools: {why}")),
@@ -470,7 +505,8 @@ pub async fn get(
     let record = state.servers.get(&name).await?;
     let auth = state.servers.personal_header(&record).await?;
     let tools = state.servers.tools(&record).await?;
-    let mut answer = ServerView { user_auth: auth.as_ref().map(user_auth_view), ..view(&state, record) };
+    let command = crate::stdio_servers::view(&state.servers, &record).await?;
+    let mut answer = ServerView { user_auth: auth.as_ref().map(user_auth_view), command, ..view(&state, record) };
     answer.held_tools = Some(crate::server_pins::held(&tools));
     Ok(web::Json(answer))
 }
@@ -631,6 +667,7 @@ fn view(state: &ApiState, s: ServerRecord) -> ServerView {
         warning: None,
         tokens_invalidated: None,
         user_auth: None,
+        command: None,
         scopes: vec![format!("read:{}", s.name), format!("write:{}", s.name)],
         name: s.name,
         url: s.url,

@@ -18,6 +18,7 @@ pub mod password;
 pub mod pins;
 pub mod scope;
 pub mod sealed;
+pub mod stdio;
 pub mod upstream;
 pub mod validate;
 pub mod values;

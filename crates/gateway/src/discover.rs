@@ -27,6 +27,8 @@ const MAX_LISTING_BYTES: usize = 4 * 1024 * 1024;
 #[derive(Debug, Clone)]
 pub struct HttpToolSource {
     timeout: Duration,
+    /// Set where stdio servers can be started (their tools are listed by a process of their own).
+    stdio: Option<crate::StdioConfig>,
 }
 
 impl HttpToolSource {
@@ -36,7 +38,13 @@ impl HttpToolSource {
         // process-wide one is ring, as for every other TLS client of Tessera. Installing
         // twice is refused harmlessly.
         let _ = rustls::crypto::ring::default_provider().install_default();
-        Arc::new(Self { timeout })
+        Arc::new(Self { timeout, stdio: None })
+    }
+
+    /// A source that also lists stdio servers' tools, starting each once with `stdio`.
+    pub fn with_stdio(timeout: Duration, stdio: crate::StdioConfig) -> Arc<Self> {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        Arc::new(Self { timeout, stdio: Some(stdio) })
     }
 }
 
@@ -47,6 +55,14 @@ impl ToolSource for HttpToolSource {
                 Ok(listed) => listed,
                 Err(_) => Err(format!("no answer within {} s", self.timeout.as_secs())),
             }
+        })
+    }
+
+    fn list_stdio_tools<'a>(&'a self, name: &'a str, command: &'a tessera_tokens::StdioCommand) -> ToolListing<'a> {
+        Box::pin(async move {
+            let Some(config) = &self.stdio else { return Err("stdio servers cannot be started here".to_owned()) };
+            let tools = crate::StdioPool::list_once(config, name, command).await?;
+            Ok(discovered(tools))
         })
     }
 }
@@ -71,7 +87,12 @@ async fn list(url: &str, headers: &[UpstreamHeader]) -> Result<Vec<DiscoveredToo
     let listed = client.list_all_tools().await.map_err(|e| format!("tools/list failed: {}", innermost(&e)));
     // Closing ends the upstream session (DELETE); a failure there changes nothing we learnt.
     let _ = client.cancel().await;
-    Ok(listed?
+    Ok(discovered(listed?))
+}
+
+/// The tools as recorded and pinned.
+fn discovered(tools: Vec<rmcp::model::Tool>) -> Vec<DiscoveredTool> {
+    tools
         .into_iter()
         .filter(|t| ToolName::parse(&t.name).is_ok())
         .map(|t| {
@@ -85,7 +106,7 @@ async fn list(url: &str, headers: &[UpstreamHeader]) -> Result<Vec<DiscoveredToo
                 definition,
             }
         })
-        .collect())
+        .collect()
 }
 
 /// The cause worth showing: rmcp's transport error names its worker type, and keeps the

@@ -15,6 +15,7 @@ mod list;
 mod proxy;
 mod rpc;
 mod sessions;
+mod stdio;
 mod tasks;
 mod upstream;
 
@@ -33,6 +34,7 @@ use tessera_tokens::{ServerError, ServerService};
 pub use connect::connect_url;
 pub use discover::HttpToolSource;
 pub use filter::{Classes, Refusal, authorize, filter_tools};
+pub use stdio::{StdioBridge, StdioConfig, StdioLink, StdioPool, Unavailable};
 
 /// Largest request body forwarded upstream.
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
@@ -101,6 +103,8 @@ struct Inner {
     /// The fallback when a worker's own client cannot be built (it was built once here).
     client: upstream::UpstreamClient,
     sessions: sessions::Sessions,
+    /// The stdio servers' bridge, when this process runs them.
+    stdio: Option<StdioLink>,
 }
 
 impl GatewayState {
@@ -114,7 +118,16 @@ impl GatewayState {
         let client = upstream::UpstreamClient::new()?;
         let sessions = sessions::Sessions::default();
         let guard = tessera_auth::Guard::new(validator, metering);
-        Ok(Self { inner: Arc::new(Inner { servers, guard, config, client, sessions }) })
+        Ok(Self { inner: Arc::new(Inner { servers, guard, config, client, sessions, stdio: None }) })
+    }
+
+    /// The same gateway, serving stdio servers through `link` (before it is shared).
+    #[must_use]
+    pub fn with_stdio(mut self, link: StdioLink) -> Self {
+        if let Some(inner) = Arc::get_mut(&mut self.inner) {
+            inner.stdio = Some(link);
+        }
+        self
     }
 }
 

@@ -222,9 +222,16 @@ pub(crate) async fn handle(
         }
     }
 
+    // A stdio server's process is started (or waited for) here, so that a restart or the
+    // process bound is a 503 with Retry-After and never a hang.
+    if let Some(refused) = crate::stdio::admit(&state, server, principal.user_id, rpc.id.as_ref()).await {
+        count(&label, Outcome::Error);
+        return refused;
+    }
+
     // An OAuth connection's access token may have ended early: kept to send once more.
     let retry_body = entry.personal.as_ref().is_some_and(|p| p.auth.oauth.is_some()).then(|| body.clone());
-    let mut upstream = match forward(&state, &req, &entry, personal.as_ref(), body).await {
+    let mut upstream = match forward(&state, &req, &entry, personal.as_ref(), principal.user_id, body).await {
         Ok(res) => res,
         Err(failure) => {
             count(&label, Outcome::Error);
@@ -237,7 +244,7 @@ pub(crate) async fn handle(
         && let Some(fresh) = refreshed(&state, &server.name, principal.user_id, old).await
     {
         // The upstream refused the person's access token: refreshed once, sent once more.
-        upstream = match forward(&state, &req, &entry, Some(&fresh), body).await {
+        upstream = match forward(&state, &req, &entry, Some(&fresh), principal.user_id, body).await {
             Ok(res) => res,
             Err(failure) => {
                 count(&label, Outcome::Error);
@@ -517,6 +524,7 @@ async fn forward(
     req: &HttpRequest,
     entry: &GatewayServer,
     personal: Option<&tessera_core::upstream::UpstreamHeader>,
+    user: uuid::Uuid,
     body: Bytes,
 ) -> Result<Answer, Failure> {
     let inner = &state.inner;
@@ -526,8 +534,15 @@ async fn forward(
         Method::DELETE => hyper::Method::DELETE,
         _ => hyper::Method::GET,
     };
-    let uri = hyper::Uri::try_from(server.url.as_str()).map_err(|_| Failure::Unreachable)?;
+    let stdio = tessera_tokens::is_stdio(server).then(|| inner.stdio.as_ref());
+    let uri = match stdio {
+        Some(link) => link.ok_or(Failure::Unreachable)?.uri.clone(),
+        None => hyper::Uri::try_from(server.url.as_str()).map_err(|_| Failure::Unreachable)?,
+    };
     let mut up = hyper::Request::builder().method(method).uri(uri);
+    if let Some(Some(link)) = stdio {
+        up = crate::stdio::bridge_headers(up, link, &server.name, user);
+    }
     for name in FORWARDED_REQUEST_HEADERS {
         for v in req.headers().get_all(*name) {
             up = up.header(*name, v.as_bytes());

@@ -20,6 +20,7 @@ mod server_settings;
 mod servers;
 mod sessions;
 mod sso;
+mod stdio;
 mod teams;
 mod tokens;
 mod usage;
@@ -49,6 +50,7 @@ pub use servers::{
     ServerUpdate, ToolRecord,
 };
 pub use sso::{IdpPerson, IdpSignIn};
+pub use stdio::StoredCommand;
 pub use teams::{EVERYONE, TeamRecord};
 pub use tokens::{NewToken, TokenFilter, TokenPage, TokenRecord, TokenStatus, TokenTx, TokenUpdate};
 pub use usage::UsageIncrement;

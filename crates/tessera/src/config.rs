@@ -114,6 +114,10 @@ pub struct Settings {
     #[arg(long, env = "TESSERA_UPSTREAM_TIMEOUT", default_value_t = 60, global = true)]
     pub upstream_timeout: u64,
 
+    /// Most stdio server processes this instance runs at once (a request beyond it is 503).
+    #[arg(long, env = "TESSERA_STDIO_MAX_PROCESSES", default_value_t = 64, global = true)]
+    pub stdio_max_processes: usize,
+
     /// Address the HTTP server listens on.
     #[arg(long, env = "TESSERA_BIND", default_value = "127.0.0.1:8080", global = true)]
     pub bind: SocketAddr,
@@ -440,6 +444,17 @@ impl Settings {
         config.upstream_timeout = std::time::Duration::from_secs(self.upstream_timeout.max(1));
         config.trusted_proxies = self.trusted_proxies();
         config.authorization_server = self.oauth == Switch::On;
+        config
+    }
+
+    /// The stdio servers' settings: homes under the data directory, the process bound, and
+    /// the upstream timeout as their handshake and per-request limit.
+    pub fn stdio_config(&self) -> tessera_gateway::StdioConfig {
+        let mut config = tessera_gateway::StdioConfig::new(
+            self.data_dir.clone(),
+            std::time::Duration::from_secs(self.upstream_timeout.max(1)),
+        );
+        config.max_processes = self.stdio_max_processes;
         config
     }
 

@@ -32,6 +32,8 @@ pub struct AppState {
     pub metering: Arc<Metering>,
     /// The registry of upstream servers, sealing their credentials with the configured key.
     pub servers: ServerService,
+    /// The stdio servers' processes of this instance.
+    pub stdio: tessera_gateway::StdioPool,
     /// The background tasks this root started (change-feed listener, usage flusher), stopped
     /// after the last usage flush.
     tasks: Arc<Vec<tokio::task::JoinHandle<()>>>,
@@ -72,7 +74,13 @@ impl AppState {
     /// the validator's change-feed listener, the usage flusher, shared-state pruning and the
     /// alert tasks.
     fn assemble(store: Store, ring: tessera_core::KeyRing, servers: ServerService, settings: Settings) -> Self {
-        let servers = servers.with_tool_source(tessera_gateway::HttpToolSource::new(settings.discovery_timeout()));
+        // stdio servers' processes: started on first use through the bridge (started with
+        // the HTTP server), and once at registration to list their tools.
+        let stdio = tessera_gateway::StdioPool::new(servers.clone(), settings.stdio_config());
+        let mut discovery = settings.stdio_config();
+        discovery.timeout = settings.discovery_timeout();
+        let servers = servers
+            .with_tool_source(tessera_gateway::HttpToolSource::with_stdio(settings.discovery_timeout(), discovery));
         let validator = Validator::new(store.clone(), ring, settings.validator_config());
         // The gateway's registry cache hears server changes on the validator's feed connection.
         let registry = servers.clone();
@@ -88,7 +96,7 @@ impl AppState {
         // Every process records its own request-path alert signals and helps deliver
         // webhooks (claims use SKIP LOCKED, so replicas never send one delivery at once).
         tasks.extend(crate::alerts::spawn(&store, &metering, &settings.alert_config()));
-        Self { store, validator, settings: Arc::new(settings), metering, servers, tasks: Arc::new(tasks) }
+        Self { store, validator, settings: Arc::new(settings), metering, servers, stdio, tasks: Arc::new(tasks) }
     }
 
     /// Writes the last usage counts and stops the background tasks; call after the HTTP
@@ -126,6 +134,8 @@ pub struct Application {
     state: AppState,
     api: tessera_api::ApiState,
     mcp: Option<tessera_mcp::McpState>,
+    /// The stdio servers' bridge; its children are closed after the server stops.
+    bridge: Option<tessera_gateway::StdioBridge>,
 }
 
 impl Application {
@@ -179,16 +189,25 @@ impl Application {
         });
         // The gateway (`/mcp/{server}`) beside the built-in server, with the same validator,
         // limits and usage.
+        // stdio servers are reached through a loopback bridge that this instance runs.
+        let bridge = match &mcp_face {
+            Some(_) => Some(tessera_gateway::StdioBridge::start(state.stdio.clone())?),
+            None => None,
+        };
         let gateway = match &mcp_face {
-            Some(_) => Some(
-                tessera_gateway::GatewayState::new(
+            Some(_) => {
+                let gateway = tessera_gateway::GatewayState::new(
                     state.servers.clone(),
                     Arc::clone(&state.validator),
                     Arc::clone(&state.metering),
                     state.settings.gateway_config(),
                 )
-                .map_err(std::io::Error::other)?,
-            ),
+                .map_err(std::io::Error::other)?;
+                Some(match &bridge {
+                    Some(bridge) => gateway.with_stdio(bridge.link.clone()),
+                    None => gateway,
+                })
+            }
             None => None,
         };
         crate::access_log::set_enabled(state.settings.access_log);
@@ -229,7 +248,7 @@ impl Application {
             n => server.workers(n),
         };
         let server = server.listen(listener)?.run();
-        Ok(Self { port, server, state, api: api_state, mcp: mcp_state })
+        Ok(Self { port, server, state, api: api_state, mcp: mcp_state, bridge })
     }
 
     /// The bound port.
@@ -240,6 +259,10 @@ impl Application {
     /// Runs until SIGINT/SIGTERM (or the handle stops it); in-flight requests finish first.
     pub async fn run(self) -> std::io::Result<()> {
         let result = self.server.await;
+        // Children get stdin closed, then TERM, then KILL.
+        if let Some(bridge) = &self.bridge {
+            bridge.stop().await;
+        }
         // After the last request: the final usage counts reach the database.
         self.state.flush_usage().await;
         result

@@ -15,6 +15,7 @@ mod oauth_connections;
 mod server_cache;
 mod servers;
 mod service;
+mod stdio;
 mod teams;
 
 pub use connections::{PersonalCredentials, PersonalHeader};
@@ -28,4 +29,5 @@ pub use servers::{
 pub use service::{
     GrantInput, IssueInput, Issued, IssuedAccess, PatchInput, RevokeCause, Revoked, TokenError, TokenService,
 };
+pub use stdio::{STDIO_SCHEME, StdioCommand, StdioServerInput, StdioSummary, is_stdio};
 pub use teams::{TeamError, TeamService};

@@ -61,6 +61,9 @@ pub enum ServerError {
     /// The upstream's OAuth authorization server failed or refused (connected accounts).
     #[error(transparent)]
     Connect(#[from] tessera_upstream_oauth::ConnectError),
+    /// A stdio server's command, environment or timeout was refused.
+    #[error(transparent)]
+    Stdio(#[from] tessera_core::stdio::InvalidCommand),
     /// The database failed.
     #[error(transparent)]
     Store(StoreError),
@@ -160,6 +163,12 @@ pub type ToolListing<'a> =
 pub trait ToolSource: Send + Sync + std::fmt::Debug {
     /// Every tool `url` lists when called with `headers`; the error is a sentence for the admin.
     fn list_tools<'a>(&'a self, url: &'a str, headers: &'a [UpstreamHeader]) -> ToolListing<'a>;
+
+    /// Every tool stdio server `name` lists when started with `command` (once, then stopped).
+    fn list_stdio_tools<'a>(&'a self, name: &'a str, command: &'a crate::StdioCommand) -> ToolListing<'a> {
+        let _ = (name, command);
+        Box::pin(async { Err("stdio servers cannot be started here".to_owned()) })
+    }
 }
 
 /// What asking a new server for its tools gave.
@@ -350,6 +359,9 @@ impl ServerService {
         now: DateTime<Utc>,
     ) -> Result<PatchedServer, ServerError> {
         let current = self.get(name).await?;
+        if crate::is_stdio(&current) && (patch.url.is_some() || patch.headers.is_some()) {
+            return Err(tessera_core::stdio::InvalidCommand::NotHttp.into());
+        }
         let moves = current.direct && patch.url.as_ref().is_some_and(|u| u.as_str() != current.url);
         let tokens_invalidated =
             if moves { Some(self.store.count_active_server_tokens(name, now).await?) } else { None };
@@ -476,8 +488,16 @@ impl ServerService {
         let Some(source) = self.tool_source.as_ref().filter(|_| !server.direct) else {
             return Ok(Discovery::Skipped);
         };
-        let headers = self.open_headers(server).await?;
-        match source.list_tools(&server.url, &headers).await {
+        let listed = if crate::is_stdio(server) {
+            let Some(command) = self.stdio_command(server).await? else {
+                return Ok(Discovery::Failed("the server has no command".to_owned()));
+            };
+            source.list_stdio_tools(&server.name, &command).await
+        } else {
+            let headers = self.open_headers(server).await?;
+            source.list_tools(&server.url, &headers).await
+        };
+        match listed {
             Ok(tools) => {
                 let held = self.record_discovered(server, &tools, now).await?;
                 Ok(Discovery::Found { tools: tools.len(), held: held.len() })

@@ -2,7 +2,8 @@
 //! mode, three tools (`echo` and `add` read-only, `note` not). The bench measures it directly
 //! and through Tessera's `/mcp/NAME`, so the difference is the gateway's cost.
 //!
-//! Usage: `upstream <bind>`; serves `/mcp`.
+//! Usage: `upstream <bind>`; serves `/mcp`. `upstream stdio` serves the same tools over stdin
+//! and stdout instead (the stdio rows: Tessera runs it as a stdio server).
 
 use std::borrow::Cow;
 use std::sync::Arc;
@@ -100,10 +101,16 @@ impl ServerHandler for Upstream {
 async fn main() -> std::io::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let [bind] = args.as_slice() else {
-        eprintln!("usage: upstream <bind>");
+        eprintln!("usage: upstream <bind> | upstream stdio");
         std::process::exit(2);
     };
     let server = Upstream { tools: Arc::new(Upstream::router()) };
+    if bind == "stdio" {
+        use rmcp::ServiceExt;
+        let running = server.serve(rmcp::transport::stdio()).await.map_err(std::io::Error::other)?;
+        running.waiting().await.map_err(std::io::Error::other)?;
+        return Ok(());
+    }
     HttpServer::new(move || {
         let server = server.clone();
         let mcp = StreamableHttpService::builder()

@@ -4,6 +4,7 @@ mod keys;
 mod openapi;
 mod serve;
 mod server;
+mod stdio;
 mod team;
 mod token;
 mod user;
@@ -30,6 +31,8 @@ pub struct Cli {
 
 /// What to do.
 #[derive(Debug, Subcommand)]
+// Parsed once per process: the size of `server add`'s many options costs nothing.
+#[allow(clippy::large_enum_variant)]
 pub enum Command {
     /// Run the HTTP server: web UI, REST API, MCP endpoint, health and readiness.
     Serve,

@@ -22,14 +22,33 @@ enum Personal {
 
 /// Server commands.
 #[derive(Debug, Subcommand)]
+// Parsed once per process: the size of `server add`'s many options costs nothing.
+#[allow(clippy::large_enum_variant)]
 pub enum ServerCommand {
     /// Register an upstream MCP server (Streamable HTTP) to serve at /mcp/NAME.
     Add {
         /// [a-z0-9-]{1,32}; not tasks, context, agents, tokens or mcp.
         name: String,
         /// The upstream's endpoint, e.g. http://127.0.0.1:3001/mcp.
-        #[arg(long)]
-        url: String,
+        #[arg(long, required_unless_present = "command")]
+        url: Option<String>,
+        /// A stdio server instead: the program and its arguments, split like a shell would
+        /// (quotes respected) but run without one, e.g. "npx -y @modelcontextprotocol/server-memory".
+        #[arg(long, conflicts_with_all = ["url", "direct", "user_auth", "headers"])]
+        command: Option<String>,
+        /// With --command: an environment value for it, KEY=VALUE (repeatable); stored
+        /// encrypted, never shown. `{user_dir}` expands to the per-user directory.
+        #[arg(long = "env", requires = "command")]
+        env: Vec<String>,
+        /// With --command: its working directory (default: its own home directory).
+        #[arg(long, requires = "command")]
+        cwd: Option<String>,
+        /// With --command: one process per Tessera user, each with its own home directory.
+        #[arg(long, requires = "command")]
+        per_user: bool,
+        /// With --per-user: stop a user's idle process after this long (e.g. 10m, 2h).
+        #[arg(long, requires = "per_user", default_value = "10m")]
+        idle_timeout: String,
         /// A header sent upstream, "Name: value" (repeatable); stored encrypted, never shown.
         #[arg(long = "header")]
         headers: Vec<String>,
@@ -164,10 +183,26 @@ pub enum AccessArg {
 
 /// Runs a server command.
 pub async fn run(cmd: ServerCommand, db: &Database, settings: &Settings) -> Result<(), CliError> {
+    let mut stdio = settings.stdio_config();
+    stdio.timeout = settings.discovery_timeout();
     let servers = ServerService::new(db.store.clone(), crate::secret_key::load(settings)?)
-        .with_tool_source(tessera_gateway::HttpToolSource::new(settings.discovery_timeout()));
+        .with_tool_source(tessera_gateway::HttpToolSource::with_stdio(settings.discovery_timeout(), stdio));
     let actor = Actor::cli();
     match cmd {
+        ServerCommand::Add {
+            name,
+            command: Some(command),
+            env,
+            cwd,
+            per_user,
+            idle_timeout,
+            description,
+            new_tools,
+            ..
+        } => {
+            let stdio = super::stdio::StdioAdd { name, command, env, cwd, per_user, idle_timeout, description };
+            super::stdio::add(&servers, settings, stdio, new_tools.into()).await?;
+        }
         ServerCommand::Add {
             name,
             url,
@@ -181,7 +216,9 @@ pub async fn run(cmd: ServerCommand, db: &Database, settings: &Settings) -> Resu
             client_secret,
             scope,
             new_tools,
+            ..
         } => {
+            let url = url.unwrap_or_default();
             let personal = match (user_auth.as_deref(), user_header.as_deref()) {
                 (Some("header"), Some(h)) => Some(Personal::Header(
                     PersonalHeader::new(h, user_header_prefix.as_deref().unwrap_or("")).map_err(ServerError::from)?,
@@ -298,6 +335,7 @@ pub async fn run(cmd: ServerCommand, db: &Database, settings: &Settings) -> Resu
             }
             println!("description: {}", s.description.as_deref().unwrap_or(""));
             println!("headers:     {}", s.header_names.join(", "));
+            super::stdio::show(&servers, &s).await?;
             if let Some(auth) = servers.personal_header(&s).await?
                 && let Some(oauth) = &auth.oauth
             {
@@ -356,7 +394,7 @@ pub async fn run(cmd: ServerCommand, db: &Database, settings: &Settings) -> Resu
 
 /// Lists a new server's tools at once, so `server show` and the token form know them. The
 /// server is registered whatever happens here; a failure is a warning on stderr.
-async fn report_discovery(servers: &ServerService, record: &tessera_store::ServerRecord) {
+pub(super) async fn report_discovery(servers: &ServerService, record: &tessera_store::ServerRecord) {
     match servers.discover(record, Utc::now()).await {
         Ok(Discovery::Found { tools, held: 0 }) => {
             println!("tools: {tools} discovered and pinned (tessera server show {} lists them)", record.name);

@@ -22,4 +22,5 @@ mod scale_gateway;
 mod scim;
 mod scim_compliance;
 mod serve;
+mod stdio;
 mod support;
