@@ -73,10 +73,11 @@ pub(crate) fn urls(state: &ApiState) -> ConnectUrls {
     get, path = "/api/v2/connections/{server}/connect", tag = "connections",
     params(("server" = String, Path, description = "Server name"), ConnectQuery),
     responses(
-        (status = 303, description = "To the upstream's authorization server; or to the Connections page with `?error=CODE` (`signed_out`, `another_account`, `not_found`, `not_oauth_server`, `upstream_unreachable`, `not_oauth`, `invalid_response`, `address_refused`, `rejected`, `no_client`)",
+        (status = 303, description = "To the upstream's authorization server; or to the Connections page with `?error=CODE` (`signed_out` without a session, `another_account`, `not_found`, `not_oauth_server`, `upstream_unreachable`, `not_oauth`, `invalid_response`, `address_refused`, `rejected`, `no_client`)",
             headers(("Location" = String, description = "Where to go"))),
     ),
-    security(("session" = []))
+    // A browser navigation: without a session it is sent to the page (which asks to sign in), not refused.
+    security((), ("session" = []))
 )]
 pub async fn start(
     req: HttpRequest,
