@@ -414,31 +414,28 @@ pub async fn create(
     let mut answer = view(&state, record);
     answer.user_auth = user_auth;
     answer.credentials = credentials;
-    match discovery {
-        Discovery::Found { tools, .. } => answer.tools_discovered = Some(tools),
-        Discovery::Failed(why) => answer.warning = Some(format!("could not list the server's tools: {why}")),
-        Discovery::Skipped => {}
-    }
-    Ok(HttpResponse::Created()
-        .insert_header((header::LOCATION, format!("/api/v2/servers/{}", answer.name)))
-        .insert_header((header::CACHE_CONTROL, "no-store"))
-        .json(answer))
+    Ok(registered(answer, discovery))
 }
 
 /// The answer to a registered stdio server: its view, command, and what listing its tools gave.
 async fn created(state: &ApiState, record: ServerRecord) -> Result<HttpResponse, ApiError> {
     let discovery = discover(state, &record).await;
     let command = crate::stdio_servers::view(&state.servers, &record).await?;
-    let mut answer = ServerView { command, ..view(state, record) };
+    let answer = ServerView { command, ..view(state, record) };
+    Ok(registered(answer, discovery))
+}
+
+/// 201 with the new server's view and what asking it for its tools gave.
+fn registered(mut answer: ServerView, discovery: Discovery) -> HttpResponse {
     match discovery {
         Discovery::Found { tools, .. } => answer.tools_discovered = Some(tools),
         Discovery::Failed(why) => answer.warning = Some(format!("could not list the server's tools: {why}")),
         Discovery::Skipped => {}
     }
-    Ok(HttpResponse::Created()
+    HttpResponse::Created()
         .insert_header((header::LOCATION, format!("/api/v2/servers/{}", answer.name)))
         .insert_header((header::CACHE_CONTROL, "no-store"))
-        .json(answer))
+        .json(answer)
 }
 
 /// Asks a newly registered server for its tools. Registration already happened, so a

@@ -336,18 +336,19 @@ pub async fn run(cmd: ServerCommand, db: &Database, settings: &Settings) -> Resu
             println!("description: {}", s.description.as_deref().unwrap_or(""));
             println!("headers:     {}", s.header_names.join(", "));
             super::stdio::show(&servers, &s).await?;
-            if let Some(auth) = servers.personal_header(&s).await?
-                && let Some(oauth) = &auth.oauth
-            {
+            if let Some(auth) = servers.personal_header(&s).await? {
                 let connected = servers.connections(None).await?.iter().filter(|c| c.server == s.name).count();
-                let issuer = oauth.authorization_server.as_ref().and_then(|a| a.get("issuer")).and_then(|i| i.as_str());
-                println!(
-                    "user auth:   each user's own account through OAuth at {} ({connected} connected)",
-                    issuer.unwrap_or("(found at the first connect)")
-                );
-            } else if let Some(auth) = servers.personal_header(&s).await? {
-                let connected = servers.connections(None).await?.into_iter().filter(|c| c.server == s.name).count();
-                println!("user auth:   each user's own {} ({connected} connected)", auth.header);
+                match &auth.oauth {
+                    Some(oauth) => {
+                        let issuer =
+                            oauth.authorization_server.as_ref().and_then(|a| a.get("issuer")).and_then(|i| i.as_str());
+                        println!(
+                            "user auth:   each user's own account through OAuth at {} ({connected} connected)",
+                            issuer.unwrap_or("(found at the first connect)")
+                        );
+                    }
+                    None => println!("user auth:   each user's own {} ({connected} connected)", auth.header),
+                }
             }
             println!("scopes:      read:{0} write:{0} call:{0}/TOOL", s.name);
             println!("pinning:     definitions pinned; new tools {}", s.new_tools.as_str());
