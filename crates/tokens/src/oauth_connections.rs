@@ -330,13 +330,8 @@ impl ServerService {
     /// 7009; best effort: a failure is logged, the connection is forgotten anyway).
     pub(crate) async fn revoke_upstream(&self, record: &ServerRecord, user_id: Uuid, sealed: &Sealed) {
         let revoke = async {
-            let (server, client) = self.stored_client(record).await?;
-            let (access, refresh) = open_tokens(&self.sealing_key()?, record.id, user_id, sealed)?;
-            let upstream = Upstream::for_server(&record.url);
-            match &refresh {
-                Some(r) => upstream.revoke(&server, &client, r, "refresh_token").await?,
-                None => upstream.revoke(&server, &client, &access, "access_token").await?,
-            }
+            let (record, server, client, token, hint) = self.opened_for_revocation(record, user_id, sealed).await?;
+            Upstream::for_server(&record.url).revoke(&server, &client, &token, hint).await?;
             Ok::<(), ServerError>(())
         };
         if let Err(e) = revoke.await {
